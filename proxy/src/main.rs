@@ -1,0 +1,2 @@
+//! `mailroom`: starts the mail world. Run with `cargo run --release`.
+fn main() {}

@@ -1,0 +1,162 @@
+//! One mail host (mx1 or mx2) as its sessions see it: identity, users, store, spool entry point, events, policy.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::auth::Users;
+use crate::config::{HostConfig, Limits, Route};
+use crate::event::{EventBus, EventKind};
+use crate::store::MailStore;
+
+/// The SMTP envelope of one accepted message (RFC 5321 §2.3.1).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Envelope {
+    /// Reverse-path; empty for the null sender `<>` (bounces).
+    pub mail_from: String,
+    /// Forward-paths, as given (`carol@example.net`).
+    pub rcpt_to: Vec<String>,
+    /// What the client said in EHLO/HELO.
+    pub helo: String,
+    /// Where it came from (`127.0.0.1:53211`).
+    pub peer: String,
+    /// The authenticated user, if any.
+    pub auth_user: Option<String>,
+}
+
+/// Why the spool refused a message.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The disk failed: answer 451 and keep nothing.
+    #[error("spool write failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The host is shutting down.
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+/// The door into a host's spool. `submit` returns only after the message is durable (file and directory fsynced
+/// for a disk spool); only then may SMTP answer `250 ... queued as ID`.
+pub trait Submitter: Send + Sync {
+    /// Spools a complete message (trace headers already added); returns its queue ID.
+    fn submit(&self, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError>;
+}
+
+/// POP3 maildrop locks (RFC 1939 §4): one POP3 session per user at a time.
+#[derive(Default)]
+pub struct MaildropLocks {
+    held: Mutex<HashSet<String>>,
+}
+
+/// Releases a maildrop lock when dropped.
+pub struct MaildropGuard {
+    locks: Arc<MaildropLocks>,
+    user: String,
+}
+
+impl MaildropLocks {
+    /// Takes the lock for `user`, or None if another session holds it.
+    pub fn try_lock(self: &Arc<Self>, user: &str) -> Option<MaildropGuard> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.insert(user.to_string()).then(|| MaildropGuard { locks: self.clone(), user: user.to_string() })
+    }
+}
+
+impl Drop for MaildropGuard {
+    fn drop(&mut self) {
+        self.locks.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.user);
+    }
+}
+
+/// A running host.
+pub struct Host {
+    /// Its configuration.
+    pub config: HostConfig,
+    /// `mx1.example.com`.
+    pub fqdn: String,
+    /// Its users.
+    pub users: Users,
+    /// Its mailboxes.
+    pub store: Arc<dyn MailStore>,
+    /// Where SMTP hands accepted messages.
+    pub spool: Arc<dyn Submitter>,
+    /// The world's event bus.
+    pub events: EventBus,
+    /// Session limits.
+    pub limits: Limits,
+    /// The world's routing table (for deciding local vs. relay and for showing MX lookups).
+    pub routes: Vec<Route>,
+    /// POP3 locks.
+    pub locks: Arc<MaildropLocks>,
+    /// Whether TLS can be offered (a certificate is loaded).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// While false, every listener of the host refuses connections.
+    pub online: AtomicBool,
+    /// Plaintext AUTH from non-loopback peers (configured).
+    pub allow_plaintext_auth: bool,
+}
+
+impl Host {
+    /// Whether `domain` is this host's own mail domain.
+    pub fn is_local_domain(&self, domain: &str) -> bool {
+        domain.eq_ignore_ascii_case(self.users.domain())
+    }
+
+    /// Whether the host accepts connections now.
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::SeqCst)
+    }
+
+    /// Takes the host offline or brings it back, and says so on the event bus.
+    pub fn set_online(&self, online: bool) {
+        if self.online.swap(online, Ordering::SeqCst) != online {
+            self.emit(EventKind::OnlineChanged { online });
+        }
+    }
+
+    /// Emits an event stamped with this host's name.
+    pub fn emit(&self, kind: EventKind) {
+        self.events.emit(&self.config.name, kind);
+    }
+}
+
+impl Host {
+    /// A host with an in-memory store, the default limits, no TLS, and the given spool. Users' mailboxes are created.
+    /// Sandboxes and tests use this; the world builds durable hosts itself.
+    pub fn new_memory(config: &HostConfig, routes: Vec<Route>, spool: Arc<dyn Submitter>, events: EventBus) -> Host {
+        let store: Arc<dyn MailStore> = Arc::new(crate::store::memory::MemoryStore::new());
+        for u in &config.users {
+            // An in-memory store cannot fail here.
+            store.ensure_user(&u.name).expect("memory store");
+        }
+        Host {
+            fqdn: config.fqdn(),
+            users: Users::new(&config.domain, config.users.clone()),
+            config: config.clone(),
+            store,
+            spool,
+            events,
+            limits: Limits::default(),
+            routes,
+            locks: Arc::new(MaildropLocks::default()),
+            tls: None,
+            online: AtomicBool::new(true),
+            allow_plaintext_auth: false,
+        }
+    }
+}
+
+/// A spool that only remembers what it was given: for protocol tests.
+#[derive(Default)]
+pub struct CollectingSubmitter {
+    /// Every submitted (envelope, message), in order.
+    pub messages: Mutex<Vec<(Envelope, Vec<u8>)>>,
+}
+
+impl Submitter for CollectingSubmitter {
+    fn submit(&self, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError> {
+        let mut m = self.messages.lock().unwrap_or_else(|e| e.into_inner());
+        m.push((envelope, message));
+        Ok(format!("TEST{:04}", m.len()))
+    }
+}

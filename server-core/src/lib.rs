@@ -1,0 +1,34 @@
+//! # mailroom-core: the Mailroom mail server
+//!
+//! A real, small mail system built to be watched: SMTP store-and-forward with a durable spool, POP3 and IMAP on a
+//! shared mailbox store, rustls for every TLS path. The `mailroom` binary (in `proxy/`) starts a [`world::World`]
+//! on real TCP ports; the web playground hands the same session code in-memory streams.
+//!
+//! ## Layout
+//! - [`config`]: the world's description (hosts, users, ports, routing, timing) with the defaults of
+//!   `shared/CONTRACT.md`, loadable from TOML.
+//! - [`world`]: a running world: hosts, their stores, spools, queue managers, online/offline switches.
+//! - [`session`]: the trait every protocol state machine implements. Protocol code never touches a socket:
+//!   bytes in, reply bytes and a [`session::Flow`] out.
+//! - [`smtp`], [`pop3`], [`imap`]: one module per protocol (sans-I/O state machines).
+//! - [`net`]: the only code that touches sockets: listeners, the session driver over any
+//!   `AsyncRead + AsyncWrite`, STARTTLS upgrades, timeouts.
+//! - [`tls`]: certificates (rcgen on first start, or PEM files) and rustls configurations.
+//! - [`store`]: the mailbox-store trait with an in-memory and a Maildir implementation.
+//! - [`queue`]: the durable spool, the queue manager, the relay client, bounces (RFC 3464).
+//! - [`event`]: structured, serde-serialisable events for the playground's live picture.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod event;
+pub mod host;
+pub mod imap;
+pub mod net;
+pub mod pop3;
+pub mod queue;
+pub mod session;
+pub mod smtp;
+pub mod store;
+pub mod tls;
+pub mod world;
