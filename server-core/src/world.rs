@@ -245,5 +245,8 @@ impl World {
         for h in &self.hosts {
             h.shutdown.send_replace(true);
         }
+        for q in &self.queues {
+            q.stop();
+        }
     }
 }

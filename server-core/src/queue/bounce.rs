@@ -130,6 +130,7 @@ mod tests {
             original: orig,
             expired: true,
         });
+        use mail_parser::MimeHeaders;
         let msg = mail_parser::MessageParser::default().parse(&dsn).unwrap();
         assert_eq!(msg.subject(), Some("Undelivered Mail Returned to Sender"));
         let ct = msg.content_type().unwrap();

@@ -94,6 +94,8 @@ pub struct Queue {
     busy: Mutex<HashSet<String>>,
     wake: Notify,
     counter: AtomicU32,
+    /// Set when the world shuts down: the manager loop ends.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Queue {
@@ -126,6 +128,7 @@ impl Queue {
             busy: Mutex::new(HashSet::new()),
             wake: Notify::new(),
             counter: AtomicU32::new(rand::random::<u16>() as u32),
+            stop: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -217,9 +220,19 @@ impl Queue {
         self.wake.notify_one();
     }
 
+    /// Stops the manager loop (attempts in flight finish; the spool keeps what is pending).
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+        self.wake.notify_one();
+    }
+
     /// The manager loop: runs due deliveries, sleeps until the next one is due or something new arrives.
     pub async fn run(self: Arc<Self>) {
+        let stop = self.stop.subscribe();
         loop {
+            if *stop.borrow() {
+                return;
+            }
             let now = Utc::now();
             let mut next: Option<DateTime<Utc>> = None;
             let due: Vec<String> = {
