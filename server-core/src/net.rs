@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, debug, info_span, warn};
@@ -77,6 +77,21 @@ pub async fn serve<S>(host: Arc<Host>, service: Service, stream: S, peer: Peer)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    serve_with(host, service, stream, peer, None).await
+}
+
+/// [`serve`], telling `upgrades` each time the session accepts STARTTLS/STLS, right after the acceptance reply is
+/// flushed and before the server waits for the ClientHello. An in-memory client (the proxy) uses it to know when to
+/// start its TLS handshake: the decision stays in the protocol code.
+pub async fn serve_with<S>(
+    host: Arc<Host>,
+    service: Service,
+    stream: S,
+    peer: Peer,
+    upgrades: Option<mpsc::UnboundedSender<()>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let span = info_span!("session", host = %host.config.name, service = service.name(), peer = %peer.addr);
     async move {
         host.emit(EventKind::SessionOpened { service: service.name().into(), peer: peer.addr.clone() });
@@ -88,7 +103,7 @@ where
             tls: None,
             tls_available: host.tls.is_some(),
         };
-        let reason = serve_inner(&host, conn, stream).await;
+        let reason = serve_inner(&host, conn, stream, upgrades).await;
         debug!(%reason, "session ended");
         host.emit(EventKind::SessionClosed { service: service.name().into(), peer: peer.addr, reason });
     }
@@ -96,7 +111,12 @@ where
     .await
 }
 
-async fn serve_inner<S>(host: &Arc<Host>, mut conn: ConnInfo, stream: S) -> String
+async fn serve_inner<S>(
+    host: &Arc<Host>,
+    mut conn: ConnInfo,
+    stream: S,
+    upgrades: Option<mpsc::UnboundedSender<()>>,
+) -> String
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -121,7 +141,12 @@ where
     let flow = session.greeting(&mut out);
     let reason = match drive(&mut *session, stream, out, flow, host).await {
         Outcome::Closed(r) => r,
-        Outcome::StartTls(plain) => match accept_tls(host, service, plain).await {
+        Outcome::StartTls(plain) => match {
+            if let Some(tx) = &upgrades {
+                let _ = tx.send(());
+            }
+            accept_tls(host, service, plain).await
+        } {
             None => "TLS handshake failed".into(),
             Some(tls) => {
                 let info = tls_info(&tls);
@@ -244,14 +269,23 @@ where
     }
 }
 
+/// The client end of an in-memory connection.
+pub struct MemoryConn {
+    /// Bytes to and from the session.
+    pub stream: DuplexStream,
+    /// Receives `()` each time the server accepted STARTTLS/STLS and now expects a TLS ClientHello.
+    pub upgrades: mpsc::UnboundedReceiver<()>,
+}
+
 /// Opens an in-memory connection to a host's service: the proxy's way in. Refused while the host is offline.
-pub fn connect_memory(host: Arc<Host>, service: Service, peer: Peer) -> std::io::Result<DuplexStream> {
+pub fn connect_memory(host: Arc<Host>, service: Service, peer: Peer) -> std::io::Result<MemoryConn> {
     if !host.is_online() {
         return Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "host is offline"));
     }
     let (client, server) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(serve(host, service, server, peer));
-    Ok(client)
+    let (tx, upgrades) = mpsc::unbounded_channel();
+    tokio::spawn(serve_with(host, service, server, peer, Some(tx)));
+    Ok(MemoryConn { stream: client, upgrades })
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

@@ -59,8 +59,9 @@ impl Connector for MemoryConnector {
             let host = host.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such host"))?;
             // Server-to-server links are not loopback logins: no plaintext AUTH.
             let peer = Peer { addr: "relay (in-memory)".into(), ip: None, plaintext_auth_ok: false };
+            // The relay client runs its own STARTTLS over the stream; it needs no upgrade signal.
             let s = net::connect_memory(host, Service::Smtp, peer)?;
-            Ok(Box::new(s) as BoxStream)
+            Ok(Box::new(s.stream) as BoxStream)
         })
     }
 }
@@ -233,7 +234,7 @@ impl World {
     }
 
     /// Opens an in-memory connection to a service (the proxy's way in).
-    pub fn connect(&self, host: &str, service: Service, peer: Peer) -> std::io::Result<tokio::io::DuplexStream> {
+    pub fn connect(&self, host: &str, service: Service, peer: Peer) -> std::io::Result<net::MemoryConn> {
         let h = self
             .host(host)
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("no host {host}")))?;
