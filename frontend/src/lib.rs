@@ -1,7 +1,34 @@
-//! test
-use yew::prelude::*;
-#[function_component(App)]
-fn app() -> Html { html! { <p>{ "hello" }</p> } }
+//! # mailroom-frontend: the Mailroom playground in the browser
+//!
+//! A Yew app compiled to wasm32 and embedded into the `mailroom` binary by `proxy/build.rs`. The learner opens
+//! connections to the mail hosts' services, types SMTP, POP3 and IMAP by hand, reads the raw transcript, clicks
+//! any line for its explanation, and watches the mail world (hosts, link, spools, mailboxes) change.
+//!
+//! ## Layout
+//! - [`state`]: the one reducer (`AppState` + `Action`), fed by the WebSocket and by the learner.
+//! - [`transcript`]: line splitting, colour classes by meaning, export.
+//! - [`proto`]: follows each connection's protocol state for Tab completion, chips and the DATA editor.
+//! - `hooks/use_session.rs`: the WebSocket (`wire::ClientMsg`/`ServerMsg`, the types the server uses).
+//! - `components/`: one file per component; `app.rs` puts them together.
+//!
+//! The pure modules are unit-tested on the host (`cargo test -p mailroom-frontend`); the browser tests in
+//! `tests/browser.rs` drive the real page in headless Chromium.
+#![forbid(unsafe_code)]
+
+pub mod proto;
+pub mod state;
+pub mod transcript;
+
+mod app;
+mod components;
+mod hooks;
+
+/// The wasm entry point: renders the app into `<body>`.
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
-pub fn start() { yew::Renderer::<App>::new().render(); }
+pub fn start() {
+    if let Some(boot) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("boot")) {
+        boot.remove();
+    }
+    yew::Renderer::<app::App>::new().render();
+}

@@ -1,0 +1,176 @@
+//! The picture of the mail world (SVG): the learner's browser, mx1 and mx2 with their services, the link between
+//! them (a lock once a relay used TLS), each host's spool with deferred messages and a countdown to the next try,
+//! each user's mailbox with its message count. Recent events animate (a message travelling, arriving, waiting,
+//! bouncing back). Below: offline/online switches, "retry now" and "reset world" as ordinary buttons.
+
+use chrono::{DateTime, Utc};
+use mailroom_core::event::EventKind;
+use mailroom_core::wire::{ClientMsg, HostSnap, QueueSnap};
+use yew::prelude::*;
+
+use crate::app::use_ctx;
+use crate::components::picker::SERVICES;
+use crate::hooks::use_now::use_now;
+use crate::state::{Action, Panel};
+
+/// How long an event's animation is shown.
+const ANIM_MS: f64 = 2500.0;
+
+/// x of each host box.
+fn host_x(i: usize) -> f64 {
+    150.0 + 300.0 * i as f64
+}
+
+fn ms(t: &DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64
+}
+
+#[function_component(World)]
+pub fn world() -> Html {
+    let ctx = use_ctx();
+    let now = use_now();
+    let s = &ctx.state;
+    let Some(w) = &s.world else {
+        return html! { <div class="world" id="world"><p>{ "Waiting for the world's state…" }</p></div> };
+    };
+    let tls_link = s.events.iter().any(|e| matches!(e.kind, EventKind::RelayTls { .. }));
+    let hosts: Vec<&HostSnap> = w.hosts.iter().take(2).collect();
+    let host_index = |name: &str| hosts.iter().position(|h| h.name == name);
+
+    let boxes = hosts.iter().enumerate().map(|(i, h)| {
+        let x = host_x(i);
+        let queue: Vec<&QueueSnap> = w.queue.iter().filter(|q| q.host == h.name).collect();
+        let next = queue
+            .iter()
+            .filter_map(|q| q.next_attempt.as_deref())
+            .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| ((t.timestamp_millis() as f64 - now) / 1000.0).ceil().max(0.0))
+            .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.min(b))));
+        let queue_text = match (queue.len(), next) {
+            (0, _) => "queue empty".to_string(),
+            (n, Some(secs)) => format!("{n} waiting · next try in {secs} s"),
+            (n, None) => format!("{n} waiting"),
+        };
+        let services: Vec<String> =
+            SERVICES.iter().map(|(_, name, port)| format!("{name} {}", h.port_base + port)).collect();
+        let mboxes = h.users.iter().enumerate().map(|(j, u)| {
+            let count: usize = u.folders.iter().map(|f| f.messages.len()).sum();
+            let mx = x + (j % 3) as f64 * 66.0;
+            let my = 268.0 + (j / 3) as f64 * 46.0;
+            let d = s.dispatcher();
+            let (hn, un) = (h.name.clone(), u.name.clone());
+            let open = Callback::from(move |_| d.dispatch(Action::Panel(Panel::Mailbox(hn.clone(), un.clone()))));
+            let open2 = open.clone();
+            let onkeydown = Callback::from(move |e: KeyboardEvent| {
+                if e.key() == "Enter" || e.key() == " " {
+                    e.prevent_default();
+                    open2.emit(MouseEvent::new("click").expect("a plain click event can be built"));
+                }
+            });
+            html! {
+                <g class="mbox" tabindex="0" role="button" data-mailbox={format!("{}/{}", h.name, u.name)}
+                    data-count={count.to_string()} onclick={open} {onkeydown}
+                    aria-label={format!("{}'s mailbox on {}: {count} message{}", u.name, h.name, if count == 1 { "" } else { "s" })}>
+                    <rect x={mx.to_string()} y={my.to_string()} width="60" height="38" rx="4" />
+                    <text x={(mx + 30.0).to_string()} y={(my + 16.0).to_string()} text-anchor="middle">{ u.name.clone() }</text>
+                    <text x={(mx + 30.0).to_string()} y={(my + 31.0).to_string()} text-anchor="middle" class="count">{ format!("✉ {count}") }</text>
+                </g>
+            }
+        });
+        html! {
+            <g class={classes!("host", if h.online { "online" } else { "offline" })} data-host={h.name.clone()}>
+                <rect x={x.to_string()} y="30" width="200" height="140" rx="8" />
+                <text x={(x + 10.0).to_string()} y="52" class="host-name">{ format!("{} · {}", h.name, h.domain) }</text>
+                <text x={(x + 190.0).to_string()} y="52" text-anchor="end" class="host-state">{ if h.online { "online" } else { "OFFLINE" } }</text>
+                { for services.chunks(2).enumerate().map(|(k, pair)| html! {
+                    <text x={(x + 10.0).to_string()} y={(74.0 + 18.0 * k as f64).to_string()} class="svc">{ pair.join(" · ") }</text>
+                }) }
+                <g class={classes!("spool", (!queue.is_empty()).then_some("busy"))} data-spool={h.name.clone()} data-queued={queue.len().to_string()}>
+                    <rect x={x.to_string()} y="190" width="200" height="56" rx="6" />
+                    <text x={(x + 10.0).to_string()} y="210" class="spool-title">{ "Spool (queue)" }</text>
+                    <text x={(x + 10.0).to_string()} y="232" class="spool-text">{ queue_text }</text>
+                </g>
+                { for mboxes }
+            </g>
+        }
+    });
+
+    let d = s.dispatcher();
+    let open_relay = Callback::from(move |_| d.dispatch(Action::Panel(Panel::Relay)));
+    let open_relay2 = open_relay.clone();
+    let link_key = Callback::from(move |e: KeyboardEvent| {
+        if e.key() == "Enter" || e.key() == " " {
+            e.prevent_default();
+            open_relay2.emit(MouseEvent::new("click").expect("a plain click event can be built"));
+        }
+    });
+    let link = (hosts.len() == 2).then(|| html! {
+        <g class={classes!("link", tls_link.then_some("tls"))} tabindex="0" role="button" id="relay-link"
+            aria-label="The link between the hosts: open the relay conversations" onclick={open_relay} onkeydown={link_key}>
+            <line x1="350" y1="100" x2="450" y2="100" />
+            <rect x="350" y="88" width="100" height="24" class="hit" />
+            <text x="400" y="84" text-anchor="middle">{ if tls_link { "🔒 SMTP relay" } else { "SMTP relay" } }</text>
+        </g>
+    });
+    // Devices: one line from the learner's browser to each host it has an open connection to.
+    let device_lines = hosts.iter().enumerate().filter(|(_, h)| s.conns.iter().any(|c| c.closed.is_none() && c.host == h.name)).map(|(i, _)| {
+        html! { <line class="device-line" x1="110" y1="100" x2={host_x(i).to_string()} y2="100" /> }
+    });
+    // Animations for events of the last few seconds.
+    let anims = s.events.iter().enumerate().filter(|(_, e)| now - ms(&e.at) < ANIM_MS && ms(&e.at) - now < ANIM_MS).filter_map(|(k, e)| {
+        let hi = host_index(&e.host)?;
+        let hx = host_x(hi) + 100.0;
+        let (cls, from, to) = match &e.kind {
+            EventKind::Received { .. } => ("travel", (60.0, 100.0), (hx, 100.0)),
+            EventKind::Delivered { mx: Some(mx), mailbox: None, .. } => {
+                let ti = host_index(mx.split('.').next().unwrap_or(mx)).unwrap_or(1 - hi.min(1));
+                ("travel", (hx, 100.0), (host_x(ti) + 100.0, 100.0))
+            }
+            EventKind::Delivered { .. } => ("arrive", (hx, 170.0), (hx, 280.0)),
+            EventKind::Deferred { .. } => ("wait", (hx, 220.0), (hx, 220.0)),
+            EventKind::Bounced { .. } => ("bounce", (hx, 100.0), (60.0, 100.0)),
+            _ => return None,
+        };
+        let style = format!("--dx:{}px;--dy:{}px", to.0 - from.0, to.1 - from.1);
+        Some(html! {
+            <g key={format!("{}-{k}", s.event_count)} class={classes!("anim", cls)} transform={format!("translate({} {})", from.0, from.1)}>
+                <g class="mover" style={style}><rect x="-10" y="-7" width="20" height="14" rx="2" /><path d="M-10 -7 L0 1 L10 -7" /></g>
+            </g>
+        })
+    });
+    let controls = hosts.iter().map(|h| {
+        let send = ctx.send.clone();
+        let (name, online) = (h.name.clone(), h.online);
+        let onclick = Callback::from(move |_| send.emit(ClientMsg::SetOnline { host: name.clone(), online: !online }));
+        html! {
+            <button {onclick} data-host-toggle={h.name.clone()} aria-pressed={(!h.online).to_string()}>
+                { if h.online { format!("Take {} offline", h.name) } else { format!("Bring {} online", h.name) } }
+            </button>
+        }
+    });
+    let send = ctx.send.clone();
+    let retry = Callback::from(move |_| send.emit(ClientMsg::RetryQueue));
+    let send = ctx.send.clone();
+    let reset = Callback::from(move |_| send.emit(ClientMsg::ResetWorld));
+    html! {
+        <div class="world" id="world">
+            <svg viewBox="0 0 680 370" role="img" aria-labelledby="world-title" class="world-svg">
+                <title id="world-title">{ "The mail world: your browser, mx1 and mx2, their queues and mailboxes" }</title>
+                <g class="device">
+                    <rect x="10" y="70" width="100" height="60" rx="6" />
+                    <text x="60" y="96" text-anchor="middle">{ "your" }</text>
+                    <text x="60" y="114" text-anchor="middle">{ "browser" }</text>
+                </g>
+                { for device_lines }
+                { for boxes }
+                { for link }
+                { for anims }
+            </svg>
+            <div class="world-controls">
+                { for controls }
+                <button onclick={retry} id="retry-now">{ "Retry queue now" }</button>
+                <button onclick={reset} id="reset-world">{ "Reset world" }</button>
+            </div>
+        </div>
+    }
+}
