@@ -58,8 +58,13 @@ pub fn world() -> Html {
             let mx = x + (j % 3) as f64 * 66.0;
             let my = 268.0 + (j / 3) as f64 * 46.0;
             let d = s.dispatcher();
+            let send = ctx.send.clone();
             let (hn, un) = (h.name.clone(), u.name.clone());
-            let open = Callback::from(move |_| d.dispatch(Action::Panel(Panel::Mailbox(hn.clone(), un.clone()))));
+            let open = Callback::from(move |_| {
+                // Ask for a fresh snapshot so the view is current even between the server's own updates.
+                send.emit(ClientMsg::Snapshot);
+                d.dispatch(Action::Panel(Panel::Mailbox(hn.clone(), un.clone())));
+            });
             let open2 = open.clone();
             let onkeydown = Callback::from(move |e: KeyboardEvent| {
                 if e.key() == "Enter" || e.key() == " " {

@@ -1,0 +1,352 @@
+//! Browser end-to-end tests: the real `mailroom` binary (with the embedded wasm playground) driven through
+//! headless Chromium with WebDriver (Debian's `chromium` + `chromium-driver`; `.ci/run` installs them).
+//!
+//! Each test starts its own server (free ports, temporary data directory) and its own chromedriver, and runs
+//! alone (a lock: two Chromiums on two cores make timing flaky). Keys are sent one by one through WebDriver, as a
+//! learner would type them. Screenshots go to `target/screenshots/`.
+//!
+//! Without Chromium the tests fail with instructions, unless `MAILROOM_SKIP_BROWSER=1` is set. A binary built
+//! without the wasm frontend (the fallback page of proxy/build.rs) fails every test.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element, key::Key};
+use serde_json::json;
+
+/// One browser test at a time.
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    // Binding port 0 always yields a free port on loopback.
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start listening on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn find(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        for n in names {
+            let p = dir.join(n);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// The server, chromedriver and a WebDriver session.
+struct Env {
+    c: Client,
+    base: String,
+    _server: Proc,
+    _driver: Proc,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// Starts everything, or returns None when browser tests are explicitly skipped.
+    async fn start() -> Option<Env> {
+        if std::env::var_os("MAILROOM_SKIP_BROWSER").is_some() {
+            eprintln!("MAILROOM_SKIP_BROWSER is set: skipping");
+            return None;
+        }
+        let chromium = find(&["chromium", "chromium-browser", "google-chrome"])
+            .expect("Chromium not found: apt-get install -y chromium chromium-driver (or set MAILROOM_SKIP_BROWSER=1)");
+        let chromedriver = find(&["chromedriver"])
+            .expect("chromedriver not found: apt-get install -y chromium-driver (or set MAILROOM_SKIP_BROWSER=1)");
+        let dir = tempfile::tempdir().unwrap();
+        let http = free_port();
+        let server = Proc(
+            Command::new(env!("CARGO_BIN_EXE_mailroom"))
+                .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
+                .args(["--port-base", "mx1=0", "--port-base", "mx2=0"])
+                .args(["--http-port", &http.to_string()])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start mailroom"),
+        );
+        let dport = free_port();
+        let driver = Proc(
+            Command::new(chromedriver)
+                .arg(format!("--port={dport}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver"),
+        );
+        wait_port(http, "mailroom");
+        wait_port(dport, "chromedriver");
+        let profile = dir.path().join("chromium-profile");
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                    "--window-size=1280,1000", format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        });
+        let caps = caps.as_object().unwrap().clone();
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let c = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{dport}"))
+            .await
+            .expect("WebDriver session");
+        Some(Env { c, base: format!("http://127.0.0.1:{http}"), _server: server, _driver: driver, _dir: dir })
+    }
+
+    /// Loads a page and checks that the real playground (not the fallback page) started.
+    async fn open(&self, path: &str) {
+        self.c.goto(&format!("{}{path}", self.base)).await.unwrap();
+        let missing = self.c.find_all(Locator::Css("#frontend-missing")).await.unwrap();
+        assert!(missing.is_empty(), "the binary embeds the 'frontend not built' page: the wasm build failed");
+        self.wait_css("#app[data-link='up']", "the WebSocket session to come up").await;
+    }
+
+    async fn wait_css(&self, css: &str, what: &str) -> Element {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(e) = self.c.find(Locator::Css(css)).await {
+                return e;
+            }
+            if Instant::now() > deadline {
+                self.shot("timeout").await;
+                panic!("timed out waiting for {what} ({css})");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until some transcript line of `conn` contains `text`; returns it.
+    async fn wait_line(&self, conn: u32, text: &str) -> Element {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            for e in self.c.find_all(Locator::Css(&format!(".pane[data-conn='{conn}'] .line"))).await.unwrap() {
+                if e.text().await.unwrap_or_default().contains(text) {
+                    return e;
+                }
+            }
+            if Instant::now() > deadline {
+                self.shot("timeout").await;
+                panic!("timed out waiting for a line with {text:?} on connection {conn}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Types a command key by key into a connection's command line and presses Enter.
+    async fn type_cmd(&self, conn: u32, line: &str) {
+        let input = self.wait_css(&format!("#cmd-{conn}"), "the command line").await;
+        input.send_keys(line).await.unwrap();
+        input.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
+    }
+
+    /// Opens a connection with the picker; returns its ID (connections are numbered from 1 per page).
+    async fn open_conn(&self, host: &str, service: &str, id: u32) {
+        self.c.find(Locator::Css("#picker-host")).await.unwrap().select_by_value(host).await.unwrap();
+        self.c.find(Locator::Css("#picker-service")).await.unwrap().select_by_value(service).await.unwrap();
+        self.c.find(Locator::Css("#open-conn")).await.unwrap().click().await.unwrap();
+        self.wait_css(&format!(".pane[data-conn='{id}']"), "the new pane").await;
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait_css(css, css).await.click().await.unwrap();
+    }
+
+    /// Sends a message over SMTP on an open connection, typing every key, DATA included.
+    async fn smtp_send(&self, conn: u32, auth: bool, from: &str, to: &str, subject: &str) {
+        self.wait_line(conn, "220").await;
+        self.type_cmd(conn, "EHLO browser.test").await;
+        self.wait_line(conn, "250 ").await;
+        if auth {
+            self.type_cmd(conn, "AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk").await;
+            self.wait_line(conn, "235").await;
+        }
+        self.type_cmd(conn, &format!("MAIL FROM:<{from}>")).await;
+        self.type_cmd(conn, &format!("RCPT TO:<{to}>")).await;
+        self.type_cmd(conn, "DATA").await;
+        self.wait_line(conn, "354").await;
+        let body = self.wait_css(&format!("#body-{conn}"), "the DATA editor").await;
+        body.send_keys(&format!("From: <{from}>\nTo: <{to}>\nSubject: {subject}\n\nTyped in a browser.")).await.unwrap();
+        self.click(&format!(".pane[data-conn='{conn}'] .send-finish")).await;
+        self.wait_css(&format!(".pane[data-conn='{conn}'] .cmdline[data-mode='command'] #cmd-{conn}"), "DATA to end")
+            .await;
+    }
+
+    async fn shot(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(png) = self.c.screenshot().await {
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+    }
+
+    async fn attr(&self, css: &str, attr: &str) -> Option<String> {
+        self.c.find(Locator::Css(css)).await.ok()?.attr(attr).await.ok()?
+    }
+
+    async fn wait_attr(&self, css: &str, attr: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.attr(css, attr).await.as_deref() != Some(want) {
+            if Instant::now() > deadline {
+                self.shot("timeout").await;
+                panic!("timed out waiting for {css} [{attr}={want}], have {:?}", self.attr(css, attr).await);
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn finish(self) {
+        let _ = self.c.close().await;
+    }
+}
+
+fn run(f: impl AsyncFnOnce(&Env)) {
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let Some(env) = Env::start().await else { return };
+        f(&env).await;
+        env.finish().await;
+    });
+}
+
+#[test]
+fn smtp_typed_key_by_key_reaches_alices_mailbox() {
+    run(async |e| {
+        e.open("/").await;
+        e.open_conn("mx1", "smtp", 1).await;
+        e.smtp_send(1, false, "bob@example.com", "alice@example.com", "Hello from the browser").await;
+        e.wait_line(1, "250").await;
+        e.click("[data-mailbox='mx1/alice']").await;
+        e.wait_attr("#mailbox-view", "data-count", "1").await;
+        let subj = e.wait_css("#mailbox-view .subject", "the message").await.text().await.unwrap();
+        assert_eq!(subj, "Hello from the browser");
+        e.shot("smtp-to-alice").await;
+    });
+}
+
+#[test]
+fn imap_expunge_in_one_pane_shows_in_the_other_during_idle() {
+    run(async |e| {
+        e.open("/").await;
+        e.open_conn("mx1", "smtp", 1).await;
+        e.smtp_send(1, false, "bob@example.com", "alice@example.com", "To be expunged").await;
+        for id in [2, 3] {
+            e.open_conn("mx1", "imap", id).await;
+            e.wait_line(id, "* OK").await;
+            e.type_cmd(id, "LOGIN alice password").await;
+            e.wait_line(id, "OK").await;
+            e.type_cmd(id, "SELECT INBOX").await;
+            e.wait_line(id, "[READ-WRITE]").await;
+        }
+        e.type_cmd(3, "IDLE").await;
+        e.wait_line(3, "+ ").await;
+        // Show 2 and 3 side by side.
+        e.click("[data-tab='2']").await;
+        e.click("[data-split='3']").await;
+        e.type_cmd(2, "STORE 1 +FLAGS (\\Deleted)").await;
+        e.type_cmd(2, "EXPUNGE").await;
+        e.wait_line(2, "* 1 EXPUNGE").await;
+        e.wait_line(3, "* 1 EXPUNGE").await;
+        e.shot("imap-idle-expunge").await;
+    });
+}
+
+#[test]
+fn pop3_retr_dele_quit_empties_the_mailbox_view() {
+    run(async |e| {
+        e.open("/").await;
+        e.open_conn("mx1", "smtp", 1).await;
+        e.smtp_send(1, false, "bob@example.com", "alice@example.com", "For POP3").await;
+        e.click("[data-mailbox='mx1/alice']").await;
+        e.wait_attr("#mailbox-view", "data-count", "1").await;
+        e.open_conn("mx1", "pop3", 2).await;
+        e.wait_line(2, "+OK").await;
+        e.type_cmd(2, "USER alice").await;
+        e.type_cmd(2, "PASS password").await;
+        e.wait_line(2, "maildrop").await;
+        e.type_cmd(2, "RETR 1").await;
+        e.wait_line(2, "Subject: For POP3").await;
+        e.type_cmd(2, "DELE 1").await;
+        e.type_cmd(2, "QUIT").await;
+        e.wait_line(2, "connection closed").await;
+        e.click("[data-mailbox='mx1/alice']").await;
+        e.wait_attr("#mailbox-view", "data-count", "0").await;
+        e.shot("pop3-emptied").await;
+    });
+}
+
+#[test]
+fn mx2_offline_queues_then_delivers_when_back_online() {
+    run(async |e| {
+        e.open("/").await;
+        e.click("[data-host-toggle='mx2']").await;
+        e.wait_css("[data-host='mx2'].offline", "mx2 to go offline").await;
+        e.open_conn("mx1", "smtp", 1).await;
+        e.smtp_send(1, true, "alice@example.com", "carol@example.net", "Across the link").await;
+        e.wait_attr("[data-spool='mx1']", "data-queued", "1").await;
+        e.shot("spool-deferred").await;
+        e.click("[data-host-toggle='mx2']").await;
+        e.wait_css("[data-host='mx2'].online", "mx2 to come back").await;
+        e.click("#retry-now").await;
+        e.wait_attr("[data-mailbox='mx2/carol']", "data-count", "1").await;
+        e.wait_attr("[data-spool='mx1']", "data-queued", "0").await;
+        e.shot("playground").await;
+    });
+}
+
+#[test]
+fn explain_panel_reads_a_550_digit_by_digit() {
+    run(async |e| {
+        e.open("/").await;
+        e.open_conn("mx1", "smtp", 1).await;
+        e.wait_line(1, "220").await;
+        e.type_cmd(1, "EHLO browser.test").await;
+        e.type_cmd(1, "MAIL FROM:<bob@example.com>").await;
+        e.type_cmd(1, "RCPT TO:<nobody@example.com>").await;
+        e.wait_line(1, "S: 550").await.click().await.unwrap();
+        let text = e.wait_css("#explain", "the explain panel").await.text().await.unwrap();
+        assert!(text.contains("5xx") && text.contains("Permanent"), "{text}");
+        assert!(text.contains("RFC 5321 §4.2.1"), "{text}");
+        e.shot("explain-550").await;
+    });
+}
+
+#[test]
+fn embed_mode_opens_its_preset_in_640x480() {
+    run(async |e| {
+        e.c.set_window_size(640, 480).await.unwrap();
+        e.open("/?embed=1&host=mx2&service=imap").await;
+        e.wait_css(".app.embed", "the compact layout").await;
+        e.wait_css(".pane[data-service='imap']", "the preset connection").await;
+        e.wait_line(1, "* OK").await;
+        assert!(e.c.find_all(Locator::Css("#world")).await.unwrap().is_empty(), "embed mode hides the world");
+        e.shot("embed").await;
+    });
+}
