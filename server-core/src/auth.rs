@@ -31,7 +31,10 @@ impl Users {
                 u
             })
             .collect();
-        Users { domain: domain.to_ascii_lowercase(), users }
+        Users {
+            domain: domain.to_ascii_lowercase(),
+            users,
+        }
     }
 
     /// The canonical user (lowercase local part) a login name refers to: `alice` and `alice@example.com` both work.
@@ -42,7 +45,10 @@ impl Users {
             Some(_) => return None,
             None => login,
         };
-        self.users.iter().find(|u| u.name.eq_ignore_ascii_case(local)).map(|u| u.name.as_str())
+        self.users
+            .iter()
+            .find(|u| u.name.eq_ignore_ascii_case(local))
+            .map(|u| u.name.as_str())
     }
 
     /// Checks a login; returns the canonical user name. Compares every byte of the password so the time taken
@@ -87,10 +93,13 @@ pub enum SaslError {
 
 /// Decodes a base64 SASL PLAIN response into (authzid, authcid, password). RFC 4616 §2.
 pub fn decode_plain(b64: &str) -> Result<(String, String, Secret), SaslError> {
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| SaslError::Base64)?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| SaslError::Base64)?;
     let text = String::from_utf8(raw).map_err(|_| SaslError::Malformed)?;
     let mut parts = text.split('\0');
-    let (Some(authz), Some(authc), Some(pass), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(authz), Some(authc), Some(pass), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(SaslError::Malformed);
     };
@@ -102,7 +111,9 @@ pub fn decode_plain(b64: &str) -> Result<(String, String, Secret), SaslError> {
 
 /// Decodes one base64 line (AUTH LOGIN steps) into UTF-8.
 pub fn decode_b64_text(b64: &str) -> Result<String, SaslError> {
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| SaslError::Base64)?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| SaslError::Base64)?;
     String::from_utf8(raw).map_err(|_| SaslError::Malformed)
 }
 
@@ -113,7 +124,10 @@ mod tests {
     fn users() -> Users {
         Users::new(
             "example.com",
-            vec![UserConfig { name: "alice".into(), password: "password".into() }],
+            vec![UserConfig {
+                name: "alice".into(),
+                password: "password".into(),
+            }],
         )
     }
 
@@ -121,7 +135,10 @@ mod tests {
     fn login_names() {
         let u = users();
         assert_eq!(u.verify("alice", "password").as_deref(), Some("alice"));
-        assert_eq!(u.verify("Alice@Example.COM", "password").as_deref(), Some("alice"));
+        assert_eq!(
+            u.verify("Alice@Example.COM", "password").as_deref(),
+            Some("alice")
+        );
         assert_eq!(u.verify("alice@example.net", "password"), None);
         assert_eq!(u.verify("alice", "passwor"), None);
         assert_eq!(u.verify("mallory", "password"), None);

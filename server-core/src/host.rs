@@ -58,13 +58,20 @@ impl MaildropLocks {
     /// Takes the lock for `user`, or None if another session holds it.
     pub fn try_lock(self: &Arc<Self>, user: &str) -> Option<MaildropGuard> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.insert(user.to_string()).then(|| MaildropGuard { locks: self.clone(), user: user.to_string() })
+        held.insert(user.to_string()).then(|| MaildropGuard {
+            locks: self.clone(),
+            user: user.to_string(),
+        })
     }
 }
 
 impl Drop for MaildropGuard {
     fn drop(&mut self) {
-        self.locks.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.user);
+        self.locks
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.user);
     }
 }
 
@@ -123,7 +130,12 @@ impl Host {
 impl Host {
     /// A host with an in-memory store, the default limits, no TLS, and the given spool. Users' mailboxes are created.
     /// Sandboxes and tests use this; the world builds durable hosts itself.
-    pub fn new_memory(config: &HostConfig, routes: Vec<Route>, spool: Arc<dyn Submitter>, events: EventBus) -> Host {
+    pub fn new_memory(
+        config: &HostConfig,
+        routes: Vec<Route>,
+        spool: Arc<dyn Submitter>,
+        events: EventBus,
+    ) -> Host {
         let store: Arc<dyn MailStore> = Arc::new(crate::store::memory::MemoryStore::new());
         for u in &config.users {
             // An in-memory store cannot fail here.
