@@ -31,10 +31,7 @@ impl Users {
                 u
             })
             .collect();
-        Users {
-            domain: domain.to_ascii_lowercase(),
-            users,
-        }
+        Users { domain: domain.to_ascii_lowercase(), users }
     }
 
     /// The canonical user (lowercase local part) a login name refers to: `alice` and `alice@example.com` both work.
@@ -45,10 +42,7 @@ impl Users {
             Some(_) => return None,
             None => login,
         };
-        self.users
-            .iter()
-            .find(|u| u.name.eq_ignore_ascii_case(local))
-            .map(|u| u.name.as_str())
+        self.users.iter().find(|u| u.name.eq_ignore_ascii_case(local)).map(|u| u.name.as_str())
     }
 
     /// Checks a login; returns the canonical user name. Compares every byte of the password so the time taken
@@ -93,9 +87,7 @@ pub enum SaslError {
 
 /// Decodes a base64 SASL PLAIN response into (authzid, authcid, password). RFC 4616 §2.
 pub fn decode_plain(b64: &str) -> Result<(String, String, Secret), SaslError> {
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|_| SaslError::Base64)?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| SaslError::Base64)?;
     let text = String::from_utf8(raw).map_err(|_| SaslError::Malformed)?;
     let mut parts = text.split('\0');
     let (Some(authz), Some(authc), Some(pass), None) =
@@ -111,9 +103,7 @@ pub fn decode_plain(b64: &str) -> Result<(String, String, Secret), SaslError> {
 
 /// Decodes one base64 line (AUTH LOGIN steps) into UTF-8.
 pub fn decode_b64_text(b64: &str) -> Result<String, SaslError> {
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|_| SaslError::Base64)?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| SaslError::Base64)?;
     String::from_utf8(raw).map_err(|_| SaslError::Malformed)
 }
 
@@ -122,23 +112,14 @@ mod tests {
     use super::*;
 
     fn users() -> Users {
-        Users::new(
-            "example.com",
-            vec![UserConfig {
-                name: "alice".into(),
-                password: "password".into(),
-            }],
-        )
+        Users::new("example.com", vec![UserConfig { name: "alice".into(), password: "password".into() }])
     }
 
     #[test]
     fn login_names() {
         let u = users();
         assert_eq!(u.verify("alice", "password").as_deref(), Some("alice"));
-        assert_eq!(
-            u.verify("Alice@Example.COM", "password").as_deref(),
-            Some("alice")
-        );
+        assert_eq!(u.verify("Alice@Example.COM", "password").as_deref(), Some("alice"));
         assert_eq!(u.verify("alice@example.net", "password"), None);
         assert_eq!(u.verify("alice", "passwor"), None);
         assert_eq!(u.verify("mallory", "password"), None);

@@ -86,9 +86,7 @@ impl Service {
 
     /// Parses a lowercase service name.
     pub fn from_name(name: &str) -> Option<Service> {
-        Service::ALL
-            .into_iter()
-            .find(|s| s.name().eq_ignore_ascii_case(name))
+        Service::ALL.into_iter().find(|s| s.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -113,10 +111,7 @@ pub struct UserConfig {
 impl std::fmt::Debug for UserConfig {
     // Never print a password, even a playground one, into a log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserConfig")
-            .field("name", &self.name)
-            .field("password", &"<redacted>")
-            .finish()
+        f.debug_struct("UserConfig").field("name", &self.name).field("password", &"<redacted>").finish()
     }
 }
 
@@ -211,12 +206,8 @@ impl Timing {
 
     /// The delay before attempt number `attempt` (1 = first retry): doubling from `first_retry`, capped.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1).min(20))
-            .unwrap_or(u32::MAX);
-        self.first_retry
-            .saturating_mul(factor)
-            .min(self.max_retry.max(self.first_retry))
+        let factor = 1u32.checked_shl(attempt.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+        self.first_retry.saturating_mul(factor).min(self.max_retry.max(self.first_retry))
     }
 }
 
@@ -293,10 +284,7 @@ impl Default for WorldConfig {
         let users = |names: &[&str]| {
             names
                 .iter()
-                .map(|n| UserConfig {
-                    name: (*n).to_string(),
-                    password: "password".to_string(),
-                })
+                .map(|n| UserConfig { name: (*n).to_string(), password: "password".to_string() })
                 .collect::<Vec<_>>()
         };
         WorldConfig {
@@ -359,17 +347,9 @@ impl WorldConfig {
 
     /// Rebuilds the route addresses from the hosts' current ports and the listen address.
     pub fn rewrite_routes(&mut self) {
-        let listen = if self.listen.is_unspecified() {
-            IpAddr::from([127, 0, 0, 1])
-        } else {
-            self.listen
-        };
+        let listen = if self.listen.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { self.listen };
         for route in &mut self.routes {
-            if let Some(h) = self
-                .hosts
-                .iter()
-                .find(|h| h.domain.eq_ignore_ascii_case(&route.domain))
-            {
+            if let Some(h) = self.hosts.iter().find(|h| h.domain.eq_ignore_ascii_case(&route.domain)) {
                 route.addr = std::net::SocketAddr::new(listen, h.port(Service::Smtp)).to_string();
                 route.mx = h.fqdn();
             }
@@ -444,11 +424,7 @@ impl FileConfig {
                 cfg.routes = cfg
                     .hosts
                     .iter()
-                    .map(|h| Route {
-                        domain: h.domain.clone(),
-                        mx: h.fqdn(),
-                        addr: String::new(),
-                    })
+                    .map(|h| Route { domain: h.domain.clone(), mx: h.fqdn(), addr: String::new() })
                     .collect();
                 cfg.rewrite_routes();
             }

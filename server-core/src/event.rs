@@ -44,88 +44,37 @@ pub enum EventKind {
     /// A protocol session was opened on one of the host's services.
     SessionOpened { service: String, peer: String },
     /// A protocol session ended.
-    SessionClosed {
-        service: String,
-        peer: String,
-        reason: String,
-    },
+    SessionClosed { service: String, peer: String, reason: String },
     /// A TLS handshake completed on an incoming session.
-    TlsAccepted {
-        service: String,
-        version: String,
-        cipher: String,
-    },
+    TlsAccepted { service: String, version: String, cipher: String },
     /// A user authenticated.
     LoggedIn { protocol: String, user: String },
     /// A login failed (the user name as given; never the password).
     LoginFailed { protocol: String, user: String },
     /// SMTP accepted a message: it is now durable in the spool.
-    Received {
-        id: String,
-        from: String,
-        to: Vec<String>,
-        size: usize,
-        via: String,
-    },
+    Received { id: String, from: String, to: Vec<String>, size: usize, via: String },
     /// A recipient of a spooled message was put on the queue.
     Queued { id: String, rcpt: String },
     /// The routing table (our stand-in for DNS MX) was consulted.
-    Routed {
-        id: String,
-        rcpt: String,
-        domain: String,
-        mx: Option<String>,
-        addr: Option<String>,
-    },
+    Routed { id: String, rcpt: String, domain: String, mx: Option<String>, addr: Option<String> },
     /// The relay client began connecting to the next hop.
     Connecting { id: String, mx: String, addr: String },
     /// The relay link upgraded with STARTTLS.
-    RelayTls {
-        id: String,
-        mx: String,
-        version: String,
-        cipher: String,
-    },
+    RelayTls { id: String, mx: String, version: String, cipher: String },
     /// A recipient's copy reached its mailbox (`mailbox` = `user/folder`) or the next hop (`mx`).
-    Delivered {
-        id: String,
-        rcpt: String,
-        mailbox: Option<String>,
-        mx: Option<String>,
-        reply: Option<String>,
-    },
+    Delivered { id: String, rcpt: String, mailbox: Option<String>, mx: Option<String>, reply: Option<String> },
     /// A temporary failure: the recipient stays queued.
-    Deferred {
-        id: String,
-        rcpt: String,
-        reason: String,
-        attempt: u32,
-        next_attempt: DateTime<Utc>,
-    },
+    Deferred { id: String, rcpt: String, reason: String, attempt: u32, next_attempt: DateTime<Utc> },
     /// A permanent failure or expiry: a DSN went back to the sender (or nowhere, for the null sender).
-    Bounced {
-        id: String,
-        rcpt: String,
-        reason: String,
-        dsn_to: Option<String>,
-    },
+    Bounced { id: String, rcpt: String, reason: String, dsn_to: Option<String> },
     /// A message outlived the queue lifetime.
     Expired { id: String, rcpt: String },
     /// The complete SMTP conversation of one relay attempt.
-    RelayTranscript {
-        id: String,
-        mx: String,
-        lines: Vec<TranscriptLine>,
-    },
+    RelayTranscript { id: String, mx: String, lines: Vec<TranscriptLine> },
     /// The host was taken offline or brought back online.
     OnlineChanged { online: bool },
     /// A mailbox changed (delivery, POP3 or IMAP action).
-    MailboxChanged {
-        user: String,
-        folder: String,
-        change: String,
-        uids: Vec<u32>,
-    },
+    MailboxChanged { user: String, folder: String, change: String, uids: Vec<u32> },
     /// A POP3 session retrieved a message (RETR or TOP).
     Retrieved { user: String, uid: String, size: u64 },
     /// A POP3 session marked a message deleted (it is removed only at QUIT).
@@ -150,10 +99,7 @@ const RECENT: usize = 500;
 impl Default for EventBus {
     fn default() -> Self {
         let (tx, _) = broadcast::channel(1024);
-        EventBus {
-            tx,
-            recent: Arc::new(Mutex::new(VecDeque::new())),
-        }
+        EventBus { tx, recent: Arc::new(Mutex::new(VecDeque::new())) }
     }
 }
 
@@ -161,11 +107,7 @@ impl Default for EventBus {
 impl EventBus {
     /// Publishes an event for `host` stamped with the current time.
     pub fn emit(&self, host: &str, kind: EventKind) {
-        let ev = Event {
-            at: Utc::now(),
-            host: host.to_string(),
-            kind,
-        };
+        let ev = Event { at: Utc::now(), host: host.to_string(), kind };
         tracing::debug!(host, event = ?ev.kind, "event");
         {
             // The lock is never held across an await; poisoning only follows a panic elsewhere.
@@ -186,11 +128,6 @@ impl EventBus {
 
     /// The most recent events, oldest first.
     pub fn recent(&self) -> Vec<Event> {
-        self.recent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.recent.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
     }
 }

@@ -58,20 +58,13 @@ impl MaildropLocks {
     /// Takes the lock for `user`, or None if another session holds it.
     pub fn try_lock(self: &Arc<Self>, user: &str) -> Option<MaildropGuard> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.insert(user.to_string()).then(|| MaildropGuard {
-            locks: self.clone(),
-            user: user.to_string(),
-        })
+        held.insert(user.to_string()).then(|| MaildropGuard { locks: self.clone(), user: user.to_string() })
     }
 }
 
 impl Drop for MaildropGuard {
     fn drop(&mut self) {
-        self.locks
-            .held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.user);
+        self.locks.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.user);
     }
 }
 

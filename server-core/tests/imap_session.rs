@@ -43,17 +43,13 @@ fn split_responses(out: &[u8]) -> Vec<&[u8]> {
     let mut pos = 0;
     while pos < out.len() {
         let Some(nl) = out[pos..].windows(2).position(|w| w == b"\r\n").map(|n| n + pos) else {
-            panic!(
-                "output does not end with CRLF: {:?}",
-                String::from_utf8_lossy(&out[start..])
-            );
+            panic!("output does not end with CRLF: {:?}", String::from_utf8_lossy(&out[start..]));
         };
         let line = &out[pos..nl];
         if let Some(open) = line.iter().rposition(|&b| b == b'{')
             && line.ends_with(b"}")
-            && let Ok(n) = std::str::from_utf8(&line[open + 1..line.len() - 1])
-                .unwrap_or("x")
-                .parse::<usize>()
+            && let Ok(n) =
+                std::str::from_utf8(&line[open + 1..line.len() - 1]).unwrap_or("x").parse::<usize>()
         {
             pos = nl + 2 + n;
             continue;
@@ -99,11 +95,7 @@ impl Client {
         let mut out = Vec::new();
         session.greeting(&mut out);
         check_grammar(&out, true);
-        Client {
-            session,
-            host: host.clone(),
-            last_flow: Flow::Continue,
-        }
+        Client { session, host: host.clone(), last_flow: Flow::Continue }
     }
 
     fn send(&mut self, input: &str) -> String {
@@ -127,9 +119,7 @@ impl Client {
 
 fn append(host: &Host, user: &str, folder: &str, msg: &str, flags: &[Flag]) -> u32 {
     let flags: Flags = flags.iter().cloned().collect();
-    host.store
-        .append(user, folder, msg.as_bytes(), &flags, None)
-        .unwrap()
+    host.store.append(user, folder, msg.as_bytes(), &flags, None).unwrap()
 }
 
 fn msg(subject: &str, body: &str) -> String {
@@ -189,17 +179,10 @@ fn run_vector(text: &str, chunk: usize) {
     for line in text.lines() {
         if let Some(d) = line.strip_prefix("D: ") {
             let mut parts = d.splitn(4, ' ');
-            let (user, folder, flags, message) = (
-                parts.next().unwrap(),
-                parts.next().unwrap(),
-                parts.next().unwrap(),
-                parts.next().unwrap(),
-            );
-            let flags: Vec<Flag> = flags
-                .trim_matches(['(', ')'])
-                .split_whitespace()
-                .filter_map(Flag::from_imap)
-                .collect();
+            let (user, folder, flags, message) =
+                (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+            let flags: Vec<Flag> =
+                flags.trim_matches(['(', ')']).split_whitespace().filter_map(Flag::from_imap).collect();
             append(&host, user, folder, &unescape(message), &flags);
         } else if let Some(c) = line.strip_prefix("C: ") {
             pending_input.extend_from_slice(unescape(c).as_bytes());
@@ -231,10 +214,7 @@ fn run_vector(text: &str, chunk: usize) {
 #[test]
 fn vectors() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/imap");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert!(!files.is_empty());
     for f in files {
@@ -254,36 +234,21 @@ fn auth_policy_and_failures() {
     // A non-loopback peer before TLS: LOGINDISABLED, no AUTH=PLAIN, and PRIVACYREQUIRED for any attempt.
     let mut c = Client::with_conn(&h, conn(false, true));
     let r = c.send("a CAPABILITY\r\n");
-    assert!(
-        r.contains("LOGINDISABLED") && r.contains("STARTTLS") && !r.contains("AUTH=PLAIN"),
-        "{r}"
-    );
-    assert!(
-        c.send("b LOGIN alice password\r\n")
-            .starts_with("b NO [PRIVACYREQUIRED]")
-    );
-    assert!(
-        c.send("c AUTHENTICATE PLAIN AGFsaWNlAHBhc3N3b3Jk\r\n")
-            .starts_with("c NO [PRIVACYREQUIRED]")
-    );
+    assert!(r.contains("LOGINDISABLED") && r.contains("STARTTLS") && !r.contains("AUTH=PLAIN"), "{r}");
+    assert!(c.send("b LOGIN alice password\r\n").starts_with("b NO [PRIVACYREQUIRED]"));
+    assert!(c.send("c AUTHENTICATE PLAIN AGFsaWNlAHBhc3N3b3Jk\r\n").starts_with("c NO [PRIVACYREQUIRED]"));
     // STARTTLS: pipelined input after it is dropped (CVE-2011-0411), then login works.
     let r = c.send("d STARTTLS\r\ne LOGIN alice password\r\n");
     assert_eq!(r, "d OK Begin TLS negotiation now\r\n");
     assert_eq!(c.last_flow, Flow::StartTls);
     let mut out = Vec::new();
     c.session.tls_started(
-        TlsInfo {
-            version: "TLSv1.3".into(),
-            cipher: "TLS13_AES_128_GCM_SHA256".into(),
-        },
+        TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() },
         &mut out,
     );
     assert!(out.is_empty());
     let r = c.send("f CAPABILITY\r\n");
-    assert!(
-        r.contains("AUTH=PLAIN") && !r.contains("STARTTLS") && !r.contains("LOGINDISABLED"),
-        "{r}"
-    );
+    assert!(r.contains("AUTH=PLAIN") && !r.contains("STARTTLS") && !r.contains("LOGINDISABLED"), "{r}");
     assert!(c.send("g STARTTLS\r\n").starts_with("g BAD"));
     assert!(c.send("h LOGIN alice password\r\n").starts_with("h OK"));
 
@@ -303,10 +268,7 @@ fn auth_policy_and_failures() {
     assert!(c.send("d LOGIN alice password\r\n").starts_with("d BAD"));
     // SASL-IR with a literal-free initial response on a fresh session.
     let mut c = Client::new(&h);
-    assert!(
-        c.send("a AUTHENTICATE PLAIN AGJvYgBwYXNzd29yZA==\r\n")
-            .starts_with("a OK")
-    );
+    assert!(c.send("a AUTHENTICATE PLAIN AGJvYgBwYXNzd29yZA==\r\n").starts_with("a OK"));
     assert!(c.send("b SELECT INBOX\r\n").contains("b OK [READ-WRITE]"));
 }
 
@@ -320,26 +282,14 @@ fn fetch_sets_seen_but_peek_does_not() {
     let r = c.send("a FETCH 1 (BODY.PEEK[TEXT])\r\n");
     assert!(!r.contains("\\Seen"), "{r}");
     let r = c.send("b FETCH 1 (BODY[TEXT])\r\n");
-    assert!(
-        r.contains("FLAGS (\\Seen \\Recent)") && r.contains("body one"),
-        "{r}"
-    );
+    assert!(r.contains("FLAGS (\\Seen \\Recent)") && r.contains("body one"), "{r}");
     let r = c.send(
         "c UID FETCH 2 (RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (SUBJECT)]<0.9>)\r\n",
     );
-    assert!(
-        r.contains("UID 2") && r.contains("BODY[HEADER.FIELDS (SUBJECT)]<0> {9}\r\nSubject: "),
-        "{r}"
-    );
-    assert!(
-        r.contains("ENVELOPE (\"Tue, 3 Mar 2026 10:00:00 +0000\" \"two\""),
-        "{r}"
-    );
+    assert!(r.contains("UID 2") && r.contains("BODY[HEADER.FIELDS (SUBJECT)]<0> {9}\r\nSubject: "), "{r}");
+    assert!(r.contains("ENVELOPE (\"Tue, 3 Mar 2026 10:00:00 +0000\" \"two\""), "{r}");
     let r = c.send("d FETCH 2 RFC822\r\n");
-    assert!(
-        r.contains("RFC822 {") && r.contains("FLAGS (\\Seen \\Recent)"),
-        "{r}"
-    );
+    assert!(r.contains("RFC822 {") && r.contains("FLAGS (\\Seen \\Recent)"), "{r}");
     let r = c.send("e FETCH 1:* FLAGS\r\n");
     assert_eq!(r.matches("\\Seen").count(), 2, "{r}");
     // Sequence numbers past the end, and a UID that does not exist.
@@ -348,10 +298,7 @@ fn fetch_sets_seen_but_peek_does_not() {
     // FETCH of a part that does not exist answers NIL; the macros expand.
     assert!(c.send("h FETCH 1 BODY[5]\r\n").contains("BODY[5] NIL"));
     let r = c.send("i FETCH 1 ALL\r\n");
-    assert!(
-        r.contains("INTERNALDATE") && r.contains("ENVELOPE") && r.contains("RFC822.SIZE"),
-        "{r}"
-    );
+    assert!(r.contains("INTERNALDATE") && r.contains("ENVELOPE") && r.contains("RFC822.SIZE"), "{r}");
 }
 
 #[test]
@@ -368,50 +315,32 @@ fn search_store_copy_move_expunge() {
     }
     let mut c = Client::login(&h, "alice");
     c.send("s SELECT INBOX\r\n");
-    assert_eq!(
-        c.send("a SEARCH BODY even\r\n"),
-        "* SEARCH 2 4\r\na OK SEARCH completed\r\n"
-    );
+    assert_eq!(c.send("a SEARCH BODY even\r\n"), "* SEARCH 2 4\r\na OK SEARCH completed\r\n");
     assert_eq!(
         c.send("b UID SEARCH OR SUBJECT \"subject 1\" 5\r\n"),
         "* SEARCH 1 5\r\nb OK SEARCH completed\r\n"
     );
-    assert!(
-        c.send("c SEARCH CHARSET KOI8-R ALL\r\n")
-            .starts_with("c NO [BADCHARSET")
-    );
+    assert!(c.send("c SEARCH CHARSET KOI8-R ALL\r\n").starts_with("c NO [BADCHARSET"));
     assert_eq!(
         c.send("d STORE 1:2 +FLAGS (\\Deleted)\r\n"),
         "* 1 FETCH (FLAGS (\\Deleted \\Recent))\r\n* 2 FETCH (FLAGS (\\Deleted \\Recent))\r\nd OK STORE completed\r\n"
     );
-    assert_eq!(
-        c.send("e STORE 3 +FLAGS.SILENT ($Work)\r\n"),
-        "e OK STORE completed\r\n"
-    );
-    assert_eq!(
-        c.send("f SEARCH KEYWORD $Work\r\n"),
-        "* SEARCH 3\r\nf OK SEARCH completed\r\n"
-    );
+    assert_eq!(c.send("e STORE 3 +FLAGS.SILENT ($Work)\r\n"), "e OK STORE completed\r\n");
+    assert_eq!(c.send("f SEARCH KEYWORD $Work\r\n"), "* SEARCH 3\r\nf OK SEARCH completed\r\n");
     assert!(c.send("g STORE 1 +FLAGS (\\Bogus)\r\n").starts_with("g BAD"));
     // COPY into a missing folder: TRYCREATE; into Trash: COPYUID.
     assert!(c.send("h COPY 3 Nowhere\r\n").starts_with("h NO [TRYCREATE]"));
     let r = c.send("i COPY 3:4 Trash\r\n");
     assert!(r.starts_with("i OK [COPYUID ") && r.contains(" 3:4 1:2]"), "{r}");
     // UID EXPUNGE removes only \Deleted messages in the set.
-    assert_eq!(
-        c.send("j UID EXPUNGE 2:5\r\n"),
-        "* 2 EXPUNGE\r\nj OK EXPUNGE completed\r\n"
-    );
+    assert_eq!(c.send("j UID EXPUNGE 2:5\r\n"), "* 2 EXPUNGE\r\nj OK EXPUNGE completed\r\n");
     // MOVE: untagged COPYUID, EXPUNGE, tagged OK.
     let r = c.send("k UID MOVE 5 Trash\r\n");
     assert!(
         r.starts_with("* OK [COPYUID ") && r.contains(" 5 3]") && r.contains("* 4 EXPUNGE\r\nk OK"),
         "{r}"
     );
-    assert_eq!(
-        c.send("l EXPUNGE\r\n"),
-        "* 1 EXPUNGE\r\nl OK EXPUNGE completed\r\n"
-    );
+    assert_eq!(c.send("l EXPUNGE\r\n"), "* 1 EXPUNGE\r\nl OK EXPUNGE completed\r\n");
     let r = c.send("m STATUS Trash (MESSAGES UIDNEXT)\r\n");
     assert!(r.contains("(MESSAGES 3 UIDNEXT 4)"), "{r}");
     assert_eq!(c.send("n CLOSE\r\n"), "n OK CLOSE completed\r\n");
@@ -427,10 +356,7 @@ fn extensions() {
         "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\na OK NAMESPACE completed\r\n"
     );
     assert!(c.send("b ID (\"name\" \"test\")\r\n").starts_with("* ID ("));
-    assert_eq!(
-        c.send("c ENABLE CONDSTORE X-FOO\r\n"),
-        "* ENABLED CONDSTORE\r\nc OK ENABLE completed\r\n"
-    );
+    assert_eq!(c.send("c ENABLE CONDSTORE X-FOO\r\n"), "* ENABLED CONDSTORE\r\nc OK ENABLE completed\r\n");
     let r = c.send("d LIST (SPECIAL-USE) \"\" *\r\n");
     assert_eq!(r.matches("* LIST").count(), 4, "{r}");
     append(&h, "alice", "INBOX", &msg("x", "y"), &[]);
@@ -458,10 +384,7 @@ fn two_devices_stay_in_sync() {
 
     // A flags a message; B learns on NOOP.
     a.send("a1 STORE 1 +FLAGS (\\Flagged)\r\n");
-    assert_eq!(
-        b.send("b1 NOOP\r\n"),
-        "* 1 FETCH (FLAGS (\\Flagged) UID 1)\r\nb1 OK NOOP completed\r\n"
-    );
+    assert_eq!(b.send("b1 NOOP\r\n"), "* 1 FETCH (FLAGS (\\Flagged) UID 1)\r\nb1 OK NOOP completed\r\n");
 
     // A expunges; B must not see EXPUNGE during FETCH (§7.4.1), only at the next NOOP.
     a.send("a2 STORE 1 +FLAGS (\\Deleted)\r\na3 EXPUNGE\r\n");
@@ -509,15 +432,9 @@ fn limits_and_bad_input() {
     let h = host();
     let mut c = Client::new(&h);
     // Unterminated quoted string, bad sequence sets, invalid UTF-8 names: precise answers, session lives on.
-    assert_eq!(
-        c.send("a LOGIN \"alice password\r\n"),
-        "a BAD unterminated quoted string\r\n"
-    );
+    assert_eq!(c.send("a LOGIN \"alice password\r\n"), "a BAD unterminated quoted string\r\n");
     assert!(c.send("b LOGIN alice password\r\n").starts_with("b OK"));
-    assert_eq!(
-        c.send("c SELECT INBOX\r\n").lines().last().unwrap(),
-        "c OK [READ-WRITE] SELECT completed"
-    );
+    assert_eq!(c.send("c SELECT INBOX\r\n").lines().last().unwrap(), "c OK [READ-WRITE] SELECT completed");
     assert_eq!(
         c.send("d FETCH 0 FLAGS\r\n"),
         "d BAD invalid sequence set: 0 is not a valid message number\r\n"
@@ -526,15 +443,9 @@ fn limits_and_bad_input() {
         c.send("e FETCH *: FLAGS\r\n"),
         "e BAD invalid sequence set: incomplete range in sequence set\r\n"
     );
-    assert_eq!(
-        c.send("f UID FETCH 1:4294967295 FLAGS\r\n"),
-        "f OK FETCH completed\r\n"
-    );
+    assert_eq!(c.send("f UID FETCH 1:4294967295 FLAGS\r\n"), "f OK FETCH completed\r\n");
     assert!(c.send_bytes(b"g CREATE {2}\r\n").starts_with("+ "));
-    assert_eq!(
-        c.send_bytes(b"\xff\xfe\r\n"),
-        "g NO [CANNOT] Mailbox name is not valid UTF-8\r\n"
-    );
+    assert_eq!(c.send_bytes(b"\xff\xfe\r\n"), "g NO [CANNOT] Mailbox name is not valid UTF-8\r\n");
     assert!(c.send("h CREATE \"a/../b\"\r\n").starts_with("h NO [CANNOT]"));
     assert!(c.send("i CREATE \"&Jjo\"\r\n").starts_with("i NO [CANNOT]"));
     // A line too long before login.
@@ -543,17 +454,11 @@ fn limits_and_bad_input() {
     assert_eq!(c.send(&long), "* BAD Command line too long\r\n");
     assert!(c.send("b NOOP\r\n").starts_with("b OK"));
     // A synchronising literal over the limit: NO [TOOBIG] before any "+", the session lives on.
-    let r = c.send(&format!(
-        "c APPEND INBOX {{{}}}\r\n",
-        h.limits.max_message_size + 1
-    ));
+    let r = c.send(&format!("c APPEND INBOX {{{}}}\r\n", h.limits.max_message_size + 1));
     assert!(r.starts_with("c NO [TOOBIG]"), "{r}");
     assert!(c.send("d NOOP\r\n").starts_with("d OK"));
     // A non-synchronising literal over the limit cannot be skipped: BYE and close.
-    let r = c.send(&format!(
-        "e APPEND INBOX {{{}+}}\r\n",
-        h.limits.max_message_size + 1
-    ));
+    let r = c.send(&format!("e APPEND INBOX {{{}+}}\r\n", h.limits.max_message_size + 1));
     assert!(r.starts_with("* BYE [TOOBIG]"), "{r}");
     assert_eq!(c.last_flow, Flow::Close);
     // Too many bad commands end the session.

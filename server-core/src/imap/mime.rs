@@ -25,10 +25,7 @@ pub struct Parsed<'a> {
 
 /// Parses a message once for any number of FETCH items.
 pub fn parse(raw: &[u8]) -> Parsed<'_> {
-    Parsed {
-        raw,
-        msg: MessageParser::default().parse(raw),
-    }
+    Parsed { raw, msg: MessageParser::default().parse(raw) }
 }
 
 /// One MIME entity: a part of some (possibly encapsulated) message.
@@ -43,11 +40,7 @@ struct Entity<'m, 'a> {
 
 impl<'m, 'a> Entity<'m, 'a> {
     fn root(msg: &'m Message<'a>) -> Option<Self> {
-        msg.parts.first().map(|part| Entity {
-            msg,
-            part,
-            is_message: true,
-        })
+        msg.parts.first().map(|part| Entity { msg, part, is_message: true })
     }
 
     fn raw(&self) -> &'m [u8] {
@@ -70,10 +63,7 @@ impl<'m, 'a> Entity<'m, 'a> {
     fn body_bytes(&self) -> &'m [u8] {
         if self.is_message && std::ptr::eq(self.part, &self.msg.parts[0]) && self.msg.parts.len() == 1 {
             // A single-part message: its body runs to the end of its raw bytes.
-            return self.slice(
-                self.part.offset_body,
-                self.part.offset_end.max(self.part.offset_body),
-            );
+            return self.slice(self.part.offset_body, self.part.offset_end.max(self.part.offset_body));
         }
         self.slice(self.part.offset_body, self.part.offset_end)
     }
@@ -85,11 +75,7 @@ impl<'m, 'a> Entity<'m, 'a> {
                 .filter_map(|&id| self.msg.parts.get(id as usize))
                 // mail-parser lists a multipart's own id first in some recoveries; never recurse into ourselves.
                 .filter(|p| !std::ptr::eq(*p, self.part))
-                .map(|part| Entity {
-                    msg: self.msg,
-                    part,
-                    is_message: false,
-                })
+                .map(|part| Entity { msg: self.msg, part, is_message: false })
                 .collect(),
             _ => Vec::new(),
         }
@@ -128,11 +114,7 @@ impl<'m, 'a> Entity<'m, 'a> {
     fn content_params(&self, header: &str) -> Option<Vec<(String, String)>> {
         self.part.headers.iter().find_map(|h| match &h.value {
             HeaderValue::ContentType(ct) if h.name.as_str().eq_ignore_ascii_case(header) => Some(
-                ct.attributes
-                    .iter()
-                    .flatten()
-                    .map(|a| (a.name.to_string(), a.value.to_string()))
-                    .collect(),
+                ct.attributes.iter().flatten().map(|a| (a.name.to_string(), a.value.to_string())).collect(),
             ),
             _ => None,
         })
@@ -156,20 +138,12 @@ impl<'m, 'a> Entity<'m, 'a> {
 
     /// A header's raw value, unfolded and trimmed (IMAP shows header text as sent).
     fn raw_header(&self, name: &str) -> Option<Vec<u8>> {
-        let h = self
-            .part
-            .headers
-            .iter()
-            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
+        let h = self.part.headers.iter().find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
         Some(unfold(self.slice(h.offset_start, h.offset_end)))
     }
 
     fn header_value(&self, name: &str) -> Option<&'m HeaderValue<'a>> {
-        self.part
-            .headers
-            .iter()
-            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
-            .map(|h| &h.value)
+        self.part.headers.iter().find(|h| h.name.as_str().eq_ignore_ascii_case(name)).map(|h| &h.value)
     }
 }
 
@@ -177,21 +151,14 @@ impl<'m, 'a> Entity<'m, 'a> {
 fn unfold(v: &[u8]) -> Vec<u8> {
     let v: Vec<u8> = v.iter().copied().filter(|&b| b != b'\r' && b != b'\n').collect();
     let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
+    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
     v[start..end].to_vec()
 }
 
 /// Counts lines the way IMAP's `body-fld-lines` does: line ends, plus a final unterminated line.
 fn lines(body: &[u8]) -> usize {
     let n = body.iter().filter(|&&b| b == b'\n').count();
-    if body.last().is_some_and(|&b| b != b'\n') {
-        n + 1
-    } else {
-        n
-    }
+    if body.last().is_some_and(|&b| b != b'\n') { n + 1 } else { n }
 }
 
 /// Writes `envelope` (RFC 3501 §7.4.2):
@@ -233,13 +200,7 @@ fn write_envelope(out: &mut Vec<u8>, e: &Entity<'_, '_>) {
 fn addresses(out: &mut Vec<u8>, value: Option<&HeaderValue<'_>>) {
     let addr = |out: &mut Vec<u8>, name: Option<&str>, address: &str| {
         out.push(b'(');
-        nstring(
-            out,
-            name.filter(|n| !n.is_empty())
-                .map(encode_word)
-                .as_deref()
-                .map(str::as_bytes),
-        );
+        nstring(out, name.filter(|n| !n.is_empty()).map(encode_word).as_deref().map(str::as_bytes));
         out.extend_from_slice(b" NIL ");
         let (mailbox, host) = address.rsplit_once('@').unwrap_or((address, ""));
         string(out, mailbox.as_bytes());
@@ -299,10 +260,7 @@ fn encode_word(s: &str) -> String {
         s.to_string()
     } else {
         use base64::Engine;
-        format!(
-            "=?utf-8?b?{}?=",
-            base64::engine::general_purpose::STANDARD.encode(s)
-        )
+        format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(s))
     }
 }
 
@@ -357,11 +315,7 @@ fn params(out: &mut Vec<u8>, params: Option<&[(String, String)]>) {
 /// ```
 fn write_body(out: &mut Vec<u8>, e: &Entity<'_, '_>, extended: bool, depth: usize) {
     let (ty, sub) = e.media_type();
-    let children = if depth < MAX_DEPTH {
-        e.children()
-    } else {
-        Vec::new()
-    };
+    let children = if depth < MAX_DEPTH { e.children() } else { Vec::new() };
     out.push(b'(');
     if e.is_multipart() && !children.is_empty() {
         for child in &children {
@@ -401,16 +355,10 @@ fn write_body(out: &mut Vec<u8>, e: &Entity<'_, '_>, extended: bool, depth: usiz
     out.push(b' ');
     nstring(out, e.raw_header("content-description").as_deref());
     out.push(b' ');
-    let enc = e
-        .raw_header("content-transfer-encoding")
-        .filter(|v| !v.is_empty());
+    let enc = e.raw_header("content-transfer-encoding").filter(|v| !v.is_empty());
     string(out, enc.as_deref().unwrap_or(b"7bit"));
     out.extend_from_slice(format!(" {}", body.len()).as_bytes());
-    let nested = if ty == "message" && (sub == "rfc822" || sub == "global") {
-        e.nested()
-    } else {
-        None
-    };
+    let nested = if ty == "message" && (sub == "rfc822" || sub == "global") { e.nested() } else { None };
     if let Some(inner) = nested.filter(|_| depth < MAX_DEPTH) {
         out.push(b' ');
         write_envelope(out, &inner);
@@ -576,12 +524,7 @@ pub fn search_text(parsed: &Parsed<'_>, headers: bool, bodies: bool) -> String {
 pub fn header_search_values(parsed: &Parsed<'_>, name: &str) -> Option<Vec<String>> {
     let root = parsed.msg.as_ref().and_then(Entity::root)?;
     let mut values = Vec::new();
-    for h in root
-        .part
-        .headers
-        .iter()
-        .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
-    {
+    for h in root.part.headers.iter().filter(|h| h.name.as_str().eq_ignore_ascii_case(name)) {
         values.push(String::from_utf8_lossy(&unfold(root.slice(h.offset_start, h.offset_end))).into_owned());
         match &h.value {
             HeaderValue::Text(t) => values.push(t.to_string()),

@@ -78,12 +78,7 @@ pub fn decode(name: &[u8]) -> Result<String, Mutf7Error> {
             i += 1;
             continue;
         }
-        let end = name[i + 1..]
-            .iter()
-            .position(|&c| c == b'-')
-            .ok_or(Mutf7Error::Unterminated)?
-            + i
-            + 1;
+        let end = name[i + 1..].iter().position(|&c| c == b'-').ok_or(Mutf7Error::Unterminated)? + i + 1;
         let chunk = &name[i + 1..end];
         if chunk.is_empty() {
             out.push('&');
@@ -92,10 +87,7 @@ pub fn decode(name: &[u8]) -> Result<String, Mutf7Error> {
             if bytes.len() % 2 != 0 {
                 return Err(Mutf7Error::Invalid);
             }
-            let units: Vec<u16> = bytes
-                .chunks(2)
-                .map(|p| u16::from_be_bytes([p[0], p[1]]))
-                .collect();
+            let units: Vec<u16> = bytes.chunks(2).map(|p| u16::from_be_bytes([p[0], p[1]])).collect();
             let text = String::from_utf16(&units).map_err(|_| Mutf7Error::Invalid)?;
             // A shifted run must not hide characters that have a direct form (RFC 3501 §5.1.3).
             if text.chars().any(|c| (' '..='~').contains(&c)) {

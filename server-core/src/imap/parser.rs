@@ -255,11 +255,7 @@ pub enum Frame {
     LineTooLong,
     /// A literal larger than allowed. For a synchronising one the client sends nothing more for it, so the command
     /// ends after `consumed` bytes; a non-synchronising one is already on its way and cannot be skipped safely.
-    LiteralTooBig {
-        size: u64,
-        synchronizing: bool,
-        consumed: usize,
-    },
+    LiteralTooBig { size: u64, synchronizing: bool, consumed: usize },
 }
 
 /// Finds the end of the first command in `buf`. `acked` literals have already been given a `+`.
@@ -272,11 +268,7 @@ pub fn frame(buf: &[u8], acked: usize, max_line: usize, max_literal: u64) -> Fra
     let mut index = 0;
     loop {
         let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n').map(|n| n + pos) else {
-            return if buf.len() - pos > max_line {
-                Frame::LineTooLong
-            } else {
-                Frame::Incomplete
-            };
+            return if buf.len() - pos > max_line { Frame::LineTooLong } else { Frame::Incomplete };
         };
         if nl - pos > max_line {
             return Frame::LineTooLong;
@@ -287,11 +279,7 @@ pub fn frame(buf: &[u8], acked: usize, max_line: usize, max_literal: u64) -> Fra
         };
         let data_start = nl + 1;
         if size > max_literal {
-            return Frame::LiteralTooBig {
-                size,
-                synchronizing,
-                consumed: data_start,
-            };
+            return Frame::LiteralTooBig { size, synchronizing, consumed: data_start };
         }
         // Bounded by max_literal, which fits in memory, so the cast is safe on every platform we build for.
         let end = data_start + size as usize;
@@ -356,10 +344,7 @@ pub fn parse_command(input: &[u8]) -> Result<Command, ParseError> {
         p.end()?;
         Ok(body)
     })()
-    .map_err(|message| ParseError {
-        tag: Some(tag.clone()),
-        message,
-    })?;
+    .map_err(|message| ParseError { tag: Some(tag.clone()), message })?;
     Ok(Command { tag, body })
 }
 
@@ -411,11 +396,7 @@ impl<'a> Parser<'a> {
     }
 
     fn expect(&mut self, b: u8, what: &str) -> R<()> {
-        if self.eat(b) {
-            Ok(())
-        } else {
-            Err(format!("expected {what}"))
-        }
+        if self.eat(b) { Ok(()) } else { Err(format!("expected {what}")) }
     }
 
     fn sp(&mut self) -> R<()> {
@@ -483,11 +464,7 @@ impl<'a> Parser<'a> {
         while self.peek().is_some_and(is_atom_char) {
             self.i += 1;
         }
-        if self.i == start {
-            Err("expected an atom".into())
-        } else {
-            Ok(&self.s[start..self.i])
-        }
+        if self.i == start { Err("expected an atom".into()) } else { Ok(&self.s[start..self.i]) }
     }
 
     /// `number = 1*DIGIT` (fits in 64 bits; callers narrow it)
@@ -553,11 +530,7 @@ impl<'a> Parser<'a> {
             return Err("literal announcement must end the line".into());
         }
         let n = usize::try_from(n).map_err(|_| "literal too large".to_string())?;
-        let end = self
-            .i
-            .checked_add(n)
-            .filter(|&e| e <= self.s.len())
-            .ok_or("literal data missing")?;
+        let end = self.i.checked_add(n).filter(|&e| e <= self.s.len()).ok_or("literal data missing")?;
         let data = self.s[self.i..end].to_vec();
         self.i = end;
         Ok(data)
@@ -630,16 +603,10 @@ impl<'a> Parser<'a> {
     /// `sequence-set` as an atom, then validated.
     fn sequence_set(&mut self) -> R<SequenceSet> {
         let start = self.i;
-        while self
-            .peek()
-            .is_some_and(|b| b.is_ascii_digit() || b"*:,".contains(&b))
-        {
+        while self.peek().is_some_and(|b| b.is_ascii_digit() || b"*:,".contains(&b)) {
             self.i += 1;
         }
-        if self
-            .peek()
-            .is_some_and(|b| b != b' ' && b != b')' && b != b'\r' && b != b'\n')
-        {
+        if self.peek().is_some_and(|b| b != b' ' && b != b')' && b != b'\r' && b != b'\n') {
             return Err("invalid sequence set: unexpected character".into());
         }
         SequenceSet::parse(&self.s[start..self.i]).map_err(|e| format!("invalid sequence set: {e}"))
@@ -699,10 +666,7 @@ impl<'a> Parser<'a> {
                 let mechanism = String::from_utf8_lossy(self.atom()?).to_ascii_uppercase();
                 let initial = if self.eat(b' ') {
                     let start = self.i;
-                    while self
-                        .peek()
-                        .is_some_and(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
-                    {
+                    while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)) {
                         self.i += 1;
                     }
                     if self.i == start {
@@ -744,11 +708,7 @@ impl<'a> Parser<'a> {
                         self.sp()?;
                     }
                 }
-                CommandBody::Select {
-                    mailbox,
-                    read_only: name == "EXAMINE",
-                    condstore,
-                }
+                CommandBody::Select { mailbox, read_only: name == "EXAMINE", condstore }
             }
             "CREATE" | "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE" => {
                 self.sp()?;
@@ -788,12 +748,7 @@ impl<'a> Parser<'a> {
                     self.sp()?;
                     self.option_list()?;
                 }
-                CommandBody::List {
-                    reference,
-                    pattern,
-                    lsub: name == "LSUB",
-                    special_use_only,
-                }
+                CommandBody::List { reference, pattern, lsub: name == "LSUB", special_use_only }
             }
             "STATUS" => {
                 // status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
@@ -839,12 +794,7 @@ impl<'a> Parser<'a> {
                     return Err("expected the message as a literal".into());
                 }
                 let message = self.literal()?;
-                CommandBody::Append {
-                    mailbox,
-                    flags,
-                    date,
-                    message,
-                }
+                CommandBody::Append { mailbox, flags, date, message }
             }
             "ID" => {
                 // id = "ID" SP id-params-list ; id-params-list = "(" *(string SP nstring) ")" / nil
@@ -882,9 +832,7 @@ impl<'a> Parser<'a> {
                     "SEARCH" | "FETCH" | "STORE" | "COPY" | "MOVE" => self.select_command(&sub, true)?,
                     "EXPUNGE" => {
                         self.sp()?;
-                        CommandBody::Expunge {
-                            uids: Some(self.sequence_set()?),
-                        }
+                        CommandBody::Expunge { uids: Some(self.sequence_set()?) }
                     }
                     _ => return Err(format!("unknown UID command {sub}")),
                 }
@@ -927,11 +875,7 @@ impl<'a> Parser<'a> {
                 while self.eat(b' ') {
                     keys.push(self.search_key()?);
                 }
-                let key = if keys.len() == 1 {
-                    keys.remove(0)
-                } else {
-                    SearchKey::And(keys)
-                };
+                let key = if keys.len() == 1 { keys.remove(0) } else { SearchKey::And(keys) };
                 CommandBody::Search { uid, charset, key }
             }
             "FETCH" => {
@@ -973,12 +917,7 @@ impl<'a> Parser<'a> {
                     changed_since = Some(self.number()?);
                     self.expect(b')', "')'")?;
                 }
-                CommandBody::Fetch {
-                    uid,
-                    set,
-                    items,
-                    changed_since,
-                }
+                CommandBody::Fetch { uid, set, items, changed_since }
             }
             "STORE" => {
                 // store = "STORE" SP sequence-set [SP "(" "UNCHANGEDSINCE" SP mod-sequence-value ")"]
@@ -1018,14 +957,7 @@ impl<'a> Parser<'a> {
                     }
                     flags
                 };
-                CommandBody::Store {
-                    uid,
-                    set,
-                    op,
-                    silent,
-                    flags,
-                    unchanged_since,
-                }
+                CommandBody::Store { uid, set, op, silent, flags, unchanged_since }
             }
             _ => {
                 // copy = "COPY" SP sequence-set SP mailbox ; move = "MOVE" SP sequence-set SP mailbox
@@ -1073,11 +1005,7 @@ impl<'a> Parser<'a> {
                 } else {
                     None
                 };
-                FetchItem::Section {
-                    peek: w == "BODY.PEEK",
-                    section,
-                    partial,
-                }
+                FetchItem::Section { peek: w == "BODY.PEEK", section, partial }
             }
             "BODY" => FetchItem::Body,
             other => return Err(format!("unknown fetch item {other}")),
@@ -1136,10 +1064,7 @@ impl<'a> Parser<'a> {
                     }
                     self.sp()?;
                 }
-                SectionText::HeaderFields {
-                    not: text.ends_with(".NOT"),
-                    fields,
-                }
+                SectionText::HeaderFields { not: text.ends_with(".NOT"), fields }
             }
             _ => return Err("invalid section".into()),
         });
@@ -1191,11 +1116,7 @@ impl<'a> Parser<'a> {
             "KEYWORD" | "UNKEYWORD" => {
                 self.sp()?;
                 let k = String::from_utf8_lossy(self.atom()?).into_owned();
-                Ok(if word == "KEYWORD" {
-                    SearchKey::Flag(k)
-                } else {
-                    SearchKey::NoFlag(k)
-                })
+                Ok(if word == "KEYWORD" { SearchKey::Flag(k) } else { SearchKey::NoFlag(k) })
             }
             "BCC" | "CC" | "FROM" | "SUBJECT" | "TO" => {
                 self.sp()?;
@@ -1235,11 +1156,7 @@ impl<'a> Parser<'a> {
             "LARGER" | "SMALLER" => {
                 self.sp()?;
                 let n = self.number()?;
-                Ok(if word == "LARGER" {
-                    SearchKey::Larger(n)
-                } else {
-                    SearchKey::Smaller(n)
-                })
+                Ok(if word == "LARGER" { SearchKey::Larger(n) } else { SearchKey::Smaller(n) })
             }
             "MODSEQ" => {
                 // search-modsequence = "MODSEQ" [search-modseq-ext] SP mod-sequence-valzer
@@ -1272,9 +1189,8 @@ impl<'a> Parser<'a> {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
+const MONTHS: [&str; 12] =
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
 /// `date-text = date-day "-" date-month "-" date-year` (`1-Feb-1994`).
 pub fn parse_date(text: &[u8]) -> Option<NaiveDate> {
@@ -1328,40 +1244,23 @@ mod tests {
             (b"a LOGIN {5}\r\n", 1, Frame::Incomplete),
             (b"a LOGIN {5+}\r\n", 0, Frame::Incomplete),
             (b"a LOGIN {5}\r\nalice {8}\r\n", 1, Frame::Continue { index: 1 }),
-            (
-                b"a LOGIN {5}\r\nalice {8}\r\npassword\r\n",
-                2,
-                Frame::Complete(34),
-            ),
+            (b"a LOGIN {5}\r\nalice {8}\r\npassword\r\n", 2, Frame::Complete(34)),
             (b"a LOGIN {5+}\r\nalice \"x\"\r\n", 0, Frame::Complete(25)),
             (
                 b"a APPEND x {999}\r\n",
                 0,
-                Frame::LiteralTooBig {
-                    size: 999,
-                    synchronizing: true,
-                    consumed: 18,
-                },
+                Frame::LiteralTooBig { size: 999, synchronizing: true, consumed: 18 },
             ),
             (
                 b"a APPEND x {999+}\r\n",
                 0,
-                Frame::LiteralTooBig {
-                    size: 999,
-                    synchronizing: false,
-                    consumed: 19,
-                },
+                Frame::LiteralTooBig { size: 999, synchronizing: false, consumed: 19 },
             ),
             (b"a NOOP {99999999999999999999}\r\n", 0, Frame::Complete(31)),
             (b"0123456789012345678901234567890123456789", 0, Frame::LineTooLong),
         ];
         for (input, acked, want) in cases {
-            assert_eq!(
-                frame(input, *acked, 32, 100),
-                *want,
-                "{:?}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(frame(input, *acked, 32, 100), *want, "{:?}", String::from_utf8_lossy(input));
         }
     }
 
@@ -1371,59 +1270,34 @@ mod tests {
         assert_eq!(parse("a1 capability\r\n"), Ok(Capability));
         assert_eq!(
             parse("a LOGIN alice \"pass\\\"word\"\r\n"),
-            Ok(Login {
-                user: "alice".into(),
-                password: Secret("pass\"word".into())
-            })
+            Ok(Login { user: "alice".into(), password: Secret("pass\"word".into()) })
         );
         assert_eq!(
             parse("a LOGIN {5}\r\nalice {3+}\r\nx y\r\n"),
-            Ok(Login {
-                user: "alice".into(),
-                password: Secret("x y".into())
-            })
+            Ok(Login { user: "alice".into(), password: Secret("x y".into()) })
         );
         assert_eq!(
             parse("a AUTHENTICATE plain AGFsaWNlAHBhc3N3b3Jk\r\n"),
-            Ok(Authenticate {
-                mechanism: "PLAIN".into(),
-                initial: Some("AGFsaWNlAHBhc3N3b3Jk".into())
-            })
+            Ok(Authenticate { mechanism: "PLAIN".into(), initial: Some("AGFsaWNlAHBhc3N3b3Jk".into()) })
         );
         assert_eq!(
             parse("a select inbox (CONDSTORE)\r\n"),
-            Ok(Select {
-                mailbox: b"inbox".to_vec(),
-                read_only: false,
-                condstore: true
-            })
+            Ok(Select { mailbox: b"inbox".to_vec(), read_only: false, condstore: true })
         );
         assert_eq!(
             parse("a LIST \"\" %/*\r\n"),
-            Ok(List {
-                reference: vec![],
-                pattern: b"%/*".to_vec(),
-                lsub: false,
-                special_use_only: false
-            })
+            Ok(List { reference: vec![], pattern: b"%/*".to_vec(), lsub: false, special_use_only: false })
         );
         assert_eq!(
             parse("a LIST (SPECIAL-USE) \"\" *\r\n"),
-            Ok(List {
-                reference: vec![],
-                pattern: b"*".to_vec(),
-                lsub: false,
-                special_use_only: true
-            })
+            Ok(List { reference: vec![], pattern: b"*".to_vec(), lsub: false, special_use_only: true })
         );
         assert!(matches!(
             parse("a STATUS blurdybloop (UIDNEXT MESSAGES)\r\n"),
             Ok(Status { items, .. }) if items == vec![StatusItem::UidNext, StatusItem::Messages]
         ));
         match parse("A003 APPEND saved-messages (\\Seen) \" 7-Feb-1994 21:52:25 -0800\" {5}\r\nhello\r\n") {
-            Ok(Append {
-                flags, date, message, ..
-            }) => {
+            Ok(Append { flags, date, message, .. }) => {
                 assert_eq!(flags, vec!["\\Seen".to_string()]);
                 assert_eq!(date.unwrap().to_rfc3339(), "1994-02-07T21:52:25-08:00");
                 assert_eq!(message, b"hello");
@@ -1452,10 +1326,7 @@ mod tests {
                     items[2],
                     FetchItem::Section {
                         peek: false,
-                        section: Section {
-                            part: vec![1, 2],
-                            text: Some(SectionText::Mime)
-                        },
+                        section: Section { part: vec![1, 2], text: Some(SectionText::Mime) },
                         partial: None
                     }
                 );
@@ -1473,30 +1344,14 @@ mod tests {
             parse("a UID STORE 1 (UNCHANGEDSINCE 5) FLAGS ()\r\n"),
             Ok(Store { uid: true, op: FlagOp::Set, unchanged_since: Some(5), flags, .. }) if flags.is_empty()
         ));
-        assert!(matches!(
-            parse("a UID EXPUNGE 3:5\r\n"),
-            Ok(Expunge { uids: Some(_) })
-        ));
-        assert!(matches!(
-            parse("a uid move 1 Trash\r\n"),
-            Ok(Move { uid: true, .. })
-        ));
+        assert!(matches!(parse("a UID EXPUNGE 3:5\r\n"), Ok(Expunge { uids: Some(_) })));
+        assert!(matches!(parse("a uid move 1 Trash\r\n"), Ok(Move { uid: true, .. })));
         assert_eq!(
             parse("a ID (\"name\" \"mutt\" \"version\" NIL)\r\n"),
-            Ok(Id {
-                params: Some(vec![
-                    ("name".into(), Some("mutt".into())),
-                    ("version".into(), None)
-                ])
-            })
+            Ok(Id { params: Some(vec![("name".into(), Some("mutt".into())), ("version".into(), None)]) })
         );
         assert_eq!(parse("a ID NIL\r\n"), Ok(Id { params: None }));
-        assert_eq!(
-            parse("a ENABLE CONDSTORE\r\n"),
-            Ok(Enable {
-                capabilities: vec!["CONDSTORE".into()]
-            })
-        );
+        assert_eq!(parse("a ENABLE CONDSTORE\r\n"), Ok(Enable { capabilities: vec!["CONDSTORE".into()] }));
     }
 
     #[test]
@@ -1538,35 +1393,17 @@ mod tests {
             ("a NOOP extra\r\n", "unexpected extra arguments"),
             ("a LOGIN \"alice\r\n", "unterminated quoted string"),
             ("a LOGIN alice\r\n", "missing argument"),
-            (
-                "a FETCH 0 FLAGS\r\n",
-                "invalid sequence set: 0 is not a valid message number",
-            ),
-            (
-                "a FETCH *: FLAGS\r\n",
-                "invalid sequence set: incomplete range in sequence set",
-            ),
-            (
-                "a FETCH 1:99999999999 FLAGS\r\n",
-                "invalid sequence set: invalid number in sequence set",
-            ),
-            (
-                "a FETCH 1x FLAGS\r\n",
-                "invalid sequence set: unexpected character",
-            ),
+            ("a FETCH 0 FLAGS\r\n", "invalid sequence set: 0 is not a valid message number"),
+            ("a FETCH *: FLAGS\r\n", "invalid sequence set: incomplete range in sequence set"),
+            ("a FETCH 1:99999999999 FLAGS\r\n", "invalid sequence set: invalid number in sequence set"),
+            ("a FETCH 1x FLAGS\r\n", "invalid sequence set: unexpected character"),
             ("a FETCH 1 (FLAGS\r\n", "missing argument"),
             ("a FETCH 1 BODY[0]\r\n", "section part numbers start at 1"),
             ("a FETCH 1 BODY[]<0.0>\r\n", "partial length must be non-zero"),
             ("a FETCH 1 BODY[MIME]\r\n", "invalid section"),
-            (
-                "a SEARCH SINCE 30-Feb-2020\r\n",
-                "invalid date (expected d-Mon-yyyy)",
-            ),
+            ("a SEARCH SINCE 30-Feb-2020\r\n", "invalid date (expected d-Mon-yyyy)"),
             ("a SEARCH BOGUS\r\n", "unknown search key BOGUS"),
-            (
-                "a STORE 1 FLAGS.LOUD (\\Seen)\r\n",
-                "unknown store item FLAGS.LOUD",
-            ),
+            ("a STORE 1 FLAGS.LOUD (\\Seen)\r\n", "unknown store item FLAGS.LOUD"),
             ("a APPEND INBOX \"bad date\" {1}\r\nx\r\n", "invalid date-time"),
             ("a LOGIN {9}\r\nali\r\n", "literal data missing"),
         ];

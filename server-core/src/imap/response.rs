@@ -50,10 +50,7 @@ fn cond(out: &mut Vec<u8>, status: Status, code: Option<&str>, text: &str) {
     }
     // `text = 1*TEXT-CHAR`: never empty, never CR or LF.
     let text = if text.is_empty() { "done" } else { text };
-    out.extend(
-        text.bytes()
-            .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-    );
+    out.extend(text.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
     out.extend_from_slice(b"\r\n");
 }
 
@@ -66,9 +63,8 @@ pub fn untagged(out: &mut Vec<u8>, text: &str) {
 
 /// `string = quoted / literal`: quoted when short, 7-bit and free of CR, LF and NUL; a literal otherwise.
 pub fn string(out: &mut Vec<u8>, s: &[u8]) {
-    let quotable = s.len() <= 1024
-        && s.iter()
-            .all(|&b| (0x01..0x80).contains(&b) && b != b'\r' && b != b'\n');
+    let quotable =
+        s.len() <= 1024 && s.iter().all(|&b| (0x01..0x80).contains(&b) && b != b'\r' && b != b'\n');
     if quotable {
         out.push(b'"');
         for &b in s {
@@ -144,9 +140,7 @@ mod tests {
 
     #[test]
     fn dates_and_flags() {
-        let at = DateTime::parse_from_rfc3339("1996-07-07T02:44:25Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339("1996-07-07T02:44:25Z").unwrap().with_timezone(&Utc);
         assert_eq!(date_time(&at), "\"07-Jul-1996 02:44:25 +0000\"");
         let flags: Flags = [Flag::Seen, Flag::Keyword("$Junk".into())].into_iter().collect();
         assert_eq!(flag_list(&flags, true), "(\\Seen $Junk \\Recent)");

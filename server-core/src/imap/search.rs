@@ -78,20 +78,15 @@ pub fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::Smaller(n) => c.meta.size < *n,
         SearchKey::ModSeq(n) => c.meta.modseq >= *n,
         SearchKey::Date(cmp, d) => compare(*cmp, c.meta.internal_date.date_naive(), *d),
-        SearchKey::Sent(cmp, d) => c
-            .parsed
-            .and_then(mime::sent_date)
-            .is_some_and(|sent| compare(*cmp, sent, *d)),
+        SearchKey::Sent(cmp, d) => {
+            c.parsed.and_then(mime::sent_date).is_some_and(|sent| compare(*cmp, sent, *d))
+        }
         SearchKey::Header(name, value) => c
             .parsed
             .and_then(|p| mime::header_search_values(p, name))
             .is_some_and(|values| values.iter().any(|v| contains(v, value))),
-        SearchKey::Body(s) => c
-            .parsed
-            .is_some_and(|p| contains(&mime::search_text(p, false, true), s)),
-        SearchKey::Text(s) => c
-            .parsed
-            .is_some_and(|p| contains(&mime::search_text(p, true, true), s)),
+        SearchKey::Body(s) => c.parsed.is_some_and(|p| contains(&mime::search_text(p, false, true), s)),
+        SearchKey::Text(s) => c.parsed.is_some_and(|p| contains(&mime::search_text(p, true, true), s)),
     }
 }
 
@@ -109,10 +104,7 @@ mod tests {
     use crate::store::Flags;
 
     fn key(text: &str) -> SearchKey {
-        match parse_command(format!("t SEARCH {text}\r\n").as_bytes())
-            .unwrap()
-            .body
-        {
+        match parse_command(format!("t SEARCH {text}\r\n").as_bytes()).unwrap().body {
             CommandBody::Search { key, .. } => key,
             other => panic!("{other:?}"),
         }
@@ -125,23 +117,13 @@ mod tests {
         let parsed = mime::parse(raw);
         let meta = MessageMeta {
             uid: 7,
-            flags: [Flag::Seen, Flag::Keyword("$Work".into())]
-                .into_iter()
-                .collect::<Flags>(),
-            internal_date: chrono::DateTime::parse_from_rfc3339("2024-03-05T10:00:00Z")
-                .unwrap()
-                .into(),
+            flags: [Flag::Seen, Flag::Keyword("$Work".into())].into_iter().collect::<Flags>(),
+            internal_date: chrono::DateTime::parse_from_rfc3339("2024-03-05T10:00:00Z").unwrap().into(),
             size: raw.len() as u64,
             modseq: 12,
         };
-        let c = Candidate {
-            seq: 3,
-            meta: &meta,
-            recent: false,
-            max_seq: 5,
-            max_uid: 9,
-            parsed: Some(&parsed),
-        };
+        let c =
+            Candidate { seq: 3, meta: &meta, recent: false, max_seq: 5, max_uid: 9, parsed: Some(&parsed) };
         let table = [
             ("ALL", true),
             ("SEEN", true),

@@ -80,18 +80,14 @@ impl SequenceSet {
 
     /// Whether the set names `*` anywhere.
     pub fn uses_largest(&self) -> bool {
-        self.0
-            .iter()
-            .any(|&(a, b)| a == SeqNumber::Largest || b == SeqNumber::Largest)
+        self.0.iter().any(|&(a, b)| a == SeqNumber::Largest || b == SeqNumber::Largest)
     }
 
     /// The indexes (0-based) of `items` whose number (given by `key`, ascending) is in the set. `*` is the last
     /// item's number. This walks the items, never the ranges.
     pub fn select<T>(&self, items: &[T], key: impl Fn(&T) -> u32) -> Vec<usize> {
         let largest = items.last().map(&key).unwrap_or(0);
-        (0..items.len())
-            .filter(|&i| self.contains(key(&items[i]), largest))
-            .collect()
+        (0..items.len()).filter(|&i| self.contains(key(&items[i]), largest)).collect()
     }
 
     /// A set of UIDs as compact text (`1:3,7`) for COPYUID/APPENDUID; `uids` in the order given.
@@ -128,13 +124,7 @@ impl fmt::Display for SequenceSet {
         let parts: Vec<String> = self
             .0
             .iter()
-            .map(|&(a, b)| {
-                if a == b {
-                    one(a)
-                } else {
-                    format!("{}:{}", one(a), one(b))
-                }
-            })
+            .map(|&(a, b)| if a == b { one(a) } else { format!("{}:{}", one(a), one(b)) })
             .collect();
         f.write_str(&parts.join(","))
     }
@@ -169,10 +159,7 @@ mod tests {
             ("*", vec![(Largest, Largest)]),
             ("2:4", vec![(Value(2), Value(4))]),
             ("5:*", vec![(Value(5), Largest)]),
-            (
-                "1,3:5,*",
-                vec![(Value(1), Value(1)), (Value(3), Value(5)), (Largest, Largest)],
-            ),
+            ("1,3:5,*", vec![(Value(1), Value(1)), (Value(3), Value(5)), (Largest, Largest)]),
             ("4294967295", vec![(Value(u32::MAX), Value(u32::MAX))]),
         ];
         for (text, want) in ok {
@@ -204,15 +191,9 @@ mod tests {
         assert_eq!(set.select(&uids, |u| *u), vec![2, 3]);
         // "*" on an empty list selects nothing; "*:4" reversed still works.
         assert!(set.select::<u32>(&[], |u| *u).is_empty());
-        assert_eq!(
-            SequenceSet::parse(b"*:8").unwrap().select(&uids, |u| *u),
-            vec![2, 3]
-        );
+        assert_eq!(SequenceSet::parse(b"*:8").unwrap().select(&uids, |u| *u), vec![2, 3]);
         // RFC 3501 §6.4.8: "n:*" with n above every UID still matches the highest.
-        assert_eq!(
-            SequenceSet::parse(b"100:*").unwrap().select(&uids, |u| *u),
-            vec![3]
-        );
+        assert_eq!(SequenceSet::parse(b"100:*").unwrap().select(&uids, |u| *u), vec![3]);
     }
 
     #[test]

@@ -119,32 +119,16 @@ struct Reply {
 
 impl Reply {
     fn ok(text: &str) -> Reply {
-        Reply {
-            status: Status::Ok,
-            code: None,
-            text: text.into(),
-        }
+        Reply { status: Status::Ok, code: None, text: text.into() }
     }
     fn ok_code(code: String, text: &str) -> Reply {
-        Reply {
-            status: Status::Ok,
-            code: Some(code),
-            text: text.into(),
-        }
+        Reply { status: Status::Ok, code: Some(code), text: text.into() }
     }
     fn no(code: Option<&str>, text: impl Into<String>) -> Reply {
-        Reply {
-            status: Status::No,
-            code: code.map(str::to_string),
-            text: text.into(),
-        }
+        Reply { status: Status::No, code: code.map(str::to_string), text: text.into() }
     }
     fn bad(text: impl Into<String>) -> Reply {
-        Reply {
-            status: Status::Bad,
-            code: None,
-            text: text.into(),
-        }
+        Reply { status: Status::Bad, code: None, text: text.into() }
     }
 }
 
@@ -193,16 +177,8 @@ impl ImapSession {
     }
 
     fn capabilities(&self) -> String {
-        let mut caps = vec![
-            "IMAP4rev1",
-            "LITERAL+",
-            "SASL-IR",
-            "ID",
-            "ENABLE",
-            "IDLE",
-            "NAMESPACE",
-            "UIDPLUS",
-        ];
+        let mut caps =
+            vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS"];
         caps.extend(["MOVE", "UNSELECT", "SPECIAL-USE", "CHILDREN", "CONDSTORE"]);
         if matches!(self.state, State::NotAuthenticated) {
             if self.conn.tls_available && self.conn.tls.is_none() {
@@ -291,11 +267,7 @@ impl ImapSession {
                         return Flow::Close;
                     }
                 }
-                Frame::LiteralTooBig {
-                    synchronizing: true,
-                    consumed,
-                    size,
-                } => {
+                Frame::LiteralTooBig { synchronizing: true, consumed, size } => {
                     // The client waits for our "+" and will not send the data: refuse the command only.
                     let tag = parse_tag(&self.buf).unwrap_or_else(|| "*".into());
                     self.buf.drain(..consumed);
@@ -304,11 +276,7 @@ impl ImapSession {
                     tagged(out, &tag, Status::No, Some("TOOBIG"), &text);
                     self.pending = Pending::None;
                 }
-                Frame::LiteralTooBig {
-                    synchronizing: false,
-                    size,
-                    ..
-                } => {
+                Frame::LiteralTooBig { synchronizing: false, size, .. } => {
                     // RFC 7888 §4: the data is already on its way and we cannot find the next command in it.
                     let text =
                         format!("BYE [TOOBIG] Non-synchronizing literal of {size} octets is too large");
@@ -397,10 +365,7 @@ impl ImapSession {
                 if let Some(params) = params {
                     tracing::debug!(?params, "client ID");
                 }
-                untagged(
-                    out,
-                    "ID (\"name\" \"Mailroom\" \"vendor\" \"Mailroom playground\")",
-                );
+                untagged(out, "ID (\"name\" \"Mailroom\" \"vendor\" \"Mailroom playground\")");
                 Reply::ok("ID completed")
             }
             CommandBody::StartTls => {
@@ -455,29 +420,21 @@ impl ImapSession {
                 untagged(out, "NAMESPACE ((\"\" \"/\")) NIL NIL");
                 Reply::ok("NAMESPACE completed")
             }
-            CommandBody::Select {
-                mailbox,
-                read_only,
-                condstore,
-            } => self.select(&mailbox, read_only, condstore, out),
+            CommandBody::Select { mailbox, read_only, condstore } => {
+                self.select(&mailbox, read_only, condstore, out)
+            }
             CommandBody::Create { mailbox } => self.create(&mailbox),
             CommandBody::Delete { mailbox } => self.delete(&mailbox),
             CommandBody::Rename { from, to } => self.rename(&from, &to),
             CommandBody::Subscribe { mailbox } => self.subscribe(&mailbox, true),
             CommandBody::Unsubscribe { mailbox } => self.subscribe(&mailbox, false),
-            CommandBody::List {
-                reference,
-                pattern,
-                lsub,
-                special_use_only,
-            } => self.list(&reference, &pattern, lsub, special_use_only, out),
+            CommandBody::List { reference, pattern, lsub, special_use_only } => {
+                self.list(&reference, &pattern, lsub, special_use_only, out)
+            }
             CommandBody::Status { mailbox, items } => self.status(&mailbox, &items, out),
-            CommandBody::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            } => self.append(&mailbox, &flags, date.map(|d| d.to_utc()), &message),
+            CommandBody::Append { mailbox, flags, date, message } => {
+                self.append(&mailbox, &flags, date.map(|d| d.to_utc()), &message)
+            }
             CommandBody::Idle => {
                 out.extend_from_slice(b"+ idling\r\n");
                 self.sync(out, true);
@@ -511,20 +468,12 @@ impl ImapSession {
                 }
             }
             CommandBody::Search { uid, charset, key } => self.search(uid, charset.as_deref(), &key, out),
-            CommandBody::Fetch {
-                uid,
-                set,
-                items,
-                changed_since,
-            } => self.fetch(uid, &set, items, changed_since, out),
-            CommandBody::Store {
-                uid,
-                set,
-                op,
-                silent,
-                flags,
-                unchanged_since,
-            } => self.store(uid, &set, op, silent, &flags, unchanged_since, out),
+            CommandBody::Fetch { uid, set, items, changed_since } => {
+                self.fetch(uid, &set, items, changed_since, out)
+            }
+            CommandBody::Store { uid, set, op, silent, flags, unchanged_since } => {
+                self.store(uid, &set, op, silent, &flags, unchanged_since, out)
+            }
             CommandBody::Copy { uid, set, mailbox } => self.copy(uid, &set, &mailbox, false, out),
             CommandBody::Move { uid, set, mailbox } => self.copy(uid, &set, &mailbox, true, out),
         };
@@ -536,10 +485,7 @@ impl ImapSession {
 
     fn login(&mut self, login: &str, password: &Secret, out: &mut Vec<u8>) -> Reply {
         if !self.conn.auth_allowed() {
-            return Reply::no(
-                Some("PRIVACYREQUIRED"),
-                "Use STARTTLS first: LOGIN is disabled in the clear",
-            );
+            return Reply::no(Some("PRIVACYREQUIRED"), "Use STARTTLS first: LOGIN is disabled in the clear");
         }
         self.finish_login(login, password, out)
     }
@@ -559,17 +505,10 @@ impl ImapSession {
     fn auth_response(&mut self, tag: &str, line: &[u8], out: &mut Vec<u8>) -> Flow {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches(['\r', '\n']);
-        let reply = if text == "*" {
-            Reply::bad("AUTHENTICATE cancelled")
-        } else {
-            self.auth_plain(text, out)
-        };
+        let reply =
+            if text == "*" { Reply::bad("AUTHENTICATE cancelled") } else { self.auth_plain(text, out) };
         tagged(out, tag, reply.status, reply.code.as_deref(), &reply.text);
-        if reply.status == Status::Bad {
-            self.count_error(out)
-        } else {
-            Flow::Continue
-        }
+        if reply.status == Status::Bad { self.count_error(out) } else { Flow::Continue }
     }
 
     fn finish_login(&mut self, login: &str, password: &Secret, out: &mut Vec<u8>) -> Reply {
@@ -578,10 +517,7 @@ impl ImapSession {
                 if let Err(e) = self.host.store.ensure_user(&user) {
                     return Reply::no(Some("UNAVAILABLE"), format!("Mailbox unavailable: {e}"));
                 }
-                self.host.emit(EventKind::LoggedIn {
-                    protocol: "imap".into(),
-                    user: user.clone(),
-                });
+                self.host.emit(EventKind::LoggedIn { protocol: "imap".into(), user: user.clone() });
                 self.state = State::Authenticated { user };
                 Reply::ok_code(format!("CAPABILITY {}", self.capabilities()), "Logged in")
             }
@@ -590,10 +526,7 @@ impl ImapSession {
     }
 
     fn login_failed(&mut self, login: &str, out: &mut Vec<u8>) -> Reply {
-        self.host.emit(EventKind::LoginFailed {
-            protocol: "imap".into(),
-            user: login.to_string(),
-        });
+        self.host.emit(EventKind::LoginFailed { protocol: "imap".into(), user: login.to_string() });
         // Every failure looks and takes the same: no hint whether the user exists.
         self.delay = Some(self.host.limits.auth_failure_delay);
         self.errors += 1;
@@ -668,11 +601,7 @@ impl ImapSession {
         let recent: HashSet<Uid> = if read_only {
             HashSet::new()
         } else {
-            store
-                .claim_recent(&user, &name)
-                .unwrap_or_default()
-                .into_iter()
-                .collect()
+            store.claim_recent(&user, &name).unwrap_or_default().into_iter().collect()
         };
         self.condstore |= condstore;
         let mut keywords: Vec<String> = status
@@ -690,72 +619,29 @@ impl ImapSession {
         let kw = keywords.iter().fold(String::new(), |acc, k| acc + " " + k);
         untagged(out, &format!("FLAGS ({system}{kw})"));
         if read_only {
-            untagged_status(
-                out,
-                Status::Ok,
-                Some("PERMANENTFLAGS ()"),
-                "No permanent flags permitted",
-            );
+            untagged_status(out, Status::Ok, Some("PERMANENTFLAGS ()"), "No permanent flags permitted");
         } else {
             let perm = format!("PERMANENTFLAGS ({system}{kw} \\*)");
             untagged_status(out, Status::Ok, Some(&perm), "Flags permitted");
         }
         untagged(out, &format!("{} EXISTS", status.messages.len()));
         untagged(out, &format!("{} RECENT", recent.len()));
-        if let Some(i) = status
-            .messages
-            .iter()
-            .position(|m| !m.flags.contains(&Flag::Seen))
-        {
-            untagged_status(
-                out,
-                Status::Ok,
-                Some(&format!("UNSEEN {}", i + 1)),
-                "First unseen",
-            );
+        if let Some(i) = status.messages.iter().position(|m| !m.flags.contains(&Flag::Seen)) {
+            untagged_status(out, Status::Ok, Some(&format!("UNSEEN {}", i + 1)), "First unseen");
         }
-        untagged_status(
-            out,
-            Status::Ok,
-            Some(&format!("UIDVALIDITY {}", status.uid_validity)),
-            "UIDs valid",
-        );
-        untagged_status(
-            out,
-            Status::Ok,
-            Some(&format!("UIDNEXT {}", status.uid_next)),
-            "Predicted next UID",
-        );
+        untagged_status(out, Status::Ok, Some(&format!("UIDVALIDITY {}", status.uid_validity)), "UIDs valid");
+        untagged_status(out, Status::Ok, Some(&format!("UIDNEXT {}", status.uid_next)), "Predicted next UID");
         let modseq = status.highest_modseq.max(1);
-        untagged_status(
-            out,
-            Status::Ok,
-            Some(&format!("HIGHESTMODSEQ {modseq}")),
-            "Highest",
-        );
+        untagged_status(out, Status::Ok, Some(&format!("HIGHESTMODSEQ {modseq}")), "Highest");
         let mailbox = Mailbox {
             name,
             read_only,
             uid_validity: status.uid_validity,
-            messages: status
-                .messages
-                .into_iter()
-                .map(|meta| Snap {
-                    meta,
-                    expunged: false,
-                })
-                .collect(),
+            messages: status.messages.into_iter().map(|meta| Snap { meta, expunged: false }).collect(),
             recent,
         };
-        self.state = State::Selected {
-            user,
-            mailbox: Box::new(mailbox),
-        };
-        let (code, verb) = if read_only {
-            ("READ-ONLY", "EXAMINE")
-        } else {
-            ("READ-WRITE", "SELECT")
-        };
+        self.state = State::Selected { user, mailbox: Box::new(mailbox) };
+        let (code, verb) = if read_only { ("READ-ONLY", "EXAMINE") } else { ("READ-WRITE", "SELECT") };
         Reply::ok_code(code.into(), &format!("{verb} completed"))
     }
 
@@ -816,12 +702,7 @@ impl ImapSession {
         if from == to {
             return Reply::no(Some("ALREADYEXISTS"), "Source and destination are the same");
         }
-        let exists = self
-            .host
-            .store
-            .folders(&user)
-            .map(|f| f.iter().any(|f| f.name == to))
-            .unwrap_or(false);
+        let exists = self.host.store.folders(&user).map(|f| f.iter().any(|f| f.name == to)).unwrap_or(false);
         if exists {
             return Reply::no(Some("ALREADYEXISTS"), "Destination mailbox already exists");
         }
@@ -841,11 +722,7 @@ impl ImapSession {
         };
         let user = self.user().unwrap_or_default().to_string();
         match self.host.store.set_subscribed(&user, &name, subscribed) {
-            Ok(()) => Reply::ok(if subscribed {
-                "SUBSCRIBE completed"
-            } else {
-                "UNSUBSCRIBE completed"
-            }),
+            Ok(()) => Reply::ok(if subscribed { "SUBSCRIBE completed" } else { "UNSUBSCRIBE completed" }),
             Err(e) => Self::store_error(e),
         }
     }
@@ -895,11 +772,7 @@ impl ImapSession {
             if !f.selectable {
                 attrs.push("\\Noselect");
             }
-            attrs.push(if children {
-                "\\HasChildren"
-            } else {
-                "\\HasNoChildren"
-            });
+            attrs.push(if children { "\\HasChildren" } else { "\\HasNoChildren" });
             if let Some(u) = f.special_use {
                 attrs.push(u.as_imap());
             }
@@ -935,11 +808,7 @@ impl ImapSession {
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", status.uid_validity),
                 StatusItem::Unseen => format!(
                     "UNSEEN {}",
-                    status
-                        .messages
-                        .iter()
-                        .filter(|m| !m.flags.contains(&Flag::Seen))
-                        .count()
+                    status.messages.iter().filter(|m| !m.flags.contains(&Flag::Seen)).count()
                 ),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", status.highest_modseq.max(1)),
             })
@@ -999,16 +868,12 @@ impl ImapSession {
         } else {
             let count = msgs.len() as u32;
             let too_big = set.0.iter().any(|&(a, b)| {
-                [a, b]
-                    .iter()
-                    .any(|n| matches!(n, super::sequence::SeqNumber::Value(v) if *v > count))
+                [a, b].iter().any(|n| matches!(n, super::sequence::SeqNumber::Value(v) if *v > count))
             });
             if too_big {
                 return Err(Reply::bad("Message sequence number out of range"));
             }
-            (0..msgs.len())
-                .filter(|&i| set.contains(i as u32 + 1, count))
-                .collect()
+            (0..msgs.len()).filter(|&i| set.contains(i as u32 + 1, count)).collect()
         };
         Ok(indexes.into_iter().filter(|&i| !msgs[i].expunged).collect())
     }
@@ -1067,11 +932,8 @@ impl ImapSession {
             if snap.expunged {
                 continue;
             }
-            let raw = if content {
-                self.host.store.read(user, &mailbox.name, snap.meta.uid).ok()
-            } else {
-                None
-            };
+            let raw =
+                if content { self.host.store.read(user, &mailbox.name, snap.meta.uid).ok() } else { None };
             let parsed = raw.as_deref().map(|r| mime::parse(r));
             let candidate = search::Candidate {
                 seq: i as u32 + 1,
@@ -1131,10 +993,7 @@ impl ImapSession {
             )
         });
         let sets_seen = items.iter().any(|i| {
-            matches!(
-                i,
-                FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::Section { peek: false, .. }
-            )
+            matches!(i, FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::Section { peek: false, .. })
         });
         let host = self.host.clone();
         let State::Selected { user, mailbox } = &mut self.state else {
@@ -1162,9 +1021,7 @@ impl ImapSession {
             let mut flags_changed = false;
             if sets_seen && !mailbox.read_only && !snap.meta.flags.contains(&Flag::Seen) {
                 let seen: Flags = [Flag::Seen].into_iter().collect();
-                if let Ok(metas) = host
-                    .store
-                    .store_flags(user, &mailbox.name, &[msg_uid], FlagOp::Add, &seen)
+                if let Ok(metas) = host.store.store_flags(user, &mailbox.name, &[msg_uid], FlagOp::Add, &seen)
                     && let Some(meta) = metas.into_iter().next()
                 {
                     mailbox.messages[i].meta = meta;
@@ -1254,11 +1111,7 @@ impl ImapSession {
             Err(e) => return Self::store_error(e),
         };
         for meta in metas {
-            let Some(i) = apply
-                .iter()
-                .copied()
-                .find(|&i| mailbox.messages[i].meta.uid == meta.uid)
-            else {
+            let Some(i) = apply.iter().copied().find(|&i| mailbox.messages[i].meta.uid == meta.uid) else {
                 continue;
             };
             mailbox.messages[i].meta = meta;
@@ -1292,13 +1145,7 @@ impl ImapSession {
         if !modified.is_empty() {
             let numbers: Vec<u32> = modified
                 .iter()
-                .map(|&i| {
-                    if uid {
-                        mailbox.messages[i].meta.uid
-                    } else {
-                        i as u32 + 1
-                    }
-                })
+                .map(|&i| if uid { mailbox.messages[i].meta.uid } else { i as u32 + 1 })
                 .collect();
             return Reply::ok_code(
                 format!("MODIFIED {}", SequenceSet::compact(&numbers)),
@@ -1346,11 +1193,8 @@ impl ImapSession {
             Err(e) => return Self::store_error(e),
         };
         let (src, dst): (Vec<Uid>, Vec<Uid>) = pairs.iter().copied().unzip();
-        let code = format!(
-            "COPYUID {validity} {} {}",
-            SequenceSet::compact(&src),
-            SequenceSet::compact(&dst)
-        );
+        let code =
+            format!("COPYUID {validity} {} {}", SequenceSet::compact(&src), SequenceSet::compact(&dst));
         let (user, source) = (user.clone(), mailbox.name.clone());
         self.emit_change(&dest, if is_move { "moved in" } else { "copied in" }, dst.clone());
         if is_move {
@@ -1422,16 +1266,9 @@ impl ImapSession {
                 let claimed = host.store.claim_recent(user, &mailbox.name).unwrap_or_default();
                 mailbox.recent.extend(claimed);
             }
-            mailbox.messages.extend(new.into_iter().map(|meta| Snap {
-                meta,
-                expunged: false,
-            }));
+            mailbox.messages.extend(new.into_iter().map(|meta| Snap { meta, expunged: false }));
             untagged(out, &format!("{} EXISTS", mailbox.messages.len()));
-            let recent = mailbox
-                .messages
-                .iter()
-                .filter(|s| mailbox.recent.contains(&s.meta.uid))
-                .count();
+            let recent = mailbox.messages.iter().filter(|s| mailbox.recent.contains(&s.meta.uid)).count();
             untagged(out, &format!("{recent} RECENT"));
         }
     }
@@ -1481,10 +1318,7 @@ fn write_item(
                 ("RFC822.TEXT ", SectionText::Text)
             };
             line.extend_from_slice(name.as_bytes());
-            let section = Section {
-                part: vec![],
-                text: Some(text),
-            };
+            let section = Section { part: vec![], text: Some(text) };
             let data = parsed.and_then(|p| mime::section(p, &section));
             response::literal(line, data.as_deref().unwrap_or_default());
         }
@@ -1512,14 +1346,7 @@ fn write_item(
 /// `section` as echoed in a FETCH response (`[1.2.HEADER.FIELDS (FROM)]`).
 fn section_name(section: &Section) -> String {
     let mut s = String::from("[");
-    s.push_str(
-        &section
-            .part
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join("."),
-    );
+    s.push_str(&section.part.iter().map(u32::to_string).collect::<Vec<_>>().join("."));
     if let Some(text) = &section.text {
         if !section.part.is_empty() {
             s.push('.');
@@ -1529,17 +1356,11 @@ fn section_name(section: &Section) -> String {
             SectionText::Text => s.push_str("TEXT"),
             SectionText::Mime => s.push_str("MIME"),
             SectionText::HeaderFields { not, fields } => {
-                s.push_str(if *not {
-                    "HEADER.FIELDS.NOT ("
-                } else {
-                    "HEADER.FIELDS ("
-                });
+                s.push_str(if *not { "HEADER.FIELDS.NOT (" } else { "HEADER.FIELDS (" });
                 let names: Vec<String> = fields
                     .iter()
                     .map(|f| {
-                        if f.bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                        {
+                        if f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
                             f.to_ascii_uppercase()
                         } else {
                             format!("\"{}\"", f.replace('\\', "\\\\").replace('"', "\\\""))
@@ -1644,12 +1465,7 @@ fn command_name(body: &CommandBody) -> &'static str {
 impl Session for ImapSession {
     fn greeting(&mut self, out: &mut Vec<u8>) -> Flow {
         let text = format!("{} IMAP4rev1 Mailroom ready", self.host.fqdn);
-        untagged_status(
-            out,
-            Status::Ok,
-            Some(&format!("CAPABILITY {}", self.capabilities())),
-            &text,
-        );
+        untagged_status(out, Status::Ok, Some(&format!("CAPABILITY {}", self.capabilities())), &text);
         Flow::Continue
     }
 

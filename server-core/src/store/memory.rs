@@ -21,13 +21,7 @@ struct Folder {
 
 impl Folder {
     fn new(uid_validity: u32) -> Folder {
-        Folder {
-            selectable: true,
-            uid_validity,
-            uid_next: 1,
-            modseq: 1,
-            ..Default::default()
-        }
+        Folder { selectable: true, uid_validity, uid_next: 1, modseq: 1, ..Default::default() }
     }
 }
 
@@ -69,18 +63,12 @@ impl MemoryStore {
     }
 
     fn notify(&self, user: &str, folder: &str, kind: ChangeKind) {
-        let _ = self.changes.send(StoreChange {
-            user: user.to_string(),
-            folder: folder.to_string(),
-            kind,
-        });
+        let _ = self.changes.send(StoreChange { user: user.to_string(), folder: folder.to_string(), kind });
     }
 
     fn with<T>(&self, user: &str, f: impl FnOnce(&mut Mailbox) -> StoreResult<T>) -> StoreResult<T> {
         let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
-        let mb = users
-            .get_mut(&user.to_ascii_lowercase())
-            .ok_or(StoreError::NoSuchUser)?;
+        let mb = users.get_mut(&user.to_ascii_lowercase()).ok_or(StoreError::NoSuchUser)?;
         f(mb)
     }
 
@@ -175,9 +163,7 @@ impl MailStore for MemoryStore {
             let f = mb.folders.get_mut(&name).ok_or(StoreError::NoSuchFolder)?;
             if has_children {
                 if !f.selectable {
-                    return Err(StoreError::NotAllowed(
-                        "folder has children and is already \\Noselect",
-                    ));
+                    return Err(StoreError::NotAllowed("folder has children and is already \\Noselect"));
                 }
                 f.selectable = false;
                 f.messages.clear();
@@ -221,12 +207,8 @@ impl MailStore for MemoryStore {
                 return Ok(());
             }
             let prefix = format!("{from}/");
-            let moving: Vec<String> = mb
-                .folders
-                .keys()
-                .filter(|k| **k == from || k.starts_with(&prefix))
-                .cloned()
-                .collect();
+            let moving: Vec<String> =
+                mb.folders.keys().filter(|k| **k == from || k.starts_with(&prefix)).cloned().collect();
             for old in moving {
                 let new = format!("{to}{}", &old[from.len()..]);
                 if let Some(f) = mb.folders.remove(&old) {
@@ -294,10 +276,7 @@ impl MailStore for MemoryStore {
 
     fn read(&self, user: &str, folder: &str, uid: Uid) -> StoreResult<Arc<Vec<u8>>> {
         self.with_folder(user, folder, |f| {
-            f.messages
-                .get(&uid)
-                .map(|(_, d)| d.clone())
-                .ok_or(StoreError::NoSuchMessage)
+            f.messages.get(&uid).map(|(_, d)| d.clone()).ok_or(StoreError::NoSuchMessage)
         })
     }
 
@@ -336,11 +315,8 @@ impl MailStore for MemoryStore {
     fn expunge(&self, user: &str, folder: &str, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
         let canon = canonical_folder(folder);
         let removed = self.with_folder(user, &canon, |f| {
-            let mut removed: Vec<Uid> = uids
-                .iter()
-                .filter(|u| f.messages.remove(u).is_some())
-                .copied()
-                .collect();
+            let mut removed: Vec<Uid> =
+                uids.iter().filter(|u| f.messages.remove(u).is_some()).copied().collect();
             removed.sort_unstable();
             removed.dedup();
             if !removed.is_empty() {
@@ -349,13 +325,7 @@ impl MailStore for MemoryStore {
             Ok(removed)
         })?;
         if !removed.is_empty() {
-            self.notify(
-                user,
-                &canon,
-                ChangeKind::Expunged {
-                    uids: removed.clone(),
-                },
-            );
+            self.notify(user, &canon, ChangeKind::Expunged { uids: removed.clone() });
         }
         Ok(removed)
     }
@@ -401,10 +371,7 @@ mod tests {
         let s = MemoryStore::new();
         s.ensure_user("alice").unwrap();
         s.create_folder("alice", "Projects/2026/Q1").unwrap();
-        assert!(matches!(
-            s.create_folder("alice", "Projects"),
-            Err(StoreError::FolderExists)
-        ));
+        assert!(matches!(s.create_folder("alice", "Projects"), Err(StoreError::FolderExists)));
         s.delete_folder("alice", "Projects").unwrap();
         let f = s.folders("alice").unwrap();
         assert!(f.iter().any(|f| f.name == "Projects" && !f.selectable));

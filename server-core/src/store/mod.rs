@@ -317,13 +317,8 @@ pub fn validate_folder_name(name: &str) -> StoreResult<()> {
         if level == "." || level == ".." {
             return Err(StoreError::InvalidName("'.' and '..' are not folder names"));
         }
-        if level
-            .chars()
-            .any(|c| c.is_control() || c == '\\' || c == '.' && level.starts_with('.'))
-        {
-            return Err(StoreError::InvalidName(
-                "control character, backslash or leading dot",
-            ));
+        if level.chars().any(|c| c.is_control() || c == '\\' || c == '.' && level.starts_with('.')) {
+            return Err(StoreError::InvalidName("control character, backslash or leading dot"));
         }
         if level.contains(['*', '%']) {
             return Err(StoreError::InvalidName("wildcards are not allowed in names"));

@@ -43,10 +43,7 @@ JVBERi0x\r\n\
 epilogue\r\n";
 
 fn sec(part: &[u32], text: Option<SectionText>) -> Section {
-    Section {
-        part: part.to_vec(),
-        text,
-    }
+    Section { part: part.to_vec(), text }
 }
 
 fn get(raw: &[u8], s: Section) -> Option<String> {
@@ -58,10 +55,7 @@ fn get(raw: &[u8], s: Section) -> Option<String> {
 fn multipart_sections() {
     let table: &[(Section, Option<&str>)] = &[
         (sec(&[1], None), Some("Hello Bob.\r\nTwo lines.")),
-        (
-            sec(&[1], Some(SectionText::Mime)),
-            Some("Content-Type: text/plain; charset=utf-8\r\n\r\n"),
-        ),
+        (sec(&[1], Some(SectionText::Mime)), Some("Content-Type: text/plain; charset=utf-8\r\n\r\n")),
         (sec(&[2, 1], None), Some("inner text")),
         (sec(&[2, 2], None), Some("<p>inner</p>")),
         (
@@ -76,10 +70,7 @@ fn multipart_sections() {
         (
             sec(
                 &[],
-                Some(SectionText::HeaderFields {
-                    not: false,
-                    fields: vec!["subject".into(), "To".into()],
-                }),
+                Some(SectionText::HeaderFields { not: false, fields: vec!["subject".into(), "To".into()] }),
             ),
             Some("To: bob@example.com, \"Carol C.\" <carol@example.net>\r\nSubject: Report\r\n\r\n"),
         ),
@@ -88,10 +79,7 @@ fn multipart_sections() {
         assert_eq!(get(MULTI, s.clone()).as_deref(), *want, "{s:?}");
     }
     let text = get(MULTI, sec(&[2], Some(SectionText::Text))).unwrap();
-    assert!(
-        text.starts_with("--YY\r\n") && text.trim_end().ends_with("--YY--"),
-        "{text:?}"
-    );
+    assert!(text.starts_with("--YY\r\n") && text.trim_end().ends_with("--YY--"), "{text:?}");
     let header = get(MULTI, sec(&[], Some(SectionText::Header))).unwrap();
     assert!(header.starts_with("From: Alice") && header.ends_with("boundary=\"XX\"\r\n\r\n"));
     assert_eq!(get(MULTI, sec(&[], None)).unwrap().as_bytes(), MULTI);
@@ -101,14 +89,8 @@ fn multipart_sections() {
 fn single_part_sections() {
     let raw = b"Subject: hi\r\n\r\nbody line\r\n";
     assert_eq!(get(raw, sec(&[1], None)).as_deref(), Some("body line\r\n"));
-    assert_eq!(
-        get(raw, sec(&[], Some(SectionText::Text))).as_deref(),
-        Some("body line\r\n")
-    );
-    assert_eq!(
-        get(raw, sec(&[], Some(SectionText::Header))).as_deref(),
-        Some("Subject: hi\r\n\r\n")
-    );
+    assert_eq!(get(raw, sec(&[], Some(SectionText::Text))).as_deref(), Some("body line\r\n"));
+    assert_eq!(get(raw, sec(&[], Some(SectionText::Header))).as_deref(), Some("Subject: hi\r\n\r\n"));
     assert_eq!(get(raw, sec(&[2], None)), None);
     // No headers at all, and nothing at all.
     assert_eq!(get(b"", sec(&[], None)).as_deref(), Some(""));
@@ -129,10 +111,7 @@ fn structure_and_envelope() {
     assert!(s.contains("(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" "), "{s}");
     assert!(s.contains("\"alternative\""), "{s}");
     assert!(s.contains("(\"application\" \"pdf\" (\"name\" \"r.pdf\") NIL NIL \"base64\" 8 NIL (\"attachment\" (\"filename\" \"r.pdf\")) NIL NIL)"), "{s}");
-    assert!(
-        s.ends_with(" \"mixed\" (\"boundary\" \"XX\") NIL NIL NIL)"),
-        "{s}"
-    );
+    assert!(s.ends_with(" \"mixed\" (\"boundary\" \"XX\") NIL NIL NIL)"), "{s}");
     let mut out = Vec::new();
     envelope(&mut out, &p);
     let e = String::from_utf8(out).unwrap();
@@ -158,9 +137,6 @@ fn hostile_nesting_is_bounded() {
     let mut out = Vec::new();
     body_structure(&mut out, &p, true);
     envelope(&mut out, &p);
-    let deep = Section {
-        part: vec![1; 64],
-        text: None,
-    };
+    let deep = Section { part: vec![1; 64], text: None };
     let _ = section(&p, &deep);
 }
