@@ -13,8 +13,7 @@ async fn python_imaplib() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = WorldConfig::default();
-    cfg.data_dir = dir.path().to_path_buf();
+    let mut cfg = WorldConfig { data_dir: dir.path().to_path_buf(), ..WorldConfig::default() };
     cfg.set_port_bases(&[0, 0]);
     let world = World::start(cfg, Persistence::Disk).unwrap();
     world.listen().await.unwrap();

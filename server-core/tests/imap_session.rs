@@ -81,7 +81,6 @@ fn check_grammar(out: &[u8], greeting: bool) {
 /// A test client: one session, output checked by imap-codec.
 struct Client {
     session: ImapSession,
-    host: Arc<Host>,
     last_flow: Flow,
 }
 
@@ -95,7 +94,7 @@ impl Client {
         let mut out = Vec::new();
         session.greeting(&mut out);
         check_grammar(&out, true);
-        Client { session, host: host.clone(), last_flow: Flow::Continue }
+        Client { session, last_flow: Flow::Continue }
     }
 
     fn send(&mut self, input: &str) -> String {
@@ -468,6 +467,13 @@ fn limits_and_bad_input() {
         r = c.send(&format!("x{i} BOGUS\r\n"));
     }
     assert!(r.contains("* BYE"), "{r}");
+    assert_eq!(c.last_flow, Flow::Close);
+    // Too many failed logins: BYE and close after the last NO.
+    let mut c = Client::new(&h);
+    for i in 0..h.limits.max_errors {
+        let r = c.send(&format!("x{i} LOGIN alice wrong\r\n"));
+        assert!(r.ends_with(&format!("x{i} NO [AUTHENTICATIONFAILED] Authentication failed\r\n")), "{r}");
+    }
     assert_eq!(c.last_flow, Flow::Close);
     // Autologout.
     let mut c = Client::new(&h);

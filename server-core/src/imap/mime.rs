@@ -493,10 +493,8 @@ pub fn search_text(parsed: &Parsed<'_>, headers: bool, bodies: bool) -> String {
         }
         return out;
     };
-    if headers {
-        if let Some(root) = Entity::root(msg) {
-            out.push_str(&String::from_utf8_lossy(root.header_bytes()));
-        }
+    if headers && let Some(root) = Entity::root(msg) {
+        out.push_str(&String::from_utf8_lossy(root.header_bytes()));
     }
     if bodies {
         for i in 0..msg.text_body_count() {
@@ -511,10 +509,11 @@ pub fn search_text(parsed: &Parsed<'_>, headers: bool, bodies: bool) -> String {
                 out.push_str(&t);
             }
         }
-        if msg.text_body_count() == 0 && msg.html_body_count() == 0 {
-            if let Some(root) = Entity::root(msg) {
-                out.push_str(&String::from_utf8_lossy(root.body_bytes()));
-            }
+        if msg.text_body_count() == 0
+            && msg.html_body_count() == 0
+            && let Some(root) = Entity::root(msg)
+        {
+            out.push_str(&String::from_utf8_lossy(root.body_bytes()));
         }
     }
     out

@@ -57,7 +57,7 @@ impl SequenceSet {
             // splitn always yields a first element, possibly empty.
             let first = number(ends.next().unwrap_or_default())?;
             let second = match ends.next() {
-                Some(t) if t.is_empty() => return Err(SequenceError::Range),
+                Some([]) => return Err(SequenceError::Range),
                 Some(t) => number(t)?,
                 None => first,
             };

@@ -148,6 +148,8 @@ pub struct ImapSession {
     /// Delay the driver applies before writing (failed logins).
     delay: Option<Duration>,
     pending: Pending,
+    /// Close once the tagged reply is written (too many failed logins).
+    close_after_reply: bool,
     /// The client enabled CONDSTORE (ENABLE, SELECT (CONDSTORE), or a MODSEQ fetch): FETCH responses carry MODSEQ.
     condstore: bool,
 }
@@ -165,6 +167,7 @@ impl ImapSession {
             errors: 0,
             delay: None,
             pending: Pending::None,
+            close_after_reply: false,
             condstore: false,
         }
     }
@@ -341,6 +344,10 @@ impl ImapSession {
                 return self.count_error(out);
             }
         }
+        if self.close_after_reply {
+            self.state = State::Logout;
+            return Flow::Close;
+        }
         Flow::Continue
     }
 
@@ -444,13 +451,9 @@ impl ImapSession {
             _ if !selected => Reply::bad("No mailbox selected (SELECT or EXAMINE first)"),
             CommandBody::Check => Reply::ok("CHECK completed"),
             CommandBody::Close => {
-                if let State::Selected { mailbox, .. } = &self.state
-                    && !mailbox.read_only
-                {
-                    let name = mailbox.name.clone();
-                    // §6.4.2: CLOSE expunges silently.
+                // §6.4.2: CLOSE expunges silently (no EXPUNGE responses: the mailbox is deselected next).
+                if !self.selected_read_only() {
                     self.expunge_deleted(None);
-                    let _ = name;
                 }
                 self.deselect();
                 Reply::ok("CLOSE completed")
@@ -508,7 +511,14 @@ impl ImapSession {
         let reply =
             if text == "*" { Reply::bad("AUTHENTICATE cancelled") } else { self.auth_plain(text, out) };
         tagged(out, tag, reply.status, reply.code.as_deref(), &reply.text);
-        if reply.status == Status::Bad { self.count_error(out) } else { Flow::Continue }
+        if reply.status == Status::Bad {
+            self.count_error(out)
+        } else if self.close_after_reply {
+            self.state = State::Logout;
+            Flow::Close
+        } else {
+            Flow::Continue
+        }
     }
 
     fn finish_login(&mut self, login: &str, password: &Secret, out: &mut Vec<u8>) -> Reply {
@@ -532,6 +542,7 @@ impl ImapSession {
         self.errors += 1;
         if self.errors >= self.host.limits.max_errors {
             untagged(out, "BYE Too many failed logins");
+            self.close_after_reply = true;
         }
         Reply::no(Some("AUTHENTICATIONFAILED"), "Authentication failed")
     }
@@ -907,10 +918,10 @@ impl ImapSession {
             Err(_) => return,
         };
         let name = mailbox.name.clone();
-        if let Ok(removed) = self.host.store.expunge(user, &name, &still) {
-            if !removed.is_empty() {
-                self.emit_change(&name, "expunged", removed);
-            }
+        if let Ok(removed) = self.host.store.expunge(user, &name, &still)
+            && !removed.is_empty()
+        {
+            self.emit_change(&name, "expunged", removed);
         }
     }
 
