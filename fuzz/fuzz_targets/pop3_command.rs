@@ -21,10 +21,7 @@ fn check(line: &[u8]) {
     if let Ok(cmd) = parse(line) {
         let encoded = cmd.to_line();
         let body = encoded.strip_suffix("\r\n").expect("to_line ends in CRLF");
-        assert!(
-            !body.contains(['\r', '\n']),
-            "encoded command spans lines: {encoded:?}"
-        );
+        assert!(!body.contains(['\r', '\n']), "encoded command spans lines: {encoded:?}");
         let again = parse(body.as_bytes()).expect("an encoded command parses");
         assert_eq!(again, cmd);
     }

@@ -1,2 +1,65 @@
-//! `mailroom`: starts the mail world. Run with `cargo run --release`.
-fn main() {}
+//! `mailroom`: the Mailroom binary.
+//!
+//! ```text
+//! cargo run --release                      # the default world of shared/CONTRACT.md on 127.0.0.1
+//! cargo run --release -- --help           # every flag
+//! cargo run --release -- --config mailroom.example.toml --profile internet
+//! ```
+//!
+//! It starts the persistent mail world (mx1 and mx2 with SMTP, submission, SMTPS, POP3, POP3S, IMAP and IMAPS on
+//! real TCP ports, mail kept under `./data`) and the HTTP API on port 8080, prints what listens where, and runs until
+//! Ctrl-C. Logging follows `RUST_LOG` (default `info`).
+
+mod api;
+mod cli;
+
+use std::sync::Arc;
+
+use clap::Parser;
+use mailroom_core::world::{Persistence, World};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let args = cli::Args::parse();
+    let config = args.world_config()?;
+    let persistence = if args.memory { Persistence::Memory } else { Persistence::Disk };
+    let world = World::start(config, persistence)?;
+    let listening = world.listen().await?;
+    println!("Mailroom is running. The mail world:");
+    for host in &world.hosts {
+        let users: Vec<&str> = host.users.names().collect();
+        println!("  {} ({}) users: {}", host.fqdn, host.config.domain, users.join(", "));
+        for l in listening.iter().filter(|l| l.host == host.config.name) {
+            println!(
+                "    {:<11} port {:>3} -> {}",
+                l.service.name(),
+                l.service.well_known_port(),
+                l.addr
+            );
+        }
+    }
+    for r in world.routes.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        println!("  route (MX): {} -> {} at {}", r.domain, r.mx, r.addr);
+    }
+    let http = tokio::net::TcpListener::bind((world.config.listen, args.http_port)).await?;
+    println!("  HTTP API     -> http://{}", http.local_addr()?);
+    if persistence == Persistence::Disk {
+        println!("  data directory: {}", world.config.data_dir.display());
+    }
+    let app = api::app(Arc::clone(&world));
+    let w = world.clone();
+    axum::serve(http, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+            w.shutdown();
+        })
+        .await?;
+    // Give sessions a moment to send their 421/BYE.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    Ok(())
+}

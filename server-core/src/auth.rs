@@ -154,7 +154,10 @@ mod tests {
     #[test]
     fn apop_rfc1939_example() {
         // RFC 1939 §7: timestamp <1896.697170952@dbc.mtview.ca.us>, secret "tanstaaf".
-        let u = Users::new("dbc.mtview.ca.us", vec![UserConfig { name: "mrose".into(), password: "tanstaaf".into() }]);
+        let u = Users::new(
+            "dbc.mtview.ca.us",
+            vec![UserConfig { name: "mrose".into(), password: "tanstaaf".into() }],
+        );
         let ts = "<1896.697170952@dbc.mtview.ca.us>";
         assert_eq!(u.verify_apop("mrose", ts, "c4c9334bac560ecc979e58001b3e22fb").as_deref(), Some("mrose"));
         assert_eq!(u.verify_apop("mrose", ts, "C4C9334BAC560ECC979E58001B3E22FB").as_deref(), Some("mrose"));

@@ -4,11 +4,14 @@
 //! bounced, expired) and every mailbox action (POP3 retrieve/delete, IMAP flag/expunge...) becomes an [`Event`]
 //! on the world's [`EventBus`]. Events are serde-serialisable so the proxy can forward them as JSON unchanged.
 
+#[cfg(feature = "server")]
 use std::collections::VecDeque;
+#[cfg(feature = "server")]
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "server")]
 use tokio::sync::broadcast;
 
 /// One thing that happened in the world.
@@ -81,6 +84,7 @@ pub enum EventKind {
 }
 
 /// The world's event channel, with a short memory so a newcomer sees recent history.
+#[cfg(feature = "server")]
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Event>,
@@ -88,8 +92,10 @@ pub struct EventBus {
 }
 
 /// How many past events a bus keeps for late subscribers.
+#[cfg(feature = "server")]
 const RECENT: usize = 500;
 
+#[cfg(feature = "server")]
 impl Default for EventBus {
     fn default() -> Self {
         let (tx, _) = broadcast::channel(1024);
@@ -97,6 +103,7 @@ impl Default for EventBus {
     }
 }
 
+#[cfg(feature = "server")]
 impl EventBus {
     /// Publishes an event for `host` stamped with the current time.
     pub fn emit(&self, host: &str, kind: EventKind) {

@@ -92,6 +92,10 @@ pub struct Host {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// While false, every listener of the host refuses connections.
     pub online: AtomicBool,
+    /// The same switch as a watch channel: listeners close and reopen their sockets, sessions end.
+    pub online_watch: tokio::sync::watch::Sender<bool>,
+    /// Flipped to true once when the world shuts down: sessions say goodbye (SMTP 421) and end.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
     /// Plaintext AUTH from non-loopback peers (configured).
     pub allow_plaintext_auth: bool,
 }
@@ -110,6 +114,7 @@ impl Host {
     /// Takes the host offline or brings it back, and says so on the event bus.
     pub fn set_online(&self, online: bool) {
         if self.online.swap(online, Ordering::SeqCst) != online {
+            self.online_watch.send_replace(online);
             self.emit(EventKind::OnlineChanged { online });
         }
     }
@@ -141,6 +146,8 @@ impl Host {
             locks: Arc::new(MaildropLocks::default()),
             tls: None,
             online: AtomicBool::new(true),
+            online_watch: tokio::sync::watch::Sender::new(true),
+            shutdown: tokio::sync::watch::Sender::new(false),
             allow_plaintext_auth: false,
         }
     }

@@ -17,18 +17,37 @@
 //! - [`store`]: the mailbox-store trait with an in-memory and a Maildir implementation.
 //! - [`queue`]: the durable spool, the queue manager, the relay client, bounces (RFC 3464).
 //! - [`event`]: structured, serde-serialisable events for the playground's live picture.
+//! - [`wire`]: the playground's WebSocket message protocol (versioned), shared with the frontend.
+//!
+//! Without the default `server` feature only [`event`] (types), [`wire`] and [`explain`] compile: that is what the
+//! wasm frontend uses, so the browser and the server share one definition of every message and explanation.
 #![forbid(unsafe_code)]
 
-pub mod auth;
-pub mod config;
 pub mod event;
+pub mod explain;
+pub mod wire;
+
+#[cfg(feature = "server")]
+pub mod auth;
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
 pub mod host;
+#[cfg(feature = "server")]
 pub mod imap;
+#[cfg(feature = "server")]
 pub mod net;
+#[cfg(feature = "server")]
 pub mod pop3;
+#[cfg(feature = "server")]
 pub mod queue;
+#[cfg(feature = "server")]
 pub mod session;
+#[cfg(feature = "server")]
 pub mod smtp;
+#[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
 pub mod tls;
+#[cfg(feature = "server")]
 pub mod world;

@@ -1,1 +1,364 @@
-//! (in progress)
+//! The only code that touches sockets: listeners, the session driver, STARTTLS upgrades, timeouts.
+//!
+//! [`serve`] drives any protocol [`Session`] over any `AsyncRead + AsyncWrite` stream: a TCP connection from a
+//! listener, or one end of an in-memory duplex handed in by the playground proxy ([`connect_memory`]). It writes
+//! the greeting, feeds every byte read to the session, writes what the session answers, and obeys the session's
+//! [`Flow`]: keep going, upgrade to TLS (the session decided; the driver just runs the handshake), or close. It also
+//! owns the idle timer, the failed-login delay, store-change notifications (IMAP IDLE) and the host's offline and
+//! shutdown switches.
+//!
+//! [`listen`] runs one TCP listener for one (host, service). While the host is offline the listening socket is
+//! closed, so connection attempts are refused exactly as by a server that is down.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_rustls::TlsAcceptor;
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::config::{Protocol, Service};
+use crate::event::EventKind;
+use crate::host::Host;
+use crate::session::{ConnInfo, Flow, Session, TlsInfo};
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Read buffer per connection. Sessions keep their own bounded buffers; this is only the read size.
+const READ_CHUNK: usize = 16 * 1024;
+/// Concurrent TCP connections per listener; beyond this, new connections wait in the kernel backlog.
+const MAX_CONNECTIONS: usize = 2048;
+
+/// Who is on the other end.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// The address as shown in `Received:` lines and events.
+    pub addr: String,
+    /// The IP, when known.
+    pub ip: Option<IpAddr>,
+    /// Whether credentials may be sent before TLS (see [`ConnInfo::plaintext_auth_ok`]).
+    pub plaintext_auth_ok: bool,
+}
+
+impl Peer {
+    /// A TCP peer: plaintext AUTH is allowed from loopback, or everywhere when `allow_plaintext` is configured.
+    pub fn tcp(addr: SocketAddr, allow_plaintext: bool) -> Peer {
+        Peer {
+            addr: addr.to_string(),
+            ip: Some(addr.ip()),
+            plaintext_auth_ok: allow_plaintext || addr.ip().is_loopback(),
+        }
+    }
+}
+
+/// Builds the session for a service.
+pub fn new_session(host: Arc<Host>, conn: ConnInfo) -> Box<dyn Session> {
+    match conn.service.protocol() {
+        Protocol::Smtp => Box::new(crate::smtp::SmtpSession::new(host, conn)),
+        Protocol::Pop3 => Box::new(crate::pop3::Pop3Session::new(host, conn)),
+        Protocol::Imap => Box::new(crate::imap::ImapSession::new(host, conn)),
+    }
+}
+
+/// How a drive loop ended.
+enum Outcome<S> {
+    /// The connection is finished, for this reason.
+    Closed(String),
+    /// The session accepted STARTTLS/STLS: here is the plain stream back for the handshake.
+    StartTls(S),
+}
+
+/// Serves one connection to the end. Never panics on bad input; every error ends only this connection.
+pub async fn serve<S>(host: Arc<Host>, service: Service, stream: S, peer: Peer)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    serve_with(host, service, stream, peer, None).await
+}
+
+/// [`serve`], telling `upgrades` each time the session accepts STARTTLS/STLS, right after the acceptance reply is
+/// flushed and before the server waits for the ClientHello. An in-memory client (the proxy) uses it to know when to
+/// start its TLS handshake: the decision stays in the protocol code.
+pub async fn serve_with<S>(
+    host: Arc<Host>,
+    service: Service,
+    stream: S,
+    peer: Peer,
+    upgrades: Option<mpsc::UnboundedSender<()>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let span = info_span!("session", host = %host.config.name, service = service.name(), peer = %peer.addr);
+    async move {
+        host.emit(EventKind::SessionOpened { service: service.name().into(), peer: peer.addr.clone() });
+        let conn = ConnInfo {
+            service,
+            peer: peer.addr.clone(),
+            peer_ip: peer.ip,
+            plaintext_auth_ok: peer.plaintext_auth_ok,
+            tls: None,
+            tls_available: host.tls.is_some(),
+        };
+        let reason = serve_inner(&host, conn, stream, upgrades).await;
+        debug!(%reason, "session ended");
+        host.emit(EventKind::SessionClosed { service: service.name().into(), peer: peer.addr, reason });
+    }
+    .instrument(span)
+    .await
+}
+
+async fn serve_inner<S>(
+    host: &Arc<Host>,
+    mut conn: ConnInfo,
+    stream: S,
+    upgrades: Option<mpsc::UnboundedSender<()>>,
+) -> String
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = conn.service;
+    if service.implicit_tls() {
+        let Some(tls) = accept_tls(host, service, stream).await else {
+            return "TLS handshake failed".into();
+        };
+        conn.tls = Some(tls_info(&tls));
+        let mut session = new_session(host.clone(), conn);
+        let mut out = Vec::new();
+        let flow = session.greeting(&mut out);
+        let reason = match drive(&mut *session, tls, out, flow, host).await {
+            Outcome::Closed(r) => r,
+            Outcome::StartTls(_) => "STARTTLS inside TLS".into(),
+        };
+        session.closed();
+        return reason;
+    }
+    let mut session = new_session(host.clone(), conn);
+    let mut out = Vec::new();
+    let flow = session.greeting(&mut out);
+    let reason = match drive(&mut *session, stream, out, flow, host).await {
+        Outcome::Closed(r) => r,
+        Outcome::StartTls(plain) => match {
+            if let Some(tx) = &upgrades {
+                let _ = tx.send(());
+            }
+            accept_tls(host, service, plain).await
+        } {
+            None => "TLS handshake failed".into(),
+            Some(tls) => {
+                let info = tls_info(&tls);
+                let mut out = Vec::new();
+                let flow = session.tls_started(info, &mut out);
+                match drive(&mut *session, tls, out, flow, host).await {
+                    Outcome::Closed(r) => r,
+                    Outcome::StartTls(_) => "STARTTLS inside TLS".into(),
+                }
+            }
+        },
+    };
+    session.closed();
+    reason
+}
+
+/// TLS details of an accepted server-side stream.
+fn tls_info<S>(s: &tokio_rustls::server::TlsStream<S>) -> TlsInfo {
+    crate::tls::info(s.get_ref().1)
+}
+
+async fn accept_tls<S>(host: &Host, service: Service, stream: S) -> Option<tokio_rustls::server::TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let cfg = host.tls.clone()?;
+    match timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(cfg).accept(stream)).await {
+        Ok(Ok(s)) => {
+            let info = tls_info(&s);
+            host.emit(EventKind::TlsAccepted {
+                service: service.name().into(),
+                version: info.version,
+                cipher: info.cipher,
+            });
+            Some(s)
+        }
+        Ok(Err(e)) => {
+            debug!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Runs a session's protocol step, on the blocking-capable part of a multi-threaded runtime (durable stores fsync).
+fn step<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+async fn drive<S>(session: &mut dyn Session, mut stream: S, mut out: Vec<u8>, mut flow: Flow, host: &Host) -> Outcome<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut changes = host.store.subscribe();
+    let mut online = host.online_watch.subscribe();
+    let mut shutdown = host.shutdown.subscribe();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut deadline = Instant::now() + session.idle_timeout();
+    loop {
+        if let Some(delay) = session.take_delay() {
+            tokio::time::sleep(delay).await;
+        }
+        if !out.is_empty() {
+            if let Err(e) = async {
+                stream.write_all(&out).await?;
+                stream.flush().await
+            }
+            .await
+            {
+                return Outcome::Closed(format!("write failed: {e}"));
+            }
+            out.clear();
+        }
+        match flow {
+            Flow::Close => {
+                let _ = stream.shutdown().await;
+                return Outcome::Closed("closed by server".into());
+            }
+            Flow::StartTls => return Outcome::StartTls(stream),
+            Flow::Continue => {}
+        }
+        if *shutdown.borrow() {
+            // Whatever the session answers, a shutting-down server closes.
+            session.shutting_down(&mut out);
+            flow = Flow::Close;
+            continue;
+        }
+        tokio::select! {
+            r = stream.read(&mut buf) => match r {
+                Ok(0) => return Outcome::Closed("closed by client".into()),
+                Ok(n) => {
+                    deadline = Instant::now() + session.idle_timeout();
+                    flow = step(|| session.receive(&buf[..n], &mut out));
+                }
+                Err(e) => return Outcome::Closed(format!("read failed: {e}")),
+            },
+            _ = sleep_until(deadline) => {
+                flow = session.timed_out(&mut out);
+                if flow != Flow::Close {
+                    // A session must end on autologout; insist.
+                    flow = Flow::Close;
+                }
+            }
+            change = changes.recv(), if session.wants_store_changes() => match change {
+                Ok(c) => flow = step(|| session.store_changed(&c, &mut out)),
+                Err(broadcast::error::RecvError::Lagged(n)) => warn!(n, "store change feed lagged"),
+                Err(broadcast::error::RecvError::Closed) => return Outcome::Closed("store closed".into()),
+            },
+            _ = online.changed() => {
+                if !*online.borrow() {
+                    // A host that goes down says nothing: the connection just drops.
+                    return Outcome::Closed("host went offline".into());
+                }
+            }
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// The client end of an in-memory connection.
+pub struct MemoryConn {
+    /// Bytes to and from the session.
+    pub stream: DuplexStream,
+    /// Receives `()` each time the server accepted STARTTLS/STLS and now expects a TLS ClientHello.
+    pub upgrades: mpsc::UnboundedReceiver<()>,
+}
+
+/// Opens an in-memory connection to a host's service: the proxy's way in. Refused while the host is offline.
+pub fn connect_memory(host: Arc<Host>, service: Service, peer: Peer) -> std::io::Result<MemoryConn> {
+    if !host.is_online() {
+        return Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "host is offline"));
+    }
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let (tx, upgrades) = mpsc::unbounded_channel();
+    tokio::spawn(serve_with(host, service, server, peer, Some(tx)));
+    Ok(MemoryConn { stream: client, upgrades })
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // Rebinding after going offline must not wait for TIME_WAIT sockets to expire.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Binds a listener for one service of a host and serves it until the world shuts down. Returns the bound address
+/// (port 0 asks the OS for one). While the host is offline, the socket is closed and reopened on the same port
+/// when it comes back.
+pub async fn listen(host: Arc<Host>, service: Service, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = bind(addr)?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(accept_loop(host, service, listener, bound));
+    Ok(bound)
+}
+
+async fn accept_loop(host: Arc<Host>, service: Service, listener: TcpListener, bound: SocketAddr) {
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut online = host.online_watch.subscribe();
+    let mut shutdown = host.shutdown.subscribe();
+    let mut listener = Some(listener);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let Some(l) = listener.as_ref() else {
+            // Offline: wait to come back online, then reopen the same port.
+            tokio::select! {
+                _ = online.changed() => {}
+                _ = shutdown.changed() => {}
+            }
+            if *online.borrow() {
+                match bind(bound) {
+                    Ok(l) => listener = Some(l),
+                    Err(e) => {
+                        warn!(%bound, error = %e, "could not reopen listener; retrying");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        // Stay offline-looking but retry on the next change or shortly.
+                        host.online_watch.send_modify(|_| {});
+                    }
+                }
+            }
+            continue;
+        };
+        tokio::select! {
+            accepted = l.accept() => match accepted {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    // The semaphore is never closed: acquire cannot fail.
+                    let permit = limit.clone().acquire_owned().await.expect("semaphore open");
+                    let peer = Peer::tcp(addr, host.allow_plaintext_auth);
+                    let host = host.clone();
+                    tokio::spawn(async move {
+                        serve(host, service, stream, peer).await;
+                        drop(permit);
+                    });
+                }
+                // Out of file descriptors and the like: back off, never stop listening.
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = online.changed() => {
+                if !*online.borrow() {
+                    listener = None;
+                }
+            }
+            _ = shutdown.changed() => {}
+        }
+    }
+}

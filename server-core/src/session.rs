@@ -77,6 +77,12 @@ pub trait Session: Send {
     /// The client was idle for [`Session::idle_timeout`]: write the goodbye (SMTP 421, IMAP `* BYE`) and close.
     fn timed_out(&mut self, out: &mut Vec<u8>) -> Flow;
 
+    /// The server is shutting down: write the goodbye (SMTP `421 4.3.2`, IMAP `* BYE`, POP3 `-ERR`) and close.
+    /// Defaults to the idle-timeout goodbye.
+    fn shutting_down(&mut self, out: &mut Vec<u8>) -> Flow {
+        self.timed_out(out)
+    }
+
     /// How long the client may stay silent.
     fn idle_timeout(&self) -> Duration;
 

@@ -1,1 +1,244 @@
-//! (in progress)
+//! TLS for every protocol: certificates and rustls configurations.
+//!
+//! Each host presents a certificate for `mxN.<domain>`. Unless PEM files are configured, a self-signed one is
+//! generated with rcgen on first start and kept in the data directory (`<data>/<host>/tls/{cert,key}.pem`) so that
+//! clients can pin it across restarts. Sandboxed worlds generate theirs in memory. TLS 1.3 is preferred and 1.2 is
+//! the minimum (rustls supports nothing older).
+//!
+//! Server-to-server links use STARTTLS opportunistically, as MTAs do on the internet (RFC 7435): the relay client
+//! accepts any certificate, but records its subject and fingerprint so the playground can show what was presented.
+//! [`insecure_client_config`] is that client configuration; the proxy uses it too when it plays the TLS client for
+//! a browser.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
+use sha2::Digest;
+
+use crate::config::HostConfig;
+use crate::session::TlsInfo;
+
+/// A certificate chain and its key.
+pub struct Identity {
+    /// Leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The private key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+/// Why TLS material could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// Reading or writing a PEM file failed.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The PEM file held nothing usable.
+    #[error("{0}: no certificate or key found")]
+    Pem(PathBuf),
+    /// rcgen failed.
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// rustls refused the material.
+    #[error("rustls: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Generates a self-signed identity for `fqdn` (also valid for `localhost` and 127.0.0.1), returned with its PEM.
+pub fn generate(fqdn: &str) -> Result<(Identity, String, String), TlsError> {
+    let mut params =
+        rcgen::CertificateParams::new(vec![fqdn.to_string(), "localhost".to_string(), "127.0.0.1".to_string()])?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, fqdn);
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Mailroom playground");
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
+    let identity = Identity {
+        chain: vec![cert.der().clone()],
+        key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    };
+    Ok((identity, cert_pem, key_pem))
+}
+
+fn read_pem(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|_| TlsError::Pem(cert.to_path_buf()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| TlsError::Pem(cert.to_path_buf()))?;
+    if chain.is_empty() {
+        return Err(TlsError::Pem(cert.to_path_buf()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|_| TlsError::Pem(key.to_path_buf()))?;
+    Ok(Identity { chain, key })
+}
+
+/// Loads the host's configured PEM files, or the ones generated earlier into `dir`, or generates and saves new ones.
+pub fn load_or_generate(host: &HostConfig, dir: &Path) -> Result<Identity, TlsError> {
+    if let (Some(cert), Some(key)) = (&host.cert_pem, &host.key_pem) {
+        return read_pem(cert, key);
+    }
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if cert.exists() && key.exists() {
+        return read_pem(&cert, &key);
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TlsError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let (identity, cert_pem, key_pem) = generate(&host.fqdn())?;
+    write_private(&key, key_pem.as_bytes()).map_err(io(&key))?;
+    std::fs::write(&cert, cert_pem).map_err(io(&cert))?;
+    Ok(identity)
+}
+
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+/// A server configuration: TLS 1.3 and 1.2, no client certificates.
+pub fn server_config(identity: Identity) -> Result<Arc<ServerConfig>, TlsError> {
+    let cfg = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain, identity.key)?;
+    Ok(Arc::new(cfg))
+}
+
+/// Accepts any server certificate: opportunistic TLS between MTAs (RFC 7435), and the proxy's view of the
+/// playground's self-signed hosts. Signatures are still checked, so the handshake itself is real.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A client configuration that accepts any certificate (see [`AcceptAny`]'s reasons).
+pub fn insecure_client_config() -> Arc<ClientConfig> {
+    let provider = provider();
+    let cfg = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        // Both versions are supported by the ring provider: this cannot fail.
+        .expect("protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    Arc::new(cfg)
+}
+
+/// Version and cipher suite of an established connection.
+pub fn info(conn: &rustls::CommonState) -> TlsInfo {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+        Some(v) => format!("{v:?}"),
+        None => "unknown".to_string(),
+    };
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()))
+        .unwrap_or_else(|| "unknown".to_string());
+    TlsInfo { version, cipher }
+}
+
+/// What a TLS client saw of the server's certificate: subject and SHA-256 fingerprint.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeerCert {
+    /// The subject's common name (or the first SAN when there is none).
+    pub subject: String,
+    /// SHA-256 of the DER certificate, colon-separated hex.
+    pub sha256: String,
+}
+
+/// Describes the leaf certificate a client received.
+pub fn peer_cert(conn: &rustls::CommonState) -> Option<PeerCert> {
+    let leaf = conn.peer_certificates()?.first()?;
+    let digest = sha2::Sha256::digest(leaf.as_ref());
+    let sha256 = digest.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":");
+    Some(PeerCert { subject: common_name(leaf.as_ref()).unwrap_or_else(|| "(unknown)".into()), sha256 })
+}
+
+/// Finds the first CommonName (OID 2.5.4.3) in a DER certificate. A small, bounded scan rather than a full X.509
+/// parser: enough to show a learner who the certificate claims to be.
+fn common_name(der: &[u8]) -> Option<String> {
+    const CN_OID: [u8; 5] = [0x06, 0x03, 0x55, 0x04, 0x03];
+    let pos = der.windows(CN_OID.len()).position(|w| w == CN_OID)?;
+    let rest = der.get(pos + CN_OID.len()..)?;
+    // The value follows as a string type (UTF8String 0x0c, PrintableString 0x13, ...) with a short length.
+    let (&_tag, rest) = rest.split_first()?;
+    let (&len, rest) = rest.split_first()?;
+    let len = len as usize;
+    if len >= 0x80 {
+        return None;
+    }
+    rest.get(..len).map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_identity_builds_a_server_config_and_names_itself() {
+        let (identity, cert_pem, _) = generate("mx1.example.com").unwrap();
+        assert!(cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert_eq!(common_name(identity.chain[0].as_ref()).as_deref(), Some("mx1.example.com"));
+        server_config(identity).unwrap();
+    }
+
+    #[test]
+    fn persisted_identity_is_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = crate::config::WorldConfig::default().hosts[0].clone();
+        let a = load_or_generate(&host, dir.path()).unwrap();
+        let b = load_or_generate(&host, dir.path()).unwrap();
+        assert_eq!(a.chain[0], b.chain[0]);
+    }
+}

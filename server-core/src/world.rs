@@ -1,1 +1,253 @@
-//! (in progress)
+//! A running mail world: its hosts, their stores and queues, listeners, and the switches the playground pulls.
+//!
+//! The persistent world ([`Persistence::Disk`]) keeps mailboxes as Maildir, the spool and certificates under the data
+//! directory and relays over TCP; it is what the TCP ports serve. A sandbox ([`Persistence::Memory`]) keeps
+//! everything in RAM and relays over in-memory streams, so a playground session's mail never leaves the process.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::Serialize;
+
+use crate::auth::Users;
+use crate::config::{Service, WorldConfig};
+use crate::event::EventBus;
+use crate::host::{Host, MaildropLocks};
+use crate::net::{self, Peer};
+use crate::queue::client::BoxStream;
+use crate::queue::spool::{DiskSpool, MemorySpool, SpoolStore};
+use crate::queue::{Connector, Queue, QueueView, Routes, TcpConnector};
+use crate::store::MailStore;
+use crate::store::maildir::MaildirStore;
+use crate::store::memory::MemoryStore;
+
+/// Where a world keeps its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persistence {
+    /// Maildir, spool files and certificates under `WorldConfig::data_dir`; relays over TCP.
+    Disk,
+    /// Everything in RAM; relays over in-memory streams.
+    Memory,
+}
+
+/// One bound listener.
+#[derive(Clone, Debug, Serialize)]
+pub struct Listening {
+    /// Host short name.
+    pub host: String,
+    /// Service.
+    pub service: Service,
+    /// Bound address.
+    pub addr: SocketAddr,
+}
+
+/// Relays inside a sandbox: "connecting" to a host opens an in-memory session on it.
+struct MemoryConnector {
+    hosts: RwLock<HashMap<String, Arc<Host>>>,
+}
+
+impl Connector for MemoryConnector {
+    fn connect(
+        &self,
+        route: &crate::config::Route,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<BoxStream>> + Send + '_>> {
+        let host = self.hosts.read().unwrap_or_else(|e| e.into_inner()).get(&route.mx.to_ascii_lowercase()).cloned();
+        Box::pin(async move {
+            let host = host.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such host"))?;
+            // Server-to-server links are not loopback logins: no plaintext AUTH.
+            let peer = Peer { addr: "relay (in-memory)".into(), ip: None, plaintext_auth_ok: false };
+            // The relay client runs its own STARTTLS over the stream; it needs no upgrade signal.
+            let s = net::connect_memory(host, Service::Smtp, peer)?;
+            Ok(Box::new(s.stream) as BoxStream)
+        })
+    }
+}
+
+/// A running world.
+pub struct World {
+    /// The configuration it was built from.
+    pub config: WorldConfig,
+    /// How it persists.
+    pub persistence: Persistence,
+    /// Its hosts, in configuration order.
+    pub hosts: Vec<Arc<Host>>,
+    /// The hosts' queues, same order.
+    pub queues: Vec<Arc<Queue>>,
+    /// The routing table.
+    pub routes: Routes,
+    /// The event bus all hosts share.
+    pub events: EventBus,
+    listening: Mutex<Vec<Listening>>,
+}
+
+impl World {
+    /// Builds the world and starts its queue managers. Must be called inside a Tokio runtime.
+    pub fn start(config: WorldConfig, persistence: Persistence) -> anyhow::Result<Arc<World>> {
+        let events = EventBus::default();
+        let routes: Routes = Arc::new(RwLock::new(config.routes.clone()));
+        let memory_connector =
+            Arc::new(MemoryConnector { hosts: RwLock::new(HashMap::new()) });
+        let connector: Arc<dyn Connector> = match persistence {
+            Persistence::Disk => Arc::new(TcpConnector),
+            Persistence::Memory => memory_connector.clone(),
+        };
+        let mut hosts = Vec::new();
+        let mut queues = Vec::new();
+        for hc in &config.hosts {
+            let dir: PathBuf = config.data_dir.join(&hc.name);
+            let (store, spool, identity): (Arc<dyn MailStore>, Arc<dyn SpoolStore>, _) = match persistence {
+                Persistence::Disk => (
+                    Arc::new(MaildirStore::open(&dir.join("mail"))?),
+                    Arc::new(DiskSpool::open(&dir.join("spool"))?),
+                    crate::tls::load_or_generate(hc, &dir.join("tls"))?,
+                ),
+                Persistence::Memory => (
+                    Arc::new(MemoryStore::new()),
+                    Arc::new(MemorySpool::default()),
+                    crate::tls::generate(&hc.fqdn())?.0,
+                ),
+            };
+            let users = Users::new(&hc.domain, hc.users.clone());
+            for u in users.names() {
+                store.ensure_user(u)?;
+            }
+            let queue = Queue::new(
+                &hc.name,
+                &hc.fqdn(),
+                users.clone(),
+                store.clone(),
+                spool,
+                events.clone(),
+                routes.clone(),
+                connector.clone(),
+                config.timing,
+                config.limits.max_hops,
+            );
+            let recovered = queue.recover()?;
+            if recovered > 0 {
+                tracing::info!(host = hc.name, recovered, "queue resumed from spool");
+            }
+            tokio::spawn(queue.clone().run());
+            let host = Arc::new(Host {
+                config: hc.clone(),
+                fqdn: hc.fqdn(),
+                users,
+                store,
+                spool: queue.clone(),
+                events: events.clone(),
+                limits: config.limits,
+                routes: config.routes.clone(),
+                locks: Arc::new(MaildropLocks::default()),
+                tls: Some(crate::tls::server_config(identity)?),
+                online: AtomicBool::new(true),
+                online_watch: tokio::sync::watch::Sender::new(true),
+                shutdown: tokio::sync::watch::Sender::new(false),
+                allow_plaintext_auth: config.allow_plaintext_auth || persistence == Persistence::Memory,
+            });
+            memory_connector.hosts.write().unwrap_or_else(|e| e.into_inner()).insert(hc.fqdn(), host.clone());
+            hosts.push(host);
+            queues.push(queue);
+        }
+        Ok(Arc::new(World {
+            config,
+            persistence,
+            hosts,
+            queues,
+            routes,
+            events,
+            listening: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Binds every service of every host on the configured address. A host whose port base is 0 gets ephemeral
+    /// ports (tests); the routing table is rewritten to the SMTP ports actually bound.
+    pub async fn listen(&self) -> std::io::Result<Vec<Listening>> {
+        let mut out = Vec::new();
+        for host in &self.hosts {
+            for service in Service::ALL {
+                let port = if host.config.port_base == 0 { 0 } else { host.config.port(service) };
+                let addr = net::listen(host.clone(), service, SocketAddr::new(self.config.listen, port)).await?;
+                out.push(Listening { host: host.config.name.clone(), service, addr });
+                if service == Service::Smtp {
+                    let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+                    for r in routes.iter_mut().filter(|r| r.domain.eq_ignore_ascii_case(&host.config.domain)) {
+                        let ip = if addr.ip().is_unspecified() { [127, 0, 0, 1].into() } else { addr.ip() };
+                        r.addr = SocketAddr::new(ip, addr.port()).to_string();
+                    }
+                }
+            }
+        }
+        self.listening.lock().unwrap_or_else(|e| e.into_inner()).extend(out.iter().cloned());
+        Ok(out)
+    }
+
+    /// What listens where.
+    pub fn listening(&self) -> Vec<Listening> {
+        self.listening.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The bound address of a host's service.
+    pub fn addr(&self, host: &str, service: Service) -> Option<SocketAddr> {
+        self.listening().into_iter().find(|l| l.host == host && l.service == service).map(|l| l.addr)
+    }
+
+    /// A host by short name (`mx1`), full name (`mx1.example.com`) or domain.
+    pub fn host(&self, name: &str) -> Option<Arc<Host>> {
+        self.hosts
+            .iter()
+            .find(|h| {
+                h.config.name.eq_ignore_ascii_case(name)
+                    || h.fqdn.eq_ignore_ascii_case(name)
+                    || h.config.domain.eq_ignore_ascii_case(name)
+            })
+            .cloned()
+    }
+
+    /// Takes a host offline (its ports refuse connections, its sessions drop) or back online.
+    pub fn set_online(&self, name: &str, online: bool) -> bool {
+        match self.host(name) {
+            Some(h) => {
+                h.set_online(online);
+                if online {
+                    // Mail waiting for this host may go now rather than at its next scheduled retry.
+                    self.retry_now();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes every deferred message due now.
+    pub fn retry_now(&self) {
+        for q in &self.queues {
+            q.retry_now();
+        }
+    }
+
+    /// Every queued message on every host.
+    pub fn queue(&self) -> Vec<QueueView> {
+        self.queues.iter().flat_map(|q| q.snapshot()).collect()
+    }
+
+    /// Opens an in-memory connection to a service (the proxy's way in).
+    pub fn connect(&self, host: &str, service: Service, peer: Peer) -> std::io::Result<net::MemoryConn> {
+        let h = self
+            .host(host)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("no host {host}")))?;
+        net::connect_memory(h, service, peer)
+    }
+
+    /// Tells every session to say goodbye and every listener to stop.
+    pub fn shutdown(&self) {
+        for h in &self.hosts {
+            h.shutdown.send_replace(true);
+        }
+        for q in &self.queues {
+            q.stop();
+        }
+    }
+}

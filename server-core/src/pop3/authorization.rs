@@ -80,10 +80,7 @@ impl Pop3Session {
                 response::end(out);
                 Flow::Continue
             }
-            Command::Auth {
-                mechanism: Some(mechanism),
-                initial,
-            } => {
+            Command::Auth { mechanism: Some(mechanism), initial } => {
                 if mechanism != "PLAIN" {
                     return self.refuse(Refusal::bad("unsupported SASL mechanism; use PLAIN"), out);
                 }
@@ -100,10 +97,7 @@ impl Pop3Session {
                 }
             }
             other => {
-                let text = format!(
-                    "{} is only valid after login (TRANSACTION state)",
-                    other.keyword()
-                );
+                let text = format!("{} is only valid after login (TRANSACTION state)", other.keyword());
                 self.refuse(Refusal::bad(text), out)
             }
         }
@@ -172,10 +166,7 @@ impl Pop3Session {
             let wait = self.host.limits.auth_failure_delay;
             self.delay = Some(self.delay.map_or(wait, |d| d.saturating_add(wait)));
             // Identical for unknown users and wrong passwords.
-            return self.refuse(
-                Refusal::bad("invalid user name or password").code(Code::Auth),
-                out,
-            );
+            return self.refuse(Refusal::bad("invalid user name or password").code(Code::Auth), out);
         };
         let Some(lock) = self.host.locks.try_lock(&user) else {
             return self.refuse(Refusal::new("maildrop already locked").code(Code::InUse), out);
@@ -189,19 +180,9 @@ impl Pop3Session {
             }
         };
         let (count, size) = maildrop.stat();
-        self.host.emit(EventKind::LoggedIn {
-            protocol: "pop3".into(),
-            user: user.clone(),
-        });
-        response::ok(
-            out,
-            &format!("{user}'s maildrop has {} ({size} octets)", messages(count)),
-        );
-        self.state = State::Transaction(Transaction {
-            user,
-            maildrop,
-            _lock: lock,
-        });
+        self.host.emit(EventKind::LoggedIn { protocol: "pop3".into(), user: user.clone() });
+        response::ok(out, &format!("{user}'s maildrop has {} ({size} octets)", messages(count)));
+        self.state = State::Transaction(Transaction { user, maildrop, _lock: lock });
         Flow::Continue
     }
 }

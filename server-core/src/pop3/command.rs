@@ -48,10 +48,7 @@ pub enum Command {
     Apop { name: String, digest: String },
     /// `AUTH [mechanism [initial-response]]` (RFC 5034 §4). Without a mechanism, the client asks for the list.
     /// The mechanism is upper-cased; the initial response (which carries the password) is redacted in `Debug`.
-    Auth {
-        mechanism: Option<String>,
-        initial: Option<Secret>,
-    },
+    Auth { mechanism: Option<String>, initial: Option<Secret> },
     /// `STLS` (RFC 2595 §4).
     Stls,
     /// `CAPA` (RFC 2449 §5).
@@ -126,37 +123,26 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         if rest.is_empty() {
             return Err(ParseError::MissingArgument("PASS", "a password"));
         }
-        return Ok(Command::Pass {
-            password: Secret(rest.to_string()),
-        });
+        return Ok(Command::Pass { password: Secret(rest.to_string()) });
     }
 
     let mut params = rest.split(' ').filter(|p| !p.is_empty());
     let cmd = match upper.as_str() {
-        "USER" => Command::User {
-            name: required(&mut params, "USER", "a user name")?.to_string(),
-        },
+        "USER" => Command::User { name: required(&mut params, "USER", "a user name")?.to_string() },
         "APOP" => {
             let name = required(&mut params, "APOP", "a user name and a digest")?.to_string();
             let digest = required(&mut params, "APOP", "a digest")?;
             if digest.len() != 32 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(ParseError::InvalidArgument(
-                    "APOP",
-                    "the digest must be 32 hex digits",
-                ));
+                return Err(ParseError::InvalidArgument("APOP", "the digest must be 32 hex digits"));
             }
-            Command::Apop {
-                name,
-                digest: digest.to_ascii_lowercase(),
-            }
+            Command::Apop { name, digest: digest.to_ascii_lowercase() }
         }
         "AUTH" => {
             let mechanism = params.next().map(str::to_ascii_uppercase);
             if let Some(m) = &mechanism {
                 // RFC 4422 §3.1: SASL mechanism names are 1-20 of A-Z 0-9 - _.
-                let ok = m.len() <= 20
-                    && m.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                let ok =
+                    m.len() <= 20 && m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
                 if !ok {
                     return Err(ParseError::InvalidArgument("AUTH", "invalid SASL mechanism name"));
                 }
@@ -167,35 +153,22 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "STLS" => Command::Stls,
         "CAPA" => Command::Capa,
         "STAT" => Command::Stat,
-        "LIST" => Command::List {
-            msg: params
-                .next()
-                .map(|p| number(p, "LIST", "the message number"))
-                .transpose()?,
-        },
-        "RETR" => Command::Retr {
-            msg: msg(&mut params, "RETR")?,
-        },
-        "DELE" => Command::Dele {
-            msg: msg(&mut params, "DELE")?,
-        },
+        "LIST" => {
+            Command::List { msg: params.next().map(|p| number(p, "LIST", "the message number")).transpose()? }
+        }
+        "RETR" => Command::Retr { msg: msg(&mut params, "RETR")? },
+        "DELE" => Command::Dele { msg: msg(&mut params, "DELE")? },
         "NOOP" => Command::Noop,
         "RSET" => Command::Rset,
         "QUIT" => Command::Quit,
         "TOP" => {
             let msg = msg(&mut params, "TOP")?;
             let lines = required(&mut params, "TOP", "a number of lines")?;
-            Command::Top {
-                msg,
-                lines: number(lines, "TOP", "the number of lines")?,
-            }
+            Command::Top { msg, lines: number(lines, "TOP", "the number of lines")? }
         }
-        "UIDL" => Command::Uidl {
-            msg: params
-                .next()
-                .map(|p| number(p, "UIDL", "the message number"))
-                .transpose()?,
-        },
+        "UIDL" => {
+            Command::Uidl { msg: params.next().map(|p| number(p, "UIDL", "the message number")).transpose()? }
+        }
         _ => return Err(ParseError::Unknown(keyword.chars().take(ECHO_MAX).collect())),
     };
     if params.next().is_some() {
@@ -213,11 +186,7 @@ fn required<'a>(
 }
 
 fn msg<'a>(params: &mut impl Iterator<Item = &'a str>, keyword: &'static str) -> Result<u32, ParseError> {
-    number(
-        required(params, keyword, "a message number")?,
-        keyword,
-        "the message number",
-    )
+    number(required(params, keyword, "a message number")?, keyword, "the message number")
 }
 
 fn number(p: &str, keyword: &'static str, what: &'static str) -> Result<u32, ParseError> {
@@ -286,78 +255,26 @@ mod tests {
         use Command::*;
         let table: Vec<(&[u8], Command)> = vec![
             (b"USER mrose", User { name: "mrose".into() }),
-            (
-                b"user alice@example.com",
-                User {
-                    name: "alice@example.com".into(),
-                },
-            ),
-            (
-                b"PASS secret",
-                Pass {
-                    password: secret("secret"),
-                },
-            ),
-            (
-                b"PASS my secret pass ",
-                Pass {
-                    password: secret("my secret pass "),
-                },
-            ),
-            (
-                b"pass  lead",
-                Pass {
-                    password: secret(" lead"),
-                },
-            ),
-            (
-                b"PASS p\xc3\xa4ss",
-                Pass {
-                    password: secret("päss"),
-                },
-            ),
+            (b"user alice@example.com", User { name: "alice@example.com".into() }),
+            (b"PASS secret", Pass { password: secret("secret") }),
+            (b"PASS my secret pass ", Pass { password: secret("my secret pass ") }),
+            (b"pass  lead", Pass { password: secret(" lead") }),
+            (b"PASS p\xc3\xa4ss", Pass { password: secret("päss") }),
             (
                 b"APOP mrose c4c9334bac560ecc979e58001b3e22fb",
-                Apop {
-                    name: "mrose".into(),
-                    digest: "c4c9334bac560ecc979e58001b3e22fb".into(),
-                },
+                Apop { name: "mrose".into(), digest: "c4c9334bac560ecc979e58001b3e22fb".into() },
             ),
             (
                 b"APOP mrose C4C9334BAC560ECC979E58001B3E22FB",
-                Apop {
-                    name: "mrose".into(),
-                    digest: "c4c9334bac560ecc979e58001b3e22fb".into(),
-                },
+                Apop { name: "mrose".into(), digest: "c4c9334bac560ecc979e58001b3e22fb".into() },
             ),
-            (
-                b"AUTH",
-                Auth {
-                    mechanism: None,
-                    initial: None,
-                },
-            ),
-            (
-                b"AUTH plain",
-                Auth {
-                    mechanism: Some("PLAIN".into()),
-                    initial: None,
-                },
-            ),
+            (b"AUTH", Auth { mechanism: None, initial: None }),
+            (b"AUTH plain", Auth { mechanism: Some("PLAIN".into()), initial: None }),
             (
                 b"AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk",
-                Auth {
-                    mechanism: Some("PLAIN".into()),
-                    initial: Some(secret("AGFsaWNlAHBhc3N3b3Jk")),
-                },
+                Auth { mechanism: Some("PLAIN".into()), initial: Some(secret("AGFsaWNlAHBhc3N3b3Jk")) },
             ),
-            (
-                b"AUTH PLAIN =",
-                Auth {
-                    mechanism: Some("PLAIN".into()),
-                    initial: Some(secret("=")),
-                },
-            ),
+            (b"AUTH PLAIN =", Auth { mechanism: Some("PLAIN".into()), initial: Some(secret("=")) }),
             (b"STLS", Stls),
             (b"capa", Capa),
             (b"STAT", Stat),
@@ -403,14 +320,8 @@ mod tests {
             (b"PASS", MissingArgument("PASS", "a password")),
             (b"PASS ", MissingArgument("PASS", "a password")),
             (b"APOP mrose", MissingArgument("APOP", "a digest")),
-            (
-                b"APOP mrose abc",
-                InvalidArgument("APOP", "the digest must be 32 hex digits"),
-            ),
-            (
-                b"AUTH PL@IN",
-                InvalidArgument("AUTH", "invalid SASL mechanism name"),
-            ),
+            (b"APOP mrose abc", InvalidArgument("APOP", "the digest must be 32 hex digits")),
+            (b"AUTH PL@IN", InvalidArgument("AUTH", "invalid SASL mechanism name")),
             (b"AUTH PLAIN a b", TooManyArguments("AUTH")),
             (b"STAT 1", TooManyArguments("STAT")),
             (b"QUIT now", TooManyArguments("QUIT")),
@@ -455,17 +366,10 @@ mod tests {
             if let Ok(cmd) = parse(&line) {
                 accepted += 1;
                 let encoded = cmd.to_line();
-                assert_eq!(
-                    parse(encoded.trim_end_matches("\r\n").as_bytes()),
-                    Ok(cmd),
-                    "{line:?}"
-                );
+                assert_eq!(parse(encoded.trim_end_matches("\r\n").as_bytes()), Ok(cmd), "{line:?}");
             }
         }
-        assert!(
-            accepted > 1000,
-            "the sample should reach the argument parsers ({accepted})"
-        );
+        assert!(accepted > 1000, "the sample should reach the argument parsers ({accepted})");
     }
 
     #[test]

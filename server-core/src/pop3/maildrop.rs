@@ -46,29 +46,15 @@ impl Maildrop {
     /// Takes the snapshot of `user`'s INBOX.
     pub fn open(store: &dyn MailStore, user: &str) -> StoreResult<Maildrop> {
         let status = store.status(user, INBOX)?;
-        let entries = status
-            .messages
-            .iter()
-            .map(|m| Entry {
-                uid: m.uid,
-                size: m.size,
-                deleted: false,
-            })
-            .collect();
-        Ok(Maildrop {
-            uid_validity: status.uid_validity,
-            entries,
-        })
+        let entries =
+            status.messages.iter().map(|m| Entry { uid: m.uid, size: m.size, deleted: false }).collect();
+        Ok(Maildrop { uid_validity: status.uid_validity, entries })
     }
 
     /// The message numbered `msg`, unless it does not exist or is marked deleted.
     pub fn get(&self, msg: u32) -> Result<&Entry, Unavailable> {
         let entry = self.entry(msg)?;
-        if entry.deleted {
-            Err(Unavailable::Deleted)
-        } else {
-            Ok(entry)
-        }
+        if entry.deleted { Err(Unavailable::Deleted) } else { Ok(entry) }
     }
 
     fn entry(&self, msg: u32) -> Result<&Entry, Unavailable> {
@@ -94,8 +80,7 @@ impl Maildrop {
 
     /// Number and total size of the messages not marked deleted (STAT).
     pub fn stat(&self) -> (usize, u64) {
-        self.live()
-            .fold((0, 0), |(n, size), (_, e)| (n + 1, size + e.size))
+        self.live().fold((0, 0), |(n, size), (_, e)| (n + 1, size + e.size))
     }
 
     /// The messages not marked deleted, with their numbers.

@@ -120,10 +120,7 @@ pub fn top(data: &[u8], lines: u32) -> &[u8] {
         if in_body && sent == lines {
             return &data[..pos];
         }
-        let end = data[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(data.len(), |i| pos + i + 1);
+        let end = data[pos..].iter().position(|&b| b == b'\n').map_or(data.len(), |i| pos + i + 1);
         let line = &data[pos..end];
         if in_body {
             sent += 1;
@@ -137,10 +134,7 @@ pub fn top(data: &[u8], lines: u32) -> &[u8] {
 
 /// Reply texts are built by the session; this guards against a CR or LF ever splitting a reply line.
 fn push_text(out: &mut Vec<u8>, text: &str) {
-    out.extend(
-        text.bytes()
-            .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-    );
+    out.extend(text.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
 }
 
 #[cfg(test)]
@@ -179,10 +173,7 @@ mod tests {
             (b"a", b"a\r\n.\r\n"),
             (b"a\r", b"a\r\n.\r\n"),
             (b".\r\n", b"..\r\n.\r\n"),
-            (
-                b"x\r\n.\r\n..\r\n.y\r\nz.\r\n",
-                b"x\r\n..\r\n...\r\n..y\r\nz.\r\n.\r\n",
-            ),
+            (b"x\r\n.\r\n..\r\n.y\r\nz.\r\n", b"x\r\n..\r\n...\r\n..y\r\nz.\r\n.\r\n"),
             (b"bare\nlf\n.dot", b"bare\r\nlf\r\n..dot\r\n.\r\n"),
             (b"a\r\n\r\n", b"a\r\n\r\n.\r\n"),
         ];

@@ -81,20 +81,12 @@ pub(super) struct Refusal {
 impl Refusal {
     /// A refusal that does not count as an error.
     pub fn new(text: impl Into<String>) -> Refusal {
-        Refusal {
-            code: None,
-            text: text.into(),
-            counts: false,
-        }
+        Refusal { code: None, text: text.into(), counts: false }
     }
 
     /// A bad command: counts towards the error limit.
     pub fn bad(text: impl Into<String>) -> Refusal {
-        Refusal {
-            code: None,
-            text: text.into(),
-            counts: true,
-        }
+        Refusal { code: None, text: text.into(), counts: true }
     }
 
     /// Adds a response code.
@@ -127,27 +119,18 @@ pub struct Pop3Session {
 
 /// "1 message", "2 messages".
 pub(super) fn messages(n: usize) -> String {
-    if n == 1 {
-        "1 message".to_string()
-    } else {
-        format!("{n} messages")
-    }
+    if n == 1 { "1 message".to_string() } else { format!("{n} messages") }
 }
 
 /// The last clock value used in a timestamp, so two sessions started in the same nanosecond still differ.
 static LAST_CLOCK: AtomicU64 = AtomicU64::new(0);
 
 fn apop_timestamp(fqdn: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let prev = LAST_CLOCK.fetch_max(now, Ordering::SeqCst);
     // When the clock did not move past the last value, take the next free one instead.
-    let clock = if prev >= now {
-        LAST_CLOCK.fetch_add(1, Ordering::SeqCst) + 1
-    } else {
-        now
-    };
+    let clock = if prev >= now { LAST_CLOCK.fetch_add(1, Ordering::SeqCst) + 1 } else { now };
     format!("<{}.{}@{}>", std::process::id(), clock, fqdn)
 }
 
@@ -207,14 +190,7 @@ impl Pop3Session {
     /// The CAPA reply (RFC 2449 §5), listing what is usable in the current state on this connection.
     pub(super) fn capa(&self, out: &mut Vec<u8>) {
         response::ok(out, "Capability list follows");
-        for cap in [
-            "TOP",
-            "UIDL",
-            "RESP-CODES",
-            "AUTH-RESP-CODE",
-            "PIPELINING",
-            "EXPIRE NEVER",
-        ] {
+        for cap in ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER"] {
             response::line(out, cap);
         }
         if matches!(self.state, State::Authorization(_)) {
@@ -234,10 +210,7 @@ impl Pop3Session {
 
 impl Session for Pop3Session {
     fn greeting(&mut self, out: &mut Vec<u8>) -> Flow {
-        response::ok(
-            out,
-            &format!("Mailroom POP3 server {} ready {}", self.host.fqdn, self.timestamp),
-        );
+        response::ok(out, &format!("Mailroom POP3 server {} ready {}", self.host.fqdn, self.timestamp));
         Flow::Continue
     }
 
@@ -274,11 +247,7 @@ impl Session for Pop3Session {
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
-                let flow = if line.len() > max {
-                    self.line_too_long(out)
-                } else {
-                    self.line(&line, out)
-                };
+                let flow = if line.len() > max { self.line_too_long(out) } else { self.line(&line, out) };
                 // Keep the allocation for the next line.
                 line.clear();
                 self.buf = line;

@@ -21,18 +21,10 @@ fn host_with(users: &[(&str, &str)]) -> Host {
     if !users.is_empty() {
         config.users = users
             .iter()
-            .map(|(n, p)| UserConfig {
-                name: (*n).to_string(),
-                password: (*p).to_string(),
-            })
+            .map(|(n, p)| UserConfig { name: (*n).to_string(), password: (*p).to_string() })
             .collect();
     }
-    Host::new_memory(
-        &config,
-        vec![],
-        Arc::new(CollectingSubmitter::default()),
-        EventBus::default(),
-    )
+    Host::new_memory(&config, vec![], Arc::new(CollectingSubmitter::default()), EventBus::default())
 }
 
 fn conn(plaintext_auth_ok: bool, tls_available: bool) -> ConnInfo {
@@ -47,9 +39,7 @@ fn conn(plaintext_auth_ok: bool, tls_available: bool) -> ConnInfo {
 }
 
 fn append(host: &Host, user: &str, data: &[u8]) -> Uid {
-    host.store
-        .append(user, "INBOX", data, &Flags::new(), None)
-        .unwrap()
+    host.store.append(user, "INBOX", data, &Flags::new(), None).unwrap()
 }
 
 fn inbox_len(host: &Host, user: &str) -> usize {
@@ -68,10 +58,7 @@ impl Client {
         let mut out = Vec::new();
         assert_eq!(s.greeting(&mut out), Flow::Continue);
         assert!(out.starts_with(b"+OK "));
-        Client {
-            s,
-            flow: Flow::Continue,
-        }
+        Client { s, flow: Flow::Continue }
     }
 
     /// Connects from loopback (plaintext allowed) and logs in with USER/PASS.
@@ -153,10 +140,7 @@ struct Step {
 /// one starts with "." to exercise stuffing).
 fn generated(size: usize, n: usize) -> Vec<u8> {
     let head = format!("From: test@example.com\r\nSubject: message {n}\r\n\r\n");
-    let rest = size
-        .checked_sub(head.len())
-        .filter(|r| *r >= 30)
-        .expect("@mail size too small");
+    let rest = size.checked_sub(head.len()).filter(|r| *r >= 30).expect("@mail size too small");
     let lines = rest / 30;
     let (base, extra) = (rest / lines - 2, rest % lines);
     let mut data = head.into_bytes();
@@ -201,10 +185,7 @@ fn parse_vector(text: &str) -> Vector {
         }
         if let Some(rest) = line.strip_prefix("C:") {
             let client = rest.strip_prefix(' ').unwrap_or(rest).to_string();
-            v.steps.push(Step {
-                client,
-                ..Step::default()
-            });
+            v.steps.push(Step { client, ..Step::default() });
         } else if let Some(rest) = line.strip_prefix("S: ") {
             match v.steps.last_mut() {
                 Some(step) if rest == "@closed" => step.closes = true,
@@ -228,8 +209,7 @@ fn parse_vector(text: &str) -> Vector {
                 }
                 "mail" => {
                     let n = v.mails.len() + 1;
-                    v.mails
-                        .push((words[1].into(), generated(words[2].parse().unwrap(), n)));
+                    v.mails.push((words[1].into(), generated(words[2].parse().unwrap(), n)));
                 }
                 "raw" => {
                     let text = directive.splitn(3, ' ').nth(2).unwrap_or("");
@@ -249,15 +229,7 @@ fn parse_vector(text: &str) -> Vector {
 fn stuffed_lines(data: &[u8]) -> Vec<String> {
     let text = String::from_utf8(data.to_vec()).unwrap();
     let text = text.strip_suffix("\r\n").unwrap_or(&text);
-    text.split("\r\n")
-        .map(|l| {
-            if l.starts_with('.') {
-                format!(".{l}")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect()
+    text.split("\r\n").map(|l| if l.starts_with('.') { format!(".{l}") } else { l.to_string() }).collect()
 }
 
 /// What TOP n sends, computed independently of `response::top`.
@@ -320,20 +292,13 @@ fn split_reply(out: &[u8], name: &str) -> Vec<String> {
     if text.is_empty() {
         return Vec::new();
     }
-    let text = text
-        .strip_suffix("\r\n")
-        .unwrap_or_else(|| panic!("{name}: reply without CRLF: {text:?}"));
+    let text = text.strip_suffix("\r\n").unwrap_or_else(|| panic!("{name}: reply without CRLF: {text:?}"));
     text.split("\r\n").map(str::to_string).collect()
 }
 
 fn compare(name: &str, what: &str, expect: &[String], actual: &[String]) {
     let ok = expect.len() == actual.len() && expect.iter().zip(actual).all(|(e, a)| matches(e, a));
-    assert!(
-        ok,
-        "{name}: {what}\nexpected:\n{}\nactual:\n{}",
-        expect.join("\n"),
-        actual.join("\n")
-    );
+    assert!(ok, "{name}: {what}\nexpected:\n{}\nactual:\n{}", expect.join("\n"), actual.join("\n"));
 }
 
 /// Builds the host and session for one run of a vector; returns them with the unique-ids of the mails.
@@ -343,17 +308,11 @@ fn start(v: &Vector) -> (Arc<Host>, Pop3Session, Vec<String>) {
     if let Some(m) = v.max_errors {
         host.limits.max_errors = m;
     }
-    let uids: Vec<Uid> = v
-        .mails
-        .iter()
-        .map(|(user, data)| append(&host, user, data))
-        .collect();
+    let uids: Vec<Uid> = v.mails.iter().map(|(user, data)| append(&host, user, data)).collect();
     let uidls = match v.mails.first() {
         Some((user, _)) => {
             let validity = host.store.status(user, "INBOX").unwrap().uid_validity;
-            uids.iter()
-                .map(|uid| format!("{validity:08x}{uid:08x}"))
-                .collect()
+            uids.iter().map(|uid| format!("{validity:08x}{uid:08x}")).collect()
         }
         None => Vec::new(),
     };
@@ -399,19 +358,9 @@ fn run_vector(name: &str, text: &str) {
             let mut out = Vec::new();
             let line = format!("{}\r\n", step.client);
             let (flow, fed) = feed(&mut s, line.as_bytes(), size, &mut out);
-            assert_eq!(
-                fed,
-                line.len(),
-                "{label}: C: {} ended the session early",
-                step.client
-            );
+            assert_eq!(fed, line.len(), "{label}: C: {} ended the session early", step.client);
             let what = format!("reply to C: {}", step.client);
-            compare(
-                &label,
-                &what,
-                &expand(&step.expect, &v, &uidls),
-                &split_reply(&out, &label),
-            );
+            compare(&label, &what, &expand(&step.expect, &v, &uidls), &split_reply(&out, &label));
             let want = if step.closes { Flow::Close } else { Flow::Continue };
             assert_eq!(flow, want, "{label}: flow after C: {}", step.client);
         }
@@ -431,11 +380,7 @@ fn run_vector(name: &str, text: &str) {
         }
         let (flow, _) = feed(&mut s, input.as_bytes(), size, &mut out);
         compare(&label, "whole output", &expect, &split_reply(&out, &label));
-        let want = if v.steps.last().is_some_and(|s| s.closes) {
-            Flow::Close
-        } else {
-            Flow::Continue
-        };
+        let want = if v.steps.last().is_some_and(|s| s.closes) { Flow::Close } else { Flow::Continue };
         assert_eq!(flow, want, "{label}: final flow");
         check_end(&label, &v, &host);
     }
@@ -476,23 +421,12 @@ fn greeting_carries_a_fresh_apop_timestamp() {
     let mut out = Vec::new();
     Pop3Session::new(host.clone(), conn(true, false)).greeting(&mut out);
     let greeting = String::from_utf8(out).unwrap();
-    let a = Pop3Session::new(host.clone(), conn(true, false))
-        .apop_timestamp()
-        .to_string();
-    let b = Pop3Session::new(host, conn(true, false))
-        .apop_timestamp()
-        .to_string();
-    assert!(
-        greeting.starts_with("+OK Mailroom POP3 server mx1.example.com ready <"),
-        "{greeting}"
-    );
+    let a = Pop3Session::new(host.clone(), conn(true, false)).apop_timestamp().to_string();
+    let b = Pop3Session::new(host, conn(true, false)).apop_timestamp().to_string();
+    assert!(greeting.starts_with("+OK Mailroom POP3 server mx1.example.com ready <"), "{greeting}");
     assert!(greeting.ends_with("@mx1.example.com>\r\n"));
     assert_ne!(a, b);
-    let inner = a
-        .strip_prefix('<')
-        .unwrap()
-        .strip_suffix("@mx1.example.com>")
-        .unwrap();
+    let inner = a.strip_prefix('<').unwrap().strip_suffix("@mx1.example.com>").unwrap();
     let (pid, clock) = inner.split_once('.').unwrap();
     assert_eq!(pid, std::process::id().to_string());
     assert!(clock.bytes().all(|b| b.is_ascii_digit()));
@@ -503,14 +437,9 @@ fn apop_with_our_own_timestamp() {
     use md5::{Digest, Md5};
     let host = Arc::new(host_with(&[]));
     let mut c = Client::connect(&host, conn(true, false));
-    let digest: String = Md5::digest(format!("{}password", c.s.apop_timestamp()))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(
-        c.cmd(&format!("APOP alice {digest}")),
-        "+OK alice's maildrop has 0 messages (0 octets)\r\n"
-    );
+    let digest: String =
+        Md5::digest(format!("{}password", c.s.apop_timestamp())).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(c.cmd(&format!("APOP alice {digest}")), "+OK alice's maildrop has 0 messages (0 octets)\r\n");
 }
 
 #[test]
@@ -523,17 +452,10 @@ fn dele_then_rset_restores_everything() {
     assert_eq!(c.cmd("STAT"), "+OK 1 19\r\n");
     assert_eq!(c.cmd("RETR 1"), "-ERR message 1 already deleted\r\n");
     assert_eq!(c.cmd("RSET"), "+OK maildrop has 2 messages (38 octets)\r\n");
-    assert_eq!(
-        c.cmd("LIST"),
-        "+OK 2 messages (38 octets)\r\n1 19\r\n2 19\r\n.\r\n"
-    );
+    assert_eq!(c.cmd("LIST"), "+OK 2 messages (38 octets)\r\n1 19\r\n2 19\r\n.\r\n");
     assert!(c.cmd("QUIT").ends_with("(2 messages left)\r\n"));
     assert_eq!(inbox_len(&host, "alice"), 2);
-    assert!(
-        !events(&host)
-            .iter()
-            .any(|e| matches!(e, EventKind::Removed { .. }))
-    );
+    assert!(!events(&host).iter().any(|e| matches!(e, EventKind::Removed { .. })));
 }
 
 #[test]
@@ -544,11 +466,7 @@ fn dele_then_dropped_connection_keeps_the_mail() {
     assert_eq!(c.cmd("DELE 1"), "+OK message 1 deleted\r\n");
     c.s.closed();
     assert_eq!(inbox_len(&host, "alice"), 1);
-    assert!(
-        !events(&host)
-            .iter()
-            .any(|e| matches!(e, EventKind::Removed { .. }))
-    );
+    assert!(!events(&host).iter().any(|e| matches!(e, EventKind::Removed { .. })));
     // The lock went with the connection.
     let mut again = Client::login(&host, "alice");
     assert_eq!(again.cmd("STAT"), "+OK 1 19\r\n");
@@ -562,43 +480,19 @@ fn dele_then_quit_removes_the_mail_for_everyone() {
     append(&host, "alice", b"Subject: go\r\n\r\ny\r\n");
     let mut c = Client::login(&host, "alice");
     let (status, data) = c.multi("RETR 2");
-    assert_eq!(
-        (status.as_str(), data.as_slice()),
-        ("+OK 18 octets", &b"Subject: go\r\n\r\ny\r\n"[..])
-    );
+    assert_eq!((status.as_str(), data.as_slice()), ("+OK 18 octets", &b"Subject: go\r\n\r\ny\r\n"[..]));
     assert_eq!(c.cmd("DELE 2"), "+OK message 2 deleted\r\n");
-    assert_eq!(
-        c.cmd("QUIT"),
-        "+OK mx1.example.com POP3 server signing off (1 message left)\r\n"
-    );
+    assert_eq!(c.cmd("QUIT"), "+OK mx1.example.com POP3 server signing off (1 message left)\r\n");
     assert_eq!(c.flow, Flow::Close);
     // What POP3 deleted is gone from the store IMAP reads too.
-    let left: Vec<Uid> = host
-        .store
-        .status("alice", "INBOX")
-        .unwrap()
-        .messages
-        .iter()
-        .map(|m| m.uid)
-        .collect();
+    let left: Vec<Uid> =
+        host.store.status("alice", "INBOX").unwrap().messages.iter().map(|m| m.uid).collect();
     assert_eq!(left, vec![keep]);
     let ev = events(&host);
-    assert!(ev.contains(&EventKind::LoggedIn {
-        protocol: "pop3".into(),
-        user: "alice".into()
-    }));
-    assert!(
-        ev.iter()
-            .any(|e| matches!(e, EventKind::Retrieved { user, size: 18, .. } if user == "alice"))
-    );
-    assert!(
-        ev.iter()
-            .any(|e| matches!(e, EventKind::MarkedDeleted { user, .. } if user == "alice"))
-    );
-    assert!(ev.contains(&EventKind::Removed {
-        user: "alice".into(),
-        count: 1
-    }));
+    assert!(ev.contains(&EventKind::LoggedIn { protocol: "pop3".into(), user: "alice".into() }));
+    assert!(ev.iter().any(|e| matches!(e, EventKind::Retrieved { user, size: 18, .. } if user == "alice")));
+    assert!(ev.iter().any(|e| matches!(e, EventKind::MarkedDeleted { user, .. } if user == "alice")));
+    assert!(ev.contains(&EventKind::Removed { user: "alice".into(), count: 1 }));
 }
 
 #[test]
@@ -651,10 +545,7 @@ fn message_expunged_elsewhere_is_reported() {
     let uid = append(&host, "alice", b"Subject: 1\r\n\r\none\r\n");
     let mut c = Client::login(&host, "alice");
     host.store.expunge("alice", "INBOX", &[uid]).unwrap();
-    assert_eq!(
-        c.cmd("RETR 1"),
-        "-ERR message 1 was removed by another session\r\n"
-    );
+    assert_eq!(c.cmd("RETR 1"), "-ERR message 1 was removed by another session\r\n");
     c.cmd("DELE 1");
     assert!(c.cmd("QUIT").starts_with("+OK"));
 }
@@ -665,10 +556,7 @@ fn second_session_of_a_user_gets_in_use() {
     let mut first = Client::login(&host, "alice");
     let mut second = Client::connect(&host, conn(true, false));
     second.cmd("USER alice@example.com");
-    assert_eq!(
-        second.cmd("PASS password"),
-        "-ERR [IN-USE] maildrop already locked\r\n"
-    );
+    assert_eq!(second.cmd("PASS password"), "-ERR [IN-USE] maildrop already locked\r\n");
     assert_eq!(second.flow, Flow::Continue);
     // Other users are not affected.
     let _bob = Client::login(&host, "bob");
@@ -691,23 +579,14 @@ fn stls_discards_pipelined_commands() {
     assert_eq!(c.flow, Flow::StartTls);
     assert!(c.s.buf.is_empty());
     let mut out = Vec::new();
-    let info = TlsInfo {
-        version: "TLSv1.3".into(),
-        cipher: "TLS13_AES_256_GCM_SHA384".into(),
-    };
+    let info = TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_256_GCM_SHA384".into() };
     assert_eq!(c.s.tls_started(info, &mut out), Flow::Continue);
     assert!(out.is_empty(), "no new greeting after STLS");
     // Still AUTHORIZATION, and nothing of the injected input survived ("il" would otherwise finish "USER ev").
     assert_eq!(c.cmd("il"), "-ERR unknown command \"il\"\r\n");
-    assert_eq!(
-        c.cmd("STAT"),
-        "-ERR STAT is only valid after login (TRANSACTION state)\r\n"
-    );
+    assert_eq!(c.cmd("STAT"), "-ERR STAT is only valid after login (TRANSACTION state)\r\n");
     let capa = c.cmd("CAPA");
-    assert!(
-        capa.contains("\r\nUSER\r\n") && capa.contains("\r\nSASL PLAIN\r\n"),
-        "{capa}"
-    );
+    assert!(capa.contains("\r\nUSER\r\n") && capa.contains("\r\nSASL PLAIN\r\n"), "{capa}");
     assert!(!capa.contains("STLS"), "{capa}");
     assert_eq!(c.cmd("STLS"), "-ERR TLS is already active\r\n");
     c.cmd("USER alice");
@@ -745,17 +624,9 @@ fn byte_stuffing_round_trip() {
         if !want.is_empty() && !want.ends_with(b"\r\n") {
             want.extend_from_slice(b"\r\n");
         }
-        assert_eq!(
-            String::from_utf8_lossy(&data),
-            String::from_utf8_lossy(&want),
-            "message {}",
-            i + 1
-        );
+        assert_eq!(String::from_utf8_lossy(&data), String::from_utf8_lossy(&want), "message {}", i + 1);
         // LIST counts the stored octets exactly.
-        assert_eq!(
-            c.cmd(&format!("LIST {}", i + 1)),
-            format!("+OK {} {}\r\n", i + 1, m.len())
-        );
+        assert_eq!(c.cmd(&format!("LIST {}", i + 1)), format!("+OK {} {}\r\n", i + 1, m.len()));
     }
     let (_, top) = c.multi("TOP 1 2");
     assert_eq!(top, b"Subject: dots\r\n\r\n.\r\n..\r\n");
@@ -830,12 +701,7 @@ fn failed_logins_look_alike_are_slow_and_limited() {
     replies.push(c.cmd("PASS sekrit"));
     replies.push(c.cmd("AUTH PLAIN AGFsaWNlAHNla3JpdA==")); // "\0alice\0sekrit"
     replies.push(c.cmd("APOP alice 0123456789abcdef0123456789abcdef"));
-    assert!(
-        replies
-            .iter()
-            .all(|r| r == "-ERR [AUTH] invalid user name or password\r\n"),
-        "{replies:?}"
-    );
+    assert!(replies.iter().all(|r| r == "-ERR [AUTH] invalid user name or password\r\n"), "{replies:?}");
     // Pipelined guesses each wait.
     assert_eq!(c.s.take_delay(), Some(delay * 3));
     assert_eq!(c.cmd("USER alice"), "+OK send your password\r\n");
@@ -883,10 +749,7 @@ fn sasl_exchange_survives_an_overlong_response() {
     let long = "A".repeat(host.limits.max_line + 10);
     assert_eq!(c.cmd(&long), "-ERR line too long\r\n");
     // The exchange was abandoned: the next line is a command again.
-    assert_eq!(
-        c.cmd("AGFsaWNlAHBhc3N3b3Jk"),
-        "-ERR unknown command \"AGFsaWNlAHBhc3N3\"\r\n"
-    );
+    assert_eq!(c.cmd("AGFsaWNlAHBhc3N3b3Jk"), "-ERR unknown command \"AGFsaWNlAHBhc3N3\"\r\n");
     assert_eq!(c.cmd("AUTH PLAIN ="), "-ERR malformed PLAIN response\r\n");
 }
 
@@ -941,10 +804,8 @@ fn random_input_never_breaks_the_session() {
             match s.receive(chunk, &mut out) {
                 Flow::Continue => {}
                 Flow::StartTls => {
-                    let info = TlsInfo {
-                        version: "TLSv1.3".into(),
-                        cipher: "TLS13_AES_128_GCM_SHA256".into(),
-                    };
+                    let info =
+                        TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() };
                     s.tls_started(info, &mut out);
                 }
                 Flow::Close => break,

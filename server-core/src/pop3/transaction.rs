@@ -70,17 +70,14 @@ impl Pop3Session {
                 response::end(out);
                 Ok(())
             }
-            Command::Uidl { msg: Some(n) } => t
-                .get(n)
-                .map(|e| response::ok(out, &format!("{n} {}", t.maildrop.unique_id(e.uid)))),
+            Command::Uidl { msg: Some(n) } => {
+                t.get(n).map(|e| response::ok(out, &format!("{n} {}", t.maildrop.unique_id(e.uid))))
+            }
             Command::User { .. }
             | Command::Pass { .. }
             | Command::Apop { .. }
             | Command::Auth { .. }
-            | Command::Stls => Err(Refusal::bad(format!(
-                "{} is not valid after login",
-                cmd.keyword()
-            ))),
+            | Command::Stls => Err(Refusal::bad(format!("{} is not valid after login", cmd.keyword()))),
             Command::Capa | Command::Quit => unreachable!("answered above"),
         };
         match result {
@@ -95,27 +92,18 @@ impl Pop3Session {
             return Flow::Close;
         };
         let marked = t.maildrop.deleted_uids();
-        let removed = if marked.is_empty() {
-            Ok(Vec::new())
-        } else {
-            self.host.store.expunge(&t.user, INBOX, &marked)
-        };
+        let removed =
+            if marked.is_empty() { Ok(Vec::new()) } else { self.host.store.expunge(&t.user, INBOX, &marked) };
         match removed {
             Ok(removed) => {
                 if !removed.is_empty() {
-                    self.host.emit(EventKind::Removed {
-                        user: t.user.clone(),
-                        count: removed.len(),
-                    });
+                    self.host.emit(EventKind::Removed { user: t.user.clone(), count: removed.len() });
                 }
                 let left = match t.maildrop.stat().0 {
                     0 => "maildrop empty".to_string(),
                     n => format!("{} left", messages(n)),
                 };
-                response::ok(
-                    out,
-                    &format!("{} POP3 server signing off ({left})", self.host.fqdn),
-                );
+                response::ok(out, &format!("{} POP3 server signing off ({left})", self.host.fqdn));
             }
             Err(e) => {
                 tracing::warn!(user = %t.user, error = %e, "POP3 UPDATE failed");
@@ -147,19 +135,14 @@ impl Transaction {
     /// RETR (`top` None) or TOP (`top` Some(lines)).
     fn retr(&self, host: &Host, n: u32, top: Option<u32>, out: &mut Vec<u8>) -> Result<(), Refusal> {
         let entry = self.get(n)?;
-        let data = host
-            .store
-            .read(&self.user, INBOX, entry.uid)
-            .map_err(|e| match e {
-                // An IMAP session of the same user may expunge under us; POP3 locks only against POP3.
-                StoreError::NoSuchMessage => {
-                    Refusal::new(format!("message {n} was removed by another session"))
-                }
-                e => {
-                    tracing::warn!(user = %self.user, uid = entry.uid, error = %e, "POP3 read failed");
-                    Refusal::new("cannot read the message, try again later").code(Code::SysTemp)
-                }
-            })?;
+        let data = host.store.read(&self.user, INBOX, entry.uid).map_err(|e| match e {
+            // An IMAP session of the same user may expunge under us; POP3 locks only against POP3.
+            StoreError::NoSuchMessage => Refusal::new(format!("message {n} was removed by another session")),
+            e => {
+                tracing::warn!(user = %self.user, uid = entry.uid, error = %e, "POP3 read failed");
+                Refusal::new("cannot read the message, try again later").code(Code::SysTemp)
+            }
+        })?;
         let sent = match top {
             None => {
                 response::ok(out, &format!("{} octets", entry.size));
@@ -183,14 +166,8 @@ impl Transaction {
 
     /// DELE: marks only; QUIT removes (RFC 1939 §5).
     fn dele(&mut self, host: &Host, n: u32, out: &mut Vec<u8>) -> Result<(), Refusal> {
-        let uid = self
-            .maildrop
-            .mark_deleted(n)
-            .map_err(|why| self.refusal(n, why))?;
-        host.emit(EventKind::MarkedDeleted {
-            user: self.user.clone(),
-            uid: self.maildrop.unique_id(uid),
-        });
+        let uid = self.maildrop.mark_deleted(n).map_err(|why| self.refusal(n, why))?;
+        host.emit(EventKind::MarkedDeleted { user: self.user.clone(), uid: self.maildrop.unique_id(uid) });
         response::ok(out, &format!("message {n} deleted"));
         Ok(())
     }

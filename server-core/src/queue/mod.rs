@@ -1,1 +1,608 @@
-//! (in progress)
+//! The queue: store-and-forward.
+//!
+//! When SMTP accepts a message it calls [`Queue::submit`] (the host's [`Submitter`]). Recipients of the host's own
+//! domain are delivered to their mailboxes at once (with `Return-Path:` added, RFC 5321 §4.4); the message is
+//! written durably to the [`spool`] for every other recipient, and only then does SMTP answer `250`. A manager task
+//! ([`Queue::run`]) then walks the spool: it looks each domain up in the routing table (our stand-in for DNS MX
+//! records), connects to the next hop through a pluggable [`Connector`] (TCP in the persistent world, in-memory
+//! streams inside a sandbox), and relays with the [`client`]. A temporary failure (refused, timeout, 4xx) defers the
+//! recipient on the timing profile's doubling backoff; a permanent one (5xx, no route) or outliving the queue
+//! lifetime returns the message to its sender as an RFC 3464 report ([`bounce`]). Nothing sent from `<>` ever
+//! bounces, and a message that has travelled through too many hosts is bounced as a loop.
+//!
+//! Every step is an [`EventKind`] on the world's bus, and every relay attempt's SMTP conversation is recorded.
+
+pub mod bounce;
+pub mod client;
+pub mod spool;
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::auth::Users;
+use crate::config::{Route, Timing};
+use crate::event::{EventBus, EventKind};
+use crate::host::{Envelope, SubmitError, Submitter};
+use crate::store::{Flags, MailStore};
+use client::{BoxStream, RcptOutcome, RelayJob};
+use spool::{QueuedMessage, RcptState, RcptStatus, SpoolStore};
+
+/// How the relay client reaches a next hop.
+pub trait Connector: Send + Sync {
+    /// Opens a stream to the route's host.
+    fn connect(&self, route: &Route) -> Pin<Box<dyn Future<Output = std::io::Result<BoxStream>> + Send + '_>>;
+}
+
+/// Reaches next hops over TCP at the route's address.
+pub struct TcpConnector;
+
+impl Connector for TcpConnector {
+    fn connect(&self, route: &Route) -> Pin<Box<dyn Future<Output = std::io::Result<BoxStream>> + Send + '_>> {
+        let addr = route.addr.clone();
+        Box::pin(async move {
+            let s = tokio::net::TcpStream::connect(addr).await?;
+            let _ = s.set_nodelay(true);
+            Ok(Box::new(s) as BoxStream)
+        })
+    }
+}
+
+/// The routing table, shared by a world's queues (ports are filled in once listeners are bound).
+pub type Routes = Arc<RwLock<Vec<Route>>>;
+
+/// A queue entry as shown to users (API, playground).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct QueueView {
+    /// Which host's queue.
+    pub host: String,
+    /// Queue ID.
+    pub id: String,
+    /// Sender (`""` for the null sender).
+    pub from: String,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// Size in octets.
+    pub size: usize,
+    /// When it will be returned if still undelivered.
+    pub expires_at: DateTime<Utc>,
+    /// Pending recipients.
+    pub recipients: Vec<RcptState>,
+}
+
+/// One host's queue.
+pub struct Queue {
+    host: String,
+    fqdn: String,
+    users: Users,
+    store: Arc<dyn MailStore>,
+    spool: Arc<dyn SpoolStore>,
+    events: EventBus,
+    routes: Routes,
+    connector: Arc<dyn Connector>,
+    timing: Timing,
+    max_hops: usize,
+    /// Pending messages by ID; the spool holds the durable copy.
+    entries: Mutex<BTreeMap<String, QueuedMessage>>,
+    /// IDs with an attempt in flight, so one message is never relayed twice at once.
+    busy: Mutex<HashSet<String>>,
+    wake: Notify,
+    counter: AtomicU32,
+    /// Set when the world shuts down: the manager loop ends.
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Queue {
+    /// A queue for one host. Call [`Queue::recover`] then spawn [`Queue::run`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        host: &str,
+        fqdn: &str,
+        users: Users,
+        store: Arc<dyn MailStore>,
+        spool: Arc<dyn SpoolStore>,
+        events: EventBus,
+        routes: Routes,
+        connector: Arc<dyn Connector>,
+        timing: Timing,
+        max_hops: usize,
+    ) -> Arc<Queue> {
+        Arc::new(Queue {
+            host: host.to_string(),
+            fqdn: fqdn.to_string(),
+            users,
+            store,
+            spool,
+            events,
+            routes,
+            connector,
+            timing,
+            max_hops,
+            entries: Mutex::new(BTreeMap::new()),
+            busy: Mutex::new(HashSet::new()),
+            wake: Notify::new(),
+            counter: AtomicU32::new(rand::random::<u16>() as u32),
+            stop: tokio::sync::watch::Sender::new(false),
+        })
+    }
+
+    fn emit(&self, kind: EventKind) {
+        self.events.emit(&self.host, kind);
+    }
+
+    /// Reloads what the spool holds (after a restart, deferred mail resumes). Returns how many messages.
+    pub fn recover(&self) -> std::io::Result<usize> {
+        let loaded = self.spool.load()?;
+        let n = loaded.len();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        for m in loaded {
+            entries.insert(m.id.clone(), m);
+        }
+        self.wake.notify_one();
+        Ok(n)
+    }
+
+    fn new_id(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let t = Utc::now().timestamp_micros() as u64;
+        format!("{:010X}{:05X}", t & 0xFF_FFFF_FFFF, n & 0xF_FFFF)
+    }
+
+    fn local_part<'a>(&self, rcpt: &'a str) -> Option<&'a str> {
+        let (local, domain) = rcpt.rsplit_once('@')?;
+        domain.eq_ignore_ascii_case(self.users.domain()).then_some(local)
+    }
+
+    /// Delivers to a local mailbox. Returns the mailbox (`user/INBOX`) or a permanent error text.
+    fn deliver_local(&self, id: &str, env: &Envelope, rcpt: &str, data: &[u8]) -> Result<String, String> {
+        let local = self.local_part(rcpt).ok_or_else(|| "5.1.2 not a local domain".to_string())?;
+        let Some(user) = self.users.resolve(local).map(str::to_string) else {
+            return Err(format!("550 5.1.1 <{rcpt}>: no such user here"));
+        };
+        let mut msg = format!("Return-Path: <{}>\r\nDelivered-To: {rcpt}\r\n", env.mail_from).into_bytes();
+        msg.extend_from_slice(data);
+        match self.store.append(&user, "INBOX", &msg, &Flags::new(), None) {
+            Ok(uid) => {
+                self.emit(EventKind::Delivered {
+                    id: id.to_string(),
+                    rcpt: rcpt.to_string(),
+                    mailbox: Some(format!("{user}/INBOX")),
+                    mx: None,
+                    reply: None,
+                });
+                self.emit(EventKind::MailboxChanged {
+                    user,
+                    folder: "INBOX".into(),
+                    change: "delivered".into(),
+                    uids: vec![uid],
+                });
+                Ok(format!("{local}/INBOX"))
+            }
+            Err(e) => Err(format!("451 4.3.0 mailbox unavailable: {e}")),
+        }
+    }
+
+    /// A copy of the pending queue.
+    pub fn snapshot(&self) -> Vec<QueueView> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .values()
+            .map(|m| QueueView {
+                host: self.host.clone(),
+                id: m.id.clone(),
+                from: m.envelope.mail_from.clone(),
+                received_at: m.received_at,
+                size: m.size,
+                expires_at: m.received_at + chrono::Duration::from_std(self.timing.lifetime).unwrap_or_default(),
+                recipients: m.recipients.iter().filter(|r| r.status == RcptStatus::Pending).cloned().collect(),
+            })
+            .collect()
+    }
+
+    /// Makes every deferred recipient due now ("retry now").
+    pub fn retry_now(&self) {
+        let now = Utc::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        for m in entries.values_mut() {
+            for r in &mut m.recipients {
+                if r.status == RcptStatus::Pending {
+                    r.next_attempt = now;
+                }
+            }
+        }
+        drop(entries);
+        self.wake.notify_one();
+    }
+
+    /// Stops the manager loop (attempts in flight finish; the spool keeps what is pending).
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+        self.wake.notify_one();
+    }
+
+    /// The manager loop: runs due deliveries, sleeps until the next one is due or something new arrives.
+    pub async fn run(self: Arc<Self>) {
+        let stop = self.stop.subscribe();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let now = Utc::now();
+            let mut next: Option<DateTime<Utc>> = None;
+            let due: Vec<String> = {
+                let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+                let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+                entries
+                    .values()
+                    .filter(|m| !busy.contains(&m.id))
+                    .filter(|m| {
+                        let pending = m.recipients.iter().filter(|r| r.status == RcptStatus::Pending);
+                        let first = pending.map(|r| r.next_attempt).min();
+                        match first {
+                            Some(t) if t <= now => true,
+                            Some(t) => {
+                                next = Some(next.map_or(t, |n| n.min(t)));
+                                false
+                            }
+                            None => false,
+                        }
+                    })
+                    .map(|m| m.id.clone())
+                    .collect()
+            };
+            for id in due {
+                self.busy.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone());
+                let q = self.clone();
+                tokio::spawn(async move {
+                    q.attempt(&id).await;
+                    q.busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    q.wake.notify_one();
+                });
+            }
+            let sleep = next
+                .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
+                .unwrap_or(std::time::Duration::from_secs(3600));
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    fn route(&self, domain: &str) -> Option<Route> {
+        let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
+        routes.iter().find(|r| r.domain.eq_ignore_ascii_case(domain)).cloned()
+    }
+
+    /// One delivery attempt for the due recipients of one message.
+    async fn attempt(&self, id: &str) {
+        let Some(mut meta) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned() else {
+            return;
+        };
+        let data = match self.spool.data(id) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(id, error = %e, "spooled message data unreadable");
+                return;
+            }
+        };
+        let now = Utc::now();
+        let lifetime = chrono::Duration::from_std(self.timing.lifetime).unwrap_or_default();
+        let expired = now >= meta.received_at + lifetime;
+        let mut failed: Vec<bounce::Failed> = Vec::new();
+        let mut expired_any = false;
+
+        // Group due recipients by domain: one connection per next hop.
+        let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in meta.recipients.iter().filter(|r| r.status == RcptStatus::Pending && r.next_attempt <= now) {
+            let domain = r.rcpt.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+            by_domain.entry(domain).or_default().push(r.rcpt.clone());
+        }
+        let mut results: Vec<(String, RcptOutcome, Option<String>)> = Vec::new();
+        for (domain, rcpts) in by_domain {
+            if self.local_part(&rcpts[0]).is_some() {
+                // Local recipients left in the spool (e.g. the mailbox was briefly unavailable).
+                for rcpt in rcpts {
+                    let o = match self.deliver_local(id, &meta.envelope, &rcpt, &data) {
+                        Ok(mb) => RcptOutcome::Delivered(mb),
+                        Err(e) if e.starts_with('4') => RcptOutcome::Temporary(e),
+                        Err(e) => RcptOutcome::Permanent(e),
+                    };
+                    results.push((rcpt, o, None));
+                }
+                continue;
+            }
+            let route = self.route(&domain);
+            for rcpt in &rcpts {
+                self.emit(EventKind::Routed {
+                    id: id.to_string(),
+                    rcpt: rcpt.clone(),
+                    domain: domain.clone(),
+                    mx: route.as_ref().map(|r| r.mx.clone()),
+                    addr: route.as_ref().map(|r| r.addr.clone()),
+                });
+            }
+            let Some(route) = route else {
+                for rcpt in rcpts {
+                    let o = RcptOutcome::Permanent(format!(
+                        "550 5.1.2 no route to domain {domain} (no MX record in the routing table)"
+                    ));
+                    results.push((rcpt, o, None));
+                }
+                continue;
+            };
+            self.emit(EventKind::Connecting { id: id.to_string(), mx: route.mx.clone(), addr: route.addr.clone() });
+            let connect = tokio::time::timeout(self.timing.relay_timeout, self.connector.connect(&route)).await;
+            let stream = match connect {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    for rcpt in rcpts {
+                        let o = RcptOutcome::Temporary(format!("4.4.1 connect to {} ({}) failed: {e}", route.mx, route.addr));
+                        results.push((rcpt, o, Some(route.mx.clone())));
+                    }
+                    continue;
+                }
+                Err(_) => {
+                    for rcpt in rcpts {
+                        let o = RcptOutcome::Temporary(format!("4.4.1 connect to {} timed out", route.mx));
+                        results.push((rcpt, o, Some(route.mx.clone())));
+                    }
+                    continue;
+                }
+            };
+            let report = client::relay(
+                stream,
+                RelayJob {
+                    helo: &self.fqdn,
+                    mx: &route.mx,
+                    mail_from: &meta.envelope.mail_from,
+                    rcpts: &rcpts,
+                    data: &data,
+                    timeout: self.timing.relay_timeout,
+                },
+            )
+            .await;
+            if let Some(tls) = &report.tls {
+                self.emit(EventKind::RelayTls {
+                    id: id.to_string(),
+                    mx: route.mx.clone(),
+                    version: tls.version.clone(),
+                    cipher: tls.cipher.clone(),
+                });
+            }
+            self.emit(EventKind::RelayTranscript { id: id.to_string(), mx: route.mx.clone(), lines: report.transcript });
+            for (rcpt, o) in report.outcomes {
+                results.push((rcpt, o, Some(route.mx.clone())));
+            }
+        }
+
+        for (rcpt, outcome, mx) in results {
+            let Some(state) = meta.recipients.iter_mut().find(|r| r.rcpt == rcpt) else { continue };
+            state.attempts += 1;
+            match outcome {
+                RcptOutcome::Delivered(reply) => {
+                    state.status = RcptStatus::Delivered;
+                    if mx.is_some() {
+                        self.emit(EventKind::Delivered {
+                            id: id.to_string(),
+                            rcpt: rcpt.clone(),
+                            mailbox: None,
+                            mx: mx.clone(),
+                            reply: Some(reply),
+                        });
+                    }
+                }
+                RcptOutcome::Temporary(reason) if !expired => {
+                    let delay = chrono::Duration::from_std(self.timing.backoff(state.attempts)).unwrap_or_default();
+                    state.next_attempt = Utc::now() + delay;
+                    state.last_error = Some(reason.clone());
+                    self.emit(EventKind::Deferred {
+                        id: id.to_string(),
+                        rcpt: rcpt.clone(),
+                        reason,
+                        attempt: state.attempts,
+                        next_attempt: state.next_attempt,
+                    });
+                }
+                RcptOutcome::Temporary(reason) => {
+                    state.status = RcptStatus::Failed;
+                    state.last_error = Some(reason.clone());
+                    expired_any = true;
+                    self.emit(EventKind::Expired { id: id.to_string(), rcpt: rcpt.clone() });
+                    failed.push(bounce::Failed {
+                        rcpt: rcpt.clone(),
+                        status: "4.4.7".into(),
+                        diagnostic: format!("delivery time expired; last error: {reason}"),
+                        remote_mta: mx,
+                    });
+                }
+                RcptOutcome::Permanent(reason) => {
+                    state.status = RcptStatus::Failed;
+                    state.last_error = Some(reason.clone());
+                    failed.push(bounce::Failed {
+                        rcpt: rcpt.clone(),
+                        status: bounce::status_of(&reason, true),
+                        diagnostic: reason,
+                        remote_mta: mx,
+                    });
+                }
+            }
+        }
+        // A recipient can also outlive the lifetime without being due (a long backoff): expire it now.
+        if expired {
+            for state in meta.recipients.iter_mut().filter(|r| r.status == RcptStatus::Pending) {
+                state.status = RcptStatus::Failed;
+                expired_any = true;
+                self.emit(EventKind::Expired { id: id.to_string(), rcpt: state.rcpt.clone() });
+                failed.push(bounce::Failed {
+                    rcpt: state.rcpt.clone(),
+                    status: "4.4.7".into(),
+                    diagnostic: format!(
+                        "delivery time expired; last error: {}",
+                        state.last_error.clone().unwrap_or_default()
+                    ),
+                    remote_mta: None,
+                });
+            }
+        }
+        if !failed.is_empty() {
+            self.bounce(&meta, &data, &failed, expired_any);
+        }
+        self.persist(meta);
+    }
+
+    /// Writes the new state, or removes the message once every recipient is final.
+    fn persist(&self, meta: QueuedMessage) {
+        let done = meta.recipients.iter().all(|r| r.status != RcptStatus::Pending);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if done {
+            entries.remove(&meta.id);
+            drop(entries);
+            if let Err(e) = self.spool.remove(&meta.id) {
+                tracing::error!(id = meta.id, error = %e, "could not remove delivered message from the spool");
+            }
+        } else {
+            entries.insert(meta.id.clone(), meta.clone());
+            drop(entries);
+            if let Err(e) = self.spool.update(&meta) {
+                tracing::error!(id = meta.id, error = %e, "could not update spool entry");
+            }
+        }
+    }
+
+    /// Returns failed recipients to the sender as one DSN; never for the null sender.
+    fn bounce(&self, meta: &QueuedMessage, data: &[u8], failed: &[bounce::Failed], expired: bool) {
+        let sender = meta.envelope.mail_from.clone();
+        if sender.is_empty() {
+            for f in failed {
+                self.emit(EventKind::Bounced {
+                    id: meta.id.clone(),
+                    rcpt: f.rcpt.clone(),
+                    reason: format!("{} (sent from <>: no report, to avoid loops)", f.diagnostic),
+                    dsn_to: None,
+                });
+            }
+            return;
+        }
+        for f in failed {
+            self.emit(EventKind::Bounced {
+                id: meta.id.clone(),
+                rcpt: f.rcpt.clone(),
+                reason: f.diagnostic.clone(),
+                dsn_to: Some(sender.clone()),
+            });
+        }
+        let dsn = bounce::build(&bounce::Report {
+            reporting_mta: &self.fqdn,
+            queue_id: &meta.id,
+            to: &sender,
+            arrival: meta.received_at,
+            failed,
+            original: data,
+            expired,
+        });
+        let env = Envelope {
+            mail_from: String::new(),
+            rcpt_to: vec![sender],
+            helo: self.fqdn.clone(),
+            peer: "localhost (bounce)".into(),
+            auth_user: None,
+        };
+        let mut msg = format!(
+            "Received: by {} (Mailroom) id {}; {}\r\n",
+            self.fqdn,
+            meta.id,
+            Utc::now().to_rfc2822()
+        )
+        .into_bytes();
+        msg.extend_from_slice(&dsn);
+        if let Err(e) = self.submit(env, msg) {
+            tracing::error!(id = meta.id, error = %e, "could not queue bounce");
+        }
+    }
+}
+
+/// Counts `Received:` header fields in a message's header block.
+fn count_received(msg: &[u8]) -> usize {
+    bounce::header_block(msg)
+        .split(|b| *b == b'\n')
+        .filter(|l| l.len() >= 9 && l[..9].eq_ignore_ascii_case(b"received:"))
+        .count()
+}
+
+impl Submitter for Queue {
+    fn submit(&self, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError> {
+        let id = self.new_id();
+        let now = Utc::now();
+        self.emit(EventKind::Received {
+            id: id.clone(),
+            from: envelope.mail_from.clone(),
+            to: envelope.rcpt_to.clone(),
+            size: message.len(),
+            via: envelope.peer.clone(),
+        });
+        let looping = count_received(&message) > self.max_hops;
+        let (local, remote): (Vec<String>, Vec<String>) =
+            envelope.rcpt_to.iter().cloned().partition(|r| self.local_part(r).is_some());
+        let mut recipients: Vec<RcptState> = Vec::new();
+        let mut failed = Vec::new();
+        if looping {
+            for rcpt in envelope.rcpt_to.iter() {
+                failed.push(bounce::Failed {
+                    rcpt: rcpt.clone(),
+                    status: "5.4.6".into(),
+                    diagnostic: format!("554 5.4.6 mail loop: more than {} Received: headers", self.max_hops),
+                    remote_mta: None,
+                });
+            }
+        } else {
+            for rcpt in &local {
+                match self.deliver_local(&id, &envelope, rcpt, &message) {
+                    Ok(_) => {}
+                    // A transient store failure: keep this recipient in the spool and retry.
+                    Err(e) if e.starts_with('4') => recipients.push(RcptState {
+                        rcpt: rcpt.clone(),
+                        status: RcptStatus::Pending,
+                        attempts: 0,
+                        next_attempt: now,
+                        last_error: Some(e),
+                    }),
+                    Err(e) => failed.push(bounce::Failed {
+                        rcpt: rcpt.clone(),
+                        status: bounce::status_of(&e, true),
+                        diagnostic: e,
+                        remote_mta: None,
+                    }),
+                }
+            }
+            for rcpt in &remote {
+                recipients.push(RcptState {
+                    rcpt: rcpt.clone(),
+                    status: RcptStatus::Pending,
+                    attempts: 0,
+                    next_attempt: now,
+                    last_error: None,
+                });
+            }
+        }
+        let meta = QueuedMessage { id: id.clone(), envelope, received_at: now, size: message.len(), recipients };
+        if !failed.is_empty() {
+            self.bounce(&meta, &message, &failed, false);
+        }
+        if !meta.recipients.is_empty() {
+            self.spool.put(&meta, &message)?;
+            for r in &meta.recipients {
+                self.emit(EventKind::Queued { id: id.clone(), rcpt: r.rcpt.clone() });
+            }
+            self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), meta);
+            self.wake.notify_one();
+        }
+        Ok(id)
+    }
+}

@@ -347,6 +347,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shared_scenarios() {
+        crate::store::tests::run_all(|| ((), MemoryStore::new()));
+    }
+
+    #[test]
     fn uids_ascend_and_never_reuse() {
         let s = MemoryStore::new();
         s.ensure_user("alice").unwrap();

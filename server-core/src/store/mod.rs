@@ -337,8 +337,289 @@ pub fn apply_flags(current: &Flags, op: FlagOp, flags: &Flags) -> Flags {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    //! Besides the name tests: scenarios every [`MailStore`] must pass, run by each implementation's tests through
+    //! [`run_all`] so that the memory and the Maildir store keep the same semantics.
     use super::*;
+
+    type Scenario<S> = (&'static str, fn(&S));
+
+    /// Runs every scenario on a fresh store from `make` (which may return a guard, say a temporary directory, that
+    /// must live as long as the store).
+    pub(crate) fn run_all<S: MailStore, G>(make: impl Fn() -> (G, S)) {
+        let scenarios: [Scenario<S>; 10] = [
+            ("uids_ascend_and_never_reuse", uids_ascend_and_never_reuse),
+            ("hierarchy", hierarchy),
+            ("flags_and_modseq", flags_and_modseq),
+            ("expunge_and_copy", expunge_and_copy),
+            ("errors", errors),
+            ("notifications", notifications),
+            ("subscriptions_and_special_use", subscriptions_and_special_use),
+            ("bytes_are_kept_exactly", bytes_are_kept_exactly),
+            ("placeholders", placeholders),
+            ("rename_moves_children_and_subscriptions", rename_moves_children_and_subscriptions),
+        ];
+        for (name, scenario) in scenarios {
+            let (_guard, store) = make();
+            eprintln!("scenario {name}");
+            scenario(&store);
+        }
+    }
+
+    fn flags(list: &[Flag]) -> Flags {
+        list.iter().cloned().collect()
+    }
+
+    fn folder_names<S: MailStore>(s: &S, user: &str) -> Vec<String> {
+        s.folders(user).unwrap().into_iter().map(|f| f.name).collect()
+    }
+
+    pub(crate) fn uids_ascend_and_never_reuse<S: MailStore>(s: &S) {
+        s.ensure_user("alice").unwrap();
+        let a = s.append("alice", "INBOX", b"a\r\n", &Flags::new(), None).unwrap();
+        let b = s.append("alice", "inbox", b"b\r\n", &Flags::new(), None).unwrap();
+        assert!(b > a);
+        s.expunge("alice", "INBOX", &[b]).unwrap();
+        let c = s.append("alice", "INBOX", b"c\r\n", &Flags::new(), None).unwrap();
+        assert!(c > b);
+        assert_eq!(s.claim_recent("alice", "INBOX").unwrap(), vec![a, c]);
+        assert!(s.claim_recent("alice", "INBOX").unwrap().is_empty());
+        let d = s.append("alice", "INBOX", b"d\r\n", &Flags::new(), None).unwrap();
+        assert_eq!(s.claim_recent("alice", "INBOX").unwrap(), vec![d]);
+        assert_eq!(s.status("alice", "INBOX").unwrap().uid_next, d + 1);
+    }
+
+    pub(crate) fn hierarchy<S: MailStore>(s: &S) {
+        s.ensure_user("alice").unwrap();
+        s.create_folder("alice", "Projects/2026/Q1").unwrap();
+        assert!(matches!(s.create_folder("alice", "Projects"), Err(StoreError::FolderExists)));
+        s.delete_folder("alice", "Projects").unwrap();
+        let f = s.folders("alice").unwrap();
+        assert!(f.iter().any(|f| f.name == "Projects" && !f.selectable));
+        s.rename_folder("alice", "Projects/2026", "Archive/2026").unwrap();
+        let names = folder_names(s, "alice");
+        assert!(names.contains(&"Archive/2026/Q1".to_string()), "{names:?}");
+        assert!(names.contains(&"Archive".to_string()), "{names:?}");
+        assert_eq!(names[0], "INBOX");
+        s.append("alice", "INBOX", b"x\r\n", &Flags::new(), None).unwrap();
+        s.rename_folder("alice", "INBOX", "Old").unwrap();
+        assert_eq!(s.status("alice", "Old").unwrap().messages.len(), 1);
+        assert_eq!(&*s.read("alice", "Old", 1).unwrap(), b"x\r\n");
+        assert!(s.status("alice", "INBOX").unwrap().messages.is_empty());
+        // INBOX keeps counting: its UIDs are not reused.
+        assert_eq!(s.append("alice", "INBOX", b"y\r\n", &Flags::new(), None).unwrap(), 2);
+        // INBOX children live under it.
+        s.create_folder("alice", "inbox/Receipts").unwrap();
+        assert!(folder_names(s, "alice").contains(&"INBOX/Receipts".to_string()));
+        assert!(s.status("alice", "INBOX/Receipts").is_ok());
+    }
+
+    pub(crate) fn flags_and_modseq<S: MailStore>(s: &S) {
+        s.ensure_user("bob").unwrap();
+        let kw = Flag::Keyword("$Important".into());
+        let a = s.append("bob", "INBOX", b"a\r\n", &flags(&[Flag::Draft]), None).unwrap();
+        let b = s.append("bob", "INBOX", b"b\r\n", &Flags::new(), None).unwrap();
+        let st = s.status("bob", "INBOX").unwrap();
+        assert_eq!(st.messages[0].flags, flags(&[Flag::Draft]));
+        assert!(st.messages[1].modseq > st.messages[0].modseq);
+        assert_eq!(st.highest_modseq, st.messages[1].modseq);
+
+        let out = s
+            .store_flags("bob", "INBOX", &[a, b, 99], FlagOp::Add, &flags(&[Flag::Seen, kw.clone()]))
+            .unwrap();
+        assert_eq!(out.len(), 2, "missing UIDs are skipped");
+        assert_eq!(out[0].flags, flags(&[Flag::Draft, Flag::Seen, kw.clone()]));
+        assert_eq!(out[1].flags, flags(&[Flag::Seen, kw.clone()]));
+        assert!(out[1].modseq > out[0].modseq && out[0].modseq > st.highest_modseq);
+        let top = s.status("bob", "INBOX").unwrap().highest_modseq;
+        assert_eq!(top, out[1].modseq);
+
+        // No change, no new modseq.
+        let same = s.store_flags("bob", "INBOX", &[b], FlagOp::Add, &flags(&[Flag::Seen])).unwrap();
+        assert_eq!(same[0].modseq, out[1].modseq);
+        assert_eq!(s.status("bob", "INBOX").unwrap().highest_modseq, top);
+
+        let out =
+            s.store_flags("bob", "INBOX", &[a], FlagOp::Remove, &flags(&[Flag::Draft, kw.clone()])).unwrap();
+        assert_eq!(out[0].flags, flags(&[Flag::Seen]));
+        let all = flags(&[Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Keyword("x".into())]);
+        let out = s.store_flags("bob", "INBOX", &[a], FlagOp::Set, &all).unwrap();
+        assert_eq!(out[0].flags, all);
+        let out = s.store_flags("bob", "INBOX", &[a], FlagOp::Set, &Flags::new()).unwrap();
+        assert!(out[0].flags.is_empty());
+        assert_eq!(s.status("bob", "INBOX").unwrap().messages[0].flags, Flags::new());
+        assert_eq!(&*s.read("bob", "INBOX", a).unwrap(), b"a\r\n");
+    }
+
+    pub(crate) fn expunge_and_copy<S: MailStore>(s: &S) {
+        s.ensure_user("carol").unwrap();
+        let date = DateTime::parse_from_rfc3339("2024-05-06T07:08:09.5+02:00").unwrap().with_timezone(&Utc);
+        let a = s.append("carol", "INBOX", b"one\r\n", &flags(&[Flag::Flagged]), Some(date)).unwrap();
+        let b = s.append("carol", "INBOX", b"two\r\n", &Flags::new(), None).unwrap();
+        let c = s.append("carol", "INBOX", b"three\r\n", &Flags::new(), None).unwrap();
+        assert!(matches!(s.copy("carol", "INBOX", &[a], "Nope"), Err(StoreError::NoSuchFolder)));
+        let pairs = s.copy("carol", "INBOX", &[c, a], "Trash").unwrap();
+        assert_eq!(pairs, vec![(a, 1), (c, 2)]);
+        let trash = s.status("carol", "Trash").unwrap();
+        assert_eq!(trash.messages[0].flags, flags(&[Flag::Flagged]));
+        assert_eq!(trash.messages[0].internal_date, date);
+        assert_eq!(&*s.read("carol", "Trash", 2).unwrap(), b"three\r\n");
+
+        let before = s.status("carol", "INBOX").unwrap().highest_modseq;
+        assert_eq!(s.expunge("carol", "INBOX", &[c, 77, a, c]).unwrap(), vec![a, c]);
+        let st = s.status("carol", "INBOX").unwrap();
+        assert_eq!(st.messages.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![b]);
+        assert!(st.highest_modseq > before);
+        assert!(s.expunge("carol", "INBOX", &[a]).unwrap().is_empty());
+        assert!(matches!(s.read("carol", "INBOX", a), Err(StoreError::NoSuchMessage)));
+        assert!(
+            s.store_flags("carol", "INBOX", &[a], FlagOp::Add, &flags(&[Flag::Seen])).unwrap().is_empty()
+        );
+    }
+
+    pub(crate) fn errors<S: MailStore>(s: &S) {
+        assert!(matches!(s.status("nobody", "INBOX"), Err(StoreError::NoSuchUser)));
+        assert!(matches!(s.folders("nobody"), Err(StoreError::NoSuchUser)));
+        assert!(matches!(
+            s.append("nobody", "INBOX", b"x", &Flags::new(), None),
+            Err(StoreError::NoSuchUser)
+        ));
+        s.ensure_user("Dave").unwrap();
+        s.ensure_user("dave").unwrap();
+        assert!(s.status("DAVE", "Inbox").is_ok(), "user names and INBOX are case-insensitive");
+        assert!(matches!(s.status("dave", "Nope"), Err(StoreError::NoSuchFolder)));
+        assert!(matches!(s.append("dave", "Nope", b"x", &Flags::new(), None), Err(StoreError::NoSuchFolder)));
+        assert!(matches!(s.read("dave", "INBOX", 1), Err(StoreError::NoSuchMessage)));
+        assert!(matches!(s.delete_folder("dave", "inbox"), Err(StoreError::NotAllowed(_))));
+        assert!(matches!(s.delete_folder("dave", "Nope"), Err(StoreError::NoSuchFolder)));
+        assert!(matches!(s.create_folder("dave", "Sent"), Err(StoreError::FolderExists)));
+        assert!(matches!(s.create_folder("dave", "INBOX"), Err(StoreError::FolderExists)));
+        for bad in ["", "a//b", ".hidden", "a/../b", "x*"] {
+            assert!(matches!(s.create_folder("dave", bad), Err(StoreError::InvalidName(_))), "{bad:?}");
+        }
+        assert!(matches!(s.rename_folder("dave", "Nope", "Other"), Err(StoreError::NoSuchFolder)));
+        assert!(matches!(s.rename_folder("dave", "Sent", "Trash"), Err(StoreError::FolderExists)));
+        assert!(matches!(s.rename_folder("dave", "Sent", "INBOX"), Err(StoreError::NotAllowed(_))));
+        assert!(matches!(s.rename_folder("dave", "Sent", "Sent/x"), Err(StoreError::NotAllowed(_))));
+        assert!(matches!(s.rename_folder("dave", "Sent", "a//b"), Err(StoreError::InvalidName(_))));
+        assert_eq!(folder_names(s, "dave"), ["INBOX", "Drafts", "Junk", "Sent", "Trash"]);
+    }
+
+    pub(crate) fn notifications<S: MailStore>(s: &S) {
+        s.ensure_user("alice").unwrap();
+        let mut rx = s.subscribe();
+        let mut next = || rx.try_recv().unwrap();
+        let a = s.append("alice", "INBOX", b"a\r\n", &Flags::new(), None).unwrap();
+        let change = next();
+        assert_eq!((change.user.as_str(), change.folder.as_str()), ("alice", "INBOX"));
+        assert_eq!(change.kind, ChangeKind::Appended { uids: vec![a] });
+        s.store_flags("alice", "inbox", &[a], FlagOp::Add, &flags(&[Flag::Seen])).unwrap();
+        assert_eq!(next().kind, ChangeKind::FlagsChanged { uids: vec![a] });
+        s.expunge("alice", "INBOX", &[a]).unwrap();
+        assert_eq!(next().kind, ChangeKind::Expunged { uids: vec![a] });
+        s.create_folder("alice", "X/Y").unwrap();
+        let created: Vec<String> = [next(), next()].into_iter().map(|c| c.folder).collect();
+        assert_eq!(created, ["X", "X/Y"]);
+        s.rename_folder("alice", "X/Y", "Z").unwrap();
+        assert_eq!(next().kind, ChangeKind::FolderRenamed { to: "Z".into() });
+        s.delete_folder("alice", "Z").unwrap();
+        let change = next();
+        assert_eq!((change.folder.as_str(), change.kind), ("Z", ChangeKind::FolderDeleted));
+        // Nothing for operations that change nothing.
+        s.store_flags("alice", "INBOX", &[a], FlagOp::Add, &flags(&[Flag::Seen])).unwrap();
+        s.expunge("alice", "INBOX", &[a]).unwrap();
+        s.status("alice", "INBOX").unwrap();
+        assert!(rx.try_recv().is_err());
+    }
+
+    pub(crate) fn subscriptions_and_special_use<S: MailStore>(s: &S) {
+        s.ensure_user("alice").unwrap();
+        let f = s.folders("alice").unwrap();
+        assert!(f.iter().all(|f| f.subscribed && f.selectable), "{f:?}");
+        let uses: Vec<Option<SpecialUse>> = f.iter().map(|f| f.special_use).collect();
+        assert_eq!(
+            uses,
+            [
+                None,
+                Some(SpecialUse::Drafts),
+                Some(SpecialUse::Junk),
+                Some(SpecialUse::Sent),
+                Some(SpecialUse::Trash)
+            ]
+        );
+        s.set_subscribed("alice", "Junk", false).unwrap();
+        s.set_subscribed("alice", "Not/There", true).unwrap();
+        s.create_folder("alice", "Lists").unwrap();
+        let f = s.folders("alice").unwrap();
+        assert!(!f.iter().find(|f| f.name == "Junk").unwrap().subscribed);
+        assert!(!f.iter().find(|f| f.name == "Lists").unwrap().subscribed);
+        assert!(!f.iter().any(|f| f.name == "Not/There"), "subscribing does not create");
+        s.create_folder("alice", "Not/There").unwrap();
+        assert!(s.folders("alice").unwrap().iter().find(|f| f.name == "Not/There").unwrap().subscribed);
+        // ensure_user again does not resubscribe or recreate what the user changed.
+        s.delete_folder("alice", "Lists").unwrap();
+        s.ensure_user("alice").unwrap();
+        let f = s.folders("alice").unwrap();
+        assert!(!f.iter().find(|f| f.name == "Junk").unwrap().subscribed);
+        assert!(!f.iter().any(|f| f.name == "Lists"));
+        // A deleted special folder comes back with ensure_user.
+        s.delete_folder("alice", "Trash").unwrap();
+        s.ensure_user("alice").unwrap();
+        assert!(s.status("alice", "Trash").is_ok());
+    }
+
+    pub(crate) fn bytes_are_kept_exactly<S: MailStore>(s: &S) {
+        s.ensure_user("alice").unwrap();
+        let odd: &[u8] = b"From: a\r\n\r\nbare\nlf\rcr\0nul \xff\xfe\r\n.\r\n";
+        for (i, data) in [odd, b"", &[b'x'; 70_000][..]].into_iter().enumerate() {
+            let uid = s.append("alice", "Drafts", data, &Flags::new(), None).unwrap();
+            assert_eq!(&**s.read("alice", "Drafts", uid).unwrap(), data, "message {i}");
+            let st = s.status("alice", "Drafts").unwrap();
+            assert_eq!(st.messages.last().unwrap().size, data.len() as u64);
+        }
+    }
+
+    pub(crate) fn placeholders<S: MailStore>(s: &S) {
+        s.ensure_user("alice").unwrap();
+        s.create_folder("alice", "P/c").unwrap();
+        s.append("alice", "P", b"p\r\n", &Flags::new(), None).unwrap();
+        let validity = s.status("alice", "P").unwrap().uid_validity;
+        s.delete_folder("alice", "P").unwrap();
+        assert!(matches!(s.status("alice", "P"), Err(StoreError::NoSuchFolder)));
+        assert!(matches!(s.append("alice", "P", b"x", &Flags::new(), None), Err(StoreError::NoSuchFolder)));
+        assert!(matches!(s.delete_folder("alice", "P"), Err(StoreError::NotAllowed(_))));
+        s.create_folder("alice", "P").unwrap();
+        let st = s.status("alice", "P").unwrap();
+        assert!(st.messages.is_empty());
+        assert_eq!((st.uid_validity, st.uid_next), (validity, 2), "a placeholder keeps its counters");
+        // Without children a folder goes away entirely; recreated, it gets a new UIDVALIDITY.
+        s.delete_folder("alice", "P/c").unwrap();
+        s.delete_folder("alice", "P").unwrap();
+        assert!(!folder_names(s, "alice").iter().any(|n| n.starts_with('P')));
+        s.create_folder("alice", "P").unwrap();
+        let st = s.status("alice", "P").unwrap();
+        assert_ne!(st.uid_validity, validity);
+        assert_eq!(st.uid_next, 1);
+    }
+
+    pub(crate) fn rename_moves_children_and_subscriptions<S: MailStore>(s: &S) {
+        s.ensure_user("alice").unwrap();
+        s.create_folder("alice", "Work/Mail/Old").unwrap();
+        s.set_subscribed("alice", "Work/Mail", true).unwrap();
+        let uid = s.append("alice", "Work/Mail", b"m\r\n", &flags(&[Flag::Seen]), None).unwrap();
+        let before = s.status("alice", "Work/Mail").unwrap();
+        s.rename_folder("alice", "work/mail", "x").unwrap_err(); // names are case-sensitive below INBOX
+        s.rename_folder("alice", "Work", "Job/2026").unwrap();
+        let f = s.folders("alice").unwrap();
+        let names: Vec<&str> = f.iter().map(|f| f.name.as_str()).collect();
+        assert!(names.contains(&"Job/2026/Mail/Old") && names.contains(&"Job") && !names.contains(&"Work"));
+        assert!(f.iter().find(|f| f.name == "Job/2026/Mail").unwrap().subscribed);
+        let after = s.status("alice", "Job/2026/Mail").unwrap();
+        assert_eq!(after, before, "a renamed folder keeps UIDVALIDITY, UIDs and flags");
+        assert_eq!(&*s.read("alice", "Job/2026/Mail", uid).unwrap(), b"m\r\n");
+        // Appends keep working after the rename.
+        assert!(s.append("alice", "Job/2026/Mail", b"n\r\n", &Flags::new(), None).unwrap() > uid);
+    }
 
     #[test]
     fn names() {

@@ -1,0 +1,288 @@
+//! The playground's WebSocket protocol, version [`VERSION`]: JSON text frames, one message per frame, each an
+//! object with a `"type"` tag. One WebSocket is one playground session; it is attached to one world (a private
+//! sandbox by default, a shared room, or the persistent world when allowed) and may hold several connections into
+//! that world's mail hosts at once. Documented for humans in `docs/websocket-protocol.md`.
+//!
+//! Bytes are carried losslessly: [`Bytes`] is UTF-8 text when the bytes are valid UTF-8 and base64 otherwise, and
+//! CR LF are kept as they were sent.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Event;
+
+/// The protocol version. A client that sends another version in [`ClientMsg::Hello`] is refused.
+pub const VERSION: u32 = 1;
+
+/// Raw bytes, lossless: `{"text": "..."}` when valid UTF-8, else `{"b64": "..."}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Bytes {
+    /// Valid UTF-8.
+    Text {
+        /// The text, CR LF included.
+        text: String,
+    },
+    /// Anything else, base64 (standard alphabet, padded).
+    B64 {
+        /// The base64 encoding.
+        b64: String,
+    },
+}
+
+/// Which world a session attaches to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WorldChoice {
+    /// A private sandbox of this session's own (the default).
+    #[default]
+    Sandbox,
+    /// A shared room: every browser with the same code sees one world.
+    Room {
+        /// The room code (letters and digits).
+        code: String,
+    },
+    /// The persistent world the TCP ports serve (if the server allows it).
+    Persistent,
+}
+
+/// Messages from the browser.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Must be first. `token` reattaches to an earlier session's sandbox.
+    Hello {
+        /// Protocol version the client speaks.
+        version: u32,
+        /// A token from an earlier [`ServerMsg::Welcome`].
+        #[serde(default)]
+        token: Option<String>,
+        /// Which world.
+        #[serde(default)]
+        world: WorldChoice,
+    },
+    /// Opens a connection to a service of a host. `conn` is chosen by the client, unique per session.
+    Open {
+        /// Connection ID.
+        conn: u32,
+        /// `mx1` or `mx2` (or a configured remote target name).
+        host: String,
+        /// `smtp`, `submission`, `smtps`, `pop3`, `pop3s`, `imap` or `imaps`.
+        service: String,
+    },
+    /// Sends bytes on a connection, exactly as given.
+    Send {
+        /// Connection ID.
+        conn: u32,
+        /// The bytes.
+        #[serde(flatten)]
+        data: Bytes,
+    },
+    /// Closes a connection.
+    Close {
+        /// Connection ID.
+        conn: u32,
+    },
+    /// Takes a host offline or brings it back.
+    SetOnline {
+        /// Host name.
+        host: String,
+        /// New state.
+        online: bool,
+    },
+    /// Retries every queued message now.
+    RetryQueue,
+    /// Resets the world to its initial state (sandboxes and rooms only).
+    ResetWorld,
+    /// Asks for a fresh [`ServerMsg::Snapshot`].
+    Snapshot,
+    /// Keep-alive; answered with [`ServerMsg::Pong`].
+    Ping,
+}
+
+/// Direction of transcript bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dir {
+    /// Client to server (what the learner sent).
+    C,
+    /// Server to client.
+    S,
+}
+
+/// One host in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSnap {
+    /// `mx1`.
+    pub name: String,
+    /// `mx1.example.com`.
+    pub fqdn: String,
+    /// `example.com`.
+    pub domain: String,
+    /// Whether it accepts connections.
+    pub online: bool,
+    /// Port base in this world (10000): the real port is base + well-known port.
+    pub port_base: u16,
+    /// Its users and their folders.
+    pub users: Vec<UserSnap>,
+}
+
+/// A user's mailbox in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSnap {
+    /// `alice`.
+    pub name: String,
+    /// Folders.
+    pub folders: Vec<FolderSnap>,
+}
+
+/// A folder in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderSnap {
+    /// Full name (`Projects/2026`).
+    pub name: String,
+    /// Messages, ascending UID.
+    pub messages: Vec<MessageSnap>,
+}
+
+/// A message in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSnap {
+    /// UID.
+    pub uid: u32,
+    /// IMAP flags (`\Seen`).
+    pub flags: Vec<String>,
+    /// Size in octets.
+    pub size: u64,
+    /// `From:` header, decoded.
+    pub from: String,
+    /// `Subject:` header, decoded.
+    pub subject: String,
+}
+
+/// A queued message in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueSnap {
+    /// Which host's spool.
+    pub host: String,
+    /// Queue ID.
+    pub id: String,
+    /// Sender.
+    pub from: String,
+    /// Pending recipients.
+    pub rcpts: Vec<String>,
+    /// Attempts so far (max over recipients).
+    pub attempts: u32,
+    /// Next attempt, RFC 3339.
+    pub next_attempt: Option<String>,
+    /// When it will bounce, RFC 3339.
+    pub expires_at: String,
+    /// Last error.
+    pub last_error: Option<String>,
+}
+
+/// The whole world.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorldSnap {
+    /// Hosts.
+    pub hosts: Vec<HostSnap>,
+    /// The routing table as (domain, mx).
+    pub routes: Vec<(String, String)>,
+    /// Queued mail.
+    pub queue: Vec<QueueSnap>,
+}
+
+/// Messages to the browser.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// Answer to Hello.
+    Welcome {
+        /// Protocol version of the server.
+        version: u32,
+        /// Token to reattach later.
+        token: String,
+        /// The world attached.
+        world: WorldChoice,
+        /// Whether plaintext AUTH is allowed in this world (sandboxes: yes, so learners can see it).
+        plaintext_auth: bool,
+    },
+    /// A connection is open.
+    Opened {
+        /// Connection ID.
+        conn: u32,
+        /// Host.
+        host: String,
+        /// Service.
+        service: String,
+        /// The port it stands for in this world (10025).
+        port: u16,
+    },
+    /// Bytes on a connection.
+    Data {
+        /// Connection ID.
+        conn: u32,
+        /// Direction.
+        dir: Dir,
+        /// Milliseconds since the Unix epoch.
+        at: i64,
+        /// The bytes.
+        #[serde(flatten)]
+        data: Bytes,
+    },
+    /// TLS was established on a connection (from here on the transcript is what went inside TLS).
+    Tls {
+        /// Connection ID.
+        conn: u32,
+        /// `TLSv1.3`.
+        version: String,
+        /// Cipher suite.
+        cipher: String,
+        /// Certificate subject.
+        subject: String,
+        /// SHA-256 fingerprint.
+        sha256: String,
+        /// Whether it was implicit TLS (smtps/pop3s/imaps) rather than STARTTLS/STLS.
+        implicit: bool,
+    },
+    /// A connection ended.
+    Closed {
+        /// Connection ID.
+        conn: u32,
+        /// Why (in words).
+        reason: String,
+    },
+    /// Something happened in the world.
+    Event {
+        /// The event.
+        event: Event,
+    },
+    /// The world's state.
+    Snapshot {
+        /// The snapshot.
+        world: WorldSnap,
+    },
+    /// A request could not be done; the session goes on.
+    Error {
+        /// Machine-readable code (`bad_json`, `unknown_conn`, `limit`, ...).
+        code: String,
+        /// In words.
+        message: String,
+    },
+    /// Answer to Ping.
+    Pong,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shapes() {
+        let m: ClientMsg = serde_json::from_str(r#"{"type":"send","conn":1,"text":"EHLO x\r\n"}"#).unwrap();
+        assert_eq!(m, ClientMsg::Send { conn: 1, data: Bytes::Text { text: "EHLO x\r\n".into() } });
+        let m: ClientMsg = serde_json::from_str(r#"{"type":"hello","version":1}"#).unwrap();
+        assert_eq!(m, ClientMsg::Hello { version: 1, token: None, world: WorldChoice::Sandbox });
+        let s = serde_json::to_string(&ServerMsg::Closed { conn: 2, reason: "bye".into() }).unwrap();
+        assert_eq!(s, r#"{"type":"closed","conn":2,"reason":"bye"}"#);
+    }
+}
