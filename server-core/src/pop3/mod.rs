@@ -26,7 +26,7 @@
 //! - Message numbers are those of a snapshot taken at login (`maildrop`); mail arriving later is seen by the
 //!   next session. DELE only marks; QUIT's UPDATE state expunges the marked messages from the store. A connection
 //!   that ends any other way (dropped, [`Session::closed`](crate::session::Session::closed), autologout,
-//!   too many errors) removes nothing.
+//!   server shutdown, too many errors) removes nothing.
 //! - UIDL unique-ids are the INBOX's UIDVALIDITY and the message's UID in hex: stable across sessions and never
 //!   reused, because the store never reuses a UID.
 //! - One POP3 session per maildrop: the lock ([`crate::host::MaildropLocks`]) is taken after the credentials are

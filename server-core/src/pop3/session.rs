@@ -96,8 +96,8 @@ impl Refusal {
     }
 }
 
-/// A POP3 server session on one connection. See the [module docs](super) for the protocol and [`State`] for the
-/// state diagram.
+/// A POP3 server session on one connection. See the [module docs](super) for the protocol and the `State` type in
+/// `session.rs` for the state diagram.
 pub struct Pop3Session {
     /// The host whose users, store and locks this session uses.
     pub(super) host: Arc<Host>,
@@ -274,6 +274,13 @@ impl Session for Pop3Session {
     fn timed_out(&mut self, out: &mut Vec<u8>) -> Flow {
         // RFC 1939 §3: the autologout timer does not enter UPDATE: nothing marked is removed.
         response::err(out, None, "autologout; idle for too long");
+        self.state = State::Done;
+        Flow::Close
+    }
+
+    fn shutting_down(&mut self, out: &mut Vec<u8>) -> Flow {
+        // Like autologout, no UPDATE: a client that did not QUIT keeps its mail. SYS/TEMP: try again later.
+        response::err(out, Some(Code::SysTemp), "server shutting down");
         self.state = State::Done;
         Flow::Close
     }

@@ -734,6 +734,19 @@ fn autologout_ends_the_session_without_update() {
 }
 
 #[test]
+fn shutdown_ends_the_session_without_update() {
+    let host = Arc::new(host_with(&[]));
+    append(&host, "alice", b"Subject: 1\r\n\r\none\r\n");
+    let mut c = Client::login(&host, "alice");
+    c.cmd("DELE 1");
+    let mut out = Vec::new();
+    assert_eq!(c.s.shutting_down(&mut out), Flow::Close);
+    assert_eq!(out, b"-ERR [SYS/TEMP] server shutting down\r\n");
+    assert_eq!(inbox_len(&host, "alice"), 1);
+    Client::login(&host, "alice");
+}
+
+#[test]
 fn quit_before_login_closes() {
     let host = Arc::new(host_with(&[]));
     let mut c = Client::connect(&host, conn(true, false));
