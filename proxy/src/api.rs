@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use axum::routing::{get, post};
+use axum::Router;
 use mailroom_core::world::World;
 use serde::Serialize;
 
@@ -108,8 +108,7 @@ async fn set_online(world: &World, host: &str, online: bool) -> axum::response::
     if world.set_online(host, online) {
         Json(serde_json::json!({ "host": host, "online": online })).into_response()
     } else {
-        (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": format!("no host {host}") })))
-            .into_response()
+        (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": format!("no host {host}") }))).into_response()
     }
 }
 

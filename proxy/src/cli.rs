@@ -66,8 +66,7 @@ impl Args {
     pub fn world_config(&self) -> anyhow::Result<WorldConfig> {
         let mut cfg = match &self.config {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                 WorldConfig::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => WorldConfig::default(),

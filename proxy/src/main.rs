@@ -34,7 +34,12 @@ async fn main() -> anyhow::Result<()> {
         let users: Vec<&str> = host.users.names().collect();
         println!("  {} ({}) users: {}", host.fqdn, host.config.domain, users.join(", "));
         for l in listening.iter().filter(|l| l.host == host.config.name) {
-            println!("    {:<11} port {:>3} -> {}", l.service.name(), l.service.well_known_port(), l.addr);
+            println!(
+                "    {:<11} port {:>3} -> {}",
+                l.service.name(),
+                l.service.well_known_port(),
+                l.addr
+            );
         }
     }
     for r in world.routes.read().unwrap_or_else(|e| e.into_inner()).iter() {
