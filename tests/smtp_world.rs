@@ -146,6 +146,7 @@ async fn next_hop_offline_defers_then_delivers() {
 async fn expiry_returns_exactly_one_dsn_to_the_sender() {
     let w = start(|c| c.timing.lifetime = Duration::from_secs(2)).await;
     w.world.set_online("mx2", false);
+
     mailer(w.addr("mx1", Service::Submission), Some(false), true)
         .send(message("alice@example.com", "carol@example.net", "expiry"))
         .await
