@@ -170,6 +170,8 @@ struct Session {
     world_rx: Option<watch::Receiver<Option<Arc<World>>>>,
     /// Its events, while it runs.
     events: Option<broadcast::Receiver<Event>>,
+    /// Events just replayed from the world's memory, which the live feed may deliver again.
+    replayed: Vec<Event>,
     conns: HashMap<u32, ConnHandle>,
     msgs: TokenBucket,
     bytes: TokenBucket,
@@ -200,6 +202,7 @@ impl Session {
             handle: None,
             world_rx: None,
             events: None,
+            replayed: Vec::new(),
             conns: HashMap::new(),
             bad_in_row: 0,
             snapshot_due: None,
@@ -221,7 +224,9 @@ impl Session {
                     }
                 },
                 ev = recv_event(&mut self.events) => match ev {
+                    Ok(event) if self.replayed.contains(&event) => Ok(()),
                     Ok(event) => {
+                        self.replayed.clear();
                         self.schedule_snapshot();
                         self.send(ServerMsg::Event { event }).await
                     }
@@ -235,8 +240,10 @@ impl Session {
                     }
                 },
                 _ = world_changed(&mut self.world_rx) => {
-                    self.resubscribe();
-                    self.send_snapshot().await
+                    match self.resubscribe().await {
+                        Ok(()) => self.send_snapshot().await,
+                        Err(e) => Err(e),
+                    }
                 }
                 _ = sleep_until(self.snapshot_due.unwrap_or(idle_at)), if self.snapshot_due.is_some() => {
                     self.send_snapshot().await
@@ -445,13 +452,7 @@ impl Session {
         self.world_rx = Some(handle.watch());
         self.handle = Some(handle.clone());
         self.send(ServerMsg::Welcome { version: wire::VERSION, token, world, plaintext_auth }).await?;
-        self.resubscribe();
-        // A reload or a newcomer to a room sees what happened so far.
-        if let Some(w) = handle.world() {
-            for event in w.events.recent() {
-                self.send(ServerMsg::Event { event }).await?;
-            }
-        }
+        self.resubscribe().await?;
         self.send_snapshot().await
     }
 
@@ -586,9 +587,17 @@ impl Session {
         Ok(())
     }
 
-    /// Follows the attached world after a start or reset.
-    fn resubscribe(&mut self) {
-        self.events = self.handle.as_ref().and_then(|h| h.world()).map(|w| w.events.subscribe());
+    /// Follows the attached world after hello, a start or a reset, and replays what already happened in it: a
+    /// reload or a newcomer to a room sees the story so far, and the events of a world another socket just started
+    /// (say, by taking a host offline) are not lost. Events both replayed and received live are sent once.
+    async fn resubscribe(&mut self) -> Handled {
+        let world = self.handle.as_ref().and_then(|h| h.world());
+        self.events = world.as_ref().map(|w| w.events.subscribe());
+        self.replayed = world.map(|w| w.events.recent()).unwrap_or_default();
+        for event in self.replayed.clone() {
+            self.send(ServerMsg::Event { event }).await?;
+        }
+        Ok(())
     }
 
     fn schedule_snapshot(&mut self) {
