@@ -1,121 +1,152 @@
 //! The HTTP API (`/api/...`, JSON) for the persistent world: snapshot, host online/offline, queue and "retry now",
-//! recent events; `/healthz`.
+//! recent events; plus `/api/config` (the limits a browser should know), `/healthz` and `/metrics`. Documented in
+//! `docs/http-api.md`.
+//!
+//! The persistent world's endpoints answer only when the configuration lets browsers attach it
+//! (`allow_persistent`, by default when listening on loopback): a public server does not expose its switches.
 
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use mailroom_core::world::World;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Json};
-use axum::routing::{get, post};
-use axum::Router;
-use mailroom_core::world::World;
-use serde::Serialize;
+use crate::AppState;
+use crate::metrics::Gauges;
 
-/// The router.
-pub fn app(world: Arc<World>) -> Router {
+/// The API routes.
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/api/config", get(config))
         .route("/api/world", get(snapshot))
         .route("/api/queue", get(queue))
         .route("/api/queue/flush", post(flush))
         .route("/api/events", get(events))
         .route("/api/hosts/{host}/online", post(online))
         .route("/api/hosts/{host}/offline", post(offline))
-        .with_state(world)
 }
 
-#[derive(Serialize)]
-struct HostView {
-    name: String,
-    fqdn: String,
-    domain: String,
-    online: bool,
-    users: Vec<UserView>,
+/// The persistent world, or 403 when it is not shared.
+#[allow(clippy::result_large_err)]
+fn persistent(state: &AppState) -> Result<Arc<World>, Response> {
+    if !state.config.allow_persistent {
+        return Err((
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({ "error": "this server does not share its persistent world" })),
+        )
+            .into_response());
+    }
+    Ok(state.persistent.clone())
 }
 
-#[derive(Serialize)]
-struct UserView {
-    name: String,
-    folders: Vec<FolderView>,
+async fn metrics(State(state): State<AppState>) -> Response {
+    let (worlds, worlds_running) = state.registry.stats();
+    let world = state.persistent.clone();
+    let queue = world.queue().len();
+    // Counting mailboxes reads the store, which may touch the disk.
+    let messages = tokio::task::spawn_blocking(move || {
+        world
+            .hosts
+            .iter()
+            .flat_map(|h| h.users.names().map(move |u| (h.clone(), u.to_string())))
+            .map(|(h, u)| {
+                h.store
+                    .folders(&u)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|f| h.store.status(&u, &f.name).ok())
+                    .map(|s| s.messages.len())
+                    .sum::<usize>()
+            })
+            .sum::<usize>()
+    })
+    .await
+    .unwrap_or(0);
+    let text = state.metrics.render(&Gauges { worlds, worlds_running, messages, queue });
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
-#[derive(Serialize)]
-struct FolderView {
-    name: String,
-    messages: usize,
-    unseen: usize,
-}
-
-async fn snapshot(State(world): State<Arc<World>>) -> impl IntoResponse {
-    let hosts: Vec<HostView> = world
-        .hosts
-        .iter()
-        .map(|h| HostView {
-            name: h.config.name.clone(),
-            fqdn: h.fqdn.clone(),
-            domain: h.config.domain.clone(),
-            online: h.is_online(),
-            users: h
-                .users
-                .names()
-                .map(|u| UserView {
-                    name: u.to_string(),
-                    folders: h
-                        .store
-                        .folders(u)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|f| f.selectable)
-                        .map(|f| {
-                            let st = h.store.status(u, &f.name).ok();
-                            let msgs = st.map(|s| s.messages).unwrap_or_default();
-                            FolderView {
-                                unseen: msgs
-                                    .iter()
-                                    .filter(|m| !m.flags.contains(&mailroom_core::store::Flag::Seen))
-                                    .count(),
-                                messages: msgs.len(),
-                                name: f.name,
-                            }
-                        })
-                        .collect(),
-                })
-                .collect(),
-        })
-        .collect();
+async fn config(State(state): State<AppState>) -> Response {
+    let c = &state.config;
     Json(serde_json::json!({
-        "hosts": hosts,
-        "routes": *world.routes.read().unwrap_or_else(|e| e.into_inner()),
-        "queue": world.queue(),
-        "listening": world.listening(),
+        "protocol_version": mailroom_core::wire::VERSION,
+        "persistent_world": c.allow_persistent,
+        "remotes": c.remotes,
+        "max_connections_per_session": c.max_connections_per_session,
+        "max_frame": c.max_frame,
+        "msgs_per_sec": c.msgs_per_sec,
+        "bytes_per_sec": c.bytes_per_sec,
+        "sandbox_max_messages": c.sandbox_max_messages,
+        "sandbox_max_bytes": c.sandbox_max_bytes,
+        "idle_timeout_secs": c.idle_timeout.as_secs(),
+        "reattach_ttl_secs": c.reattach_ttl.as_secs(),
     }))
+    .into_response()
 }
 
-async fn queue(State(world): State<Arc<World>>) -> impl IntoResponse {
-    Json(world.queue())
-}
-
-async fn flush(State(world): State<Arc<World>>) -> impl IntoResponse {
-    world.retry_now();
-    Json(serde_json::json!({ "ok": true }))
-}
-
-async fn events(State(world): State<Arc<World>>) -> impl IntoResponse {
-    Json(world.events.recent())
-}
-
-async fn set_online(world: &World, host: &str, online: bool) -> axum::response::Response {
-    if world.set_online(host, online) {
-        Json(serde_json::json!({ "host": host, "online": online })).into_response()
-    } else {
-        (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": format!("no host {host}") }))).into_response()
+async fn snapshot(State(state): State<AppState>) -> Response {
+    let world = match persistent(&state) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let handle = state.registry.persistent.clone();
+    let w = world.clone();
+    let snap = tokio::task::spawn_blocking(move || crate::snapshot::build(&w, &handle.headers)).await;
+    match snap {
+        Ok(snap) => {
+            let mut v = serde_json::to_value(snap).unwrap_or_default();
+            v["listening"] = serde_json::to_value(world.listening()).unwrap_or_default();
+            Json(v).into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "snapshot failed").into_response(),
     }
 }
 
-async fn online(State(world): State<Arc<World>>, Path(host): Path<String>) -> axum::response::Response {
-    set_online(&world, &host, true).await
+async fn queue(State(state): State<AppState>) -> Response {
+    match persistent(&state) {
+        Ok(w) => Json(w.queue()).into_response(),
+        Err(r) => r,
+    }
 }
 
-async fn offline(State(world): State<Arc<World>>, Path(host): Path<String>) -> axum::response::Response {
-    set_online(&world, &host, false).await
+async fn flush(State(state): State<AppState>) -> Response {
+    match persistent(&state) {
+        Ok(w) => {
+            w.retry_now();
+            Json(serde_json::json!({ "ok": true })).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+async fn events(State(state): State<AppState>) -> Response {
+    match persistent(&state) {
+        Ok(w) => Json(w.events.recent()).into_response(),
+        Err(r) => r,
+    }
+}
+
+fn set_online(state: &AppState, host: &str, online: bool) -> Response {
+    let world = match persistent(state) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    if world.set_online(host, online) {
+        Json(serde_json::json!({ "host": host, "online": online })).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": format!("no host {host}") })))
+            .into_response()
+    }
+}
+
+async fn online(State(state): State<AppState>, Path(host): Path<String>) -> Response {
+    set_online(&state, &host, true)
+}
+
+async fn offline(State(state): State<AppState>, Path(host): Path<String>) -> Response {
+    set_online(&state, &host, false)
 }

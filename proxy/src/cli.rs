@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use mailroom_core::config::{TimingProfile, UserConfig, WorldConfig};
+use mailroom::{ProxyConfig, RemoteTarget};
+use mailroom_core::config::{Service, TimingProfile, UserConfig, WorldConfig};
 
 /// Mailroom: a real mail system to watch and poke at.
 #[derive(Debug, Parser)]
@@ -51,6 +52,58 @@ pub struct Args {
     /// Port of the HTTP API and playground.
     #[arg(long, default_value_t = 8080)]
     pub http_port: u16,
+
+    /// Whether browsers may attach the persistent world: auto (only when listening on loopback), allow, deny.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "allow", "deny"])]
+    pub persistent_world: String,
+    /// An extra Origin allowed to open the playground WebSocket (embedding sites), e.g. https://tutorial.example.org.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+    /// Header carrying the client address behind a reverse proxy (e.g. x-forwarded-for).
+    #[arg(long)]
+    pub forwarded_header: Option<String>,
+    /// Address of a reverse proxy whose forwarding header is trusted.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// An external server sessions may open, as NAME=HOST:PORT/SERVICE (gmail=imap.gmail.com:993/imaps).
+    #[arg(long = "remote", value_name = "NAME=HOST:PORT/SERVICE")]
+    pub remotes: Vec<String>,
+    /// Playground sessions in total [default: 1000].
+    #[arg(long)]
+    pub max_sessions: Option<usize>,
+    /// Playground sessions per client address [default: 20].
+    #[arg(long)]
+    pub max_sessions_per_ip: Option<usize>,
+    /// Sandboxes and rooms kept at once [default: 2000].
+    #[arg(long)]
+    pub max_worlds: Option<usize>,
+    /// Connections per playground session [default: 8].
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// WebSocket messages per second per session [default: 50, burst 200].
+    #[arg(long)]
+    pub msgs_per_sec: Option<u32>,
+    /// Bytes sent per second per session [default: 65536, burst 1 MiB].
+    #[arg(long)]
+    pub bytes_per_sec: Option<u32>,
+    /// Largest WebSocket message in bytes [default: 1048576].
+    #[arg(long)]
+    pub max_frame: Option<usize>,
+    /// Messages a sandbox may hold [default: 500].
+    #[arg(long)]
+    pub sandbox_max_messages: Option<usize>,
+    /// Bytes a sandbox may hold [default: 20 MiB].
+    #[arg(long)]
+    pub sandbox_max_bytes: Option<u64>,
+    /// Malformed messages in a row before a session is closed [default: 20].
+    #[arg(long)]
+    pub max_bad_messages: Option<u32>,
+    /// Seconds without a message before a session is closed [default: 1800].
+    #[arg(long)]
+    pub idle_timeout: Option<u64>,
+    /// Seconds a sandbox waits for its session token to come back [default: 1800].
+    #[arg(long)]
+    pub reattach_ttl: Option<u64>,
 }
 
 fn parse_profile(s: &str) -> Result<TimingProfile, String> {
@@ -66,7 +119,8 @@ impl Args {
     pub fn world_config(&self) -> anyhow::Result<WorldConfig> {
         let mut cfg = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                 WorldConfig::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => WorldConfig::default(),
@@ -113,4 +167,67 @@ impl Args {
         cfg.rewrite_routes();
         Ok(cfg)
     }
+}
+
+impl Args {
+    /// The proxy's configuration; `listen` is where the web server binds (it decides `--persistent-world auto`).
+    pub fn proxy_config(&self, listen: IpAddr) -> anyhow::Result<ProxyConfig> {
+        let mut c = ProxyConfig {
+            allow_persistent: match self.persistent_world.as_str() {
+                "allow" => true,
+                "deny" => false,
+                _ => listen.is_loopback(),
+            },
+            allowed_origins: self.allowed_origins.clone(),
+            forwarded_header: self.forwarded_header.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            ..ProxyConfig::default()
+        };
+        for r in &self.remotes {
+            c.remotes.push(parse_remote(r)?);
+        }
+        let secs = Duration::from_secs;
+        macro_rules! set {
+            ($($flag:ident => $field:ident),* $(,)?) => { $( if let Some(v) = self.$flag { c.$field = v; } )* };
+        }
+        set!(
+            max_sessions => max_sessions,
+            max_sessions_per_ip => max_sessions_per_ip,
+            max_worlds => max_worlds,
+            max_connections => max_connections_per_session,
+            max_frame => max_frame,
+            sandbox_max_messages => sandbox_max_messages,
+            sandbox_max_bytes => sandbox_max_bytes,
+            max_bad_messages => max_bad_messages,
+        );
+        if let Some(v) = self.msgs_per_sec {
+            c.msgs_per_sec = v;
+            c.msgs_burst = c.msgs_burst.max(v);
+        }
+        if let Some(v) = self.bytes_per_sec {
+            c.bytes_per_sec = v;
+            c.bytes_burst = c.bytes_burst.max(v);
+        }
+        if let Some(v) = self.idle_timeout {
+            c.idle_timeout = secs(v);
+        }
+        if let Some(v) = self.reattach_ttl {
+            c.reattach_ttl = secs(v);
+        }
+        Ok(c)
+    }
+}
+
+/// `NAME=HOST:PORT/SERVICE`.
+fn parse_remote(s: &str) -> anyhow::Result<RemoteTarget> {
+    let (name, rest) = s.split_once('=').context("--remote wants NAME=HOST:PORT/SERVICE")?;
+    let (addr, service) = rest.rsplit_once('/').context("--remote wants NAME=HOST:PORT/SERVICE")?;
+    let (host, port) = addr.rsplit_once(':').context("--remote wants HOST:PORT")?;
+    let service = Service::from_name(service).context("unknown service in --remote")?;
+    Ok(RemoteTarget {
+        name: name.to_string(),
+        host: host.trim_matches(['[', ']']).to_string(),
+        port: port.parse().context("--remote port must be a number")?,
+        service,
+    })
 }

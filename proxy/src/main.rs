@@ -7,10 +7,9 @@
 //! ```
 //!
 //! It starts the persistent mail world (mx1 and mx2 with SMTP, submission, SMTPS, POP3, POP3S, IMAP and IMAPS on
-//! real TCP ports, mail kept under `./data`) and the HTTP API on port 8080, prints what listens where, and runs until
-//! Ctrl-C. Logging follows `RUST_LOG` (default `info`).
+//! real TCP ports, mail kept under `./data`) and the web server on port 8080 (the playground, its WebSocket `/ws`,
+//! the HTTP API), prints what listens where, and runs until Ctrl-C. Logging follows `RUST_LOG` (default `info`).
 
-mod api;
 mod cli;
 
 use std::sync::Arc;
@@ -34,23 +33,26 @@ async fn main() -> anyhow::Result<()> {
         let users: Vec<&str> = host.users.names().collect();
         println!("  {} ({}) users: {}", host.fqdn, host.config.domain, users.join(", "));
         for l in listening.iter().filter(|l| l.host == host.config.name) {
-            println!(
-                "    {:<11} port {:>3} -> {}",
-                l.service.name(),
-                l.service.well_known_port(),
-                l.addr
-            );
+            println!("    {:<11} port {:>3} -> {}", l.service.name(), l.service.well_known_port(), l.addr);
         }
     }
     for r in world.routes.read().unwrap_or_else(|e| e.into_inner()).iter() {
         println!("  route (MX): {} -> {} at {}", r.domain, r.mx, r.addr);
     }
     let http = tokio::net::TcpListener::bind((world.config.listen, args.http_port)).await?;
-    println!("  HTTP API     -> http://{}", http.local_addr()?);
+    let proxy_config = args.proxy_config(world.config.listen)?;
+    let persistent_shared = proxy_config.allow_persistent;
+    let state = mailroom::AppState::new(proxy_config, Arc::clone(&world))?;
+    println!("  HTTP API     -> http://{}/api/world", http.local_addr()?);
+    println!(
+        "  persistent world in the browser: {}",
+        if persistent_shared { "allowed" } else { "not shared (--persistent-world allow to change)" }
+    );
+    println!("\nPlayground: http://{}/", http.local_addr()?);
     if persistence == Persistence::Disk {
         println!("  data directory: {}", world.config.data_dir.display());
     }
-    let app = api::app(Arc::clone(&world));
+    let app = mailroom::app(state);
     let w = world.clone();
     axum::serve(http, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {

@@ -1,0 +1,201 @@
+//! # The Mailroom proxy: the web playground's only door
+//!
+//! The browser cannot open TCP sockets, and a public playground must not become an open bridge to the internet.
+//! This crate serves the embedded frontend, relays each WebSocket session into a mail world *inside the process*
+//! (in-memory streams handed to the core's session driver), streams back the raw transcript and the world's
+//! events, and holds the limits. It contains no protocol logic.
+//!
+//! ## Layout
+//! - [`app`]: the router (`/ws`, `/api/...`, `/healthz`, `/metrics`, the static app).
+//! - [`config`]: [`ProxyConfig`], every limit with its default.
+//! - [`session`]: one WebSocket session (wire protocol in `mailroom_core::wire`, close codes in
+//!   [`session::close`]).
+//! - [`conn`]: one relayed connection, TLS client for implicit TLS and STARTTLS.
+//! - [`worlds`]: sandboxes, rooms, the persistent world; tokens for reattaching.
+//! - [`snapshot`]: the world picture sent to browsers.
+//! - [`limits`]: token buckets, per-address session counts, the real client address.
+//! - [`api`], [`metrics`], [`assets`]: HTTP API, Prometheus text, embedded files.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod assets;
+pub mod config;
+pub mod conn;
+pub mod limits;
+pub mod metrics;
+pub mod session;
+pub mod snapshot;
+pub mod worlds;
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use mailroom_core::config::WorldConfig;
+use mailroom_core::world::{Persistence, World};
+
+pub use config::{ProxyConfig, RemoteTarget};
+
+/// Everything the handlers share.
+pub struct Inner {
+    /// Limits and policy.
+    pub config: ProxyConfig,
+    /// Sandboxes, rooms, tokens.
+    pub registry: worlds::Registry,
+    /// The persistent world (the TCP ports').
+    pub persistent: Arc<World>,
+    /// Counters.
+    pub metrics: Arc<metrics::Metrics>,
+    /// Sessions per client address.
+    pub per_ip: Arc<limits::PerIp>,
+}
+
+/// Shared state of the router (cheap to clone).
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The configuration of a sandbox or room: the default world (`shared/CONTRACT.md`) with playground timing, in
+/// memory, messages no larger than the sandbox may hold.
+pub fn sandbox_config(config: &ProxyConfig) -> WorldConfig {
+    let mut w = WorldConfig::default();
+    let cap = usize::try_from(config.sandbox_max_bytes).unwrap_or(usize::MAX);
+    w.limits.max_message_size = w.limits.max_message_size.min(cap);
+    w
+}
+
+impl AppState {
+    /// State for a proxy in front of `persistent`. Starts the reaper of abandoned worlds. Must be called inside a
+    /// Tokio runtime.
+    pub fn new(config: ProxyConfig, persistent: Arc<World>) -> anyhow::Result<AppState> {
+        let sandbox = sandbox_config(&config);
+        // Every fresh sandbox looks like this: take the picture once, from a world that is then thrown away.
+        let pristine = {
+            let w = World::start(sandbox.clone(), Persistence::Memory)?;
+            let snap = snapshot::build(&w, &snapshot::HeaderCache::default());
+            w.shutdown();
+            snap
+        };
+        let registry = worlds::Registry::new(sandbox, persistent.clone(), pristine, config.max_worlds);
+        let state = AppState(Arc::new(Inner {
+            config,
+            registry,
+            persistent,
+            metrics: Arc::default(),
+            per_ip: Arc::default(),
+        }));
+        let weak = Arc::downgrade(&state.0);
+        let every = (state.config.reattach_ttl / 4)
+            .clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let n = inner.registry.reap(inner.config.reattach_ttl);
+                if n > 0 {
+                    tracing::debug!(n, "reaped abandoned worlds");
+                }
+            }
+        });
+        Ok(state)
+    }
+}
+
+/// The whole router: `/ws`, the API, and the embedded app as the fallback.
+pub fn app(state: AppState) -> Router {
+    let ws = Router::new()
+        .route("/ws", get(ws_handler))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), check_origin));
+    Router::new().merge(ws).merge(api::routes()).fallback(get(assets::serve)).with_state(state)
+}
+
+/// The TCP peer, when the server was started with `into_make_service_with_connect_info` (router tests have none).
+pub struct ClientAddr(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)))
+    }
+}
+
+/// Whether a browser page at `Origin` may open a session: the page's own origin (same host as `Host`) or a
+/// configured embedding site. Requests without `Origin` come from non-browser clients and carry no ambient
+/// authority worth protecting, so they pass.
+pub fn origin_allowed(config: &ProxyConfig, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else { return true };
+    let Ok(origin) = origin.to_str() else { return false };
+    let origin = origin.trim_end_matches('/');
+    if config.allowed_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let Some((_, authority)) = origin.split_once("://") else { return false };
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| host.eq_ignore_ascii_case(authority))
+}
+
+async fn check_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if origin_allowed(&state.config, req.headers()) {
+        next.run(req).await
+    } else {
+        state.metrics.limited_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (StatusCode::FORBIDDEN, "origin not allowed").into_response()
+    }
+}
+
+async fn ws_handler(
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let ip = limits::client_ip(&state.config, peer, &headers);
+    // Hard cap in the WebSocket layer; up to it, the session closes politely with 1009 above `max_frame`.
+    let hard = state.config.max_frame.saturating_mul(4).max(64 * 1024);
+    ws.max_message_size(hard).max_frame_size(hard).on_upgrade(move |socket| session::run(socket, state, ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_table() {
+        let mut cfg = ProxyConfig::default();
+        cfg.allowed_origins = vec!["https://tutorial.example.org".into()];
+        for (origin, host, want) in [
+            (None, "127.0.0.1:8080", true),
+            (Some("http://127.0.0.1:8080"), "127.0.0.1:8080", true),
+            (Some("http://evil.example"), "127.0.0.1:8080", false),
+            (Some("https://tutorial.example.org"), "127.0.0.1:8080", true),
+            (Some("https://tutorial.example.org/"), "127.0.0.1:8080", true),
+            (Some("null"), "127.0.0.1:8080", false),
+            (Some("http://127.0.0.1:9999"), "127.0.0.1:8080", false),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, host.parse().unwrap());
+            if let Some(o) = origin {
+                h.insert(header::ORIGIN, o.parse().unwrap());
+            }
+            assert_eq!(origin_allowed(&cfg, &h), want, "{origin:?}");
+        }
+    }
+}

@@ -1,0 +1,718 @@
+//! One WebSocket = one playground session (protocol: `mailroom_core::wire`, documented in
+//! `docs/websocket-protocol.md`; close codes in [`close`] and `docs/limits.md`).
+//!
+//! Three tasks per socket: the *writer* owns the sending half and turns [`Out`] into frames; the *session* owns
+//! the receiving half, the attached world and the connections (each a [`Relay`] task feeding the writer); the
+//! *supervisor* (the upgrade future) waits for either of the first two, aborts the other, and turns a panic in the
+//! session into close code 1011 instead of taking the process down.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::SplitStream;
+use futures_util::{SinkExt, StreamExt};
+use mailroom_core::config::Service;
+use mailroom_core::event::Event;
+use mailroom_core::net::Peer;
+use mailroom_core::wire::{self, ClientMsg, ServerMsg, WorldChoice};
+use mailroom_core::world::World;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+
+use crate::AppState;
+use crate::conn::{Relay, from_wire};
+use crate::limits::TokenBucket;
+use crate::worlds::{AttachError, Kind, WorldHandle};
+
+/// WebSocket close codes the proxy uses (RFC 6455 §7.4; 4000-4999 are ours).
+pub mod close {
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A message larger than `max_frame`.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The session task failed (a bug); the process lives on.
+    pub const INTERNAL_ERROR: u16 = 1011;
+    /// `hello` asked for a protocol version this server does not speak.
+    pub const UNSUPPORTED_VERSION: u16 = 4001;
+    /// `max_sessions` sessions are open.
+    pub const TOO_MANY_SESSIONS: u16 = 4002;
+    /// `max_sessions_per_ip` sessions are open from this client address.
+    pub const TOO_MANY_SESSIONS_FROM_ADDRESS: u16 = 4003;
+    /// `max_bad_messages` malformed or unknown messages in a row.
+    pub const TOO_MANY_BAD_MESSAGES: u16 = 4004;
+    /// `max_worlds` sandboxes and rooms exist.
+    pub const TOO_MANY_WORLDS: u16 = 4005;
+    /// Nothing received for `idle_timeout`.
+    pub const IDLE: u16 = 4006;
+}
+
+/// What the writer task sends.
+#[derive(Debug)]
+pub enum Out {
+    /// A protocol message.
+    Msg(ServerMsg),
+    /// A close frame; the writer stops after it.
+    Close(u16, String),
+}
+
+/// Capacity of the writer's queue: enough for bursts of transcript, small enough to push back on a slow browser.
+const OUT_QUEUE: usize = 256;
+/// Pending chunks per connection before `send` answers `busy`.
+const CONN_QUEUE: usize = 64;
+
+/// Runs one socket to the end. Never panics: a failing session is closed with 1011.
+pub async fn run(socket: WebSocket, state: AppState, ip: Option<IpAddr>) {
+    let (mut sink, stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<Out>(OUT_QUEUE);
+    let metrics = state.metrics.clone();
+    let mut writer = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            let (frame, last) = match out {
+                Out::Msg(m) => match serde_json::to_string(&m) {
+                    Ok(s) => (Message::Text(s.into()), false),
+                    Err(e) => {
+                        tracing::error!(error = %e, "unserialisable message");
+                        continue;
+                    }
+                },
+                Out::Close(code, reason) => {
+                    (Message::Close(Some(CloseFrame { code, reason: reason.into() })), true)
+                }
+            };
+            if sink.send(frame).await.is_err() {
+                return;
+            }
+            metrics.ws_out_total.fetch_add(1, Ordering::Relaxed);
+            if last {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    // Admission: global cap, then the per-address cap.
+    let cfg = &state.config;
+    let n = state.metrics.sessions.fetch_add(1, Ordering::SeqCst);
+    let _count = Decrement(state.clone());
+    let slot = state.per_ip.acquire(ip, cfg.max_sessions_per_ip);
+    let refusal = if n as usize >= cfg.max_sessions {
+        Some((close::TOO_MANY_SESSIONS, "too many sessions on this server; try again later"))
+    } else if slot.is_none() {
+        Some((close::TOO_MANY_SESSIONS_FROM_ADDRESS, "too many sessions from your address"))
+    } else {
+        None
+    };
+    if let Some((code, reason)) = refusal {
+        state.metrics.limited_total.fetch_add(1, Ordering::Relaxed);
+        let _ = tx.send(Out::Close(code, reason.into())).await;
+        drop(tx);
+        let _ = writer.await;
+        return;
+    }
+    state.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
+
+    let session = Session::new(state.clone(), ip, tx.clone());
+    let mut task = tokio::spawn(session.run(stream));
+    tokio::select! {
+        r = &mut task => {
+            if let Err(e) = r
+                && e.is_panic()
+            {
+                state.metrics.panics_total.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(?ip, "session task panicked; closing its socket");
+                let _ = tx.send(Out::Close(close::INTERNAL_ERROR, "internal error".into())).await;
+            }
+        }
+        _ = &mut writer => task.abort(),
+    }
+    drop(tx);
+    // The writer ends once every sender (relays included) is gone; do not wait forever on a stuck browser.
+    if tokio::time::timeout(std::time::Duration::from_secs(5), &mut writer).await.is_err() {
+        writer.abort();
+    }
+    drop(slot);
+}
+
+/// Gives the session count back, however the session ends.
+struct Decrement(AppState);
+
+impl Drop for Decrement {
+    fn drop(&mut self) {
+        self.0.metrics.sessions.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A relayed connection as the session sees it.
+struct ConnHandle {
+    /// Bytes for the server; `None` once the browser closed it (the relay finishes the close).
+    input: Option<mpsc::Sender<Vec<u8>>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for ConnHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The state of one session.
+struct Session {
+    state: AppState,
+    ip: Option<IpAddr>,
+    out: mpsc::Sender<Out>,
+    /// The world attached by `hello`.
+    handle: Option<Arc<WorldHandle>>,
+    /// Starts and resets of that world.
+    world_rx: Option<watch::Receiver<Option<Arc<World>>>>,
+    /// Its events, while it runs.
+    events: Option<broadcast::Receiver<Event>>,
+    /// Events just replayed from the world's memory, which the live feed may deliver again.
+    replayed: Vec<Event>,
+    conns: HashMap<u32, ConnHandle>,
+    msgs: TokenBucket,
+    bytes: TokenBucket,
+    bad_in_row: u32,
+    snapshot_due: Option<Instant>,
+    full_warned: bool,
+}
+
+/// Why the session loop stops.
+enum Stop {
+    /// The browser went away.
+    Gone,
+    /// Close with this code and reason.
+    Close(u16, String),
+}
+
+type Handled = Result<(), Stop>;
+
+impl Session {
+    fn new(state: AppState, ip: Option<IpAddr>, out: mpsc::Sender<Out>) -> Session {
+        let c = &state.config;
+        Session {
+            msgs: TokenBucket::new(c.msgs_per_sec, c.msgs_burst),
+            bytes: TokenBucket::new(c.bytes_per_sec, c.bytes_burst),
+            state,
+            ip,
+            out,
+            handle: None,
+            world_rx: None,
+            events: None,
+            replayed: Vec::new(),
+            conns: HashMap::new(),
+            bad_in_row: 0,
+            snapshot_due: None,
+            full_warned: false,
+        }
+    }
+
+    async fn run(mut self, mut stream: SplitStream<WebSocket>) {
+        let idle = self.state.config.idle_timeout;
+        let mut idle_at = Instant::now() + idle;
+        let stop = loop {
+            let r = tokio::select! {
+                m = stream.next() => match m {
+                    None | Some(Err(_)) => Err(Stop::Gone),
+                    Some(Ok(m)) => {
+                        idle_at = Instant::now() + idle;
+                        self.state.metrics.ws_in_total.fetch_add(1, Ordering::Relaxed);
+                        self.on_frame(m).await
+                    }
+                },
+                ev = recv_event(&mut self.events) => match ev {
+                    Ok(event) if self.replayed.contains(&event) => Ok(()),
+                    Ok(event) => {
+                        self.replayed.clear();
+                        self.schedule_snapshot();
+                        self.send(ServerMsg::Event { event }).await
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.schedule_snapshot();
+                        Ok(())
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        self.events = None;
+                        Ok(())
+                    }
+                },
+                _ = world_changed(&mut self.world_rx) => {
+                    match self.resubscribe().await {
+                        Ok(()) => self.send_snapshot().await,
+                        Err(e) => Err(e),
+                    }
+                }
+                _ = sleep_until(self.snapshot_due.unwrap_or(idle_at)), if self.snapshot_due.is_some() => {
+                    self.send_snapshot().await
+                }
+                _ = sleep_until(idle_at) => Err(Stop::Close(close::IDLE, "idle timeout".into())),
+            };
+            if let Err(stop) = r {
+                break stop;
+            }
+        };
+        if let Stop::Close(code, reason) = stop {
+            if code != close::MESSAGE_TOO_BIG && code != close::GOING_AWAY {
+                self.state.metrics.limited_total.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = self.out.send(Out::Close(code, reason)).await;
+        }
+    }
+
+    async fn send(&self, m: ServerMsg) -> Handled {
+        self.out.send(Out::Msg(m)).await.map_err(|_| Stop::Gone)
+    }
+
+    async fn error(&self, code: &str, message: impl Into<String>) -> Handled {
+        self.send(ServerMsg::Error { code: code.into(), message: message.into() }).await
+    }
+
+    /// A malformed or unknown message: an error, and after `max_bad_messages` in a row, the end.
+    async fn bad(&mut self, code: &str, message: impl Into<String>) -> Handled {
+        self.bad_in_row += 1;
+        self.error(code, message).await?;
+        if self.bad_in_row >= self.state.config.max_bad_messages {
+            return Err(Stop::Close(close::TOO_MANY_BAD_MESSAGES, "too many malformed messages".into()));
+        }
+        Ok(())
+    }
+
+    async fn on_frame(&mut self, m: Message) -> Handled {
+        let text = match m {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                return self.bad("bad_json", "binary frames are not part of the protocol").await;
+            }
+            Message::Close(_) => return Err(Stop::Gone),
+            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+        };
+        if text.len() > self.state.config.max_frame {
+            return Err(Stop::Close(close::MESSAGE_TOO_BIG, "message too big".into()));
+        }
+        if !self.msgs.take(1) {
+            return self.error("rate_limited", "too many messages per second; this one was dropped").await;
+        }
+        let msg = match parse(&text) {
+            Ok(m) => m,
+            Err((code, message)) => return self.bad(code, message).await,
+        };
+        self.bad_in_row = 0;
+        self.on_msg(msg).await
+    }
+
+    async fn on_msg(&mut self, msg: ClientMsg) -> Handled {
+        let handle = match (&self.handle, &msg) {
+            (None, ClientMsg::Hello { version, token, world }) => {
+                return self.hello(*version, token.clone(), world.clone()).await;
+            }
+            (None, ClientMsg::Ping) => return self.send(ServerMsg::Pong).await,
+            (None, _) => return self.error("hello_first", "send hello first").await,
+            (Some(_), ClientMsg::Hello { .. }) => {
+                return self.error("already_hello", "this session already said hello").await;
+            }
+            (Some(h), _) => h.clone(),
+        };
+        match msg {
+            ClientMsg::Hello { .. } => Ok(()),
+            ClientMsg::Open { conn, host, service } => self.open(&handle, conn, &host, &service).await,
+            ClientMsg::Send { conn, data } => {
+                let bytes = match from_wire(&data) {
+                    Ok(b) => b,
+                    Err(e) => return self.bad("bad_message", e).await,
+                };
+                if !self.bytes.take(bytes.len() as u64) {
+                    return self
+                        .error("rate_limited", "too many bytes per second; this send was dropped")
+                        .await;
+                }
+                let Some(input) = self.conns.get(&conn).and_then(|c| c.input.clone()) else {
+                    return self.error("unknown_conn", format!("no open connection {conn}")).await;
+                };
+                match input.try_send(bytes) {
+                    Ok(()) => Ok(()),
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        self.error(
+                            "busy",
+                            format!("connection {conn} is not keeping up; this send was dropped"),
+                        )
+                        .await
+                    }
+                    // The relay just ended; its `closed` message is on its way.
+                    Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
+                }
+            }
+            ClientMsg::Close { conn } => {
+                match self.conns.get_mut(&conn) {
+                    // Dropping the sender makes the relay half-close and report `closed` when the server is done.
+                    Some(c) if c.input.is_some() => c.input = None,
+                    _ => self.error("unknown_conn", format!("no open connection {conn}")).await?,
+                }
+                Ok(())
+            }
+            ClientMsg::SetOnline { host, online } => {
+                let world = self.running(&handle).await?;
+                if world.set_online(&host, online) {
+                    self.schedule_snapshot();
+                    Ok(())
+                } else {
+                    self.error("unknown_host", format!("no host {host} in this world")).await
+                }
+            }
+            ClientMsg::RetryQueue => {
+                if let Some(w) = handle.world() {
+                    w.retry_now();
+                }
+                Ok(())
+            }
+            ClientMsg::ResetWorld => {
+                if handle.reset() {
+                    self.conns.clear();
+                    // Our own watch fires too: the pristine snapshot follows.
+                    Ok(())
+                } else {
+                    self.error("not_allowed", "the persistent world cannot be reset").await
+                }
+            }
+            ClientMsg::Snapshot => self.send_snapshot().await,
+            ClientMsg::Ping => self.send(ServerMsg::Pong).await,
+        }
+    }
+
+    /// The running world, started if needed.
+    async fn running(&self, handle: &WorldHandle) -> Result<Arc<World>, Stop> {
+        match handle.get_or_start() {
+            Ok(w) => Ok(w),
+            Err(e) => {
+                tracing::error!(error = %e, "could not start a world");
+                self.error("internal", "could not start the world").await?;
+                Err(Stop::Close(close::INTERNAL_ERROR, "could not start the world".into()))
+            }
+        }
+    }
+
+    async fn hello(&mut self, version: u32, token: Option<String>, choice: WorldChoice) -> Handled {
+        if version != wire::VERSION {
+            return Err(Stop::Close(
+                close::UNSUPPORTED_VERSION,
+                format!("unsupported protocol version {version}; this server speaks {}", wire::VERSION),
+            ));
+        }
+        let reg = &self.state.registry;
+        let mut reattached = None;
+        if let (Some(t), WorldChoice::Sandbox) = (&token, &choice) {
+            match reg.by_token(t) {
+                Some(h) => reattached = Some((t.clone(), h)),
+                None => {
+                    self.error("token_expired", "that session has expired; here is a new sandbox").await?
+                }
+            }
+        }
+        let (token, handle) = match reattached {
+            Some(r) => r,
+            None => {
+                let handle = match &choice {
+                    WorldChoice::Sandbox => reg.new_sandbox(),
+                    WorldChoice::Room { code } => reg.room(code),
+                    WorldChoice::Persistent if self.state.config.allow_persistent => {
+                        Ok(reg.persistent.clone())
+                    }
+                    WorldChoice::Persistent => {
+                        return self
+                            .error("world_not_allowed", "this server does not share its persistent world")
+                            .await;
+                    }
+                };
+                let handle = match handle {
+                    Ok(h) => h,
+                    Err(AttachError::BadRoomCode) => {
+                        return self.bad("bad_room", "room codes are 1-32 letters, digits, '-' or '_'").await;
+                    }
+                    Err(AttachError::TooManyWorlds) => {
+                        return Err(Stop::Close(
+                            close::TOO_MANY_WORLDS,
+                            "too many worlds on this server".into(),
+                        ));
+                    }
+                };
+                let token = new_token();
+                reg.remember(&token, handle.clone());
+                (token, handle)
+            }
+        };
+        handle.attach();
+        let world = match &handle.kind {
+            Kind::Sandbox => WorldChoice::Sandbox,
+            Kind::Room(code) => WorldChoice::Room { code: code.clone() },
+            Kind::Persistent => WorldChoice::Persistent,
+        };
+        let plaintext_auth = self.plaintext_auth_ok(&handle);
+        self.world_rx = Some(handle.watch());
+        self.handle = Some(handle.clone());
+        self.send(ServerMsg::Welcome { version: wire::VERSION, token, world, plaintext_auth }).await?;
+        self.resubscribe().await?;
+        self.send_snapshot().await
+    }
+
+    fn plaintext_auth_ok(&self, handle: &WorldHandle) -> bool {
+        handle.kind != Kind::Persistent
+            || handle.config().allow_plaintext_auth
+            || self.ip.is_none_or(|ip| ip.is_loopback())
+    }
+
+    async fn open(&mut self, handle: &Arc<WorldHandle>, conn: u32, host: &str, service: &str) -> Handled {
+        self.conns.retain(|_, c| !c.task.is_finished());
+        if self.conns.contains_key(&conn) {
+            return self.error("conn_in_use", format!("connection {conn} is already open")).await;
+        }
+        if self.conns.len() >= self.state.config.max_connections_per_session {
+            return self
+                .error(
+                    "limit",
+                    format!(
+                        "at most {} connections per session",
+                        self.state.config.max_connections_per_session
+                    ),
+                )
+                .await;
+        }
+        let world_host = handle
+            .config()
+            .hosts
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(host) || h.fqdn().eq_ignore_ascii_case(host));
+        let svc = Service::from_name(service);
+        let (input_tx, input_rx) = mpsc::channel(CONN_QUEUE);
+        let relay = |server_name: String| Relay {
+            conn,
+            out: self.out.clone(),
+            input: input_rx,
+            server_name,
+            metrics: self.state.metrics.clone(),
+        };
+        let task = match (world_host, svc) {
+            (Some(hc), Some(svc)) => {
+                if svc.protocol() == mailroom_core::config::Protocol::Smtp
+                    && handle.kind != Kind::Persistent
+                    && handle.full.load(Ordering::Relaxed)
+                {
+                    return self
+                        .error(
+                            "sandbox_full",
+                            "this world holds too much mail; delete some or reset the world",
+                        )
+                        .await;
+                }
+                let (name, fqdn, default_port) = (hc.name.clone(), hc.fqdn(), hc.port(svc));
+                let world = self.running(handle).await?;
+                let ip = self.ip;
+                let peer = Peer {
+                    addr: match ip {
+                        Some(ip) => format!("{ip} (playground)"),
+                        None => "playground".into(),
+                    },
+                    ip,
+                    plaintext_auth_ok: self.plaintext_auth_ok(handle),
+                };
+                let mc = match world.connect(&name, svc, peer) {
+                    Ok(mc) => mc,
+                    Err(e) => {
+                        return self
+                            .send(ServerMsg::Closed { conn, reason: format!("connection refused: {e}") })
+                            .await;
+                    }
+                };
+                let port = world.addr(&name, svc).map(|a| a.port()).unwrap_or(default_port);
+                self.send(ServerMsg::Opened { conn, host: name, service: svc.name().into(), port }).await?;
+                let relay = relay(fqdn);
+                tokio::spawn(relay.run(mc.stream, svc.implicit_tls(), Some(mc.upgrades)))
+            }
+            _ => {
+                let remote = self
+                    .state
+                    .config
+                    .remote(host)
+                    .filter(|r| world_host.is_none() && svc == Some(r.service))
+                    .cloned();
+                let Some(remote) = remote else {
+                    let why = match (world_host, svc) {
+                        (Some(_), None) => format!(
+                            "no service {service:?}; try smtp, submission, smtps, pop3, pop3s, imap or imaps"
+                        ),
+                        _ => format!("no host {host:?} with service {service:?} here"),
+                    };
+                    return self.error("unknown_target", why).await;
+                };
+                let relay = relay(remote.host.clone());
+                let timeout = self.state.config.remote_connect_timeout;
+                let out = self.out.clone();
+                tokio::spawn(async move {
+                    let dial = tokio::net::TcpStream::connect((remote.host.as_str(), remote.port));
+                    match tokio::time::timeout(timeout, dial).await {
+                        Ok(Ok(s)) => {
+                            let _ = s.set_nodelay(true);
+                            let opened = ServerMsg::Opened {
+                                conn,
+                                host: remote.name.clone(),
+                                service: remote.service.name().into(),
+                                port: remote.port,
+                            };
+                            if out.send(Out::Msg(opened)).await.is_ok() {
+                                relay.run(s, remote.service.implicit_tls(), None).await;
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            let _ = out
+                                .send(Out::Msg(ServerMsg::Closed {
+                                    conn,
+                                    reason: format!("connect failed: {e}"),
+                                }))
+                                .await;
+                        }
+                        Err(_) => {
+                            let _ = out
+                                .send(Out::Msg(ServerMsg::Closed {
+                                    conn,
+                                    reason: "connect timed out".into(),
+                                }))
+                                .await;
+                        }
+                    }
+                })
+            }
+        };
+        self.conns.insert(conn, ConnHandle { input: Some(input_tx), task });
+        Ok(())
+    }
+
+    /// Follows the attached world after hello, a start or a reset, and replays what already happened in it: a
+    /// reload or a newcomer to a room sees the story so far, and the events of a world another socket just started
+    /// (say, by taking a host offline) are not lost. Events both replayed and received live are sent once.
+    async fn resubscribe(&mut self) -> Handled {
+        let world = self.handle.as_ref().and_then(|h| h.world());
+        self.events = world.as_ref().map(|w| w.events.subscribe());
+        self.replayed = world.map(|w| w.events.recent()).unwrap_or_default();
+        for event in self.replayed.clone() {
+            self.send(ServerMsg::Event { event }).await?;
+        }
+        Ok(())
+    }
+
+    fn schedule_snapshot(&mut self) {
+        if self.snapshot_due.is_none() {
+            self.snapshot_due = Some(Instant::now() + self.state.config.snapshot_debounce);
+        }
+    }
+
+    async fn send_snapshot(&mut self) -> Handled {
+        self.snapshot_due = None;
+        let Some(handle) = self.handle.clone() else { return Ok(()) };
+        let world = match handle.world() {
+            None => self.state.registry.pristine().clone(),
+            Some(w) => {
+                let h = handle.clone();
+                let snap = tokio::task::spawn_blocking(move || crate::snapshot::build(&w, &h.headers)).await;
+                match snap {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "snapshot failed");
+                        return self.error("internal", "could not take a snapshot").await;
+                    }
+                }
+            }
+        };
+        if handle.kind != Kind::Persistent {
+            let (n, bytes) = crate::snapshot::size(&world);
+            let cfg = &self.state.config;
+            let full = n >= cfg.sandbox_max_messages || bytes >= cfg.sandbox_max_bytes;
+            handle.full.store(full, Ordering::Relaxed);
+            if full && !self.full_warned {
+                self.error(
+                    "sandbox_full",
+                    format!(
+                        "this world holds {n} messages ({bytes} bytes); limits are {} messages and {} bytes: new SMTP connections are refused until mail is deleted or the world is reset",
+                        cfg.sandbox_max_messages, cfg.sandbox_max_bytes
+                    ),
+                )
+                .await?;
+            }
+            self.full_warned = full;
+        }
+        self.send(ServerMsg::Snapshot { world }).await
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(h) = &self.handle {
+            h.detach();
+        }
+    }
+}
+
+/// Parses a client message, telling malformed JSON from an unknown type from bad fields.
+fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ("bad_json", format!("not JSON: {e}")))?;
+    let Some(ty) = value.get("type").and_then(|t| t.as_str()).map(str::to_string) else {
+        return Err(("bad_json", "expected an object with a \"type\"".into()));
+    };
+    const KNOWN: [&str; 9] =
+        ["hello", "open", "send", "close", "set_online", "retry_queue", "reset_world", "snapshot", "ping"];
+    if !KNOWN.contains(&ty.as_str()) {
+        return Err(("unknown_type", format!("unknown message type {ty:?}")));
+    }
+    serde_json::from_value(value).map_err(|e| ("bad_message", format!("bad {ty} message: {e}")))
+}
+
+fn new_token() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn recv_event(
+    rx: &mut Option<broadcast::Receiver<Event>>,
+) -> Result<Event, broadcast::error::RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn world_changed(rx: &mut Option<watch::Receiver<Option<Arc<World>>>>) {
+    match rx {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_table() {
+        let cases: &[(&str, Result<(), &str>)] = &[
+            (r#"{"type":"ping"}"#, Ok(())),
+            (r#"{"type":"open","conn":1,"host":"mx1","service":"smtp"}"#, Ok(())),
+            ("{", Err("bad_json")),
+            ("[1,2]", Err("bad_json")),
+            (r#"{"conn":1}"#, Err("bad_json")),
+            (r#"{"type":"launch_missiles"}"#, Err("unknown_type")),
+            (r#"{"type":"open","conn":"x"}"#, Err("bad_message")),
+            (r#"{"type":"send","conn":1,"b64":"@@"}"#, Ok(())),
+        ];
+        for (text, want) in cases {
+            let got = parse(text).map(|_| ()).map_err(|(c, _)| c);
+            assert_eq!(got, *want, "{text}");
+        }
+    }
+}

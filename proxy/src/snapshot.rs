@@ -1,0 +1,167 @@
+//! Pictures of a world for the browser ([`WorldSnap`]): hosts and their online state, each user's folders with
+//! messages (flags, `From:`, `Subject:` parsed with mail-parser) and the queue with next attempts.
+//!
+//! Store calls are synchronous (a Maildir store reads files), so callers run [`build`] on a blocking thread.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use mailroom_core::queue::spool::RcptStatus;
+use mailroom_core::wire::{FolderSnap, HostSnap, MessageSnap, QueueSnap, UserSnap, WorldSnap};
+use mailroom_core::world::World;
+
+/// Headers worth showing, by (host, user, folder, UIDVALIDITY, UID).
+type Key = (String, String, String, u32, u32);
+
+/// Most entries kept before the cache starts over (a few MB at worst).
+const HEADER_CACHE_MAX: usize = 20_000;
+
+/// Parsed `From:`/`Subject:` of messages already seen: a message's bytes never change under its UID, so a
+/// snapshot reads and parses each message once.
+#[derive(Default)]
+pub struct HeaderCache(Mutex<HashMap<Key, (String, String)>>);
+
+impl HeaderCache {
+    /// Forgets everything (after a world reset).
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// `From:` and `Subject:` of a message, decoded; empty when absent or unparsable.
+pub fn headers(raw: &[u8]) -> (String, String) {
+    let Some(msg) = mail_parser::MessageParser::default().parse_headers(raw) else {
+        return (String::new(), String::new());
+    };
+    let from = msg
+        .from()
+        .and_then(|a| a.first())
+        .map(|a| match (&a.name, &a.address) {
+            (Some(n), Some(addr)) => format!("{n} <{addr}>"),
+            (None, Some(addr)) => addr.to_string(),
+            (Some(n), None) => n.to_string(),
+            (None, None) => String::new(),
+        })
+        .unwrap_or_default();
+    (from, msg.subject().unwrap_or_default().to_string())
+}
+
+/// The world as the browser draws it.
+pub fn build(world: &World, cache: &HeaderCache) -> WorldSnap {
+    let mut hosts = Vec::new();
+    for h in &world.hosts {
+        let mut users = Vec::new();
+        for user in h.users.names() {
+            let mut folders = Vec::new();
+            for f in h.store.folders(user).unwrap_or_default().into_iter().filter(|f| f.selectable) {
+                let Ok(status) = h.store.status(user, &f.name) else { continue };
+                let mut messages = Vec::with_capacity(status.messages.len());
+                for m in &status.messages {
+                    let key: Key =
+                        (h.config.name.clone(), user.to_string(), f.name.clone(), status.uid_validity, m.uid);
+                    let cached = cache.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+                    let (from, subject) = match cached {
+                        Some(v) => v,
+                        None => {
+                            let v = h
+                                .store
+                                .read(user, &f.name, m.uid)
+                                .map(|raw| headers(&raw))
+                                .unwrap_or_default();
+                            let mut c = cache.0.lock().unwrap_or_else(|e| e.into_inner());
+                            if c.len() >= HEADER_CACHE_MAX {
+                                c.clear();
+                            }
+                            c.insert(key, v.clone());
+                            v
+                        }
+                    };
+                    messages.push(MessageSnap {
+                        uid: m.uid,
+                        flags: m.flags.iter().map(|fl| fl.as_imap().to_string()).collect(),
+                        size: m.size,
+                        from,
+                        subject,
+                    });
+                }
+                folders.push(FolderSnap { name: f.name, messages });
+            }
+            users.push(UserSnap { name: user.to_string(), folders });
+        }
+        hosts.push(HostSnap {
+            name: h.config.name.clone(),
+            fqdn: h.fqdn.clone(),
+            domain: h.config.domain.clone(),
+            online: h.is_online(),
+            port_base: h.config.port_base,
+            users,
+        });
+    }
+    let routes = world
+        .routes
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|r| (r.domain.clone(), r.mx.clone()))
+        .collect();
+    let queue = world
+        .queue()
+        .into_iter()
+        .map(|q| {
+            let pending: Vec<_> = q.recipients.iter().filter(|r| r.status == RcptStatus::Pending).collect();
+            QueueSnap {
+                host: q.host,
+                id: q.id,
+                from: q.from,
+                rcpts: pending.iter().map(|r| r.rcpt.clone()).collect(),
+                attempts: q.recipients.iter().map(|r| r.attempts).max().unwrap_or(0),
+                next_attempt: pending.iter().map(|r| r.next_attempt).min().map(|t| t.to_rfc3339()),
+                expires_at: q.expires_at.to_rfc3339(),
+                last_error: q.recipients.iter().rev().find_map(|r| r.last_error.clone()),
+            }
+        })
+        .collect();
+    WorldSnap { hosts, routes, queue }
+}
+
+/// Messages and bytes a world holds (mailboxes and queue), for the sandbox limits.
+pub fn size(snap: &WorldSnap) -> (usize, u64) {
+    let mut n = snap.queue.len();
+    let mut bytes = 0u64;
+    for h in &snap.hosts {
+        for u in &h.users {
+            for f in &u.folders {
+                n += f.messages.len();
+                bytes += f.messages.iter().map(|m| m.size).sum::<u64>();
+            }
+        }
+    }
+    (n, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_table() {
+        let cases: &[(&[u8], (&str, &str))] = &[
+            (
+                b"From: Alice <alice@example.com>\r\nSubject: Hi\r\n\r\nbody",
+                ("Alice <alice@example.com>", "Hi"),
+            ),
+            (b"From: bob@example.com\r\n\r\n", ("bob@example.com", "")),
+            (b"Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\n", ("", "caf\u{e9}")),
+            (b"", ("", "")),
+            (b"\xff\xfe garbage", ("", "")),
+        ];
+        for (raw, (from, subject)) in cases {
+            assert_eq!(
+                headers(raw),
+                (from.to_string(), subject.to_string()),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The worlds browsers attach to: private sandboxes (one per session token), shared rooms (one per room code) and
+//! the persistent world.
+//!
+//! A sandbox or room starts its [`World`] lazily, on the first action that needs a running world (opening a
+//! connection, switching a host, retrying the queue): until then its snapshot is the pristine one every fresh world
+//! has, so an idle session costs a few hundred bytes rather than two hosts with certificates and queue managers.
+//! "Reset world" shuts the running world down and goes back to that pristine state.
+//!
+//! The [`Registry`] maps session tokens and room codes to handles. A handle without sockets is kept for
+//! `reattach_ttl` (a reload or a dropped network comes back to the same mailboxes), then reaped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mailroom_core::config::WorldConfig;
+use mailroom_core::wire::WorldSnap;
+use mailroom_core::world::{Persistence, World};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::snapshot::HeaderCache;
+
+/// What kind of world a handle holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A private sandbox.
+    Sandbox,
+    /// A shared room with this code.
+    Room(String),
+    /// The persistent world of the TCP ports.
+    Persistent,
+}
+
+/// One attachable world.
+pub struct WorldHandle {
+    /// Sandbox, room or persistent.
+    pub kind: Kind,
+    /// The configuration a (re)started world gets.
+    config: WorldConfig,
+    /// The running world; `None` while pristine. Sessions watch it to resubscribe after a start or reset.
+    current: watch::Sender<Option<Arc<World>>>,
+    /// Serialises starts so two sockets in a room cannot start two worlds.
+    start_lock: Mutex<()>,
+    /// Sockets attached now.
+    attached: AtomicUsize,
+    /// When the last socket left (for reaping).
+    detached_at: Mutex<Option<Instant>>,
+    /// Set by snapshots when the world holds more than the sandbox limits allow.
+    pub full: AtomicBool,
+    /// Parsed `From:`/`Subject:` of messages already seen (UIDs never change meaning within a UIDVALIDITY).
+    pub headers: HeaderCache,
+}
+
+impl WorldHandle {
+    /// A lazily started sandbox or room.
+    pub fn lazy(kind: Kind, config: WorldConfig) -> Arc<WorldHandle> {
+        Arc::new(WorldHandle {
+            kind,
+            config,
+            current: watch::Sender::new(None),
+            start_lock: Mutex::new(()),
+            attached: AtomicUsize::new(0),
+            detached_at: Mutex::new(Some(Instant::now())),
+            full: AtomicBool::new(false),
+            headers: HeaderCache::default(),
+        })
+    }
+
+    /// The persistent world, already running.
+    pub fn persistent(world: Arc<World>) -> Arc<WorldHandle> {
+        Arc::new(WorldHandle {
+            kind: Kind::Persistent,
+            config: world.config.clone(),
+            current: watch::Sender::new(Some(world)),
+            start_lock: Mutex::new(()),
+            attached: AtomicUsize::new(0),
+            detached_at: Mutex::new(None),
+            full: AtomicBool::new(false),
+            headers: HeaderCache::default(),
+        })
+    }
+
+    /// The running world, if started.
+    pub fn world(&self) -> Option<Arc<World>> {
+        self.current.borrow().clone()
+    }
+
+    /// The configuration of this world.
+    pub fn config(&self) -> &WorldConfig {
+        &self.config
+    }
+
+    /// Watches starts and resets.
+    pub fn watch(&self) -> watch::Receiver<Option<Arc<World>>> {
+        self.current.subscribe()
+    }
+
+    /// The running world, starting it first if needed. Must be called inside a Tokio runtime.
+    pub fn get_or_start(&self) -> anyhow::Result<Arc<World>> {
+        if let Some(w) = self.world() {
+            return Ok(w);
+        }
+        let _guard = self.start_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = self.world() {
+            return Ok(w);
+        }
+        let world = World::start(self.config.clone(), Persistence::Memory)?;
+        self.current.send_replace(Some(world.clone()));
+        Ok(world)
+    }
+
+    /// Shuts the running world down and returns to the pristine state. The persistent world cannot be reset.
+    pub fn reset(&self) -> bool {
+        if self.kind == Kind::Persistent {
+            return false;
+        }
+        let _guard = self.start_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = self.current.send_replace(None) {
+            old.shutdown();
+        }
+        self.full.store(false, Ordering::Relaxed);
+        self.headers.clear();
+        true
+    }
+
+    /// A socket attached.
+    pub fn attach(&self) {
+        self.attached.fetch_add(1, Ordering::SeqCst);
+        *self.detached_at.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// A socket left.
+    pub fn detach(&self) {
+        if self.attached.fetch_sub(1, Ordering::SeqCst) == 1 {
+            *self.detached_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
+    }
+
+    /// Whether nobody has been attached for `ttl`.
+    fn expired(&self, ttl: Duration, now: Instant) -> bool {
+        self.attached.load(Ordering::SeqCst) == 0
+            && self
+                .detached_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|at| now.duration_since(at) >= ttl)
+    }
+
+    /// Whether the world is running (for metrics).
+    pub fn is_running(&self) -> bool {
+        self.current.borrow().is_some()
+    }
+}
+
+/// Why a world could not be attached.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AttachError {
+    /// `max_worlds` are alive.
+    TooManyWorlds,
+    /// A room code must be 1-32 letters, digits, `-` or `_`.
+    BadRoomCode,
+}
+
+/// Tokens and room codes to handles.
+pub struct Registry {
+    /// Sandbox configuration: the default world with playground timing.
+    sandbox_config: WorldConfig,
+    /// Session token -> the world it was welcomed into.
+    tokens: Mutex<HashMap<String, Arc<WorldHandle>>>,
+    /// Room code -> room.
+    rooms: Mutex<HashMap<String, Arc<WorldHandle>>>,
+    /// The persistent world.
+    pub persistent: Arc<WorldHandle>,
+    /// A pristine world's snapshot, shown before a sandbox starts.
+    pristine: WorldSnap,
+    max_worlds: usize,
+}
+
+impl Registry {
+    /// A registry whose sandboxes are built from `sandbox_config`.
+    pub fn new(
+        sandbox_config: WorldConfig,
+        persistent: Arc<World>,
+        pristine: WorldSnap,
+        max_worlds: usize,
+    ) -> Registry {
+        Registry {
+            sandbox_config,
+            tokens: Mutex::new(HashMap::new()),
+            rooms: Mutex::new(HashMap::new()),
+            persistent: WorldHandle::persistent(persistent),
+            pristine,
+            max_worlds,
+        }
+    }
+
+    /// What a world looks like before anything happened in it.
+    pub fn pristine(&self) -> &WorldSnap {
+        &self.pristine
+    }
+
+    fn count(&self) -> usize {
+        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let sandboxes = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|h| h.kind == Kind::Sandbox)
+            .count();
+        rooms + sandboxes
+    }
+
+    /// Worlds alive (sandboxes and rooms, started or not) and how many of them run.
+    pub fn stats(&self) -> (usize, usize) {
+        let mut all: Vec<Arc<WorldHandle>> =
+            self.tokens.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        all.extend(self.rooms.lock().unwrap_or_else(|e| e.into_inner()).values().cloned());
+        all.sort_by_key(|h| Arc::as_ptr(h) as usize);
+        all.dedup_by_key(|h| Arc::as_ptr(h) as usize);
+        let running = all.iter().filter(|h| h.is_running()).count();
+        (all.len(), running)
+    }
+
+    /// The world a token was welcomed into, if it is still kept.
+    pub fn by_token(&self, token: &str) -> Option<Arc<WorldHandle>> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(token).cloned()
+    }
+
+    /// A new private sandbox.
+    pub fn new_sandbox(&self) -> Result<Arc<WorldHandle>, AttachError> {
+        if self.count() >= self.max_worlds {
+            return Err(AttachError::TooManyWorlds);
+        }
+        Ok(WorldHandle::lazy(Kind::Sandbox, self.sandbox_config.clone()))
+    }
+
+    /// The room with this code, created on first use.
+    pub fn room(&self, code: &str) -> Result<Arc<WorldHandle>, AttachError> {
+        let valid = !code.is_empty()
+            && code.len() <= 32
+            && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(AttachError::BadRoomCode);
+        }
+        let code = code.to_ascii_lowercase();
+        if let Some(h) = self.rooms.lock().unwrap_or_else(|e| e.into_inner()).get(&code) {
+            return Ok(h.clone());
+        }
+        if self.count() >= self.max_worlds {
+            return Err(AttachError::TooManyWorlds);
+        }
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(rooms
+            .entry(code.clone())
+            .or_insert_with(|| WorldHandle::lazy(Kind::Room(code), self.sandbox_config.clone()))
+            .clone())
+    }
+
+    /// Remembers which world a token belongs to.
+    pub fn remember(&self, token: &str, handle: Arc<WorldHandle>) {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).insert(token.to_string(), handle);
+    }
+
+    /// Drops worlds nobody came back to within `ttl`, shutting down their running worlds.
+    pub fn reap(&self, ttl: Duration) -> usize {
+        let now = Instant::now();
+        let mut dropped = Vec::new();
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, h| {
+            let keep = h.kind == Kind::Persistent || !h.expired(ttl, now);
+            if !keep {
+                dropped.push(h.clone());
+            }
+            keep
+        });
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, h| {
+            let keep = !h.expired(ttl, now);
+            if !keep {
+                dropped.push(h.clone());
+            }
+            keep
+        });
+        for h in &dropped {
+            if let Some(w) = h.world() {
+                w.shutdown();
+            }
+        }
+        dropped.len()
+    }
+}

@@ -1,0 +1,256 @@
+//! Helpers for the proxy's tests: a persistent world in memory on ephemeral loopback ports, the proxy's router
+//! served on an ephemeral port, and a small WebSocket client (tokio-tungstenite) that speaks the JSON protocol.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use mailroom::{AppState, ProxyConfig};
+use mailroom_core::config::WorldConfig;
+use mailroom_core::world::{Persistence, World};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single expectation may wait.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A running proxy.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub world: Arc<World>,
+}
+
+/// The persistent world for tests: in memory, ephemeral loopback ports, quick retries.
+pub fn world_config() -> WorldConfig {
+    let mut cfg = WorldConfig::default();
+    cfg.set_port_bases(&[0, 0]);
+    cfg.timing.first_retry = Duration::from_millis(300);
+    cfg.timing.max_retry = Duration::from_millis(600);
+    cfg.limits.auth_failure_delay = Duration::from_millis(10);
+    cfg
+}
+
+/// Starts the persistent world and the proxy (with `tweak` applied to the default proxy configuration).
+pub async fn start(tweak: impl FnOnce(&mut ProxyConfig)) -> Server {
+    let world = World::start(world_config(), Persistence::Memory).unwrap();
+    world.listen().await.unwrap();
+    let mut cfg = ProxyConfig::default();
+    cfg.snapshot_debounce = Duration::from_millis(20);
+    tweak(&mut cfg);
+    let state = AppState::new(cfg, world.clone()).unwrap();
+    let app = mailroom::app(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+    });
+    Server { addr, state, world }
+}
+
+/// One browser.
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Every message received so far (for assertions after the fact).
+    pub seen: Vec<Value>,
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Connects with extra request headers.
+    pub async fn connect_with(
+        &self,
+        headers: &[(&str, &str)],
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        let mut req = self.url().into_client_request().unwrap();
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                axum::http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+        Ok(Client { ws, seen: Vec::new() })
+    }
+
+    pub async fn connect(&self) -> Client {
+        self.connect_with(&[]).await.unwrap()
+    }
+
+    /// Connects and says hello with `world` (`{"kind":"sandbox"}` ...); returns the client and its welcome.
+    pub async fn session(&self, world: Value) -> (Client, Value) {
+        let mut c = self.connect().await;
+        let welcome = c.hello(world, None).await;
+        (c, welcome)
+    }
+}
+
+impl Client {
+    pub async fn send(&mut self, v: Value) {
+        self.ws.send(Message::Text(v.to_string().into())).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws.send(Message::Text(text.to_string().into())).await.unwrap();
+    }
+
+    /// The next protocol message; panics on close or timeout.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let m =
+                tokio::time::timeout(WAIT, self.ws.next()).await.expect("timed out waiting for a message");
+            match m {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    self.seen.push(v.clone());
+                    return v;
+                }
+                Some(Ok(Message::Close(f))) => panic!("closed: {f:?}; seen {:#?}", self.seen),
+                Some(Ok(_)) => continue,
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+    }
+
+    /// Receives until `pred` holds; returns that message.
+    pub async fn until(&mut self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let v = tokio::time::timeout(left, self.recv())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}; seen {:#?}", self.seen));
+            if pred(&v) {
+                return v;
+            }
+        }
+    }
+
+    /// Receives until a message of type `ty`.
+    pub async fn until_type(&mut self, ty: &str) -> Value {
+        self.until(ty, |v| v["type"] == ty).await
+    }
+
+    /// Says hello and returns the welcome (skipping nothing: welcome comes first, or an error before it).
+    pub async fn hello(&mut self, world: Value, token: Option<&str>) -> Value {
+        let mut m = json!({ "type": "hello", "version": 1, "world": world });
+        if let Some(t) = token {
+            m["token"] = json!(t);
+        }
+        self.send(m).await;
+        self.until_type("welcome").await
+    }
+
+    /// Waits for the server's close frame; returns code and reason.
+    pub async fn closed(&mut self) -> (u16, String) {
+        loop {
+            let m = tokio::time::timeout(WAIT, self.ws.next()).await.expect("timed out waiting for close");
+            match m {
+                Some(Ok(Message::Close(Some(f)))) => return (u16::from(f.code), f.reason.to_string()),
+                Some(Ok(Message::Close(None))) => return (u16::from(CloseCode::Status), String::new()),
+                Some(Ok(Message::Text(t))) => self.seen.push(serde_json::from_str(&t).unwrap()),
+                Some(Ok(_)) => continue,
+                other => panic!("socket ended without a close frame: {other:?}"),
+            }
+        }
+    }
+
+    /// Opens connection `conn` and waits for `opened`.
+    pub async fn open(&mut self, conn: u32, host: &str, service: &str) -> Value {
+        self.send(json!({ "type": "open", "conn": conn, "host": host, "service": service })).await;
+        self.until(&format!("opened {conn}"), |v| {
+            (v["type"] == "opened" || v["type"] == "closed" || v["type"] == "error")
+                && v.get("conn").is_none_or(|c| c == conn)
+        })
+        .await
+    }
+
+    /// Sends text on a connection.
+    pub async fn write(&mut self, conn: u32, text: &str) {
+        self.send(json!({ "type": "send", "conn": conn, "text": text })).await;
+    }
+
+    /// Server-to-client text on `conn` accumulated until it contains `needle`.
+    pub async fn read_until(&mut self, conn: u32, needle: &str) -> String {
+        let mut acc = String::new();
+        self.until(&format!("{needle:?} on {conn}"), |v| {
+            if v["type"] == "data" && v["conn"] == conn && v["dir"] == "s" {
+                acc.push_str(v["text"].as_str().unwrap_or(""));
+            }
+            acc.contains(needle)
+        })
+        .await;
+        acc
+    }
+
+    /// Sends a command line and waits for a reply line that starts with `code` (SMTP: `250 `).
+    pub async fn cmd(&mut self, conn: u32, line: &str, wait_for: &str) -> String {
+        self.write(conn, &format!("{line}\r\n")).await;
+        self.read_until(conn, wait_for).await
+    }
+
+    /// Asks for a snapshot and returns it.
+    /// Unsolicited snapshots may be in flight; the last one before the `pong` that follows the request is at least
+    /// as fresh as the request.
+    pub async fn snapshot(&mut self) -> Value {
+        self.send(json!({ "type": "snapshot" })).await;
+        self.send(json!({ "type": "ping" })).await;
+        let mut last = None;
+        loop {
+            let v = self.recv().await;
+            match v["type"].as_str() {
+                Some("snapshot") => last = Some(v["world"].clone()),
+                Some("pong") if last.is_some() => return last.unwrap(),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The messages of a user's INBOX in a snapshot.
+pub fn inbox(snap: &Value, host: &str, user: &str) -> Vec<Value> {
+    let h = snap["hosts"].as_array().unwrap().iter().find(|h| h["name"] == host).unwrap();
+    let u = h["users"].as_array().unwrap().iter().find(|u| u["name"] == user).unwrap();
+    let f = u["folders"].as_array().unwrap().iter().find(|f| f["name"] == "INBOX").unwrap();
+    f["messages"].as_array().unwrap().clone()
+}
+
+/// Whether a host is online in a snapshot.
+pub fn online(snap: &Value, host: &str) -> bool {
+    snap["hosts"].as_array().unwrap().iter().find(|h| h["name"] == host).unwrap()["online"].as_bool().unwrap()
+}
+
+/// Puts a message straight into a mailbox of the world behind a session token (no SMTP needed).
+pub fn inject(state: &AppState, token: &str, host: &str, user: &str, subject: &str) {
+    let handle = state.registry.by_token(token).expect("token known");
+    let world = handle.get_or_start().unwrap();
+    let msg = format!("From: Test <test@example.org>\r\nSubject: {subject}\r\n\r\nhello\r\n");
+    world.host(host).unwrap().store.append(user, "INBOX", msg.as_bytes(), &Default::default(), None).unwrap();
+}
+
+/// Polls `f` every 20 ms until it holds (panics after [`WAIT`]).
+pub async fn wait(mut f: impl FnMut() -> bool, what: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls an async condition until it holds (panics after [`WAIT`]).
+pub async fn wait_async<F: std::future::Future<Output = bool>>(mut f: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

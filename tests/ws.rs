@@ -1,0 +1,503 @@
+//! End-to-end tests of the playground WebSocket: a real tokio-tungstenite client against the proxy served on an
+//! ephemeral loopback port. Nothing here dials anything but loopback.
+//!
+//! Tests marked "needs the SMTP session" drive a real SMTP conversation and pass once the protocol sessions are
+//! merged; the others exercise the proxy alone.
+
+#[path = "web/mod.rs"]
+mod web;
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use web::*;
+
+fn sandbox() -> Value {
+    json!({ "kind": "sandbox" })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The protocol basics.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_welcomes_with_a_token_and_a_pristine_snapshot() {
+    let s = start(|_| {}).await;
+    let mut c = s.connect().await;
+    c.send(json!({ "type": "ping" })).await;
+    assert_eq!(c.recv().await["type"], "pong");
+    c.send(json!({ "type": "snapshot" })).await;
+    assert_eq!(c.recv().await["code"], "hello_first");
+    let w = c.hello(sandbox(), None).await;
+    assert_eq!(w["version"], 1);
+    assert_eq!(w["world"]["kind"], "sandbox");
+    assert_eq!(w["plaintext_auth"], true);
+    assert_eq!(w["token"].as_str().unwrap().len(), 32);
+    let snap = c.until_type("snapshot").await;
+    let hosts = snap["world"]["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2);
+    assert_eq!(hosts[0]["name"], "mx1");
+    assert_eq!(hosts[0]["port_base"], 10000);
+    assert!(inbox(&snap["world"], "mx1", "alice").is_empty());
+    // The world has not started yet: a session costs little until it is used.
+    assert!(!s.state.registry.by_token(w["token"].as_str().unwrap()).unwrap().is_running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_version_closes_4001() {
+    let s = start(|_| {}).await;
+    let mut c = s.connect().await;
+    c.send(json!({ "type": "hello", "version": 99 })).await;
+    let (code, reason) = c.closed().await;
+    assert_eq!(code, 4001, "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_get_errors_and_the_session_lives_on() {
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    for (text, code) in [
+        ("{", "bad_json"),
+        ("42", "bad_json"),
+        (r#"{"type":"launch"}"#, "unknown_type"),
+        (r#"{"type":"open","conn":"one"}"#, "bad_message"),
+        (r#"{"type":"send","conn":1,"b64":"%%%"}"#, "bad_message"),
+    ] {
+        c.send_raw(text).await;
+        let e = c.until_type("error").await;
+        assert_eq!(e["code"], code, "{text}");
+    }
+    c.send(json!({ "type": "ping" })).await;
+    c.until_type("pong").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_bad_messages_closes_4004() {
+    let s = start(|c| c.max_bad_messages = 20).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    for _ in 0..20 {
+        c.send_raw("not json").await;
+    }
+    let (code, reason) = c.closed().await;
+    assert_eq!(code, 4004, "{reason}");
+    assert_eq!(c.seen.iter().filter(|v| v["code"] == "bad_json").count(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_configured_targets_can_be_opened() {
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    for (host, service) in [
+        ("evil.example.com", "smtp"),
+        ("mx1", "ssh"),
+        ("127.0.0.1", "smtp"),
+        ("mx1.example.com:25", "smtp"),
+        ("", ""),
+    ] {
+        let r = c.open(1, host, service).await;
+        assert_eq!(r["type"], "error", "{host} {service}");
+        assert_eq!(r["code"], "unknown_target", "{host} {service}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// TLS through the proxy.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_is_reported_with_its_details() {
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    for (conn, service) in [(1, "smtps"), (2, "pop3s"), (3, "imaps")] {
+        let opened = c.open(conn, "mx1", service).await;
+        assert_eq!(opened["type"], "opened", "{opened}");
+        let tls = c.until(&format!("tls {conn}"), |v| v["type"] == "tls" && v["conn"] == conn).await;
+        assert_eq!(tls["implicit"], true);
+        assert!(tls["version"].as_str().unwrap().starts_with("TLSv1."), "{tls}");
+        assert!(!tls["cipher"].as_str().unwrap().is_empty());
+        assert_eq!(tls["subject"], "mx1.example.com");
+        assert_eq!(tls["sha256"].as_str().unwrap().len(), 32 * 3 - 1);
+        // The greeting comes after the TLS marker, as plaintext.
+        let greeting =
+            c.until("greeting", |v| v["type"] == "data" && v["conn"] == conn && v["dir"] == "s").await;
+        assert!(greeting["text"].as_str().is_some(), "{greeting}");
+        c.send(json!({ "type": "close", "conn": conn })).await;
+    }
+}
+
+/// Needs the SMTP session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_upgrades_through_the_proxy() {
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    c.open(1, "mx1", "smtp").await;
+    c.read_until(1, "220 ").await;
+    c.cmd(1, "EHLO learner.example", "250 ").await;
+    c.write(1, "STARTTLS\r\n").await;
+    let tls = c.until("tls", |v| v["type"] == "tls").await;
+    assert_eq!(tls["implicit"], false);
+    assert_eq!(tls["subject"], "mx1.example.com");
+    // The acceptance reply is in the transcript before the TLS marker.
+    let idx = c.seen.iter().position(|v| v["type"] == "tls").unwrap();
+    let before: String = c.seen[..idx]
+        .iter()
+        .filter(|v| v["type"] == "data" && v["dir"] == "s")
+        .filter_map(|v| v["text"].as_str())
+        .collect();
+    assert!(before.contains("220"), "{before}");
+    let ehlo = c.cmd(1, "EHLO learner.example", "250 ").await;
+    assert!(!ehlo.contains("STARTTLS"), "no STARTTLS offered inside TLS: {ehlo}");
+    c.cmd(1, "QUIT", "221").await;
+    c.until("closed", |v| v["type"] == "closed").await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Mail through the relay.
+
+/// Needs the SMTP session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_mail_arrives_with_events_and_snapshot() {
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    let opened = c.open(1, "mx1", "smtp").await;
+    assert_eq!(opened["port"], 10025);
+    c.read_until(1, "220 ").await;
+    c.cmd(1, "EHLO learner.example", "250 ").await;
+    c.cmd(1, "MAIL FROM:<carol@example.net>", "250").await;
+    c.cmd(1, "RCPT TO:<alice@example.com>", "250").await;
+    c.cmd(1, "DATA", "354").await;
+    c.write(1, "From: Carol <carol@example.net>\r\nSubject: Hello Alice\r\n\r\nHi!\r\n.\r\n").await;
+    c.read_until(1, "250").await;
+    c.cmd(1, "QUIT", "221").await;
+    let closed = c.until("closed", |v| v["type"] == "closed").await;
+    assert!(!closed["reason"].as_str().unwrap().is_empty());
+    c.until("received event", |v| v["type"] == "event" && v["event"]["event"] == "received").await;
+    let snap = c
+        .until("alice's message in a snapshot", |v| {
+            v["type"] == "snapshot" && !inbox(&v["world"], "mx1", "alice").is_empty()
+        })
+        .await;
+    let msgs = inbox(&snap["world"], "mx1", "alice");
+    assert_eq!(msgs[0]["subject"], "Hello Alice");
+    assert_eq!(msgs[0]["from"], "Carol <carol@example.net>");
+    // The transcript kept CR LF and both directions.
+    assert!(c.seen.iter().any(|v| v["type"] == "data" && v["dir"] == "c" && v["text"] == "DATA\r\n"));
+    assert!(c.seen.iter().all(|v| v["type"] != "data" || v["at"].as_i64().unwrap() > 1_600_000_000_000));
+}
+
+/// Needs the SMTP session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxes_are_private_over_smtp() {
+    let s = start(|_| {}).await;
+    let (mut a, _) = s.session(sandbox()).await;
+    let (mut b, _) = s.session(sandbox()).await;
+    a.open(1, "mx1", "smtp").await;
+    a.read_until(1, "220 ").await;
+    a.cmd(1, "HELO a", "250").await;
+    a.cmd(1, "MAIL FROM:<>", "250").await;
+    a.cmd(1, "RCPT TO:<alice@example.com>", "250").await;
+    a.cmd(1, "DATA", "354").await;
+    a.cmd(1, "Subject: secret\r\n\r\nx\r\n.", "250").await;
+    a.until("alice's mail", |v| v["type"] == "snapshot" && !inbox(&v["world"], "mx1", "alice").is_empty())
+        .await;
+    assert!(inbox(&b.snapshot().await, "mx1", "alice").is_empty());
+    assert!(s.world.host("mx1").unwrap().store.status("alice", "INBOX").unwrap().messages.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Worlds: private, shared, reattached, reset, persistent.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_cannot_see_each_others_mail() {
+    let s = start(|_| {}).await;
+    let (mut a, wa) = s.session(sandbox()).await;
+    let (mut b, _) = s.session(sandbox()).await;
+    inject(&s.state, wa["token"].as_str().unwrap(), "mx1", "alice", "for A only");
+    let mine = inbox(&a.snapshot().await, "mx1", "alice");
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["subject"], "for A only");
+    assert_eq!(mine[0]["from"], "Test <test@example.org>");
+    assert!(inbox(&b.snapshot().await, "mx1", "alice").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_in_one_room_see_the_same_world() {
+    let s = start(|_| {}).await;
+    let (mut a, wa) = s.session(json!({ "kind": "room", "code": "class-1" })).await;
+    let (mut b, wb) = s.session(json!({ "kind": "room", "code": "CLASS-1" })).await;
+    assert_eq!(wa["world"]["code"], "class-1");
+    assert_eq!(wb["world"]["code"], "class-1");
+    a.send(json!({ "type": "set_online", "host": "mx2", "online": false })).await;
+    // B hears the event and gets a fresh picture without asking.
+    b.until("online_changed", |v| v["type"] == "event" && v["event"]["event"] == "online_changed").await;
+    b.until("mx2 offline", |v| v["type"] == "snapshot" && !online(&v["world"], "mx2")).await;
+    inject(&s.state, wa["token"].as_str().unwrap(), "mx2", "carol", "class notes");
+    assert_eq!(inbox(&b.snapshot().await, "mx2", "carol").len(), 1);
+    // A third browser with another code is elsewhere.
+    let (mut other, _) = s.session(json!({ "kind": "room", "code": "class-2" })).await;
+    assert!(online(&other.snapshot().await, "mx2"));
+    // A bad code is an error, not a world.
+    let mut bad = s.connect().await;
+    bad.send(json!({ "type": "hello", "version": 1, "world": { "kind": "room", "code": "no spaces!" } }))
+        .await;
+    assert_eq!(bad.until_type("error").await["code"], "bad_room");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reattach_by_token_keeps_the_mailbox() {
+    let s = start(|_| {}).await;
+    let (mut a, wa) = s.session(sandbox()).await;
+    let token = wa["token"].as_str().unwrap().to_string();
+    inject(&s.state, &token, "mx1", "bob", "keep me");
+    a.send(json!({ "type": "set_online", "host": "mx2", "online": false })).await;
+    a.until("mx2 offline", |v| v["type"] == "snapshot" && !online(&v["world"], "mx2")).await;
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let mut again = s.connect().await;
+    let w = again.hello(sandbox(), Some(&token)).await;
+    assert_eq!(w["token"], token.as_str());
+    let snap = again.until_type("snapshot").await["world"].clone();
+    assert_eq!(inbox(&snap, "mx1", "bob")[0]["subject"], "keep me");
+    assert!(!online(&snap, "mx2"));
+    // Recent events are replayed to the returning browser.
+    assert!(again.seen.iter().any(|v| v["type"] == "event" && v["event"]["event"] == "online_changed"));
+
+    // An unknown token gets a fresh sandbox and says so.
+    let mut stranger = s.connect().await;
+    stranger.send(json!({ "type": "hello", "version": 1, "token": "0000" })).await;
+    assert_eq!(stranger.until_type("error").await["code"], "token_expired");
+    let w2 = stranger.until_type("welcome").await;
+    assert_ne!(w2["token"], token.as_str());
+    assert!(inbox(&stranger.until_type("snapshot").await["world"], "mx1", "bob").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_sandboxes_are_reaped_after_the_ttl() {
+    let s = start(|c| c.reattach_ttl = Duration::from_millis(200)).await;
+    let (a, wa) = s.session(sandbox()).await;
+    let token = wa["token"].as_str().unwrap().to_string();
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(s.state.registry.by_token(&token).is_some());
+    web::wait(|| s.state.registry.by_token(&token).is_none(), "reaped").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_world_rebuilds_a_sandbox_but_not_the_persistent_world() {
+    let s = start(|_| {}).await;
+    let (mut a, wa) = s.session(sandbox()).await;
+    inject(&s.state, wa["token"].as_str().unwrap(), "mx1", "alice", "gone soon");
+    a.send(json!({ "type": "set_online", "host": "mx2", "online": false })).await;
+    a.until("mx2 offline", |v| v["type"] == "snapshot" && !online(&v["world"], "mx2")).await;
+    a.send(json!({ "type": "reset_world" })).await;
+    let snap = a.until("pristine", |v| v["type"] == "snapshot" && online(&v["world"], "mx2")).await;
+    assert!(inbox(&snap["world"], "mx1", "alice").is_empty());
+
+    let (mut p, wp) = s.session(json!({ "kind": "persistent" })).await;
+    assert_eq!(wp["world"]["kind"], "persistent");
+    p.send(json!({ "type": "reset_world" })).await;
+    assert_eq!(p.until_type("error").await["code"], "not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_persistent_world_is_attachable_only_when_allowed() {
+    let s = start(|_| {}).await;
+    let (mut p, _) = s.session(json!({ "kind": "persistent" })).await;
+    p.until_type("snapshot").await;
+    p.send(json!({ "type": "set_online", "host": "mx2", "online": false })).await;
+    web::wait(|| !s.world.host("mx2").unwrap().is_online(), "mx2 offline in the persistent world").await;
+    p.send(json!({ "type": "set_online", "host": "mx9", "online": false })).await;
+    assert_eq!(p.until_type("error").await["code"], "unknown_host");
+
+    let s = start(|c| c.allow_persistent = false).await;
+    let mut c = s.connect().await;
+    c.send(json!({ "type": "hello", "version": 1, "world": { "kind": "persistent" } })).await;
+    assert_eq!(c.until_type("error").await["code"], "world_not_allowed");
+    // The session lives on and may choose a sandbox.
+    assert_eq!(c.hello(sandbox(), None).await["world"]["kind"], "sandbox");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Remote targets: only configured ones, and this test's "remote" is a loopback echo server.
+
+async fn echo_server() -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+fn remote(name: &str, addr: std::net::SocketAddr) -> mailroom::RemoteTarget {
+    mailroom::RemoteTarget {
+        name: name.into(),
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        service: mailroom_core::config::Service::Smtp,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_remote_targets_relay_bytes_losslessly() {
+    let echo = echo_server().await;
+    let s = start(|c| c.remotes = vec![remote("echo", echo)]).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    // The wrong service for a configured name is refused too.
+    assert_eq!(c.open(1, "echo", "imap").await["code"], "unknown_target");
+    let opened = c.open(1, "echo", "smtp").await;
+    assert_eq!(opened["type"], "opened", "{opened}");
+    assert_eq!(opened["port"], echo.port());
+    c.write(1, "line one\r\nline two\n").await;
+    assert_eq!(c.read_until(1, "two\n").await, "line one\r\nline two\n");
+    let raw = [0xff, 0x00, 0xfe, b'\r', b'\n'];
+    let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+    c.send(json!({ "type": "send", "conn": 1, "b64": b64 })).await;
+    let back =
+        c.until("binary echo", |v| v["type"] == "data" && v["dir"] == "s" && v.get("b64").is_some()).await;
+    assert_eq!(back["b64"], b64.as_str());
+    c.send(json!({ "type": "close", "conn": 1 })).await;
+    c.until("closed", |v| v["type"] == "closed" && v["conn"] == 1).await;
+    c.write(1, "late\r\n").await;
+    assert_eq!(c.until_type("error").await["code"], "unknown_conn");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Limits: each produces its documented close code or error.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_session_are_capped() {
+    let echo = echo_server().await;
+    let s = start(|c| {
+        c.remotes = vec![remote("echo", echo)];
+        c.max_connections_per_session = 2;
+    })
+    .await;
+    let (mut c, _) = s.session(sandbox()).await;
+    assert_eq!(c.open(1, "echo", "smtp").await["type"], "opened");
+    assert_eq!(c.open(1, "echo", "smtp").await["code"], "conn_in_use");
+    assert_eq!(c.open(2, "echo", "smtp").await["type"], "opened");
+    assert_eq!(c.open(3, "echo", "smtp").await["code"], "limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_messages_close_1009() {
+    let s = start(|c| c.max_frame = 1000).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    c.write(1, &"x".repeat(2000)).await;
+    let (code, reason) = c.closed().await;
+    assert_eq!(code, 1009, "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_and_byte_rates_are_limited() {
+    let s = start(|c| {
+        c.msgs_per_sec = 1;
+        c.msgs_burst = 3;
+    })
+    .await;
+    let (mut c, _) = s.session(sandbox()).await;
+    // hello took one token.
+    for _ in 0..3 {
+        c.send(json!({ "type": "ping" })).await;
+    }
+    c.until("rate_limited", |v| v["code"] == "rate_limited").await;
+    assert_eq!(c.seen.iter().filter(|v| v["type"] == "pong").count(), 2);
+
+    let s = start(|c| {
+        c.bytes_per_sec = 10;
+        c.bytes_burst = 10;
+    })
+    .await;
+    let (mut c, _) = s.session(sandbox()).await;
+    c.write(1, &"y".repeat(100)).await;
+    assert_eq!(c.until_type("error").await["code"], "rate_limited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn total_sessions_are_capped_4002() {
+    let s = start(|c| c.max_sessions = 1).await;
+    let (_a, _) = s.session(sandbox()).await;
+    let mut b = s.connect().await;
+    let (code, _) = b.closed().await;
+    assert_eq!(code, 4002);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_per_client_address_are_capped_4003_but_never_per_loopback() {
+    let s = start(|c| {
+        c.max_sessions_per_ip = 1;
+        c.forwarded_header = Some("x-forwarded-for".into());
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    // Plain loopback clients are not counted.
+    let (_l1, _) = s.session(sandbox()).await;
+    let (_l2, _) = s.session(sandbox()).await;
+    // Behind the trusted proxy, the forwarded address counts.
+    let mut a = s.connect_with(&[("x-forwarded-for", "203.0.113.5")]).await.unwrap();
+    a.hello(sandbox(), None).await;
+    let mut b = s.connect_with(&[("x-forwarded-for", "198.51.100.1, 203.0.113.5")]).await.unwrap();
+    let (code, reason) = b.closed().await;
+    assert_eq!(code, 4003, "{reason}");
+    let mut other = s.connect_with(&[("x-forwarded-for", "203.0.113.6")]).await.unwrap();
+    other.hello(sandbox(), None).await;
+    // The slot comes back when the session ends.
+    drop(a);
+    web::wait_async(|| async {
+        let mut c = s.connect_with(&[("x-forwarded-for", "203.0.113.5")]).await.unwrap();
+        c.send(json!({ "type": "ping" })).await;
+        tokio::time::timeout(Duration::from_secs(2), c.recv()).await.is_ok_and(|v| v["type"] == "pong")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_close_4006() {
+    let s = start(|c| c.idle_timeout = Duration::from_millis(300)).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    let (code, _) = c.closed().await;
+    assert_eq!(code, 4006);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worlds_are_capped_4005() {
+    let s = start(|c| c.max_worlds = 1).await;
+    let (_a, _) = s.session(sandbox()).await;
+    let mut b = s.connect().await;
+    b.send(json!({ "type": "hello", "version": 1 })).await;
+    let (code, _) = b.closed().await;
+    assert_eq!(code, 4005);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sandbox_refuses_new_smtp_connections() {
+    let s = start(|c| c.sandbox_max_messages = 2).await;
+    let (mut c, w) = s.session(sandbox()).await;
+    let token = w["token"].as_str().unwrap();
+    inject(&s.state, token, "mx1", "alice", "one");
+    inject(&s.state, token, "mx2", "carol", "two");
+    c.send(json!({ "type": "snapshot" })).await;
+    assert_eq!(c.until_type("error").await["code"], "sandbox_full");
+    assert_eq!(c.open(1, "mx1", "smtp").await["code"], "sandbox_full");
+    // Reading mail is still allowed.
+    assert_eq!(c.open(2, "mx1", "imaps").await["type"], "opened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_origin_is_refused() {
+    let s = start(|c| c.allowed_origins = vec!["https://tutorial.example.org".into()]).await;
+    let err = s.connect_with(&[("origin", "http://evil.example")]).await.err().expect("refused");
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => assert_eq!(resp.status(), 403),
+        e => panic!("expected HTTP 403, got {e}"),
+    }
+    let own = format!("http://{}", s.addr);
+    assert!(s.connect_with(&[("origin", &own)]).await.is_ok());
+    assert!(s.connect_with(&[("origin", "https://tutorial.example.org")]).await.is_ok());
+}
