@@ -48,6 +48,7 @@ fn main() {
         "server-core/src/explain.rs",
         "server-core/Cargo.toml",
         "Cargo.lock",
+        "Cargo.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
