@@ -35,7 +35,8 @@ struct File {
 
 fn main() {
     // Cargo always sets these for build scripts.
-    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let root = manifest.parent().expect("proxy/ lives inside the workspace").to_path_buf();
 
@@ -83,7 +84,15 @@ fn build_frontend(root: &Path, out: &Path) -> Result<Vec<File>, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--profile", "wasm-release", "--target", "wasm32-unknown-unknown", "-p", "mailroom-frontend"])
+        .args([
+            "build",
+            "--profile",
+            "wasm-release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "mailroom-frontend",
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     scrub_env(&mut cmd);
@@ -122,7 +131,11 @@ fn build_frontend(root: &Path, out: &Path) -> Result<Vec<File>, String> {
     }
     let html = html.replace("{{JS}}", &js_name).replace("{{WASM}}", &wasm_name).replace("{{CSS}}", &css_name);
     Ok(vec![
-        File { path: "index.html".into(), content_type: "text/html; charset=utf-8", bytes: html.into_bytes() },
+        File {
+            path: "index.html".into(),
+            content_type: "text/html; charset=utf-8",
+            bytes: html.into_bytes(),
+        },
         File { path: css_name, content_type: "text/css; charset=utf-8", bytes: css },
         File { path: js_name, content_type: "text/javascript; charset=utf-8", bytes: js },
         File { path: wasm_name, content_type: "application/wasm", bytes: wasm },
@@ -141,14 +154,15 @@ fn ensure_wasm_target() -> Result<(), String> {
         return Ok(());
     }
     println!("cargo:warning=installing the wasm32-unknown-unknown target with rustup");
-    let status = Command::new("rustup")
-        .args(["target", "add", "wasm32-unknown-unknown"])
-        .status()
-        .map_err(|e| format!("the wasm32-unknown-unknown target is missing and rustup could not be run: {e}"))?;
+    let status =
+        Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]).status().map_err(|e| {
+            format!("the wasm32-unknown-unknown target is missing and rustup could not be run: {e}")
+        })?;
     if status.success() {
         Ok(())
     } else {
-        Err("the wasm32-unknown-unknown target is missing; run `rustup target add wasm32-unknown-unknown`".into())
+        Err("the wasm32-unknown-unknown target is missing; run `rustup target add wasm32-unknown-unknown`"
+            .into())
     }
 }
 
@@ -204,7 +218,11 @@ fn fallback(reason: &str) -> Vec<File> {
          <code>cargo build -p mailroom-frontend --target wasm32-unknown-unknown</code> to see any compile error, \
          then rebuild <code>mailroom</code>. The mail servers and the HTTP API work without it.</p></body></html>\n"
     );
-    vec![File { path: "index.html".into(), content_type: "text/html; charset=utf-8", bytes: html.into_bytes() }]
+    vec![File {
+        path: "index.html".into(),
+        content_type: "text/html; charset=utf-8",
+        bytes: html.into_bytes(),
+    }]
 }
 
 /// Writes each file (and its compressed forms when smaller) into OUT_DIR and `assets.rs` listing them.

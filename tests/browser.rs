@@ -74,8 +74,9 @@ impl Env {
         }
         let chromium = find(&["chromium", "chromium-browser", "google-chrome"])
             .expect("Chromium not found: apt-get install -y chromium chromium-driver (or set MAILROOM_SKIP_BROWSER=1)");
-        let chromedriver = find(&["chromedriver"])
-            .expect("chromedriver not found: apt-get install -y chromium-driver (or set MAILROOM_SKIP_BROWSER=1)");
+        let chromedriver = find(&["chromedriver"]).expect(
+            "chromedriver not found: apt-get install -y chromium-driver (or set MAILROOM_SKIP_BROWSER=1)",
+        );
         let dir = tempfile::tempdir().unwrap();
         let http = free_port();
         let server = Proc(
@@ -146,7 +147,8 @@ impl Env {
     async fn wait_line(&self, conn: u32, text: &str) -> Element {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            for e in self.c.find_all(Locator::Css(&format!(".pane[data-conn='{conn}'] .line"))).await.unwrap() {
+            for e in self.c.find_all(Locator::Css(&format!(".pane[data-conn='{conn}'] .line"))).await.unwrap()
+            {
                 if e.text().await.unwrap_or_default().contains(text) {
                     return e;
                 }
@@ -192,10 +194,15 @@ impl Env {
         self.type_cmd(conn, "DATA").await;
         self.wait_line(conn, "354").await;
         let body = self.wait_css(&format!("#body-{conn}"), "the DATA editor").await;
-        body.send_keys(&format!("From: <{from}>\nTo: <{to}>\nSubject: {subject}\n\nTyped in a browser.")).await.unwrap();
+        body.send_keys(&format!("From: <{from}>\nTo: <{to}>\nSubject: {subject}\n\nTyped in a browser."))
+            .await
+            .unwrap();
         self.click(&format!(".pane[data-conn='{conn}'] .send-finish")).await;
-        self.wait_css(&format!(".pane[data-conn='{conn}'] .cmdline[data-mode='command'] #cmd-{conn}"), "DATA to end")
-            .await;
+        self.wait_css(
+            &format!(".pane[data-conn='{conn}'] .cmdline[data-mode='command'] #cmd-{conn}"),
+            "DATA to end",
+        )
+        .await;
     }
 
     async fn shot(&self, name: &str) {
@@ -348,5 +355,63 @@ fn embed_mode_opens_its_preset_in_640x480() {
         e.wait_line(1, "* OK").await;
         assert!(e.c.find_all(Locator::Css("#world")).await.unwrap().is_empty(), "embed mode hides the world");
         e.shot("embed").await;
+    });
+}
+
+/// Fetches `path` over plain HTTP/1.1 (with `Accept-Encoding: br, gzip` when `compressed`); returns (status line, headers, body).
+fn fetch(port: u16, path: &str, compressed: bool) -> (String, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let enc = if compressed { "Accept-Encoding: br, gzip\r\n" } else { "" };
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{enc}Connection: close\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block") + 4;
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let status = head.lines().next().unwrap_or("").to_string();
+    (status, head.to_ascii_lowercase(), buf[end..].to_vec())
+}
+
+/// The first load's transfer (wasm + JS + CSS, compressed as served) stays within 300 KiB, and the app is
+/// interactive within 1 s on localhost. Prints both figures (the README quotes them).
+#[test]
+fn first_load_is_small_and_fast() {
+    run(async |e| {
+        let port: u16 = e.base.rsplit(':').next().unwrap().parse().unwrap();
+        let (status, _, html) = fetch(port, "/", false);
+        assert!(status.contains("200"), "{status}");
+        let html = String::from_utf8_lossy(&html).into_owned();
+        assert!(
+            !html.contains("frontend-missing"),
+            "the binary embeds the fallback page: the wasm build failed"
+        );
+        let mut total = 0usize;
+        let mut report = Vec::new();
+        for ext in [".css", ".js", ".wasm"] {
+            let path = html
+                .split('"')
+                .find(|s| s.starts_with('/') && s.ends_with(ext))
+                .unwrap_or_else(|| panic!("index.html names no {ext} file"));
+            let (status, head, body) = fetch(port, path, true);
+            assert!(status.contains("200"), "{path}: {status}");
+            assert!(
+                head.contains("content-encoding: br") || head.contains("content-encoding: gzip"),
+                "{path} {head}"
+            );
+            report.push(format!("{path}: {} bytes", body.len()));
+            total += body.len();
+        }
+        eprintln!(
+            "first load (compressed): {} = {total} bytes ({:.1} KiB)",
+            report.join(", "),
+            total as f64 / 1024.0
+        );
+        assert!(total <= 300 * 1024, "first load is {total} bytes, over 300 KiB");
+
+        e.open("/").await;
+        let ready = e.c.execute("return window.mailroomReadyMs;", vec![]).await.unwrap();
+        let ready = ready.as_f64().expect("the app records mailroomReadyMs");
+        eprintln!("interactive after {ready:.0} ms (first render, from navigation start)");
+        assert!(ready < 1000.0, "first render after {ready} ms");
     });
 }

@@ -8,7 +8,7 @@ use crate::components::{
     banner::Banner, event_log::EventLog, picker::Picker, side_panel::SidePanel, tabs::Panes, world::World,
 };
 use crate::hooks::use_session::use_session;
-use crate::state::{Action, AppState, Link, Preset};
+use crate::state::{Action, AppState, Link, Panel, Preset};
 
 /// What every component can reach.
 #[derive(Clone, PartialEq)]
@@ -37,11 +37,24 @@ pub fn use_ctx() -> Ctx {
 
 #[function_component(App)]
 pub fn app() -> Html {
-    let preset = web_sys::window().and_then(|w| w.location().search().ok()).map(|q| Preset::parse(&q)).unwrap_or_default();
+    let preset = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .map(|q| Preset::parse(&q))
+        .unwrap_or_default();
     let state = use_reducer(move || AppState::new(preset));
     let send = use_session(state.clone());
     let ctx = Ctx { state: state.clone(), send };
     let embed = state.preset.embed;
+
+    // Marks the moment the first render is on screen (`window.mailroomReadyMs`, milliseconds since navigation
+    // start): the browser test reads it to report time to interactive.
+    use_effect_with((), |_| {
+        if let Some(w) = web_sys::window()
+            && let Some(p) = w.performance()
+        {
+            let _ = js_sys::Reflect::set(&w, &"mailroomReadyMs".into(), &p.now().into());
+        }
+    });
 
     // The embed preset (or a first visit) opens its connection once the session is up.
     {
@@ -71,12 +84,16 @@ pub fn app() -> Html {
                 </header>
                 <Banner />
                 if embed {
-                    <main class="layout embed-layout">
+                    <main class={classes!("layout", "embed-layout", (state.panel != Panel::Help).then_some("with-side"))}>
                         <section class="work" aria-label="Connections">
-                            <Picker />
+                            if state.conns.is_empty() {
+                                <Picker />
+                            } else {
+                                <details class="picker-more"><summary>{ "Open another connection" }</summary><Picker /></details>
+                            }
                             <Panes />
                         </section>
-                        <SidePanel />
+                        if state.panel != Panel::Help { <SidePanel /> }
                     </main>
                 } else {
                     <main class="layout">

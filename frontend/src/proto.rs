@@ -247,19 +247,33 @@ impl Tracker {
                 "NOOP".into(),
                 "QUIT".into(),
             ],
-            (_, State::SmtpMail) => vec![format!("RCPT TO:<{peer}>"), format!("RCPT TO:<bob@{domain}>"), "RSET".into()],
+            (_, State::SmtpMail) => {
+                vec![format!("RCPT TO:<{peer}>"), format!("RCPT TO:<bob@{domain}>"), "RSET".into()]
+            }
             (_, State::SmtpRcpt) => vec!["DATA".into(), format!("RCPT TO:<bob@{domain}>"), "RSET".into()],
             (_, State::Pop3Authorization) => {
                 vec!["CAPA".into(), format!("USER {me}"), "PASS password".into(), "STLS".into()]
             }
             (_, State::Pop3Transaction) => {
-                vec!["STAT".into(), "LIST".into(), "RETR 1".into(), "DELE 1".into(), "UIDL".into(), "QUIT".into()]
+                vec![
+                    "STAT".into(),
+                    "LIST".into(),
+                    "RETR 1".into(),
+                    "DELE 1".into(),
+                    "UIDL".into(),
+                    "QUIT".into(),
+                ]
             }
             (_, State::ImapNotAuthenticated) => {
                 vec!["CAPABILITY".into(), format!("LOGIN {me} password"), "STARTTLS".into()]
             }
             (_, State::ImapAuthenticated) => {
-                vec!["LIST \"\" *".into(), "SELECT INBOX".into(), "STATUS INBOX (MESSAGES UNSEEN)".into(), "LOGOUT".into()]
+                vec![
+                    "LIST \"\" *".into(),
+                    "SELECT INBOX".into(),
+                    "STATUS INBOX (MESSAGES UNSEEN)".into(),
+                    "LOGOUT".into(),
+                ]
             }
             (_, State::ImapSelected) => vec![
                 "FETCH 1:* (FLAGS ENVELOPE)".into(),
@@ -271,6 +285,25 @@ impl Tracker {
             ],
         };
         v
+    }
+}
+
+/// The protocol state in a few words, for the pane's badge.
+pub fn state_words(t: &Tracker) -> &'static str {
+    match (t.mode, t.state) {
+        (Mode::Data, _) => "DATA open: type the message",
+        (Mode::Idle, _) => "IDLE: waiting for changes",
+        (Mode::Literal(_), _) => "literal expected",
+        (Mode::Sasl, _) => "login exchange",
+        (_, State::SmtpInit) => "greeted: say EHLO",
+        (_, State::SmtpReady) => "ready for MAIL FROM",
+        (_, State::SmtpMail) => "sender given: add RCPT TO",
+        (_, State::SmtpRcpt) => "recipients given: DATA next",
+        (_, State::Pop3Authorization) => "AUTHORIZATION state",
+        (_, State::Pop3Transaction) => "TRANSACTION state",
+        (_, State::ImapNotAuthenticated) => "not authenticated",
+        (_, State::ImapAuthenticated) => "authenticated",
+        (_, State::ImapSelected) => "mailbox selected",
     }
 }
 
@@ -331,30 +364,30 @@ mod tests {
     fn run(p: Protocol, script: &[(&str, &str)]) -> Tracker {
         let mut t = Tracker::new(p);
         for (dir, line) in script {
-            if *dir == "C" {
-                t.client_line(line)
-            } else {
-                t.server_line(line)
-            }
+            if *dir == "C" { t.client_line(line) } else { t.server_line(line) }
         }
         t
     }
 
     #[test]
     fn smtp_states() {
-        let t = run(Protocol::Smtp, &[("S", "220 hi"), ("C", "EHLO me"), ("S", "250-mx1"), ("S", "250 SIZE")]);
+        let t =
+            run(Protocol::Smtp, &[("S", "220 hi"), ("C", "EHLO me"), ("S", "250-mx1"), ("S", "250 SIZE")]);
         assert_eq!(t.state, State::SmtpReady);
         assert!(!t.valid_commands().contains(&"RCPT"));
-        let t = run(Protocol::Smtp, &[
-            ("C", "EHLO me"),
-            ("S", "250 ok"),
-            ("C", "MAIL FROM:<a@b>"),
-            ("S", "250 ok"),
-            ("C", "RCPT TO:<c@d>"),
-            ("S", "250 ok"),
-            ("C", "DATA"),
-            ("S", "354 go"),
-        ]);
+        let t = run(
+            Protocol::Smtp,
+            &[
+                ("C", "EHLO me"),
+                ("S", "250 ok"),
+                ("C", "MAIL FROM:<a@b>"),
+                ("S", "250 ok"),
+                ("C", "RCPT TO:<c@d>"),
+                ("S", "250 ok"),
+                ("C", "DATA"),
+                ("S", "354 go"),
+            ],
+        );
         assert_eq!((t.state, t.mode), (State::SmtpRcpt, Mode::Data));
         assert_eq!(t.suggestions("mx1"), vec!["."]);
         let mut t = t;
@@ -363,30 +396,42 @@ mod tests {
         assert_eq!(t.mode, Mode::Command);
         t.server_line("250 2.0.0 queued");
         assert_eq!(t.state, State::SmtpReady);
-        let t = run(Protocol::Smtp, &[("C", "EHLO me"), ("S", "250 ok"), ("C", "MAIL FROM:<a@b>"), ("S", "550 no")]);
+        let t = run(
+            Protocol::Smtp,
+            &[("C", "EHLO me"), ("S", "250 ok"), ("C", "MAIL FROM:<a@b>"), ("S", "550 no")],
+        );
         assert_eq!(t.state, State::SmtpReady);
     }
 
     #[test]
     fn pop3_and_imap_states() {
-        let t = run(Protocol::Pop3, &[("S", "+OK hi"), ("C", "USER alice"), ("S", "+OK"), ("C", "PASS x"), ("S", "+OK 1")]);
+        let t = run(
+            Protocol::Pop3,
+            &[("S", "+OK hi"), ("C", "USER alice"), ("S", "+OK"), ("C", "PASS x"), ("S", "+OK 1")],
+        );
         assert_eq!(t.state, State::Pop3Transaction);
-        let t = run(Protocol::Imap, &[
-            ("S", "* OK hi"),
-            ("C", "a1 LOGIN alice password"),
-            ("S", "a1 OK done"),
-            ("C", "a2 SELECT INBOX"),
-            ("S", "* 1 EXISTS"),
-            ("S", "a2 OK [READ-WRITE] done"),
-            ("C", "a3 IDLE"),
-            ("S", "+ idling"),
-        ]);
+        let t = run(
+            Protocol::Imap,
+            &[
+                ("S", "* OK hi"),
+                ("C", "a1 LOGIN alice password"),
+                ("S", "a1 OK done"),
+                ("C", "a2 SELECT INBOX"),
+                ("S", "* 1 EXISTS"),
+                ("S", "a2 OK [READ-WRITE] done"),
+                ("C", "a3 IDLE"),
+                ("S", "+ idling"),
+            ],
+        );
         assert_eq!((t.state, t.mode, t.next_tag), (State::ImapSelected, Mode::Idle, 4));
         let mut t = t;
         t.client_line("DONE");
         t.server_line("a3 OK IDLE done");
         assert_eq!(t.mode, Mode::Command);
-        let t = run(Protocol::Imap, &[("C", "a1 LOGIN x y"), ("S", "a1 OK"), ("C", "a2 APPEND INBOX {12}"), ("S", "+ go")]);
+        let t = run(
+            Protocol::Imap,
+            &[("C", "a1 LOGIN x y"), ("S", "a1 OK"), ("C", "a2 APPEND INBOX {12}"), ("S", "+ go")],
+        );
         assert_eq!(t.mode, Mode::Literal(12));
     }
 

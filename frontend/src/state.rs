@@ -357,7 +357,9 @@ impl AppState {
                 let text = match data {
                     Bytes::Text { text } => text,
                     // Non-UTF-8 bytes are rare (8-bit mail); show them marked rather than decoding base64 here.
-                    Bytes::B64 { b64 } => format!("[{} bytes of non-UTF-8 data, base64: {b64}]\r\n", b64.len() / 4 * 3),
+                    Bytes::B64 { b64 } => {
+                        format!("[{} bytes of non-UTF-8 data, base64: {b64}]\r\n", b64.len() / 4 * 3)
+                    }
                 };
                 if let Some(c) = self.conn_mut(conn) {
                     c.data(dir, at, &text);
@@ -469,12 +471,16 @@ pub fn describe(e: &Event) -> String {
     let h = &e.host;
     match &e.kind {
         EventKind::SessionOpened { service, peer } => format!("{h}: {service} session opened from {peer}"),
-        EventKind::SessionClosed { service, reason, .. } => format!("{h}: {service} session closed ({reason})"),
+        EventKind::SessionClosed { service, reason, .. } => {
+            format!("{h}: {service} session closed ({reason})")
+        }
         EventKind::TlsAccepted { service, version, cipher } => {
             format!("{h}: TLS started on {service} ({version}, {cipher})")
         }
         EventKind::LoggedIn { protocol, user } => format!("{h}: {user} logged in over {protocol}"),
-        EventKind::LoginFailed { protocol, user } => format!("{h}: login failed for “{user}” over {protocol}"),
+        EventKind::LoginFailed { protocol, user } => {
+            format!("{h}: login failed for “{user}” over {protocol}")
+        }
         EventKind::Received { id, from, to, size, via } => {
             let from = if from.is_empty() { "<>" } else { from };
             format!("{h} accepted message {id} from {from} for {} ({size} bytes, via {via})", to.join(", "))
@@ -485,7 +491,9 @@ pub fn describe(e: &Event) -> String {
             None => format!("{h} looked up {domain} for {id} → {rcpt}: no route"),
         },
         EventKind::Connecting { id, mx, addr } => format!("{h} connecting to {mx} ({addr}) for {id}"),
-        EventKind::RelayTls { id, mx, version, .. } => format!("{h} → {mx}: link encrypted with {version} for {id}"),
+        EventKind::RelayTls { id, mx, version, .. } => {
+            format!("{h} → {mx}: link encrypted with {version} for {id}")
+        }
         EventKind::Delivered { id, rcpt, mailbox, mx, .. } => match (mailbox, mx) {
             (Some(mb), _) => format!("{h} delivered {id} to {rcpt} (mailbox {mb})"),
             (None, Some(mx)) => format!("{h} handed {id} for {rcpt} to {mx}"),
@@ -506,11 +514,19 @@ pub fn describe(e: &Event) -> String {
             format!("{h} is now {}", if *online { "online" } else { "offline" })
         }
         EventKind::MailboxChanged { user, folder, change, uids } => {
-            format!("{h}: {user}/{folder} {change} ({} message{})", uids.len(), if uids.len() == 1 { "" } else { "s" })
+            format!(
+                "{h}: {user}/{folder} {change} ({} message{})",
+                uids.len(),
+                if uids.len() == 1 { "" } else { "s" }
+            )
         }
-        EventKind::Retrieved { user, uid, size } => format!("{h}: {user} downloaded message {uid} ({size} bytes)"),
+        EventKind::Retrieved { user, uid, size } => {
+            format!("{h}: {user} downloaded message {uid} ({size} bytes)")
+        }
         EventKind::MarkedDeleted { user, uid } => format!("{h}: {user} marked message {uid} for deletion"),
-        EventKind::Removed { user, count } => format!("{h}: {count} message(s) removed from {user}'s mailbox"),
+        EventKind::Removed { user, count } => {
+            format!("{h}: {count} message(s) removed from {user}'s mailbox")
+        }
     }
 }
 
@@ -527,7 +543,12 @@ mod tests {
         let mut s = AppState::new(Preset::default());
         s.apply(Action::Opening { host: "mx1".into(), service: "smtp".into() });
         assert_eq!((s.active, s.next_conn), (Some(1), 2));
-        s.apply(Action::Server(ServerMsg::Opened { conn: 1, host: "mx1".into(), service: "smtp".into(), port: 10025 }));
+        s.apply(Action::Server(ServerMsg::Opened {
+            conn: 1,
+            host: "mx1".into(),
+            service: "smtp".into(),
+            port: 10025,
+        }));
         s.apply(data(1, Dir::S, "220 mx1 ESMTP\r\n"));
         s.apply(data(1, Dir::C, "EHLO me\r\n"));
         s.apply(data(1, Dir::S, "250-mx1\r\n250 OK"));
@@ -575,7 +596,10 @@ mod tests {
     #[test]
     fn presets_and_events() {
         let p = Preset::parse("?embed=1&host=mx2&service=IMAP&room=<script>");
-        assert_eq!(p, Preset { embed: true, host: Some("mx2".into()), service: Some("imap".into()), room: None });
+        assert_eq!(
+            p,
+            Preset { embed: true, host: Some("mx2".into()), service: Some("imap".into()), room: None }
+        );
         assert_eq!(Preset::parse(""), Preset::default());
         let e: Event = serde_json::from_str(
             r#"{"at":"2026-01-01T00:00:00Z","host":"mx1","event":"queued","id":"3F2A","rcpt":"carol@example.net"}"#,

@@ -195,11 +195,14 @@ mod tests {
     fn splits_chunks_keeping_endings() {
         let mut b = LineBuf::default();
         assert!(b.feed("220 mx1 ES").is_empty());
-        assert_eq!(b.feed("MTP\r\n250-A\r\n250 B\n2"), vec![
-            ("220 mx1 ESMTP".to_string(), "\r\n"),
-            ("250-A".to_string(), "\r\n"),
-            ("250 B".to_string(), "\n"),
-        ]);
+        assert_eq!(
+            b.feed("MTP\r\n250-A\r\n250 B\n2"),
+            vec![
+                ("220 mx1 ESMTP".to_string(), "\r\n"),
+                ("250-A".to_string(), "\r\n"),
+                ("250 B".to_string(), "\n"),
+            ]
+        );
         assert_eq!(b.partial(), "2");
         assert_eq!(b.feed("\r"), vec![]);
         assert_eq!(b.feed("\n"), vec![("2".to_string(), "\r\n")]);

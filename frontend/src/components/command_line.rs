@@ -52,7 +52,8 @@ pub fn command_line(p: &CommandLineProps) -> Html {
     };
 
     let submit = {
-        let (input, hist_pos, hint, send_text, tag) = (input.clone(), hist_pos.clone(), hint.clone(), send_text.clone(), tag.clone());
+        let (input, hist_pos, hint, send_text, tag) =
+            (input.clone(), hist_pos.clone(), hint.clone(), send_text.clone(), tag.clone());
         let d = ctx.state.dispatcher();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
@@ -115,28 +116,35 @@ pub fn command_line(p: &CommandLineProps) -> Html {
         Callback::from(move |e: InputEvent| input.set(e.target_unchecked_into::<HtmlInputElement>().value()))
     };
 
-    let chips: Vec<Html> = c.tracker.suggestions(&c.host).into_iter().map(|s| {
-        let (input, body, input_ref) = (input.clone(), body.clone(), input_ref.clone());
-        let in_data = mode == Mode::Data;
-        let label = s.clone();
-        let onclick = Callback::from(move |_| {
-            if in_data {
-                // The only chip in DATA is the end-of-data dot: handled by the editor's own button.
-                body.set((*body).clone());
-            } else {
-                input.set(s.clone());
-                if let Some(el) = input_ref.cast::<HtmlInputElement>() {
-                    let _ = el.focus();
+    let chips: Vec<Html> = c
+        .tracker
+        .suggestions(&c.host)
+        .into_iter()
+        .map(|s| {
+            let (input, body, input_ref) = (input.clone(), body.clone(), input_ref.clone());
+            let in_data = mode == Mode::Data;
+            let label = s.clone();
+            let onclick = Callback::from(move |_| {
+                if in_data {
+                    // The only chip in DATA is the end-of-data dot: handled by the editor's own button.
+                    body.set((*body).clone());
+                } else {
+                    input.set(s.clone());
+                    if let Some(el) = input_ref.cast::<HtmlInputElement>() {
+                        let _ = el.focus();
+                    }
                 }
-            }
-        });
-        html! { <button type="button" class="chip" {onclick}>{ label }</button> }
-    }).collect();
+            });
+            html! { <button type="button" class="chip" {onclick}>{ label }</button> }
+        })
+        .collect();
 
     if matches!(mode, Mode::Data | Mode::Literal(_)) {
         let oninput = {
             let body = body.clone();
-            Callback::from(move |e: InputEvent| body.set(e.target_unchecked_into::<HtmlTextAreaElement>().value()))
+            Callback::from(move |e: InputEvent| {
+                body.set(e.target_unchecked_into::<HtmlTextAreaElement>().value())
+            })
         };
         let send_lines = {
             let (body, send_text) = (body.clone(), send_text.clone());
@@ -165,7 +173,10 @@ pub fn command_line(p: &CommandLineProps) -> Html {
         let (title, help) = match mode {
             Mode::Literal(n) => (
                 format!("IMAP literal: the server waits for {n} octets"),
-                format!("{} octets typed (line ends count as 2).", data_bytes(&body, false).len().saturating_sub(2)),
+                format!(
+                    "{} octets typed (line ends count as 2).",
+                    data_bytes(&body, false).len().saturating_sub(2)
+                ),
             ),
             _ => (
                 "Message (DATA is open)".to_string(),

@@ -33,7 +33,9 @@ pub fn picker() -> Html {
     let service = use_state(|| ctx.state.preset.service.clone().unwrap_or_else(|| "smtp".into()));
     let base = port_base(ctx.state.world.as_ref(), &host);
     let hosts: Vec<(String, String)> = match &ctx.state.world {
-        Some(w) if !w.hosts.is_empty() => w.hosts.iter().map(|h| (h.name.clone(), h.domain.clone())).collect(),
+        Some(w) if !w.hosts.is_empty() => {
+            w.hosts.iter().map(|h| (h.name.clone(), h.domain.clone())).collect()
+        }
         _ => vec![("mx1".into(), "example.com".into()), ("mx2".into(), "example.net".into())],
     };
     let on_host = {

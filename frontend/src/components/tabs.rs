@@ -74,11 +74,11 @@ pub fn pane(p: &PaneProps) -> Html {
     let ctx = use_ctx();
     let Some(c) = ctx.state.conn(p.conn) else { return html! {} };
     let port = c.port.map(|p| format!(", port {p}")).unwrap_or_default();
-    let tls = c.tls.as_ref().map(|t| html! { <span class="badge tls" title={t.subject.clone()}>{ format!("🔒 {}", t.version) }</span> });
+    let tls = c.tls.as_ref().map(|t| html! { <span class="badge tls" title={t.subject.clone()}>{ format!("TLS {}", t.version) }</span> });
     let state = if let Some(r) = &c.closed {
         html! { <span class="badge closed">{ format!("closed: {r}") }</span> }
     } else {
-        html! { <span class="badge">{ format!("{:?}", c.tracker.state).trim_start_matches("Smtp").trim_start_matches("Pop3").trim_start_matches("Imap").to_string() }</span> }
+        html! { <span class="badge" title="protocol state">{ crate::proto::state_words(&c.tracker) }</span> }
     };
     html! {
         <section class="pane" data-conn={p.conn.to_string()} data-service={c.service.clone()} aria-label={c.label()}>

@@ -114,13 +114,23 @@ pub fn world() -> Html {
             aria-label="The link between the hosts: open the relay conversations" onclick={open_relay} onkeydown={link_key}>
             <line x1="350" y1="100" x2="450" y2="100" />
             <rect x="350" y="88" width="100" height="24" class="hit" />
-            <text x="400" y="84" text-anchor="middle">{ if tls_link { "🔒 SMTP relay" } else { "SMTP relay" } }</text>
+            <text x="400" y="84" text-anchor="middle">{ if tls_link { "SMTP relay, TLS" } else { "SMTP relay" } }</text>
+            if tls_link {
+                <g class="lock" aria-hidden="true" transform="translate(392 120)">
+                    <path d="M3 8 V5 a5 5 0 0 1 10 0 V8" />
+                    <rect x="0" y="8" width="16" height="12" rx="2" />
+                </g>
+            }
         </g>
     });
     // Devices: one line from the learner's browser to each host it has an open connection to.
-    let device_lines = hosts.iter().enumerate().filter(|(_, h)| s.conns.iter().any(|c| c.closed.is_none() && c.host == h.name)).map(|(i, _)| {
-        html! { <line class="device-line" x1="110" y1="100" x2={host_x(i).to_string()} y2="100" /> }
-    });
+    let device_lines = hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| s.conns.iter().any(|c| c.closed.is_none() && c.host == h.name))
+        .map(|(i, _)| {
+            html! { <line class="device-line" x1="110" y1="100" x2={host_x(i).to_string()} y2="100" /> }
+        });
     // Animations for events of the last few seconds.
     let anims = s.events.iter().enumerate().filter(|(_, e)| now - ms(&e.at) < ANIM_MS && ms(&e.at) - now < ANIM_MS).filter_map(|(k, e)| {
         let hi = host_index(&e.host)?;

@@ -58,7 +58,11 @@ fn close_words(code: u16, reason: &str) -> String {
         1013 => "the server is too busy right now; try again shortly",
         _ => "the connection closed",
     };
-    if reason.is_empty() { format!("{what} (code {code})") } else { format!("{what}: {reason} (code {code})") }
+    if reason.is_empty() {
+        format!("{what} (code {code})")
+    } else {
+        format!("{what}: {reason} (code {code})")
+    }
 }
 
 /// Connects to `/ws` and returns a callback that sends a message.
@@ -99,7 +103,9 @@ pub fn use_session(state: UseReducerHandle<AppState>) -> Callback<ClientMsg> {
                             }
                             Err(err) => d.dispatch(Action::Server(ServerMsg::Error {
                                 code: "bad_message".into(),
-                                message: format!("The page did not understand a message from the server: {err}"),
+                                message: format!(
+                                    "The page did not understand a message from the server: {err}"
+                                ),
                             })),
                         }
                     });
@@ -115,10 +121,17 @@ pub fn use_session(state: UseReducerHandle<AppState>) -> Callback<ClientMsg> {
                     let ping = Interval::new(25_000, move || {
                         send_on(&ws3, &ClientMsg::Ping);
                     });
-                    *live.borrow_mut() =
-                        Some(Live { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close, _ping: ping });
+                    *live.borrow_mut() = Some(Live {
+                        ws,
+                        _on_open: on_open,
+                        _on_message: on_message,
+                        _on_close: on_close,
+                        _ping: ping,
+                    });
                 }
-                Err(_) => dispatch.dispatch(Action::LinkDown("the browser could not open a WebSocket".into())),
+                Err(_) => {
+                    dispatch.dispatch(Action::LinkDown("the browser could not open a WebSocket".into()))
+                }
             }
             let live = live.clone();
             move || {
