@@ -324,6 +324,11 @@ fn mx2_offline_queues_then_delivers_when_back_online() {
         e.click("#retry-now").await;
         e.wait_attr("[data-mailbox='mx2/carol']", "data-count", "1").await;
         e.wait_attr("[data-spool='mx1']", "data-queued", "0").await;
+        // The README's picture: the whole page, with a reply explained.
+        e.wait_line(1, "queued as").await.click().await.unwrap();
+        e.c.set_window_size(1400, 1400).await.unwrap();
+        e.c.execute("window.scrollTo(0, 0); return null;", vec![]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
         e.shot("playground").await;
     });
 }
@@ -348,12 +353,21 @@ fn explain_panel_reads_a_550_digit_by_digit() {
 #[test]
 fn embed_mode_opens_its_preset_in_640x480() {
     run(async |e| {
-        e.c.set_window_size(640, 480).await.unwrap();
         e.open("/?embed=1&host=mx2&service=imap").await;
+        // A 640×480 viewport (the window's frame is added on top).
+        let frame = e.c.execute("return [outerWidth - innerWidth, outerHeight - innerHeight];", vec![]).await.unwrap();
+        let f = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
+        e.c.set_window_size(640 + f(0), 480 + f(1)).await.unwrap();
         e.wait_css(".app.embed", "the compact layout").await;
         e.wait_css(".pane[data-service='imap']", "the preset connection").await;
         e.wait_line(1, "* OK").await;
         assert!(e.c.find_all(Locator::Css("#world")).await.unwrap().is_empty(), "embed mode hides the world");
+        // The command line is inside the frame and works.
+        let input = e.wait_css("#cmd-1", "the command line").await;
+        let rect = input.rectangle().await.unwrap();
+        assert!(rect.1 + rect.3 <= 480.0, "the command line is below a 480 px frame: {rect:?}");
+        e.type_cmd(1, "CAPABILITY").await;
+        e.wait_line(1, "a1 OK").await;
         e.shot("embed").await;
     });
 }

@@ -148,7 +148,7 @@ pub fn world() -> Html {
         };
         let style = format!("--dx:{}px;--dy:{}px", to.0 - from.0, to.1 - from.1);
         Some(html! {
-            <g key={format!("{}-{k}", s.event_count)} class={classes!("anim", cls)} transform={format!("translate({} {})", from.0, from.1)}>
+            <g key={(s.event_count - s.events.len() as u64 + k as u64).to_string()} class={classes!("anim", cls)} transform={format!("translate({} {})", from.0, from.1)}>
                 <g class="mover" style={style}><rect x="-10" y="-7" width="20" height="14" rx="2" /><path d="M-10 -7 L0 1 L10 -7" /></g>
             </g>
         })
