@@ -355,7 +355,10 @@ fn embed_mode_opens_its_preset_in_640x480() {
     run(async |e| {
         e.open("/?embed=1&host=mx2&service=imap").await;
         // A 640×480 viewport (the window's frame is added on top).
-        let frame = e.c.execute("return [outerWidth - innerWidth, outerHeight - innerHeight];", vec![]).await.unwrap();
+        let frame =
+            e.c.execute("return [outerWidth - innerWidth, outerHeight - innerHeight];", vec![])
+                .await
+                .unwrap();
         let f = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
         e.c.set_window_size(640 + f(0), 480 + f(1)).await.unwrap();
         e.wait_css(".app.embed", "the compact layout").await;
@@ -427,5 +430,28 @@ fn first_load_is_small_and_fast() {
         let ready = ready.as_f64().expect("the app records mailroomReadyMs");
         eprintln!("interactive after {ready:.0} ms (first render, from navigation start)");
         assert!(ready < 1000.0, "first render after {ready} ms");
+    });
+}
+
+/// The layout works 360 px wide: nothing wider than the viewport, the command line usable.
+#[test]
+fn narrow_360px_layout_has_no_horizontal_scroll() {
+    run(async |e| {
+        e.open("/").await;
+        let frame =
+            e.c.execute("return [outerWidth - innerWidth, outerHeight - innerHeight];", vec![])
+                .await
+                .unwrap();
+        let f = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
+        e.c.set_window_size(360 + f(0), 740 + f(1)).await.unwrap();
+        e.open_conn("mx1", "pop3", 1).await;
+        e.wait_line(1, "+OK").await;
+        e.type_cmd(1, "CAPA").await;
+        e.wait_line(1, "STLS").await;
+        let w =
+            e.c.execute("return [document.documentElement.scrollWidth, innerWidth];", vec![]).await.unwrap();
+        let (scroll, inner) = (w[0].as_u64().unwrap(), w[1].as_u64().unwrap());
+        e.shot("narrow-360").await;
+        assert!(scroll <= inner, "page is {scroll} px wide in a {inner} px viewport");
     });
 }

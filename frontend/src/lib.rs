@@ -23,9 +23,9 @@ mod app;
 mod components;
 mod hooks;
 
-/// The wasm entry point: renders the app into `<body>`.
-#[cfg(target_arch = "wasm32")]
-#[wasm_bindgen::prelude::wasm_bindgen(start)]
+/// The wasm entry point: renders the app into `<body>`. (Compiled on the host too, so the components are
+/// type-checked and linted there; only the browser calls it.)
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen::prelude::wasm_bindgen(start))]
 pub fn start() {
     if let Some(boot) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("boot"))
     {

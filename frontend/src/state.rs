@@ -54,6 +54,69 @@ pub enum Row {
     Closed(String),
 }
 
+/// Rows per shared chunk of a [`Rows`] store.
+const CHUNK: usize = 256;
+
+/// A transcript's rows, cheap to clone: full chunks are shared (`Rc`), only the short tail is copied. The reducer
+/// clones the state on every message while Yew still holds the old one, so a plain `Vec` of 10,000 rows would be
+/// copied for every line that arrives.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rows {
+    chunks: Vec<Rc<Vec<Row>>>,
+    tail: Vec<Row>,
+    /// How many rows were dropped from the front (whole chunks).
+    pub dropped: usize,
+}
+
+impl Rows {
+    /// Appends a row, dropping the oldest chunk once the full chunks hold more than [`MAX_LINES`] (so up to
+    /// `MAX_LINES + CHUNK` rows are kept).
+    pub fn push(&mut self, row: Row) {
+        self.tail.push(row);
+        if self.tail.len() == CHUNK {
+            self.chunks.push(Rc::new(std::mem::take(&mut self.tail)));
+            if self.len() > MAX_LINES {
+                self.chunks.remove(0);
+                self.dropped += CHUNK;
+            }
+        }
+    }
+
+    /// Rows kept.
+    pub fn len(&self) -> usize {
+        self.chunks.len() * CHUNK + self.tail.len()
+    }
+
+    /// Whether no row is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Absolute number of the row after the last one.
+    pub fn end(&self) -> usize {
+        self.dropped + self.len()
+    }
+
+    /// A row by absolute number (rows dropped from the front count).
+    pub fn get(&self, abs: usize) -> Option<&Row> {
+        let i = abs.checked_sub(self.dropped)?;
+        match self.chunks.get(i / CHUNK) {
+            Some(c) => c.get(i % CHUNK),
+            None => self.tail.get(i - self.chunks.len() * CHUNK),
+        }
+    }
+
+    /// The last row.
+    pub fn last(&self) -> Option<&Row> {
+        self.tail.last().or_else(|| self.chunks.last().and_then(|c| c.last()))
+    }
+
+    /// Every kept row, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Row> {
+        self.chunks.iter().flat_map(|c| c.iter()).chain(self.tail.iter())
+    }
+}
+
 /// One open (or closed) connection.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conn {
@@ -66,9 +129,7 @@ pub struct Conn {
     /// The port it stands for, once opened.
     pub port: Option<u16>,
     /// Transcript rows.
-    pub rows: VecDeque<Row>,
-    /// How many rows were dropped from the front.
-    pub dropped: usize,
+    pub rows: Rows,
     bufs: [LineBuf; 2],
     /// Follows the protocol state.
     pub tracker: Tracker,
@@ -88,8 +149,7 @@ impl Conn {
             host: host.into(),
             service: service.into(),
             port: None,
-            rows: VecDeque::new(),
-            dropped: 0,
+            rows: Rows::default(),
             bufs: Default::default(),
             tracker: Tracker::new(protocol),
             tls: None,
@@ -109,11 +169,7 @@ impl Conn {
     }
 
     fn push(&mut self, row: Row) {
-        if self.rows.len() == MAX_LINES {
-            self.rows.pop_front();
-            self.dropped += 1;
-        }
-        self.rows.push_back(row);
+        self.rows.push(row);
     }
 
     fn data(&mut self, dir: Dir, at: i64, text: &str) {
@@ -139,7 +195,7 @@ impl Conn {
 
     /// Index of the first row by absolute number (rows dropped from the front count).
     pub fn row(&self, abs: usize) -> Option<&Row> {
-        abs.checked_sub(self.dropped).and_then(|i| self.rows.get(i))
+        self.rows.get(abs)
     }
 }
 
@@ -559,7 +615,7 @@ mod tests {
         s.apply(Action::Server(ServerMsg::Closed { conn: 1, reason: "QUIT".into() }));
         let c = s.conn(1).unwrap();
         assert_eq!(c.tracker.state, mailroom_core::explain::State::SmtpReady);
-        assert!(matches!(c.rows.back(), Some(Row::Closed(r)) if r == "QUIT"));
+        assert!(matches!(c.rows.last(), Some(Row::Closed(r)) if r == "QUIT"));
         assert!(matches!(c.row(1), Some(Row::Line(l)) if l.text == "EHLO me" && l.class == Class::Client));
     }
 
@@ -582,15 +638,40 @@ mod tests {
     }
 
     #[test]
-    fn ten_thousand_lines_are_capped_not_lost_silently() {
+    fn long_transcripts_are_capped_in_whole_chunks() {
         let mut s = AppState::new(Preset::default());
         s.apply(Action::Opening { host: "mx1".into(), service: "pop3".into() });
-        let chunk: String = (0..MAX_LINES + 10).map(|i| format!("{i} 100\r\n")).collect();
+        let n = MAX_LINES + CHUNK + 10;
+        let chunk: String = (0..n).map(|i| format!("{i} 100\r\n")).collect();
         s.apply(data(1, Dir::S, &chunk));
         let c = s.conn(1).unwrap();
-        assert_eq!((c.rows.len(), c.dropped), (MAX_LINES, 10));
-        assert!(matches!(c.row(10), Some(Row::Line(l)) if l.text == "10 100"));
-        assert!(c.row(9).is_none());
+        assert_eq!(c.rows.end(), n);
+        assert!(c.rows.len() < MAX_LINES + CHUNK && c.rows.dropped > 0);
+        let first = c.rows.dropped;
+        assert!(matches!(c.row(first), Some(Row::Line(l)) if l.text == format!("{first} 100")));
+        assert!(c.row(first - 1).is_none());
+        assert!(matches!(c.row(n - 1), Some(Row::Line(l)) if l.text == format!("{} 100", n - 1)));
+        assert_eq!(c.rows.iter().count(), c.rows.len());
+    }
+
+    #[test]
+    fn ten_thousand_lines_one_at_a_time_stay_cheap() {
+        // Yew keeps the previous state alive, so every reduce clones: the clone must not copy the transcript.
+        let mut state = Rc::new(AppState::new(Preset::default()));
+        state = state.reduce(Action::Opening { host: "mx1".into(), service: "smtp".into() });
+        let start = std::time::Instant::now();
+        let mut keep = Vec::new();
+        for i in 0..10_000 {
+            keep.push(state.clone());
+            if keep.len() > 2 {
+                keep.remove(0);
+            }
+            state = state.reduce(data(1, Dir::S, &format!("250-line {i}\r\n")));
+        }
+        assert_eq!(state.conn(1).unwrap().rows.len(), 10_000);
+        // Copying all rows on every line would be ~50 million row copies; chunking keeps this well under a second
+        // even in a debug build.
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub fn transcript_view(p: &TranscriptProps) -> Html {
     let copied = use_state(|| false);
     let s = &ctx.state;
     let Some(c) = s.conn(p.conn) else { return html! {} };
-    let total = c.dropped + c.rows.len();
+    let total = c.rows.end();
+    let dropped = c.rows.dropped;
 
     // Follow the end while the learner has not scrolled up.
     {
@@ -60,7 +61,7 @@ pub fn transcript_view(p: &TranscriptProps) -> Html {
     let onkeydown = {
         let d = s.dispatcher();
         let conn = p.conn;
-        let first = c.dropped;
+        let first = dropped;
         Callback::from(move |e: KeyboardEvent| {
             let last = total.saturating_sub(1);
             let next = match (e.key().as_str(), selected) {
@@ -75,7 +76,7 @@ pub fn transcript_view(p: &TranscriptProps) -> Html {
             d.dispatch(Action::Panel(Panel::Explain(conn, next)));
         })
     };
-    let start = total.saturating_sub(*window).max(c.dropped);
+    let start = total.saturating_sub(*window).max(dropped);
     let crlf = s.show_crlf;
     let rows = (start..total).filter_map(|abs| c.row(abs).map(|r| (abs, r))).map(|(abs, r)| {
         let d = s.dispatcher();
@@ -104,22 +105,26 @@ pub fn transcript_view(p: &TranscriptProps) -> Html {
             },
         }
     });
-    let more = start > c.dropped;
+    let more = start > dropped;
     let show_more = {
         let window = window.clone();
         Callback::from(move |_| window.set(*window + WINDOW))
     };
-    let text = export(c.rows.iter().filter_map(|r| if let Row::Line(l) = r { Some(l) } else { None }));
+    // The export text is built only when asked for (cloning `Rows` shares its chunks).
+    let text_of = {
+        let rows = c.rows.clone();
+        move || export(rows.iter().filter_map(|r| if let Row::Line(l) = r { Some(l) } else { None }))
+    };
     let on_export = {
-        let text = text.clone();
+        let text_of = text_of.clone();
         let name = format!("mailroom-{}-{}.txt", c.host, c.service);
-        Callback::from(move |_| download(&name, &text))
+        Callback::from(move |_| download(&name, &text_of()))
     };
     let on_copy = {
         let copied = copied.clone();
         Callback::from(move |_| {
             if let Some(w) = web_sys::window() {
-                let _ = w.navigator().clipboard().write_text(&text);
+                let _ = w.navigator().clipboard().write_text(&text_of());
                 copied.set(true);
             }
         })
@@ -135,8 +140,8 @@ pub fn transcript_view(p: &TranscriptProps) -> Html {
             </div>
             <div class="transcript" role="log" aria-live="polite" aria-label={format!("Transcript of {}", c.label())}
                 tabindex="0" ref={node} {onscroll} {onkeydown}>
-                if c.dropped > 0 { <p class="note">{ format!("{} early lines were dropped to save memory.", c.dropped) }</p> }
-                if more { <button class="more" onclick={show_more}>{ format!("Show earlier lines ({} hidden)", start - c.dropped) }</button> }
+                if dropped > 0 { <p class="note">{ format!("{dropped} early lines were dropped to save memory.") }</p> }
+                if more { <button class="more" onclick={show_more}>{ format!("Show earlier lines ({} hidden)", start - dropped) }</button> }
                 { for rows }
             </div>
         </div>
