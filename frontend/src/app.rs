@@ -56,15 +56,16 @@ pub fn app() -> Html {
         }
     });
 
-    // The embed preset (or a first visit) opens its connection once the session is up.
+    // A preset (`?host=mx1&service=smtp`, used by embed mode) opens its connection once the session is up.
     {
         let ctx = ctx.clone();
         let up = state.link == Link::Up;
         use_effect_with(up, move |up| {
-            if *up && ctx.state.conns.is_empty() {
-                if let (Some(h), Some(s)) = (&ctx.state.preset.host, &ctx.state.preset.service) {
-                    ctx.open(h, s);
-                }
+            if *up
+                && ctx.state.conns.is_empty()
+                && let (Some(h), Some(s)) = (&ctx.state.preset.host, &ctx.state.preset.service)
+            {
+                ctx.open(h, s);
             }
         });
     }

@@ -86,7 +86,7 @@ pub fn world() -> Html {
             <g class={classes!("host", if h.online { "online" } else { "offline" })} data-host={h.name.clone()}>
                 <rect x={x.to_string()} y="30" width="200" height="140" rx="8" />
                 <text x={(x + 10.0).to_string()} y="52" class="host-name">{ format!("{} · {}", h.name, h.domain) }</text>
-                <text x={(x + 190.0).to_string()} y="52" text-anchor="end" class="host-state">{ if h.online { "online" } else { "OFFLINE" } }</text>
+                <text x={(x + 200.0).to_string()} y="22" text-anchor="end" class="host-state">{ if h.online { "online" } else { "OFFLINE" } }</text>
                 { for services.chunks(2).enumerate().map(|(k, pair)| html! {
                     <text x={(x + 10.0).to_string()} y={(74.0 + 18.0 * k as f64).to_string()} class="svc">{ pair.join(" · ") }</text>
                 }) }
