@@ -819,3 +819,83 @@ fn spool_failure_is_temporary() {
     );
     assert!(!out.contains("STARTTLS"), "no TLS available: not offered");
 }
+
+/// The fuzz targets' invariants, run on seeded random input so that plain `cargo test` exercises them too:
+/// sessions never panic and reply only in well-formed ASCII lines; parsed commands survive encode + parse.
+#[test]
+fn random_input_keeps_invariants() {
+    use rand::{Rng, SeedableRng};
+
+    const FRAGMENTS: [&[u8]; 26] = [
+        b"EHLO client.example\r\n",
+        b"MAIL FROM:<",
+        b"RCPT TO:<",
+        b"alice@example.com",
+        b"carol@example.net",
+        b">",
+        b"\r\n",
+        b"DATA\r\n",
+        b".",
+        b"\r\n.\r\n",
+        b"\n",
+        b"\r",
+        b"RSET\r\n",
+        b"STARTTLS\r\n",
+        b"AUTH PLAIN ",
+        b"AGFsaWNlAHBhc3N3b3Jk",
+        b"AUTH LOGIN\r\n",
+        b"*\r\n",
+        b" SIZE=100",
+        b" SMTPUTF8",
+        b"From: a@example.com\r\n\r\n",
+        b"\"quoted local\"",
+        b"@[127.0.0.1]",
+        b"\0",
+        b"\xc3",
+        b"<>",
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5321);
+    let mut round_trips = 0;
+    for round in 0..1500 {
+        let input: Vec<u8> = if round % 3 == 0 {
+            (0..rng.gen_range(0..300)).map(|_| rng.r#gen::<u8>()).collect()
+        } else {
+            (0..rng.gen_range(0..60))
+                .flat_map(|_| FRAGMENTS[rng.gen_range(0..FRAGMENTS.len())].iter().copied())
+                .collect()
+        };
+        let setup = Setup {
+            service: [Service::Smtp, Service::Submission, Service::Smtps][round % 3],
+            plaintext_auth_ok: rng.r#gen(),
+            tls_available: rng.r#gen(),
+            tls: round % 3 == 2,
+        };
+        let chunk = [1, 2, 3, 7, 64, 4096][rng.gen_range(0..6)];
+        let (out, _, h) = converse(setup, &input, chunk);
+        assert!(h.session.pending.len() <= 2 * 4096, "buffer bounded");
+        for line in out.split_terminator("\r\n") {
+            assert!(
+                line.len() >= 4 && line.bytes().all(|b| (b' '..=b'~').contains(&b)),
+                "{line:?} from {input:?}"
+            );
+            assert!(line.as_bytes()[..3].iter().all(u8::is_ascii_digit), "{line:?}");
+        }
+        assert!(out.is_empty() || out.ends_with("\r\n"));
+
+        // The parser: whatever parses also parses again from its canonical form.
+        for line in input.split_inclusive(|&b| b == b'\n') {
+            if let super::Parsed::Complete { value, .. } = super::parse_command(line, 512) {
+                round_trips += 1;
+                let wire = format!("{value}\r\n");
+                match super::parse_command(wire.as_bytes(), 4096) {
+                    super::Parsed::Complete { value: again, .. } => assert_eq!(again, value, "{wire:?}"),
+                    other => panic!("{wire:?}: {other:?}"),
+                }
+            }
+        }
+    }
+    assert!(
+        round_trips > 1000,
+        "the generator reaches real commands ({round_trips})"
+    );
+}
