@@ -71,9 +71,7 @@ async fn client(port: u16, worker: usize) -> Vec<String> {
     reply(&mut r, &mut line).await;
     for i in 0.. {
         let tag = format!("w{worker}-m{i}");
-        let script = format!(
-            "MAIL FROM:<carol@example.net>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n"
-        );
+        let script = format!("MAIL FROM:<carol@example.net>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n");
         if r.get_mut().write_all(format!("EHLO crash\r\n{script}").as_bytes()).await.is_err() {
             break;
         }
@@ -87,7 +85,8 @@ async fn client(port: u16, worker: usize) -> Vec<String> {
         if !ok {
             break;
         }
-        let body = format!("From: <carol@example.net>\r\nSubject: {tag}\r\n\r\n{}\r\n.\r\n", "x".repeat(2000));
+        let body =
+            format!("From: <carol@example.net>\r\nSubject: {tag}\r\n\r\n{}\r\n.\r\n", "x".repeat(2000));
         if r.get_mut().write_all(body.as_bytes()).await.is_err() {
             break;
         }
@@ -133,7 +132,11 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         }
     }
     for tag in &acked {
-        assert_eq!(seen.get(tag).copied().unwrap_or(0), 1, "{tag} acknowledged: must be delivered exactly once");
+        assert_eq!(
+            seen.get(tag).copied().unwrap_or(0),
+            1,
+            "{tag} acknowledged: must be delivered exactly once"
+        );
     }
     println!("acknowledged {} messages before SIGKILL; all present exactly once", acked.len());
 }

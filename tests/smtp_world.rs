@@ -192,7 +192,8 @@ async fn no_route_bounces_and_null_sender_is_never_bounced() {
 async fn restart_resumes_the_queue() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = common::fast_config(dir.path());
-    let world = mailroom_core::world::World::start(cfg.clone(), mailroom_core::world::Persistence::Disk).unwrap();
+    let world =
+        mailroom_core::world::World::start(cfg.clone(), mailroom_core::world::Persistence::Disk).unwrap();
     world.listen().await.unwrap();
     world.set_online("mx2", false);
     let m = mailer(world.addr("mx1", Service::Submission).unwrap(), Some(false), true);
