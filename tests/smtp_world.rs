@@ -238,3 +238,13 @@ async fn http_on_the_smtp_port_gets_an_smtp_error() {
     let reply = raw.cmd("GET / HTTP/1.1").await;
     assert!(reply.starts_with('5'), "{reply:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_says_421_to_open_sessions() {
+    let w = start(|_| {}).await;
+    let mut raw = Raw::connect(w.addr("mx1", Service::Smtp)).await;
+    assert!(raw.cmd("EHLO test").await.starts_with("250"));
+    w.world.shutdown();
+    let bye = raw.reply().await;
+    assert!(bye.starts_with("421 4.3.2"), "{bye:?}");
+}

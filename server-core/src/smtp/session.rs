@@ -465,6 +465,12 @@ impl Session for SmtpSession {
         )
     }
 
+    fn shutting_down(&mut self, out: &mut Vec<u8>) -> Flow {
+        let fqdn = self.host.fqdn.clone();
+        // RFC 5321 §3.8: a server that must shut down answers 421 to whatever comes next; we say it at once.
+        self.close(Reply::new(421, Status::new(4, 3, 2), format!("{fqdn} Service shutting down")), out)
+    }
+
     fn idle_timeout(&self) -> Duration {
         self.host.limits.smtp_idle
     }
