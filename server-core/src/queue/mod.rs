@@ -152,7 +152,7 @@ impl Queue {
         Ok(n)
     }
 
-    fn new_id(&self) -> String {
+    fn next_id(&self) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let t = Utc::now().timestamp_micros() as u64;
         format!("{:010X}{:05X}", t & 0xFF_FFFF_FFFF, n & 0xF_FFFF)
@@ -541,7 +541,7 @@ impl Queue {
             format!("Received: by {} (Mailroom) id {}; {}\r\n", self.fqdn, meta.id, Utc::now().to_rfc2822())
                 .into_bytes();
         msg.extend_from_slice(&dsn);
-        if let Err(e) = self.submit(env, msg) {
+        if let Err(e) = self.submit(self.next_id(), env, msg) {
             tracing::error!(id = meta.id, error = %e, "could not queue bounce");
         }
     }
@@ -556,8 +556,17 @@ fn count_received(msg: &[u8]) -> usize {
 }
 
 impl Submitter for Queue {
-    fn submit(&self, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError> {
-        let id = self.new_id();
+    fn new_id(&self) -> String {
+        self.next_id()
+    }
+
+    fn submit(&self, id: String, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError> {
+        // IDs name spool files: never trust one blindly.
+        let id = if !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            id
+        } else {
+            self.next_id()
+        };
         let now = Utc::now();
         self.emit(EventKind::Received {
             id: id.clone(),

@@ -67,7 +67,8 @@ impl SmtpSession {
 
     /// Adds the headers and spools the message.
     fn accept(&mut self, tx: Transaction, body: Vec<u8>, out: &mut Vec<u8>) -> Flow {
-        let id = trace_id();
+        // The queue ID, taken now so that the Received: line names the ID the 250 reply will give.
+        let id = self.host.spool.new_id();
         let mut head = self.trace_header(&tx, &id);
         if self.is_submission() {
             match submission_headers(&body, &self.host.fqdn, &id) {
@@ -89,7 +90,7 @@ impl SmtpSession {
             peer: self.conn.peer.clone(),
             auth_user: self.auth_user.clone(),
         };
-        match self.host.spool.submit(envelope, message) {
+        match self.host.spool.submit(id, envelope, message) {
             Ok(queue_id) => {
                 self.reply(Reply::new(250, Status::new(2, 0, 0), format!("Ok: queued as {queue_id}")), out)
             }
@@ -177,11 +178,6 @@ fn submission_headers(message: &[u8], fqdn: &str, id: &str) -> Result<String, Re
         extra.push_str(&format!("Date: {}\r\n", chrono::Utc::now().to_rfc2822()));
     }
     Ok(extra)
-}
-
-/// A short random id for trace headers and generated Message-IDs.
-fn trace_id() -> String {
-    format!("{:012X}", rand::random::<u64>() & 0xFFFF_FFFF_FFFF)
 }
 
 /// Text safe inside a header comment: printable ASCII without parentheses or backslashes.

@@ -640,7 +640,10 @@ fn data_line_limit_refuses_at_the_end() {
 fn spool_failure_is_temporary() {
     struct Broken;
     impl crate::host::Submitter for Broken {
-        fn submit(&self, _: Envelope, _: Vec<u8>) -> Result<String, crate::host::SubmitError> {
+        fn new_id(&self) -> String {
+            "BROKEN".into()
+        }
+        fn submit(&self, _: String, _: Envelope, _: Vec<u8>) -> Result<String, crate::host::SubmitError> {
             Err(crate::host::SubmitError::ShuttingDown)
         }
     }
