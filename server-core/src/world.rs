@@ -68,6 +68,20 @@ impl Connector for MemoryConnector {
     }
 }
 
+/// One TLS configuration per host name for every sandbox in the process: generating a key pair per sandbox would
+/// cost CPU and memory for nothing, since sandboxes only ever talk to the proxy inside this process.
+fn sandbox_tls(fqdn: &str) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<String, Arc<rustls::ServerConfig>>>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = cache.get(fqdn) {
+        return Ok(c.clone());
+    }
+    let cfg = crate::tls::server_config(crate::tls::generate(fqdn)?.0)?;
+    cache.insert(fqdn.to_string(), cfg.clone());
+    Ok(cfg)
+}
+
 /// A running world.
 pub struct World {
     /// The configuration it was built from.
@@ -99,17 +113,15 @@ impl World {
         let mut queues = Vec::new();
         for hc in &config.hosts {
             let dir: PathBuf = config.data_dir.join(&hc.name);
-            let (store, spool, identity): (Arc<dyn MailStore>, Arc<dyn SpoolStore>, _) = match persistence {
+            let (store, spool, tls): (Arc<dyn MailStore>, Arc<dyn SpoolStore>, _) = match persistence {
                 Persistence::Disk => (
                     Arc::new(MaildirStore::open(&dir.join("mail"))?),
                     Arc::new(DiskSpool::open(&dir.join("spool"))?),
-                    crate::tls::load_or_generate(hc, &dir.join("tls"))?,
+                    crate::tls::server_config(crate::tls::load_or_generate(hc, &dir.join("tls"))?)?,
                 ),
-                Persistence::Memory => (
-                    Arc::new(MemoryStore::new()),
-                    Arc::new(MemorySpool::default()),
-                    crate::tls::generate(&hc.fqdn())?.0,
-                ),
+                Persistence::Memory => {
+                    (Arc::new(MemoryStore::new()), Arc::new(MemorySpool::default()), sandbox_tls(&hc.fqdn())?)
+                }
             };
             let users = Users::new(&hc.domain, hc.users.clone());
             for u in users.names() {
@@ -142,7 +154,7 @@ impl World {
                 limits: config.limits,
                 routes: config.routes.clone(),
                 locks: Arc::new(MaildropLocks::default()),
-                tls: Some(crate::tls::server_config(identity)?),
+                tls: Some(tls),
                 online: AtomicBool::new(true),
                 online_watch: tokio::sync::watch::Sender::new(true),
                 shutdown: tokio::sync::watch::Sender::new(false),
