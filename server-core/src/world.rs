@@ -46,7 +46,9 @@ pub struct Listening {
 
 /// Relays inside a sandbox: "connecting" to a host opens an in-memory session on it.
 struct MemoryConnector {
-    hosts: RwLock<HashMap<String, Arc<Host>>>,
+    /// Weak: the hosts own their queues, which own this connector; strong links would make a cycle that keeps
+    /// a discarded sandbox alive forever.
+    hosts: RwLock<HashMap<String, std::sync::Weak<Host>>>,
 }
 
 impl Connector for MemoryConnector {
@@ -160,7 +162,7 @@ impl World {
                 shutdown: tokio::sync::watch::Sender::new(false),
                 allow_plaintext_auth: config.allow_plaintext_auth || persistence == Persistence::Memory,
             });
-            memory_connector.hosts.write().unwrap_or_else(|e| e.into_inner()).insert(hc.fqdn(), host.clone());
+            memory_connector.hosts.write().unwrap_or_else(|e| e.into_inner()).insert(hc.fqdn(), Arc::downgrade(&host));
             hosts.push(host);
             queues.push(queue);
         }
