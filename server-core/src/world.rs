@@ -56,8 +56,12 @@ impl Connector for MemoryConnector {
         &self,
         route: &crate::config::Route,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<BoxStream>> + Send + '_>> {
-        let host =
-            self.hosts.read().unwrap_or_else(|e| e.into_inner()).get(&route.mx.to_ascii_lowercase()).cloned();
+        let host = self
+            .hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&route.mx.to_ascii_lowercase())
+            .and_then(std::sync::Weak::upgrade);
         Box::pin(async move {
             let host =
                 host.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such host"))?;
