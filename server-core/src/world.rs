@@ -272,3 +272,11 @@ impl World {
         }
     }
 }
+
+impl Drop for World {
+    /// A world nobody holds any more stops its queue managers and listeners (a discarded sandbox must not keep
+    /// tasks alive).
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
