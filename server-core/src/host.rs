@@ -128,7 +128,12 @@ impl Host {
 impl Host {
     /// A host with an in-memory store, the default limits, no TLS, and the given spool. Users' mailboxes are created.
     /// Sandboxes and tests use this; the world builds durable hosts itself.
-    pub fn new_memory(config: &HostConfig, routes: Vec<Route>, spool: Arc<dyn Submitter>, events: EventBus) -> Host {
+    pub fn new_memory(
+        config: &HostConfig,
+        routes: Vec<Route>,
+        spool: Arc<dyn Submitter>,
+        events: EventBus,
+    ) -> Host {
         let store: Arc<dyn MailStore> = Arc::new(crate::store::memory::MemoryStore::new());
         for u in &config.users {
             // An in-memory store cannot fail here.

@@ -199,7 +199,13 @@ fn step<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-async fn drive<S>(session: &mut dyn Session, mut stream: S, mut out: Vec<u8>, mut flow: Flow, host: &Host) -> Outcome<S>
+async fn drive<S>(
+    session: &mut dyn Session,
+    mut stream: S,
+    mut out: Vec<u8>,
+    mut flow: Flow,
+    host: &Host,
+) -> Outcome<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

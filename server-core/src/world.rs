@@ -54,9 +54,11 @@ impl Connector for MemoryConnector {
         &self,
         route: &crate::config::Route,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<BoxStream>> + Send + '_>> {
-        let host = self.hosts.read().unwrap_or_else(|e| e.into_inner()).get(&route.mx.to_ascii_lowercase()).cloned();
+        let host =
+            self.hosts.read().unwrap_or_else(|e| e.into_inner()).get(&route.mx.to_ascii_lowercase()).cloned();
         Box::pin(async move {
-            let host = host.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such host"))?;
+            let host =
+                host.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such host"))?;
             // Server-to-server links are not loopback logins: no plaintext AUTH.
             let peer = Peer { addr: "relay (in-memory)".into(), ip: None, plaintext_auth_ok: false };
             // The relay client runs its own STARTTLS over the stream; it needs no upgrade signal.
@@ -88,8 +90,7 @@ impl World {
     pub fn start(config: WorldConfig, persistence: Persistence) -> anyhow::Result<Arc<World>> {
         let events = EventBus::default();
         let routes: Routes = Arc::new(RwLock::new(config.routes.clone()));
-        let memory_connector =
-            Arc::new(MemoryConnector { hosts: RwLock::new(HashMap::new()) });
+        let memory_connector = Arc::new(MemoryConnector { hosts: RwLock::new(HashMap::new()) });
         let connector: Arc<dyn Connector> = match persistence {
             Persistence::Disk => Arc::new(TcpConnector),
             Persistence::Memory => memory_connector.clone(),
@@ -169,11 +170,13 @@ impl World {
         for host in &self.hosts {
             for service in Service::ALL {
                 let port = if host.config.port_base == 0 { 0 } else { host.config.port(service) };
-                let addr = net::listen(host.clone(), service, SocketAddr::new(self.config.listen, port)).await?;
+                let addr =
+                    net::listen(host.clone(), service, SocketAddr::new(self.config.listen, port)).await?;
                 out.push(Listening { host: host.config.name.clone(), service, addr });
                 if service == Service::Smtp {
                     let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-                    for r in routes.iter_mut().filter(|r| r.domain.eq_ignore_ascii_case(&host.config.domain)) {
+                    for r in routes.iter_mut().filter(|r| r.domain.eq_ignore_ascii_case(&host.config.domain))
+                    {
                         let ip = if addr.ip().is_unspecified() { [127, 0, 0, 1].into() } else { addr.ip() };
                         r.addr = SocketAddr::new(ip, addr.port()).to_string();
                     }

@@ -90,10 +90,9 @@ impl SmtpSession {
             auth_user: self.auth_user.clone(),
         };
         match self.host.spool.submit(envelope, message) {
-            Ok(queue_id) => self.reply(
-                Reply::new(250, Status::new(2, 0, 0), format!("Ok: queued as {queue_id}")),
-                out,
-            ),
+            Ok(queue_id) => {
+                self.reply(Reply::new(250, Status::new(2, 0, 0), format!("Ok: queued as {queue_id}")), out)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "spool refused a message");
                 self.reply(
@@ -133,16 +132,10 @@ impl SmtpSession {
                 with.push('A');
             }
         }
-        let mut h = format!(
-            "Received: from {helo} ({tcp_info})\r\n\tby {} (Mailroom) with {with}",
-            self.host.fqdn
-        );
+        let mut h =
+            format!("Received: from {helo} ({tcp_info})\r\n\tby {} (Mailroom) with {with}", self.host.fqdn);
         if let Some(tls) = &self.conn.tls {
-            h.push_str(&format!(
-                " ({} {})",
-                comment_text(&tls.version),
-                comment_text(&tls.cipher)
-            ));
+            h.push_str(&format!(" ({} {})", comment_text(&tls.version), comment_text(&tls.cipher)));
         }
         if let Some(user) = &self.auth_user {
             h.push_str(&format!("\r\n\t(authenticated as {})", comment_text(user)));
@@ -193,13 +186,5 @@ fn trace_id() -> String {
 
 /// Text safe inside a header comment: printable ASCII without parentheses or backslashes.
 fn comment_text(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && !"()\\".contains(c) || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    s.chars().map(|c| if c.is_ascii_graphic() && !"()\\".contains(c) || c == ' ' { c } else { '_' }).collect()
 }

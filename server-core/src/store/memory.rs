@@ -315,7 +315,8 @@ impl MailStore for MemoryStore {
     fn expunge(&self, user: &str, folder: &str, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
         let canon = canonical_folder(folder);
         let removed = self.with_folder(user, &canon, |f| {
-            let mut removed: Vec<Uid> = uids.iter().filter(|u| f.messages.remove(u).is_some()).copied().collect();
+            let mut removed: Vec<Uid> =
+                uids.iter().filter(|u| f.messages.remove(u).is_some()).copied().collect();
             removed.sort_unstable();
             removed.dedup();
             if !removed.is_empty() {
