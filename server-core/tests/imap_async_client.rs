@@ -162,14 +162,16 @@ async fn select_examine_status() {
     store.append("alice", "INBOX", message("two", "2").as_bytes(), &Flags::new(), None).unwrap();
     let mut s = imaps(fx.imaps).await;
 
-    let st = s.status("INBOX", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN)").await.unwrap();
+    let st = s.status("INBOX", "(MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN)").await.unwrap();
     assert_eq!(st.exists, 2);
+    assert_eq!(st.recent, 2, "nobody has selected INBOX yet");
     assert_eq!(st.uid_next, Some(3));
     assert_eq!(st.unseen, Some(2));
     let validity = st.uid_validity.unwrap();
 
     let ex = s.examine("INBOX").await.unwrap();
     assert_eq!((ex.exists, ex.uid_validity), (2, Some(validity)));
+    assert_eq!(ex.recent, 2, "EXAMINE counts without claiming");
     assert!(ex.permanent_flags.is_empty(), "EXAMINE is read-only");
     let refused = s.run_command_and_check_ok("STORE 1 +FLAGS (\\Seen)").await;
     assert!(refused.is_err(), "{refused:?}");
@@ -181,6 +183,7 @@ async fn select_examine_status() {
     // Another session selecting now finds nothing recent: this one claimed them.
     let mut other = starttls(fx.imap).await;
     assert_eq!(other.select("INBOX").await.unwrap().recent, 0);
+    assert_eq!(other.status("INBOX", "(RECENT)").await.unwrap().recent, 0);
     assert!(s.select("Nope").await.is_err());
     s.logout().await.unwrap();
     other.logout().await.unwrap();

@@ -627,6 +627,9 @@ impl ImapSession {
         } else {
             store.claim_recent(&user, &name).unwrap_or_default().into_iter().collect()
         };
+        // EXAMINE claims nothing, but reports how many messages are still recent for the next SELECT.
+        let recent_count =
+            if read_only { store.recent_count(&user, &name).unwrap_or(0) } else { recent.len() };
         self.condstore |= condstore;
         let mut keywords: Vec<String> = status
             .messages
@@ -649,7 +652,7 @@ impl ImapSession {
             untagged_status(out, Status::Ok, Some(&perm), "Flags permitted");
         }
         untagged(out, &format!("{} EXISTS", status.messages.len()));
-        untagged(out, &format!("{} RECENT", recent.len()));
+        untagged(out, &format!("{recent_count} RECENT"));
         if let Some(i) = status.messages.iter().position(|m| !m.flags.contains(&Flag::Seen)) {
             untagged_status(out, Status::Ok, Some(&format!("UNSEEN {}", i + 1)), "First unseen");
         }
@@ -820,9 +823,15 @@ impl ImapSession {
             Ok(s) => s,
             Err(e) => return Self::store_error(e),
         };
-        // \Recent belongs to sessions: we know it only for the mailbox we have selected.
+        // \Recent belongs to sessions: for the mailbox we have selected (read-write) it is ours; otherwise it is
+        // what nobody has claimed yet, which the next SELECT would get.
         let recent = match &self.state {
-            State::Selected { mailbox, .. } if mailbox.name == name => mailbox.recent.len(),
+            State::Selected { mailbox, .. } if mailbox.name == name && !mailbox.read_only => {
+                mailbox.recent.len()
+            }
+            _ if items.contains(&StatusItem::Recent) => {
+                self.host.store.recent_count(&user, &name).unwrap_or(0)
+            }
             _ => 0,
         };
         let values: Vec<String> = items

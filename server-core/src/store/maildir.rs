@@ -860,6 +860,12 @@ impl MailStore for MaildirStore {
         })
     }
 
+    fn recent_count(&self, user: &str, folder: &str) -> StoreResult<usize> {
+        self.with_folder(user, folder, |state, _| {
+            Ok((state.messages.range(state.recent_cursor + 1..).count(), Vec::new()))
+        })
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<StoreChange> {
         self.changes.subscribe()
     }

@@ -338,6 +338,10 @@ impl MailStore for MemoryStore {
         })
     }
 
+    fn recent_count(&self, user: &str, folder: &str) -> StoreResult<usize> {
+        self.with_folder(user, folder, |f| Ok(f.messages.range(f.recent_cursor + 1..).count()))
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<StoreChange> {
         self.changes.subscribe()
     }
