@@ -114,7 +114,7 @@ async fn login_over_starttls_and_implicit_tls() {
     let tcp = TcpStream::connect(("127.0.0.1", fx.imaps)).await.unwrap();
     let mut client = Client::new(tls(tcp).await);
     client.read_response().await.unwrap().unwrap();
-    let (_, client) = client.login("alice", "wrong").await.err().expect("refused");
+    let (_, client) = client.login("alice", "wrong").await.expect_err("refused");
     client.login("alice", "password").await.map_err(|(e, _)| e).unwrap().logout().await.unwrap();
 }
 
