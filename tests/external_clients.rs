@@ -9,8 +9,12 @@ use common::{start, wait_until};
 use mailroom_core::config::Service;
 
 fn need(tool: &str) {
-    let ok = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success());
-    assert!(ok.unwrap_or(false), "{tool} is not installed: run the test suite with `bash tests/run.sh`, which installs it");
+    let ok =
+        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success());
+    assert!(
+        ok.unwrap_or(false),
+        "{tool} is not installed: run the test suite with `bash tests/run.sh`, which installs it"
+    );
 }
 
 fn run(cmd: &mut Command) -> (bool, String) {
@@ -26,10 +30,19 @@ async fn swaks_submission_starttls_auth_relays_to_carol() {
     let addr = w.addr("mx1", Service::Submission);
     let (ok, out) = tokio::task::spawn_blocking(move || {
         run(Command::new("swaks").args([
-            "--to", "carol@example.net", "--from", "alice@example.com",
-            "--server", &addr.to_string(), "--tls",
-            "--auth-user", "alice", "--auth-password", "password",
-            "--header", "Subject: swaks relay test",
+            "--to",
+            "carol@example.net",
+            "--from",
+            "alice@example.com",
+            "--server",
+            &addr.to_string(),
+            "--tls",
+            "--auth-user",
+            "alice",
+            "--auth-password",
+            "password",
+            "--header",
+            "Subject: swaks relay test",
         ]))
     })
     .await
@@ -47,7 +60,12 @@ async fn swaks_relay_without_auth_is_denied() {
     let addr = w.addr("mx1", Service::Smtp);
     let (ok, out) = tokio::task::spawn_blocking(move || {
         run(Command::new("swaks").args([
-            "--to", "carol@example.net", "--from", "alice@example.com", "--server", &addr.to_string(),
+            "--to",
+            "carol@example.net",
+            "--from",
+            "alice@example.com",
+            "--server",
+            &addr.to_string(),
         ]))
     })
     .await
@@ -64,8 +82,19 @@ async fn swaks_smtps_implicit_tls_and_bad_password() {
     let a = addr.clone();
     let (ok, out) = tokio::task::spawn_blocking(move || {
         run(Command::new("swaks").args([
-            "--to", "bob@example.com", "--from", "alice@example.com", "--server", &a, "--tlsc",
-            "--auth", "PLAIN", "--auth-user", "alice@example.com", "--auth-password", "password",
+            "--to",
+            "bob@example.com",
+            "--from",
+            "alice@example.com",
+            "--server",
+            &a,
+            "--tlsc",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "alice@example.com",
+            "--auth-password",
+            "password",
         ]))
     })
     .await
@@ -74,8 +103,19 @@ async fn swaks_smtps_implicit_tls_and_bad_password() {
     assert_eq!(w.count("mx1", "bob", "INBOX"), 1);
     let (ok, out) = tokio::task::spawn_blocking(move || {
         run(Command::new("swaks").args([
-            "--to", "bob@example.com", "--from", "alice@example.com", "--server", &addr, "--tlsc",
-            "--auth", "LOGIN", "--auth-user", "alice", "--auth-password", "wrong",
+            "--to",
+            "bob@example.com",
+            "--from",
+            "alice@example.com",
+            "--server",
+            &addr,
+            "--tlsc",
+            "--auth",
+            "LOGIN",
+            "--auth-user",
+            "alice",
+            "--auth-password",
+            "wrong",
         ]))
     })
     .await
@@ -94,9 +134,18 @@ async fn curl_smtp_starttls_required_with_auth() {
         let path = std::env::temp_dir().join(format!("mailroom-curl-{}.eml", std::process::id()));
         std::fs::write(&path, mail).unwrap();
         run(Command::new("curl").args([
-            "-sS", "-k", "--ssl-reqd", &url, "-u", "alice:password",
-            "--mail-from", "alice@example.com", "--mail-rcpt", "dave@example.net",
-            "-T", path.to_str().unwrap(),
+            "-sS",
+            "-k",
+            "--ssl-reqd",
+            &url,
+            "-u",
+            "alice:password",
+            "--mail-from",
+            "alice@example.com",
+            "--mail-rcpt",
+            "dave@example.net",
+            "-T",
+            path.to_str().unwrap(),
         ]))
     })
     .await

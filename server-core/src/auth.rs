@@ -114,7 +114,8 @@ pub fn decode_plain(b64: &str) -> Result<(String, String, Secret), SaslError> {
     let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| SaslError::Base64)?;
     let text = String::from_utf8(raw).map_err(|_| SaslError::Malformed)?;
     let mut parts = text.split('\0');
-    let (Some(authz), Some(authc), Some(pass), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(authz), Some(authc), Some(pass), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(SaslError::Malformed);
     };
@@ -135,10 +136,7 @@ mod tests {
     use super::*;
 
     fn users() -> Users {
-        Users::new(
-            "example.com",
-            vec![UserConfig { name: "alice".into(), password: "password".into() }],
-        )
+        Users::new("example.com", vec![UserConfig { name: "alice".into(), password: "password".into() }])
     }
 
     #[test]

@@ -309,8 +309,16 @@ impl Default for WorldConfig {
                 },
             ],
             routes: vec![
-                Route { domain: "example.com".into(), mx: "mx1.example.com".into(), addr: "127.0.0.1:10025".into() },
-                Route { domain: "example.net".into(), mx: "mx2.example.net".into(), addr: "127.0.0.1:20025".into() },
+                Route {
+                    domain: "example.com".into(),
+                    mx: "mx1.example.com".into(),
+                    addr: "127.0.0.1:10025".into(),
+                },
+                Route {
+                    domain: "example.net".into(),
+                    mx: "mx2.example.net".into(),
+                    addr: "127.0.0.1:20025".into(),
+                },
             ],
             timing: Timing::default(),
             limits: Limits::default(),

@@ -199,7 +199,13 @@ fn step<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-async fn drive<S>(session: &mut dyn Session, mut stream: S, mut out: Vec<u8>, mut flow: Flow, host: &Host) -> Outcome<S>
+async fn drive<S>(
+    session: &mut dyn Session,
+    mut stream: S,
+    mut out: Vec<u8>,
+    mut flow: Flow,
+    host: &Host,
+) -> Outcome<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -342,6 +348,8 @@ async fn accept_loop(host: Arc<Host>, service: Service, listener: TcpListener, b
         let Some(l) = listener.as_ref() else { continue };
         tokio::select! {
             accepted = l.accept() => match accepted {
+                // Accepted in the instant before an offline switch was seen: a down host does not answer.
+                Ok(_) if !host.is_online() => {}
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
                     // The semaphore is never closed: acquire cannot fail.

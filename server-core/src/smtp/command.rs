@@ -209,10 +209,7 @@ pub enum Command {
     StartTls,
     /// `AUTH mechanism [initial-response]` (RFC 4954 §4). `initial` is the base64 text; `=` stands for an empty
     /// response.
-    Auth {
-        mechanism: Mechanism,
-        initial: Option<String>,
-    },
+    Auth { mechanism: Mechanism, initial: Option<String> },
     /// An HTTP request line (`GET / HTTP/1.1`): someone pointed a browser or an HTTP client at the SMTP port.
     Http { method: String },
 }
@@ -234,14 +231,8 @@ impl fmt::Display for Command {
             Command::Noop => f.write_str("NOOP"),
             Command::Quit => f.write_str("QUIT"),
             Command::StartTls => f.write_str("STARTTLS"),
-            Command::Auth {
-                mechanism,
-                initial: None,
-            } => write!(f, "AUTH {mechanism}"),
-            Command::Auth {
-                mechanism,
-                initial: Some(i),
-            } => write!(f, "AUTH {mechanism} {i}"),
+            Command::Auth { mechanism, initial: None } => write!(f, "AUTH {mechanism}"),
+            Command::Auth { mechanism, initial: Some(i) } => write!(f, "AUTH {mechanism} {i}"),
             Command::Http { method } => write!(f, "{method} / HTTP/1.1"),
         }
     }
@@ -261,10 +252,7 @@ mod tests {
             ("\"a\\\\b\"", "a\\b"),
         ];
         for (local, value) in cases {
-            let m = Mailbox {
-                local: local.into(),
-                domain: Domain::Name("example.com".into()),
-            };
+            let m = Mailbox { local: local.into(), domain: Domain::Name("example.com".into()) };
             assert_eq!(m.local_value(), value, "{local}");
         }
     }

@@ -104,10 +104,8 @@ impl DataReader {
             match self.state {
                 State::Text => {
                     // Copy the run of ordinary bytes at once.
-                    let run = input[i..]
-                        .iter()
-                        .position(|&b| b == b'\r' || b == b'\n')
-                        .unwrap_or(input.len() - i);
+                    let run =
+                        input[i..].iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(input.len() - i);
                     if run > 0 {
                         self.push(&input[i..i + run]);
                         i += run;
@@ -227,11 +225,7 @@ mod tests {
             (b".\r\nNOOP\r\n", b"", b"NOOP\r\n"),
             (b"Hi\r\n.\r\n", b"Hi\r\n", b""),
             (b"..\r\n.\r\n", b".\r\n", b""),
-            (
-                b"..leading dot\r\n...\r\n.\r\nQUIT\r\n",
-                b".leading dot\r\n..\r\n",
-                b"QUIT\r\n",
-            ),
+            (b"..leading dot\r\n...\r\n.\r\nQUIT\r\n", b".leading dot\r\n..\r\n", b"QUIT\r\n"),
             (b"a.\r\n .\r\n.x\r\n.\r\n", b"a.\r\n .\r\nx\r\n", b""),
             (b"\r\n\r\n.\r\n", b"\r\n\r\n", b""),
         ];
@@ -247,15 +241,7 @@ mod tests {
     #[test]
     fn smuggling_sequences_do_not_end_data() {
         // None of these may end the data; the real end mark follows each, and the message is then refused.
-        for evil in [
-            &b"\n.\n"[..],
-            b"\r.\r",
-            b"\n.\r\n",
-            b"\r\n.\n",
-            b"\r.\r\n",
-            b"\r\n.\r",
-            b"\n.\r",
-        ] {
+        for evil in [&b"\n.\n"[..], b"\r.\r", b"\n.\r\n", b"\r\n.\n", b"\r.\r\n", b"\r\n.\r", b"\n.\r"] {
             let mut input = b"Subject: x\r\n\r\nbody".to_vec();
             input.extend_from_slice(evil);
             input.extend_from_slice(b"MAIL FROM:<evil@example.net>\r\nRCPT TO:<bob@example.com>\r\n");
@@ -272,17 +258,8 @@ mod tests {
 
     #[test]
     fn bare_line_ends_are_refused() {
-        for input in [
-            &b"a\nb\r\n.\r\n"[..],
-            b"a\rb\r\n.\r\n",
-            b".\rx\r\n.\r\n",
-            b"a\r\r\n.\r\n",
-        ] {
-            assert_eq!(
-                read(input, 1, 1000).map(|r| r.0),
-                Some(Outcome::BareLineEnd),
-                "{input:?}"
-            );
+        for input in [&b"a\nb\r\n.\r\n"[..], b"a\rb\r\n.\r\n", b".\rx\r\n.\r\n", b"a\r\r\n.\r\n"] {
+            assert_eq!(read(input, 1, 1000).map(|r| r.0), Some(Outcome::BareLineEnd), "{input:?}");
         }
     }
 
@@ -296,14 +273,8 @@ mod tests {
             assert_eq!(rest, b"QUIT\r\n");
         }
         // Exactly at the limit is fine.
-        assert_eq!(
-            read(b"abc\r\n.\r\n", 1, 5).unwrap().0,
-            Outcome::Message(b"abc\r\n".to_vec())
-        );
-        assert_eq!(
-            read(b"abcd\r\n.\r\n", 1, 5).unwrap().0,
-            Outcome::TooBig { size: 6 }
-        );
+        assert_eq!(read(b"abc\r\n.\r\n", 1, 5).unwrap().0, Outcome::Message(b"abc\r\n".to_vec()));
+        assert_eq!(read(b"abcd\r\n.\r\n", 1, 5).unwrap().0, Outcome::TooBig { size: 6 });
     }
 
     #[test]
@@ -313,12 +284,7 @@ mod tests {
         let long = [vec![b'x'; MAX_DATA_LINE - 1], b"\r\n.\r\n".to_vec()].concat();
         assert_eq!(read(&long, 7, 1 << 20).unwrap().0, Outcome::LineTooLong);
         // A stuffed dot counts: it was on the wire.
-        let stuffed = [
-            b".".to_vec(),
-            vec![b'.'; MAX_DATA_LINE - 2],
-            b"\r\n.\r\n".to_vec(),
-        ]
-        .concat();
+        let stuffed = [b".".to_vec(), vec![b'.'; MAX_DATA_LINE - 2], b"\r\n.\r\n".to_vec()].concat();
         assert_eq!(read(&stuffed, 7, 1 << 20).unwrap().0, Outcome::LineTooLong);
     }
 }

@@ -23,29 +23,17 @@ impl SmtpSession {
     /// MAIL FROM.
     pub(super) fn mail(&mut self, from: ReversePath, params: MailParams, out: &mut Vec<u8>) -> Flow {
         if self.helo.is_none() {
-            return self.error(
-                Reply::new(503, Status::new(5, 5, 1), "Send HELO or EHLO first"),
-                out,
-            );
+            return self.error(Reply::new(503, Status::new(5, 5, 1), "Send HELO or EHLO first"), out);
         }
         if !matches!(self.phase, Phase::Idle) {
-            return self.error(
-                Reply::new(503, Status::new(5, 5, 1), "Nested MAIL command (RSET first)"),
-                out,
-            );
+            return self
+                .error(Reply::new(503, Status::new(5, 5, 1), "Nested MAIL command (RSET first)"), out);
         }
         if matches!(self.conn.service, Service::Submission | Service::Smtps) && self.auth_user.is_none() {
-            let how = if self.auth_offered() {
-                "log in with AUTH first"
-            } else {
-                "STARTTLS, then AUTH, first"
-            };
+            let how =
+                if self.auth_offered() { "log in with AUTH first" } else { "STARTTLS, then AUTH, first" };
             return self.error(
-                Reply::new(
-                    530,
-                    Status::new(5, 7, 0),
-                    format!("Authentication required: {how}"),
-                ),
+                Reply::new(530, Status::new(5, 7, 0), format!("Authentication required: {how}")),
                 out,
             );
         }
@@ -60,22 +48,15 @@ impl SmtpSession {
             // RFC 1870 §6.1: refuse at MAIL when the declared size is already too large.
             return self.reply(size_exceeded(max), out);
         }
-        self.phase = Phase::Mail(Transaction {
-            from,
-            smtputf8: params.smtputf8,
-            rcpts: Vec::new(),
-            rejected: 0,
-        });
+        self.phase =
+            Phase::Mail(Transaction { from, smtputf8: params.smtputf8, rcpts: Vec::new(), rejected: 0 });
         self.reply(Reply::new(250, Status::new(2, 1, 0), "Ok"), out)
     }
 
     /// RCPT TO.
     pub(super) fn rcpt(&mut self, to: ForwardPath, out: &mut Vec<u8>) -> Flow {
         let Phase::Mail(tx) = &self.phase else {
-            return self.error(
-                Reply::new(503, Status::new(5, 5, 1), "Need MAIL before RCPT"),
-                out,
-            );
+            return self.error(Reply::new(503, Status::new(5, 5, 1), "Need MAIL before RCPT"), out);
         };
         if tx.rcpts.len() >= self.host.limits.max_recipients {
             // RFC 5321 §4.5.3.1.10: 452, and the client sends the rest in another transaction.
@@ -137,9 +118,7 @@ impl SmtpSession {
     /// A recipient in this host's domain.
     fn local_recipient(&self, local: &str, postmaster: bool) -> Result<(String, Option<String>), Reply> {
         // `resolve` would also accept "user@domain"; a local part holding '@' (quoted) is no user of ours.
-        let user = (!local.contains('@'))
-            .then(|| self.host.users.resolve(local))
-            .flatten();
+        let user = (!local.contains('@')).then(|| self.host.users.resolve(local)).flatten();
         match user {
             Some(user) => {
                 let address = format!("{user}@{}", self.host.users.domain());
@@ -149,10 +128,7 @@ impl SmtpSession {
             None => Err(Reply::new(
                 550,
                 Status::new(5, 1, 1),
-                format!(
-                    "Mailbox unavailable: no such user here in {}",
-                    self.host.users.domain()
-                ),
+                format!("Mailbox unavailable: no such user here in {}", self.host.users.domain()),
             )),
         }
     }
@@ -160,10 +136,7 @@ impl SmtpSession {
     /// A recipient elsewhere: relaying, for authenticated clients only.
     fn remote_recipient(&self, mailbox: &Mailbox) -> Result<(String, Option<String>), Reply> {
         if self.auth_user.is_some() {
-            return Ok((
-                mailbox.to_string(),
-                Some(format!("will be relayed to {}", mailbox.domain)),
-            ));
+            return Ok((mailbox.to_string(), Some(format!("will be relayed to {}", mailbox.domain))));
         }
         Err(Reply::new(
             554,
@@ -200,11 +173,7 @@ impl SmtpSession {
 
 /// RFC 6531 §3.5.
 fn non_ascii_address() -> Reply {
-    Reply::new(
-        553,
-        Status::new(5, 6, 7),
-        "Non-ASCII address: add SMTPUTF8 to MAIL FROM",
-    )
+    Reply::new(553, Status::new(5, 6, 7), "Non-ASCII address: add SMTPUTF8 to MAIL FROM")
 }
 
 /// RFC 1870 §6.

@@ -67,7 +67,8 @@ impl SmtpSession {
 
     /// Adds the headers and spools the message.
     fn accept(&mut self, tx: Transaction, body: Vec<u8>, out: &mut Vec<u8>) -> Flow {
-        let id = trace_id();
+        // The queue ID, taken now so that the Received: line names the ID the 250 reply will give.
+        let id = self.host.spool.new_id();
         let mut head = self.trace_header(&tx, &id);
         if self.is_submission() {
             match submission_headers(&body, &self.host.fqdn, &id) {
@@ -89,11 +90,10 @@ impl SmtpSession {
             peer: self.conn.peer.clone(),
             auth_user: self.auth_user.clone(),
         };
-        match self.host.spool.submit(envelope, message) {
-            Ok(queue_id) => self.reply(
-                Reply::new(250, Status::new(2, 0, 0), format!("Ok: queued as {queue_id}")),
-                out,
-            ),
+        match self.host.spool.submit(id, envelope, message) {
+            Ok(queue_id) => {
+                self.reply(Reply::new(250, Status::new(2, 0, 0), format!("Ok: queued as {queue_id}")), out)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "spool refused a message");
                 self.reply(
@@ -133,16 +133,10 @@ impl SmtpSession {
                 with.push('A');
             }
         }
-        let mut h = format!(
-            "Received: from {helo} ({tcp_info})\r\n\tby {} (Mailroom) with {with}",
-            self.host.fqdn
-        );
+        let mut h =
+            format!("Received: from {helo} ({tcp_info})\r\n\tby {} (Mailroom) with {with}", self.host.fqdn);
         if let Some(tls) = &self.conn.tls {
-            h.push_str(&format!(
-                " ({} {})",
-                comment_text(&tls.version),
-                comment_text(&tls.cipher)
-            ));
+            h.push_str(&format!(" ({} {})", comment_text(&tls.version), comment_text(&tls.cipher)));
         }
         if let Some(user) = &self.auth_user {
             h.push_str(&format!("\r\n\t(authenticated as {})", comment_text(user)));
@@ -186,20 +180,7 @@ fn submission_headers(message: &[u8], fqdn: &str, id: &str) -> Result<String, Re
     Ok(extra)
 }
 
-/// A short random id for trace headers and generated Message-IDs.
-fn trace_id() -> String {
-    format!("{:012X}", rand::random::<u64>() & 0xFFFF_FFFF_FFFF)
-}
-
 /// Text safe inside a header comment: printable ASCII without parentheses or backslashes.
 fn comment_text(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && !"()\\".contains(c) || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    s.chars().map(|c| if c.is_ascii_graphic() && !"()\\".contains(c) || c == ' ' { c } else { '_' }).collect()
 }

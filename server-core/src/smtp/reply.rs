@@ -30,11 +30,7 @@ pub struct Status {
 impl Status {
     /// `class.subject.detail`.
     pub const fn new(class: u8, subject: u16, detail: u16) -> Status {
-        Status {
-            class,
-            subject,
-            detail,
-        }
+        Status { class, subject, detail }
     }
 }
 
@@ -58,20 +54,12 @@ pub struct Reply {
 impl Reply {
     /// A one-line reply with an enhanced status code.
     pub fn new(code: u16, status: Status, text: impl Into<String>) -> Reply {
-        Reply {
-            code,
-            status: Some(status),
-            lines: vec![text.into()],
-        }
+        Reply { code, status: Some(status), lines: vec![text.into()] }
     }
 
     /// A reply without an enhanced code (greeting, HELO/EHLO, 3xx).
     pub fn plain(code: u16, text: impl Into<String>) -> Reply {
-        Reply {
-            code,
-            status: None,
-            lines: vec![text.into()],
-        }
+        Reply { code, status: None, lines: vec![text.into()] }
     }
 
     /// A multi-line reply; `lines` must not be empty (an empty list is sent as one empty line).
@@ -88,11 +76,7 @@ impl Reply {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let last = self.lines.len().saturating_sub(1);
         let empty = [String::new()];
-        let lines = if self.lines.is_empty() {
-            &empty[..]
-        } else {
-            &self.lines[..]
-        };
+        let lines = if self.lines.is_empty() { &empty[..] } else { &self.lines[..] };
         for (i, line) in lines.iter().enumerate() {
             let sep = if i == last { ' ' } else { '-' };
             let mut text = String::with_capacity(line.len() + 16);
@@ -102,10 +86,7 @@ impl Reply {
                     text.push(' ');
                 }
             }
-            text.extend(
-                line.chars()
-                    .map(|c| if (' '..='~').contains(&c) { c } else { '?' }),
-            );
+            text.extend(line.chars().map(|c| if (' '..='~').contains(&c) { c } else { '?' }));
             // Always `code SP`, even with no text: RFC 4954 §4 wants the empty challenge as "334 ".
             out.extend_from_slice(format!("{}{sep}{text}\r\n", self.code).as_bytes());
         }
@@ -128,18 +109,11 @@ mod tests {
     fn encoding() {
         let table = [
             (Reply::new(250, Status::new(2, 1, 0), "Ok"), "250 2.1.0 Ok\r\n"),
-            (
-                Reply::plain(220, "mx1.example.com ESMTP"),
-                "220 mx1.example.com ESMTP\r\n",
-            ),
+            (Reply::plain(220, "mx1.example.com ESMTP"), "220 mx1.example.com ESMTP\r\n"),
             (Reply::plain(334, ""), "334 \r\n"),
             (Reply::plain(334, "VXNlcm5hbWU6"), "334 VXNlcm5hbWU6\r\n"),
             (
-                Reply::multi(
-                    250,
-                    None,
-                    vec!["mx1 Hello".into(), "PIPELINING".into(), "SIZE 10".into()],
-                ),
+                Reply::multi(250, None, vec!["mx1 Hello".into(), "PIPELINING".into(), "SIZE 10".into()]),
                 "250-mx1 Hello\r\n250-PIPELINING\r\n250 SIZE 10\r\n",
             ),
             (
@@ -147,10 +121,7 @@ mod tests {
                 "214-2.0.0 a\r\n214 2.0.0 b\r\n",
             ),
             // A client can never smuggle a line break (or anything unprintable) into a reply.
-            (
-                Reply::new(501, Status::new(5, 5, 2), "x\r\n250 ok\u{e9}"),
-                "501 5.5.2 x??250 ok?\r\n",
-            ),
+            (Reply::new(501, Status::new(5, 5, 2), "x\r\n250 ok\u{e9}"), "501 5.5.2 x??250 ok?\r\n"),
         ];
         for (reply, wire) in table {
             assert_eq!(reply.to_wire(), wire);

@@ -44,28 +44,17 @@ impl SmtpSession {
     /// `AUTH mechanism [initial-response]`.
     pub(super) fn auth(&mut self, mechanism: Mechanism, initial: Option<String>, out: &mut Vec<u8>) -> Flow {
         if self.auth_user.is_some() {
-            return self.error(
-                Reply::new(503, Status::new(5, 5, 1), "Already authenticated"),
-                out,
-            );
+            return self.error(Reply::new(503, Status::new(5, 5, 1), "Already authenticated"), out);
         }
         if !self.helo.as_ref().is_some_and(|h| h.extended) {
             return self.error(
-                Reply::new(
-                    503,
-                    Status::new(5, 5, 1),
-                    "Send EHLO first (AUTH is an ESMTP extension)",
-                ),
+                Reply::new(503, Status::new(5, 5, 1), "Send EHLO first (AUTH is an ESMTP extension)"),
                 out,
             );
         }
         if !matches!(self.phase, super::session::Phase::Idle) {
             return self.error(
-                Reply::new(
-                    503,
-                    Status::new(5, 5, 1),
-                    "AUTH is not allowed during a mail transaction",
-                ),
+                Reply::new(503, Status::new(5, 5, 1), "AUTH is not allowed during a mail transaction"),
                 out,
             );
         }
@@ -116,10 +105,7 @@ impl SmtpSession {
             return Flow::Continue;
         };
         if line == "*" {
-            return self.error(
-                Reply::new(501, Status::new(5, 7, 0), "Authentication cancelled"),
-                out,
-            );
+            return self.error(Reply::new(501, Status::new(5, 7, 0), "Authentication cancelled"), out);
         }
         match step {
             AuthStep::Plain => self.auth_plain(line, out),
@@ -134,14 +120,7 @@ impl SmtpSession {
     /// An AUTH line over the limit: RFC 4954 §4 gives 500 5.5.6.
     pub(super) fn auth_line_too_long(&mut self, out: &mut Vec<u8>) -> Flow {
         self.phase = Phase::Idle;
-        self.error(
-            Reply::new(
-                500,
-                Status::new(5, 5, 6),
-                "Authentication exchange line is too long",
-            ),
-            out,
-        )
+        self.error(Reply::new(500, Status::new(5, 5, 6), "Authentication exchange line is too long"), out)
     }
 
     /// Decodes and checks a PLAIN response.
@@ -167,14 +146,7 @@ impl SmtpSession {
 
     fn bad_base64(&mut self, out: &mut Vec<u8>) -> Flow {
         self.phase = Phase::Idle;
-        self.error(
-            Reply::new(
-                501,
-                Status::new(5, 5, 2),
-                "Cannot decode the response (not base64)",
-            ),
-            out,
-        )
+        self.error(Reply::new(501, Status::new(5, 5, 2), "Cannot decode the response (not base64)"), out)
     }
 
     /// Checks credentials. `authz` (PLAIN's authorization identity) may be empty or name the same user: we do
@@ -187,10 +159,7 @@ impl SmtpSession {
         drop(password);
         match user {
             Some(user) => {
-                self.host.emit(EventKind::LoggedIn {
-                    protocol: "smtp".into(),
-                    user: user.clone(),
-                });
+                self.host.emit(EventKind::LoggedIn { protocol: "smtp".into(), user: user.clone() });
                 self.auth_user = Some(user);
                 let text = if self.conn.tls.is_some() {
                     "Authentication successful".to_string()
@@ -203,15 +172,9 @@ impl SmtpSession {
             }
             None => {
                 // The user name as given (bounded by the line limit), never the password.
-                self.host.emit(EventKind::LoginFailed {
-                    protocol: "smtp".into(),
-                    user: login.to_string(),
-                });
+                self.host.emit(EventKind::LoginFailed { protocol: "smtp".into(), user: login.to_string() });
                 self.delay = Some(self.host.limits.auth_failure_delay);
-                self.error(
-                    Reply::new(535, Status::new(5, 7, 8), "Authentication credentials invalid"),
-                    out,
-                )
+                self.error(Reply::new(535, Status::new(5, 7, 8), "Authentication credentials invalid"), out)
             }
         }
     }

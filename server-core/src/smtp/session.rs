@@ -132,11 +132,7 @@ impl SmtpSession {
         if self.errors >= self.host.limits.max_errors {
             let fqdn = self.host.fqdn.clone();
             return self.close(
-                Reply::new(
-                    421,
-                    Status::new(4, 7, 0),
-                    format!("{fqdn} Too many errors, closing connection"),
-                ),
+                Reply::new(421, Status::new(4, 7, 0), format!("{fqdn} Too many errors, closing connection")),
                 out,
             );
         }
@@ -199,10 +195,7 @@ impl SmtpSession {
                         self.skip_line = true;
                         self.auth_line_too_long(out)
                     }
-                    Parsed::Invalid {
-                        error: ParseError::LineTooLong,
-                        consumed,
-                    } => {
+                    Parsed::Invalid { error: ParseError::LineTooLong, consumed } => {
                         pos += consumed;
                         self.auth_line_too_long(out)
                     }
@@ -254,41 +247,28 @@ impl SmtpSession {
             ParseError::LineTooLong => (
                 500,
                 Status::new(5, 5, 2),
-                format!(
-                    "Line too long (the limit is {} octets)",
-                    self.host.limits.max_line.max(512)
-                ),
+                format!("Line too long (the limit is {} octets)", self.host.limits.max_line.max(512)),
             ),
             ParseError::InvalidCharacters => (
                 501,
                 Status::new(5, 5, 2),
                 "Invalid characters in command (NUL, bare CR or other control characters)".to_string(),
             ),
-            ParseError::InvalidUtf8 => (
-                501,
-                Status::new(5, 5, 2),
-                "Invalid characters in command (not UTF-8)".into(),
-            ),
-            ParseError::UnknownCommand => (
-                500,
-                Status::new(5, 5, 2),
-                "Command unrecognized (try HELP)".into(),
-            ),
+            ParseError::InvalidUtf8 => {
+                (501, Status::new(5, 5, 2), "Invalid characters in command (not UTF-8)".into())
+            }
+            ParseError::UnknownCommand => {
+                (500, Status::new(5, 5, 2), "Command unrecognized (try HELP)".into())
+            }
             ParseError::Syntax(usage) => (501, Status::new(5, 5, 4), format!("Syntax: {usage}")),
             ParseError::BadAddress { sender, reason } => {
                 // RFC 3463: X.1.7 is a bad sender address, X.1.3 a bad recipient address.
-                let status = if sender {
-                    Status::new(5, 1, 7)
-                } else {
-                    Status::new(5, 1, 3)
-                };
+                let status = if sender { Status::new(5, 1, 7) } else { Status::new(5, 1, 3) };
                 (553, status, format!("Malformed address: {reason}"))
             }
-            ParseError::UnknownParameter(p) => (
-                555,
-                Status::new(5, 5, 4),
-                format!("Parameter {p} not recognized or not implemented"),
-            ),
+            ParseError::UnknownParameter(p) => {
+                (555, Status::new(5, 5, 4), format!("Parameter {p} not recognized or not implemented"))
+            }
             ParseError::BadParameter(text) => (501, Status::new(5, 5, 4), text.to_string()),
         };
         self.error(Reply::new(code, status, text), out)
@@ -322,14 +302,8 @@ impl SmtpSession {
                 ),
                 out,
             ),
-            Command::Expn { .. } => self.reply(
-                Reply::new(
-                    502,
-                    Status::new(5, 5, 1),
-                    "EXPN not available (there are no lists)",
-                ),
-                out,
-            ),
+            Command::Expn { .. } => self
+                .reply(Reply::new(502, Status::new(5, 5, 1), "EXPN not available (there are no lists)"), out),
             Command::Help { topic } => self.help(topic.as_deref(), out),
             Command::StartTls => self.starttls(out),
             Command::Auth { mechanism, initial } => self.auth(mechanism, initial, out),
@@ -403,10 +377,7 @@ impl SmtpSession {
             "AUTH" => "AUTH PLAIN [<base64 \\0user\\0password>] or AUTH LOGIN: log in",
             "HELP" => "HELP [<command>]: this text",
             _ => {
-                return self.reply(
-                    Reply::new(504, Status::new(5, 5, 4), "No help for that topic"),
-                    out,
-                );
+                return self.reply(Reply::new(504, Status::new(5, 5, 4), "No help for that topic"), out);
             }
         };
         self.reply(Reply::new(214, Status::new(2, 0, 0), text), out)
@@ -418,10 +389,7 @@ impl SmtpSession {
             return self.error(Reply::new(503, Status::new(5, 5, 1), "TLS already active"), out);
         }
         if !self.conn.tls_available {
-            return self.error(
-                Reply::new(502, Status::new(5, 5, 1), "STARTTLS not available here"),
-                out,
-            );
+            return self.error(Reply::new(502, Status::new(5, 5, 1), "STARTTLS not available here"), out);
         }
         if !matches!(self.phase, Phase::Idle) {
             return self.error(
@@ -445,10 +413,7 @@ impl SmtpSession {
 /// A command as it may be logged: AUTH initial responses carry credentials.
 fn redact(cmd: &Command) -> String {
     match cmd {
-        Command::Auth {
-            mechanism,
-            initial: Some(_),
-        } => format!("AUTH {mechanism} <redacted>"),
+        Command::Auth { mechanism, initial: Some(_) } => format!("AUTH {mechanism} <redacted>"),
         other => other.to_string(),
     }
 }
@@ -495,13 +460,15 @@ impl Session for SmtpSession {
     fn timed_out(&mut self, out: &mut Vec<u8>) -> Flow {
         let fqdn = self.host.fqdn.clone();
         self.close(
-            Reply::new(
-                421,
-                Status::new(4, 4, 2),
-                format!("{fqdn} Timeout exceeded, closing connection"),
-            ),
+            Reply::new(421, Status::new(4, 4, 2), format!("{fqdn} Timeout exceeded, closing connection")),
             out,
         )
+    }
+
+    fn shutting_down(&mut self, out: &mut Vec<u8>) -> Flow {
+        let fqdn = self.host.fqdn.clone();
+        // RFC 5321 §3.8: a server that must shut down answers 421 to whatever comes next; we say it at once.
+        self.close(Reply::new(421, Status::new(4, 3, 2), format!("{fqdn} Service shutting down")), out)
     }
 
     fn idle_timeout(&self) -> Duration {

@@ -25,18 +25,10 @@ struct Setup {
     tls: bool,
 }
 
-const MX: Setup = Setup {
-    service: Service::Smtp,
-    plaintext_auth_ok: false,
-    tls_available: true,
-    tls: false,
-};
+const MX: Setup = Setup { service: Service::Smtp, plaintext_auth_ok: false, tls_available: true, tls: false };
 
 fn tls_info() -> TlsInfo {
-    TlsInfo {
-        version: "TLSv1.3".into(),
-        cipher: "TLS13_AES_128_GCM_SHA256".into(),
-    }
+    TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() }
 }
 
 impl Harness {
@@ -48,12 +40,7 @@ impl Harness {
         let world = WorldConfig::default();
         let spool = Arc::new(CollectingSubmitter::default());
         let events = EventBus::default();
-        let mut host = Host::new_memory(
-            &world.hosts[0],
-            world.routes.clone(),
-            spool.clone(),
-            events.clone(),
-        );
+        let mut host = Host::new_memory(&world.hosts[0], world.routes.clone(), spool.clone(), events.clone());
         tweak(&mut host.limits);
         let conn = ConnInfo {
             service: setup.service,
@@ -66,16 +53,8 @@ impl Harness {
         let mut session = SmtpSession::new(Arc::new(host), conn);
         let mut out = Vec::new();
         assert_eq!(session.greeting(&mut out), Flow::Continue);
-        assert!(
-            String::from_utf8(out)
-                .unwrap()
-                .starts_with("220 mx1.example.com ESMTP Mailroom")
-        );
-        Harness {
-            session,
-            spool,
-            events,
-        }
+        assert!(String::from_utf8(out).unwrap().starts_with("220 mx1.example.com ESMTP Mailroom"));
+        Harness { session, spool, events }
     }
 
     /// Sends bytes in one piece; returns the replies and the flow.
@@ -198,10 +177,7 @@ fn relay_is_denied_without_auth() {
 
 #[test]
 fn relay_after_auth_with_plaintext_note() {
-    let setup = Setup {
-        plaintext_auth_ok: true,
-        ..MX
-    };
+    let setup = Setup { plaintext_auth_ok: true, ..MX };
     let mut h = Harness::new(setup);
     let lines = h.lines("EHLO x\r\n");
     assert!(lines.contains(&"250 AUTH PLAIN LOGIN".to_string()), "{lines:?}");
@@ -218,32 +194,24 @@ fn relay_after_auth_with_plaintext_note() {
     assert_eq!(env.auth_user.as_deref(), Some("alice"));
     assert_eq!(env.rcpt_to, ["carol@example.net"]);
     let msg = String::from_utf8(msg).unwrap();
-    assert!(
-        msg.contains(" with ESMTPA\r\n\t(authenticated as alice) id "),
-        "{msg}"
-    );
+    assert!(msg.contains(" with ESMTPA\r\n\t(authenticated as alice) id "), "{msg}");
     // A submission (authenticated): Message-ID and Date were missing and were added.
     assert!(msg.contains("\r\nMessage-ID: <"), "{msg}");
     assert!(msg.contains("\r\nDate: "), "{msg}");
-    assert!(h.events.recent().iter().any(|e| e.kind
-        == EventKind::LoggedIn {
-            protocol: "smtp".into(),
-            user: "alice".into()
-        }));
+    assert!(
+        h.events
+            .recent()
+            .iter()
+            .any(|e| e.kind == EventKind::LoggedIn { protocol: "smtp".into(), user: "alice".into() })
+    );
 }
 
 #[test]
 fn submission_requires_auth_and_tls_first() {
-    let setup = Setup {
-        service: Service::Submission,
-        ..MX
-    };
+    let setup = Setup { service: Service::Submission, ..MX };
     let mut h = Harness::new(setup);
     let lines = h.lines("EHLO x\r\n");
-    assert!(
-        !lines.iter().any(|l| l.contains("AUTH")),
-        "no AUTH before TLS: {lines:?}"
-    );
+    assert!(!lines.iter().any(|l| l.contains("AUTH")), "no AUTH before TLS: {lines:?}");
     assert!(lines.iter().any(|l| l.ends_with("STARTTLS")));
     assert_eq!(
         h.lines("MAIL FROM:<alice@example.com>\r\n"),
@@ -256,10 +224,7 @@ fn submission_requires_auth_and_tls_first() {
     assert_eq!(h.session.authenticated_user(), None);
 
     // Without any way to TLS: 538.
-    let mut h = Harness::new(Setup {
-        tls_available: false,
-        ..setup
-    });
+    let mut h = Harness::new(Setup { tls_available: false, ..setup });
     h.lines("EHLO x\r\n");
     assert_eq!(
         h.lines("AUTH LOGIN\r\n"),
@@ -267,11 +232,7 @@ fn submission_requires_auth_and_tls_first() {
     );
 
     // Over TLS (port 465): AUTH then MAIL.
-    let mut h = Harness::new(Setup {
-        service: Service::Smtps,
-        tls: true,
-        ..MX
-    });
+    let mut h = Harness::new(Setup { service: Service::Smtps, tls: true, ..MX });
     let lines = h.lines("EHLO x\r\n");
     assert!(!lines.iter().any(|l| l.contains("STARTTLS")), "{lines:?}");
     assert_eq!(lines.last().unwrap(), "250 AUTH PLAIN LOGIN");
@@ -285,11 +246,7 @@ fn submission_requires_auth_and_tls_first() {
 
 #[test]
 fn submitted_messages_need_a_from_header() {
-    let setup = Setup {
-        service: Service::Smtps,
-        tls: true,
-        ..MX
-    };
+    let setup = Setup { service: Service::Smtps, tls: true, ..MX };
     for (message, ok) in [
         ("Subject: no from\r\n\r\nbody\r\n", false),
         ("From: not an address\r\n\r\nbody\r\n", false),
@@ -312,10 +269,7 @@ fn submitted_messages_need_a_from_header() {
             let msg = String::from_utf8(h.submitted().remove(0).1).unwrap();
             let count = |name: &str| msg.split("\r\n").filter(|l| l.starts_with(name)).count();
             assert_eq!((count("Date: "), count("Message-ID: ")), (1, 1), "{msg}");
-            assert!(
-                msg.contains(" with ESMTPSA (TLSv1.3 TLS13_AES_128_GCM_SHA256)"),
-                "{msg}"
-            );
+            assert!(msg.contains(" with ESMTPSA (TLSv1.3 TLS13_AES_128_GCM_SHA256)"), "{msg}");
         } else {
             assert!(
                 last.starts_with("550 5.6.0 Message refused: a submitted message needs a From: header"),
@@ -343,22 +297,13 @@ fn starttls_drops_pipelined_commands() {
         }
         assert_eq!(flows.last(), Some(&Flow::StartTls), "chunk {chunk}");
         let text = String::from_utf8(out).unwrap();
-        assert!(
-            text.ends_with("250 STARTTLS\r\n220 2.0.0 Ready to start TLS\r\n"),
-            "{text}"
-        );
+        assert!(text.ends_with("250 STARTTLS\r\n220 2.0.0 Ready to start TLS\r\n"), "{text}");
         let mut out = Vec::new();
         assert_eq!(h.session.tls_started(tls_info(), &mut out), Flow::Continue);
         assert!(out.is_empty(), "no second greeting");
         // State was reset: the client must EHLO again, and the injected MAIL never happened.
-        assert_eq!(
-            h.lines("RCPT TO:<bob@example.com>\r\n"),
-            ["503 5.5.1 Need MAIL before RCPT"]
-        );
-        assert_eq!(
-            h.lines("MAIL FROM:<a@example.net>\r\n"),
-            ["503 5.5.1 Send HELO or EHLO first"]
-        );
+        assert_eq!(h.lines("RCPT TO:<bob@example.com>\r\n"), ["503 5.5.1 Need MAIL before RCPT"]);
+        assert_eq!(h.lines("MAIL FROM:<a@example.net>\r\n"), ["503 5.5.1 Send HELO or EHLO first"]);
         let lines = h.lines("EHLO x\r\n");
         assert!(!lines.iter().any(|l| l.contains("STARTTLS")), "{lines:?}");
         assert!(h.lines("STARTTLS\r\n")[0].starts_with("503 5.5.1 TLS already active"));
@@ -367,21 +312,12 @@ fn starttls_drops_pipelined_commands() {
 
 #[test]
 fn starttls_forgets_auth_and_refuses_mid_transaction() {
-    let mut h = Harness::new(Setup {
-        plaintext_auth_ok: true,
-        ..MX
-    });
+    let mut h = Harness::new(Setup { plaintext_auth_ok: true, ..MX });
     h.lines("EHLO x\r\nAUTH PLAIN AGFsaWNlAHBhc3N3b3Jk\r\nMAIL FROM:<alice@example.com>\r\n");
     assert_eq!(h.session.authenticated_user(), Some("alice"));
-    assert_eq!(
-        h.lines("STARTTLS\r\n"),
-        ["503 5.5.1 Finish the mail transaction (or RSET) before STARTTLS"]
-    );
+    assert_eq!(h.lines("STARTTLS\r\n"), ["503 5.5.1 Finish the mail transaction (or RSET) before STARTTLS"]);
     let (out, flow) = h.send(b"RSET\r\nSTARTTLS\r\n");
-    assert_eq!(
-        (out.as_str(), flow),
-        ("250 2.0.0 Ok\r\n220 2.0.0 Ready to start TLS\r\n", Flow::StartTls)
-    );
+    assert_eq!((out.as_str(), flow), ("250 2.0.0 Ok\r\n220 2.0.0 Ready to start TLS\r\n", Flow::StartTls));
     h.session.tls_started(tls_info(), &mut Vec::new());
     assert_eq!(h.session.authenticated_user(), None);
 }
@@ -419,10 +355,7 @@ fn dot_unstuffing_and_commands_after_the_end_mark() {
     let lines = h.lines(
         "EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\nSubject: dots\r\n\r\n..\r\n...x\r\n.y\r\n.\r\nNOOP\r\n",
     );
-    assert_eq!(
-        lines[lines.len() - 2..],
-        ["250 2.0.0 Ok: queued as TEST0001", "250 2.0.0 Ok"]
-    );
+    assert_eq!(lines[lines.len() - 2..], ["250 2.0.0 Ok: queued as TEST0001", "250 2.0.0 Ok"]);
     let (env, msg) = h.submitted().remove(0);
     assert_eq!(env.mail_from, "", "null sender");
     assert_eq!(body_of(&msg), b"Subject: dots\r\n\r\n.\r\n..x\r\ny\r\n");
@@ -475,10 +408,7 @@ fn too_many_recipients() {
         ]
     );
     // The duplicate was merged; 452 is not an error that counts towards 421.
-    assert_eq!(
-        h.submitted()[0].0.rcpt_to,
-        ["alice@example.com", "bob@example.com"]
-    );
+    assert_eq!(h.submitted()[0].0.rcpt_to, ["alice@example.com", "bob@example.com"]);
     let msg = String::from_utf8(h.submitted()[0].1.clone()).unwrap();
     assert!(!msg.contains("\tfor <"), "two recipients: no `for` clause");
 }
@@ -501,45 +431,24 @@ fn recipients_and_addresses() {
     let mut h = Harness::new(MX);
     h.lines("EHLO x\r\nMAIL FROM:<a@example.net>\r\n");
     let table = [
-        (
-            "RCPT TO:<nobody@example.com>",
-            "550 5.1.1 Mailbox unavailable: no such user here in example.com",
-        ),
+        ("RCPT TO:<nobody@example.com>", "550 5.1.1 Mailbox unavailable: no such user here in example.com"),
         ("RCPT TO:<\"alice\"@example.com>", "250 2.1.5 Ok"),
-        (
-            "RCPT TO:<Postmaster>",
-            "250 2.1.5 Ok (postmaster mail goes to admin@example.com)",
-        ),
-        (
-            "RCPT TO:<postmaster@EXAMPLE.com>",
-            "250 2.1.5 Ok (postmaster mail goes to admin@example.com)",
-        ),
+        ("RCPT TO:<Postmaster>", "250 2.1.5 Ok (postmaster mail goes to admin@example.com)"),
+        ("RCPT TO:<postmaster@EXAMPLE.com>", "250 2.1.5 Ok (postmaster mail goes to admin@example.com)"),
         ("RCPT TO:bob@example.com", "501 5.5.4 Syntax: RCPT TO:<address>"),
         ("RCPT TO: <bob@example.com>", "250 2.1.5 Ok"),
-        (
-            "RCPT TO:<bob@example..com>",
-            "553 5.1.3 Malformed address: malformed domain",
-        ),
-        (
-            "RCPT TO:<\"a@b\"@example.com>",
-            "550 5.1.1 Mailbox unavailable: no such user here in example.com",
-        ),
+        ("RCPT TO:<bob@example..com>", "553 5.1.3 Malformed address: malformed domain"),
+        ("RCPT TO:<\"a@b\"@example.com>", "550 5.1.1 Mailbox unavailable: no such user here in example.com"),
         (
             "RCPT TO:<bob@example.com> NOTIFY=NEVER",
             "555 5.5.4 Parameter NOTIFY not recognized or not implemented",
         ),
-        (
-            "RCPT TO:<j\u{f6}ran@example.com>",
-            "553 5.6.7 Non-ASCII address: add SMTPUTF8 to MAIL FROM",
-        ),
+        ("RCPT TO:<j\u{f6}ran@example.com>", "553 5.6.7 Non-ASCII address: add SMTPUTF8 to MAIL FROM"),
     ];
     for (cmd, want) in table {
         assert_eq!(h.lines(&format!("{cmd}\r\n")), [want], "{cmd}");
     }
-    assert_eq!(
-        h.lines("MAIL FROM:<x@example.net>\r\n"),
-        ["503 5.5.1 Nested MAIL command (RSET first)"]
-    );
+    assert_eq!(h.lines("MAIL FROM:<x@example.net>\r\n"), ["503 5.5.1 Nested MAIL command (RSET first)"]);
 }
 
 #[test]
@@ -549,25 +458,16 @@ fn sequence_errors() {
         ("MAIL FROM:<a@example.net>", "503 5.5.1 Send HELO or EHLO first"),
         ("RCPT TO:<bob@example.com>", "503 5.5.1 Need MAIL before RCPT"),
         ("DATA", "503 5.5.1 Need MAIL before DATA"),
-        (
-            "AUTH PLAIN",
-            "503 5.5.1 Send EHLO first (AUTH is an ESMTP extension)",
-        ),
+        ("AUTH PLAIN", "503 5.5.1 Send EHLO first (AUTH is an ESMTP extension)"),
         ("HELO x", "250 mx1.example.com Hello x [192.0.2.7]"),
         ("MAIL FROM:<a@example.net>", "250 2.1.0 Ok"),
         ("DATA", "503 5.5.1 Need RCPT before DATA"),
         ("RSET", "250 2.0.0 Ok"),
         ("RCPT TO:<bob@example.com>", "503 5.5.1 Need MAIL before RCPT"),
-        (
-            "VRFY alice",
-            "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery",
-        ),
+        ("VRFY alice", "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery"),
         ("EXPN staff", "502 5.5.1 EXPN not available (there are no lists)"),
         ("NOOP hello", "250 2.0.0 Ok"),
-        (
-            "HELP RCPT",
-            "214 2.0.0 RCPT TO:<address>: one recipient per command",
-        ),
+        ("HELP RCPT", "214 2.0.0 RCPT TO:<address>: one recipient per command"),
         ("DATA x", "501 5.5.4 Syntax: DATA (no arguments)"),
     ];
     for (cmd, want) in table {
@@ -588,14 +488,8 @@ fn bad_bytes_get_precise_replies_and_the_session_goes_on() {
             b"NO\0OP\r\n".to_vec(),
             "501 5.5.2 Invalid characters in command (NUL, bare CR or other control characters)",
         ),
-        (
-            b"EHLO \xc3\x28\r\n".to_vec(),
-            "501 5.5.2 Invalid characters in command (not UTF-8)",
-        ),
-        (
-            long.into_bytes(),
-            "500 5.5.2 Line too long (the limit is 4096 octets)",
-        ),
+        (b"EHLO \xc3\x28\r\n".to_vec(), "501 5.5.2 Invalid characters in command (not UTF-8)"),
+        (long.into_bytes(), "500 5.5.2 Line too long (the limit is 4096 octets)"),
         (b"\r\n".to_vec(), "500 5.5.2 Empty command line"),
         (b"NOOP\n".to_vec(), "250 2.0.0 Ok"),
     ];
@@ -605,11 +499,7 @@ fn bad_bytes_get_precise_replies_and_the_session_goes_on() {
             for piece in input.chunks(chunk) {
                 assert_eq!(h.session.receive(piece, &mut out), Flow::Continue);
             }
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                format!("{want}\r\n"),
-                "chunk {chunk}"
-            );
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{want}\r\n"), "chunk {chunk}");
             // Errors are counted: start a fresh harness so the 421 limit does not interfere.
             h = Harness::new(MX);
         }
@@ -632,10 +522,7 @@ fn bad_bytes_get_precise_replies_and_the_session_goes_on() {
 fn http_requests_are_refused_and_closed() {
     let mut h = Harness::new(MX);
     let (out, flow) = h.send(b"GET / HTTP/1.1\r\nHost: localhost:10025\r\n\r\n");
-    assert_eq!(
-        out,
-        "554 5.5.0 This is an SMTP server (RFC 5321), not a web server: closing connection\r\n"
-    );
+    assert_eq!(out, "554 5.5.0 This is an SMTP server (RFC 5321), not a web server: closing connection\r\n");
     assert_eq!(flow, Flow::Close);
     let mut h = Harness::new(MX);
     assert_eq!(h.send(b"POST /api HTTP/1.0\r\n").1, Flow::Close);
@@ -643,55 +530,30 @@ fn http_requests_are_refused_and_closed() {
 
 #[test]
 fn auth_failures_look_the_same_and_are_slow() {
-    let setup = Setup {
-        plaintext_auth_ok: true,
-        ..MX
-    };
+    let setup = Setup { plaintext_auth_ok: true, ..MX };
     let mut h = Harness::new(setup);
     h.lines("EHLO x\r\n");
     // \0alice\0wrong, \0mallory\0password
     let wrong_password = h.lines("AUTH PLAIN AGFsaWNlAHdyb25n\r\n");
-    assert_eq!(
-        h.session.take_delay(),
-        Some(std::time::Duration::from_millis(500))
-    );
+    assert_eq!(h.session.take_delay(), Some(std::time::Duration::from_millis(500)));
     assert_eq!(h.session.take_delay(), None);
     let unknown_user = h.lines("AUTH PLAIN AG1hbGxvcnkAcGFzc3dvcmQ=\r\n");
     assert_eq!(wrong_password, unknown_user);
     assert_eq!(wrong_password, ["535 5.7.8 Authentication credentials invalid"]);
-    let failed: Vec<_> = h
-        .events
-        .recent()
-        .into_iter()
-        .filter(|e| matches!(e.kind, EventKind::LoginFailed { .. }))
-        .collect();
+    let failed: Vec<_> =
+        h.events.recent().into_iter().filter(|e| matches!(e.kind, EventKind::LoginFailed { .. })).collect();
     assert_eq!(failed.len(), 2);
-    assert_eq!(
-        failed[1].kind,
-        EventKind::LoginFailed {
-            protocol: "smtp".into(),
-            user: "mallory".into()
-        }
-    );
+    assert_eq!(failed[1].kind, EventKind::LoginFailed { protocol: "smtp".into(), user: "mallory".into() });
 
     // LOGIN: the password is asked for even for unknown users.
     assert_eq!(h.lines("AUTH LOGIN\r\n"), ["334 VXNlcm5hbWU6"]);
     assert_eq!(h.lines("bWFsbG9yeQ==\r\n"), ["334 UGFzc3dvcmQ6"]);
-    assert_eq!(
-        h.lines("cGFzc3dvcmQ=\r\n"),
-        ["535 5.7.8 Authentication credentials invalid"]
-    );
+    assert_eq!(h.lines("cGFzc3dvcmQ=\r\n"), ["535 5.7.8 Authentication credentials invalid"]);
     // Cancel, bad base64, unknown mechanism, then success with LOGIN and an initial response.
-    assert_eq!(
-        h.lines("AUTH PLAIN\r\n*\r\n"),
-        ["334 ", "501 5.7.0 Authentication cancelled"]
-    );
+    assert_eq!(h.lines("AUTH PLAIN\r\n*\r\n"), ["334 ", "501 5.7.0 Authentication cancelled"]);
     assert_eq!(
         h.lines("AUTH LOGIN\r\n!!!\r\n"),
-        [
-            "334 VXNlcm5hbWU6",
-            "501 5.5.2 Cannot decode the response (not base64)"
-        ]
+        ["334 VXNlcm5hbWU6", "501 5.5.2 Cannot decode the response (not base64)"]
     );
     assert_eq!(
         h.lines("AUTH CRAM-MD5\r\n"),
@@ -703,10 +565,7 @@ fn auth_failures_look_the_same_and_are_slow() {
     assert_eq!(h.lines("AUTH PLAIN\r\n"), ["503 5.5.1 Already authenticated"]);
     // Passwords never reach an event.
     let events = serde_json::to_string(&h.events.recent()).unwrap();
-    assert!(
-        !events.contains("password") && !events.contains("wrong"),
-        "{events}"
-    );
+    assert!(!events.contains("password") && !events.contains("wrong"), "{events}");
 }
 
 #[test]
@@ -729,10 +588,7 @@ fn auth_plain_with_a_challenge_and_authzid() {
 fn quit_and_timeout() {
     let mut h = Harness::new(MX);
     let (out, flow) = h.send(b"QUIT\r\nNOOP\r\n");
-    assert_eq!(
-        (out.as_str(), flow),
-        ("221 2.0.0 mx1.example.com Bye\r\n", Flow::Close)
-    );
+    assert_eq!((out.as_str(), flow), ("221 2.0.0 mx1.example.com Bye\r\n", Flow::Close));
     let mut h = Harness::new(MX);
     let mut out = Vec::new();
     assert_eq!(h.session.timed_out(&mut out), Flow::Close);
@@ -757,10 +613,7 @@ fn smtputf8_and_helo_protocols() {
     let mut h = Harness::new(MX);
     assert_eq!(
         h.lines("HELO x\r\nMAIL FROM:<j\u{f6}ran@example.net>\r\n"),
-        [
-            "250 mx1.example.com Hello x [192.0.2.7]",
-            "553 5.6.7 Non-ASCII address: add SMTPUTF8 to MAIL FROM"
-        ]
+        ["250 mx1.example.com Hello x [192.0.2.7]", "553 5.6.7 Non-ASCII address: add SMTPUTF8 to MAIL FROM"]
     );
     h.lines("MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nhi\r\n.\r\n");
     let msg = String::from_utf8(h.submitted().remove(0).1).unwrap();
@@ -787,17 +640,15 @@ fn data_line_limit_refuses_at_the_end() {
 fn spool_failure_is_temporary() {
     struct Broken;
     impl crate::host::Submitter for Broken {
-        fn submit(&self, _: Envelope, _: Vec<u8>) -> Result<String, crate::host::SubmitError> {
+        fn new_id(&self) -> String {
+            "BROKEN".into()
+        }
+        fn submit(&self, _: String, _: Envelope, _: Vec<u8>) -> Result<String, crate::host::SubmitError> {
             Err(crate::host::SubmitError::ShuttingDown)
         }
     }
     let world = WorldConfig::default();
-    let host = Host::new_memory(
-        &world.hosts[0],
-        world.routes.clone(),
-        Arc::new(Broken),
-        EventBus::default(),
-    );
+    let host = Host::new_memory(&world.hosts[0], world.routes.clone(), Arc::new(Broken), EventBus::default());
     let conn = ConnInfo {
         service: Service::Smtp,
         peer: "x".into(),
@@ -808,14 +659,88 @@ fn spool_failure_is_temporary() {
     };
     let mut s = SmtpSession::new(Arc::new(host), conn);
     let mut out = Vec::new();
-    s.receive(
-        b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nhi\r\n.\r\n",
-        &mut out,
-    );
+    s.receive(b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nhi\r\n.\r\n", &mut out);
     let out = String::from_utf8(out).unwrap();
     assert!(
         out.ends_with("451 4.3.0 Requested action aborted: could not queue the message, try again later\r\n"),
         "{out}"
     );
     assert!(!out.contains("STARTTLS"), "no TLS available: not offered");
+}
+
+/// The fuzz targets' invariants, run on seeded random input so that plain `cargo test` exercises them too:
+/// sessions never panic and reply only in well-formed ASCII lines; parsed commands survive encode + parse.
+#[test]
+fn random_input_keeps_invariants() {
+    use rand::{Rng, SeedableRng};
+
+    const FRAGMENTS: [&[u8]; 26] = [
+        b"EHLO client.example\r\n",
+        b"MAIL FROM:<",
+        b"RCPT TO:<",
+        b"alice@example.com",
+        b"carol@example.net",
+        b">",
+        b"\r\n",
+        b"DATA\r\n",
+        b".",
+        b"\r\n.\r\n",
+        b"\n",
+        b"\r",
+        b"RSET\r\n",
+        b"STARTTLS\r\n",
+        b"AUTH PLAIN ",
+        b"AGFsaWNlAHBhc3N3b3Jk",
+        b"AUTH LOGIN\r\n",
+        b"*\r\n",
+        b" SIZE=100",
+        b" SMTPUTF8",
+        b"From: a@example.com\r\n\r\n",
+        b"\"quoted local\"",
+        b"@[127.0.0.1]",
+        b"\0",
+        b"\xc3",
+        b"<>",
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5321);
+    let mut round_trips = 0;
+    for round in 0..1500 {
+        let input: Vec<u8> = if round % 3 == 0 {
+            (0..rng.gen_range(0..300)).map(|_| rng.r#gen::<u8>()).collect()
+        } else {
+            (0..rng.gen_range(0..60))
+                .flat_map(|_| FRAGMENTS[rng.gen_range(0..FRAGMENTS.len())].iter().copied())
+                .collect()
+        };
+        let setup = Setup {
+            service: [Service::Smtp, Service::Submission, Service::Smtps][round % 3],
+            plaintext_auth_ok: rng.r#gen(),
+            tls_available: rng.r#gen(),
+            tls: round % 3 == 2,
+        };
+        let chunk = [1, 2, 3, 7, 64, 4096][rng.gen_range(0..6)];
+        let (out, _, h) = converse(setup, &input, chunk);
+        assert!(h.session.pending.len() <= 2 * 4096, "buffer bounded");
+        for line in out.split_terminator("\r\n") {
+            assert!(
+                line.len() >= 4 && line.bytes().all(|b| (b' '..=b'~').contains(&b)),
+                "{line:?} from {input:?}"
+            );
+            assert!(line.as_bytes()[..3].iter().all(u8::is_ascii_digit), "{line:?}");
+        }
+        assert!(out.is_empty() || out.ends_with("\r\n"));
+
+        // The parser: whatever parses also parses again from its canonical form.
+        for line in input.split_inclusive(|&b| b == b'\n') {
+            if let super::Parsed::Complete { value, .. } = super::parse_command(line, 512) {
+                round_trips += 1;
+                let wire = format!("{value}\r\n");
+                match super::parse_command(wire.as_bytes(), 4096) {
+                    super::Parsed::Complete { value: again, .. } => assert_eq!(again, value, "{wire:?}"),
+                    other => panic!("{wire:?}: {other:?}"),
+                }
+            }
+        }
+    }
+    assert!(round_trips > 1000, "the generator reaches real commands ({round_trips})");
 }
