@@ -501,3 +501,82 @@ async fn a_foreign_origin_is_refused() {
     assert!(s.connect_with(&[("origin", &own)]).await.is_ok());
     assert!(s.connect_with(&[("origin", "https://tutorial.example.org")]).await.is_ok());
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The relay's STARTTLS path on its own, against a scripted server that behaves as the core's driver does: reply,
+// signal the upgrade, then accept TLS. (The SMTP test above covers the real thing once the sessions are merged.)
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_upgrades_when_the_server_signals() {
+    use mailroom::conn::Relay;
+    use mailroom::session::Out;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (client, mut server) = tokio::io::duplex(4096);
+    let (up_tx, up_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (in_tx, in_rx) = tokio::sync::mpsc::channel(8);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(64);
+    let relay = Relay {
+        conn: 7,
+        out: out_tx,
+        input: in_rx,
+        server_name: "mx1.example.com".into(),
+        metrics: Default::default(),
+    };
+    tokio::spawn(relay.run(client, false, Some(up_rx)));
+    let (identity, _, _) = mailroom_core::tls::generate("mx1.example.com").unwrap();
+    let cfg = mailroom_core::tls::server_config(identity).unwrap();
+    let srv = tokio::spawn(async move {
+        server.write_all(b"220 hi\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = server.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"STARTTLS\r\n");
+        server.write_all(b"220 go ahead\r\n").await.unwrap();
+        server.flush().await.unwrap();
+        up_tx.send(()).unwrap();
+        let mut tls = tokio_rustls::TlsAcceptor::from(cfg).accept(server).await.unwrap();
+        let n = tls.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"EHLO x\r\n");
+        tls.write_all(b"250 secret\r\n").await.unwrap();
+        tls.flush().await.unwrap();
+        tls.shutdown().await.unwrap();
+    });
+    let mut seen = Vec::new();
+    let mut next = async || match tokio::time::timeout(WAIT, out_rx.recv()).await.unwrap().unwrap() {
+        Out::Msg(m) => serde_json::to_value(m).unwrap(),
+        Out::Close(..) => panic!("relay does not close sockets"),
+    };
+    seen.push(next().await);
+    in_tx.send(b"STARTTLS\r\n".to_vec()).await.unwrap();
+    while seen.last().unwrap()["type"] != "tls" {
+        seen.push(next().await);
+    }
+    in_tx.send(b"EHLO x\r\n".to_vec()).await.unwrap();
+    while seen.last().unwrap()["type"] != "closed" {
+        seen.push(next().await);
+    }
+    srv.await.unwrap();
+    let kinds: Vec<String> = seen
+        .iter()
+        .map(|v| match v["type"].as_str().unwrap() {
+            "data" => format!("{}:{}", v["dir"].as_str().unwrap(), v["text"].as_str().unwrap()),
+            t => t.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "s:220 hi\r\n",
+            "c:STARTTLS\r\n",
+            "s:220 go ahead\r\n",
+            "tls",
+            "c:EHLO x\r\n",
+            "s:250 secret\r\n",
+            "closed"
+        ],
+        "{seen:#?}"
+    );
+    let tls = &seen[3];
+    assert_eq!(tls["implicit"], false);
+    assert_eq!(tls["subject"], "mx1.example.com");
+}
