@@ -56,6 +56,8 @@ pub struct Inner {
     pub metrics: Arc<metrics::Metrics>,
     /// Sessions per client address.
     pub per_ip: Arc<limits::PerIp>,
+    /// Set once when the server shuts down: sessions close with 1001.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// Shared state of the router (cheap to clone).
@@ -97,6 +99,7 @@ impl AppState {
             persistent,
             metrics: Arc::default(),
             per_ip: Arc::default(),
+            shutdown: tokio::sync::watch::Sender::new(false),
         }));
         let weak = Arc::downgrade(&state.0);
         let every = (state.config.reattach_ttl / 4)
@@ -113,6 +116,13 @@ impl AppState {
             }
         });
         Ok(state)
+    }
+}
+
+impl AppState {
+    /// Tells every session to close (1001, going away).
+    pub fn shutdown(&self) {
+        self.shutdown.send_replace(true);
     }
 }
 
