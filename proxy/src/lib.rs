@@ -180,7 +180,13 @@ async fn ws_handler(
     let ip = limits::client_ip(&state.config, peer, &headers);
     // Hard cap in the WebSocket layer; up to it, the session closes politely with 1009 above `max_frame`.
     let hard = state.config.max_frame.saturating_mul(4).max(64 * 1024);
-    ws.max_message_size(hard).max_frame_size(hard).on_upgrade(move |socket| session::run(socket, state, ip))
+    // Small buffers: an idle session should cost little (tungstenite's defaults are 128 KiB each way). The read
+    // buffer grows as needed; writes are flushed per message anyway.
+    ws.max_message_size(hard)
+        .max_frame_size(hard)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| session::run(socket, state, ip))
 }
 
 #[cfg(test)]
