@@ -195,8 +195,10 @@ mod tests {
 
     #[test]
     fn origin_table() {
-        let mut cfg = ProxyConfig::default();
-        cfg.allowed_origins = vec!["https://tutorial.example.org".into()];
+        let cfg = ProxyConfig {
+            allowed_origins: vec!["https://tutorial.example.org".into()],
+            ..ProxyConfig::default()
+        };
         for (origin, host, want) in [
             (None, "127.0.0.1:8080", true),
             (Some("http://127.0.0.1:8080"), "127.0.0.1:8080", true),

@@ -41,8 +41,7 @@ pub fn world_config() -> WorldConfig {
 pub async fn start(tweak: impl FnOnce(&mut ProxyConfig)) -> Server {
     let world = World::start(world_config(), Persistence::Memory).unwrap();
     world.listen().await.unwrap();
-    let mut cfg = ProxyConfig::default();
-    cfg.snapshot_debounce = Duration::from_millis(20);
+    let mut cfg = ProxyConfig { snapshot_debounce: Duration::from_millis(20), ..ProxyConfig::default() };
     tweak(&mut cfg);
     let state = AppState::new(cfg, world.clone()).unwrap();
     let app = mailroom::app(state.clone());
