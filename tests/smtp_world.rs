@@ -47,8 +47,11 @@ fn message(from: &str, to: &str, subject: &str) -> Message {
 async fn mx_port_delivers_locally_without_auth() {
     let w = start(|_| {}).await;
     let m = mailer(w.addr("mx1", Service::Smtp), None, false);
-    m.send(message("carol@example.net", "alice@example.com", "local")).await.unwrap();
+    let resp = m.send(message("carol@example.net", "alice@example.com", "local")).await.unwrap();
+    let text = resp.message().collect::<Vec<_>>().join(" ");
+    let id = text.split("queued as ").nth(1).expect("a queue id").trim().to_string();
     let msgs = w.messages("mx1", "alice", "INBOX");
+    assert!(msgs[0].contains(&format!(" id {id}")), "the Received: line names the queue id {id}: {}", msgs[0]);
     assert_eq!(msgs.len(), 1, "delivered before the 250");
     assert!(msgs[0].starts_with("Return-Path: <carol@example.net>\r\n"), "{}", msgs[0]);
     assert!(msgs[0].contains("Received: from "), "trace header: {}", msgs[0]);
@@ -115,8 +118,10 @@ async fn no_open_relay_and_submission_needs_auth() {
 async fn next_hop_offline_defers_then_delivers() {
     let w = start(|_| {}).await;
     w.world.set_online("mx2", false);
-    // While offline, mx2's ports refuse connections like a host that is down.
-    assert!(tokio::net::TcpStream::connect(w.addr("mx2", Service::Smtp)).await.is_err());
+    // While offline, mx2's ports refuse connections like a host that is down (the listener closes its socket
+    // asynchronously, within moments).
+    let mx2 = w.addr("mx2", Service::Smtp);
+    wait_until(2, "mx2 refusing connections", || std::net::TcpStream::connect(mx2).is_err()).await;
     let mut events = w.world.events.subscribe();
     mailer(w.addr("mx1", Service::Submission), Some(false), true)
         .send(message("alice@example.com", "carol@example.net", "deferred"))
@@ -146,6 +151,7 @@ async fn next_hop_offline_defers_then_delivers() {
 async fn expiry_returns_exactly_one_dsn_to_the_sender() {
     let w = start(|c| c.timing.lifetime = Duration::from_secs(2)).await;
     w.world.set_online("mx2", false);
+
     mailer(w.addr("mx1", Service::Submission), Some(false), true)
         .send(message("alice@example.com", "carol@example.net", "expiry"))
         .await
@@ -234,4 +240,14 @@ async fn http_on_the_smtp_port_gets_an_smtp_error() {
     let mut raw = Raw::connect(w.addr("mx1", Service::Smtp)).await;
     let reply = raw.cmd("GET / HTTP/1.1").await;
     assert!(reply.starts_with('5'), "{reply:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_says_421_to_open_sessions() {
+    let w = start(|_| {}).await;
+    let mut raw = Raw::connect(w.addr("mx1", Service::Smtp)).await;
+    assert!(raw.cmd("EHLO test").await.starts_with("250"));
+    w.world.shutdown();
+    let bye = raw.reply().await;
+    assert!(bye.starts_with("421 4.3.2"), "{bye:?}");
 }

@@ -58,6 +58,30 @@ impl Users {
         (diff == 0).then(|| name.to_string())
     }
 
+    /// Checks a POP3 APOP login (RFC 1939 §7): `digest` must be the lowercase hex MD5 of the greeting's
+    /// `timestamp` followed by the user's password. Returns the canonical user name. The password never leaves
+    /// this type.
+    pub fn verify_apop(&self, login: &str, timestamp: &str, digest: &str) -> Option<String> {
+        use md5::{Digest, Md5};
+        let name = self.resolve(login)?;
+        let user = self.users.iter().find(|u| u.name == name)?;
+        let expected: String = Md5::new()
+            .chain_update(timestamp.as_bytes())
+            .chain_update(user.password.as_bytes())
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let given = digest.to_ascii_lowercase();
+        // Same constant-time comparison as `verify`.
+        let (a, b) = (expected.as_bytes(), given.as_bytes());
+        let mut diff = (a.len() != b.len()) as u8;
+        for i in 0..a.len().max(b.len()) {
+            diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+        }
+        (diff == 0).then(|| name.to_string())
+    }
+
     /// Whether `local` is a user of this host (RCPT and delivery).
     pub fn exists(&self, local: &str) -> bool {
         self.users.iter().any(|u| u.name.eq_ignore_ascii_case(local))
@@ -90,7 +114,8 @@ pub fn decode_plain(b64: &str) -> Result<(String, String, Secret), SaslError> {
     let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| SaslError::Base64)?;
     let text = String::from_utf8(raw).map_err(|_| SaslError::Malformed)?;
     let mut parts = text.split('\0');
-    let (Some(authz), Some(authc), Some(pass), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(authz), Some(authc), Some(pass), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(SaslError::Malformed);
     };
@@ -111,10 +136,7 @@ mod tests {
     use super::*;
 
     fn users() -> Users {
-        Users::new(
-            "example.com",
-            vec![UserConfig { name: "alice".into(), password: "password".into() }],
-        )
+        Users::new("example.com", vec![UserConfig { name: "alice".into(), password: "password".into() }])
     }
 
     #[test]
@@ -125,6 +147,21 @@ mod tests {
         assert_eq!(u.verify("alice@example.net", "password"), None);
         assert_eq!(u.verify("alice", "passwor"), None);
         assert_eq!(u.verify("mallory", "password"), None);
+    }
+
+    #[test]
+    fn apop_rfc1939_example() {
+        // RFC 1939 §7: timestamp <1896.697170952@dbc.mtview.ca.us>, secret "tanstaaf".
+        let u = Users::new(
+            "dbc.mtview.ca.us",
+            vec![UserConfig { name: "mrose".into(), password: "tanstaaf".into() }],
+        );
+        let ts = "<1896.697170952@dbc.mtview.ca.us>";
+        assert_eq!(u.verify_apop("mrose", ts, "c4c9334bac560ecc979e58001b3e22fb").as_deref(), Some("mrose"));
+        assert_eq!(u.verify_apop("mrose", ts, "C4C9334BAC560ECC979E58001B3E22FB").as_deref(), Some("mrose"));
+        assert_eq!(u.verify_apop("mrose", ts, "c4c9334bac560ecc979e58001b3e22fa"), None);
+        assert_eq!(u.verify_apop("mrose", "<other@x>", "c4c9334bac560ecc979e58001b3e22fb"), None);
+        assert_eq!(u.verify_apop("nobody", ts, "c4c9334bac560ecc979e58001b3e22fb"), None);
     }
 
     #[test]

@@ -309,8 +309,16 @@ impl Default for WorldConfig {
                 },
             ],
             routes: vec![
-                Route { domain: "example.net".into(), mx: "mx2.example.net".into(), addr: "127.0.0.1:20025".into() },
-                Route { domain: "example.com".into(), mx: "mx1.example.com".into(), addr: "127.0.0.1:10025".into() },
+                Route {
+                    domain: "example.com".into(),
+                    mx: "mx1.example.com".into(),
+                    addr: "127.0.0.1:10025".into(),
+                },
+                Route {
+                    domain: "example.net".into(),
+                    mx: "mx2.example.net".into(),
+                    addr: "127.0.0.1:20025".into(),
+                },
             ],
             timing: Timing::default(),
             limits: Limits::default(),
@@ -457,7 +465,7 @@ mod tests {
         assert_eq!(c.hosts[0].port(Service::Smtp), 10025);
         assert_eq!(c.hosts[1].port(Service::Imaps), 20993);
         assert_eq!(c.hosts[0].fqdn(), "mx1.example.com");
-        assert_eq!(c.routes[0].addr, "127.0.0.1:20025");
+        assert_eq!(c.routes[1].addr, "127.0.0.1:20025");
     }
 
     #[test]
@@ -476,5 +484,15 @@ mod tests {
         assert_eq!(c.timing.first_retry, Duration::from_secs(1800));
         assert_eq!(c.timing.lifetime, Duration::from_secs(60));
         assert!(WorldConfig::from_toml("bogus = 1").is_err());
+    }
+}
+
+#[cfg(test)]
+mod example_file {
+    #[test]
+    fn the_example_config_parses_to_the_default_world() {
+        let text = include_str!("../../mailroom.example.toml");
+        let c = super::WorldConfig::from_toml(text).unwrap();
+        assert_eq!(c, super::WorldConfig::default());
     }
 }

@@ -38,8 +38,12 @@ pub enum SubmitError {
 /// The door into a host's spool. `submit` returns only after the message is durable (file and directory fsynced
 /// for a disk spool); only then may SMTP answer `250 ... queued as ID`.
 pub trait Submitter: Send + Sync {
-    /// Spools a complete message (trace headers already added); returns its queue ID.
-    fn submit(&self, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError>;
+    /// A fresh queue ID. SMTP asks for it before writing the `Received:` header, so that the trace line and the
+    /// `250 ... queued as ID` reply name the same ID.
+    fn new_id(&self) -> String;
+
+    /// Spools a complete message (trace headers already added) under `id`; returns the queue ID.
+    fn submit(&self, id: String, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError>;
 }
 
 /// POP3 maildrop locks (RFC 1939 §4): one POP3 session per user at a time.
@@ -128,7 +132,12 @@ impl Host {
 impl Host {
     /// A host with an in-memory store, the default limits, no TLS, and the given spool. Users' mailboxes are created.
     /// Sandboxes and tests use this; the world builds durable hosts itself.
-    pub fn new_memory(config: &HostConfig, routes: Vec<Route>, spool: Arc<dyn Submitter>, events: EventBus) -> Host {
+    pub fn new_memory(
+        config: &HostConfig,
+        routes: Vec<Route>,
+        spool: Arc<dyn Submitter>,
+        events: EventBus,
+    ) -> Host {
         let store: Arc<dyn MailStore> = Arc::new(crate::store::memory::MemoryStore::new());
         for u in &config.users {
             // An in-memory store cannot fail here.
@@ -161,9 +170,14 @@ pub struct CollectingSubmitter {
 }
 
 impl Submitter for CollectingSubmitter {
-    fn submit(&self, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError> {
+    fn new_id(&self) -> String {
+        let m = self.messages.lock().unwrap_or_else(|e| e.into_inner());
+        format!("TEST{:04}", m.len() + 1)
+    }
+
+    fn submit(&self, id: String, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError> {
         let mut m = self.messages.lock().unwrap_or_else(|e| e.into_inner());
         m.push((envelope, message));
-        Ok(format!("TEST{:04}", m.len()))
+        Ok(id)
     }
 }

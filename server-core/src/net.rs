@@ -199,7 +199,13 @@ fn step<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-async fn drive<S>(session: &mut dyn Session, mut stream: S, mut out: Vec<u8>, mut flow: Flow, host: &Host) -> Outcome<S>
+async fn drive<S>(
+    session: &mut dyn Session,
+    mut stream: S,
+    mut out: Vec<u8>,
+    mut flow: Flow,
+    host: &Host,
+) -> Outcome<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -208,6 +214,9 @@ where
     let mut shutdown = host.shutdown.subscribe();
     let mut buf = vec![0u8; READ_CHUNK];
     let mut deadline = Instant::now() + session.idle_timeout();
+    if !*online.borrow_and_update() {
+        return Outcome::Closed("host is offline".into());
+    }
     loop {
         if let Some(delay) = session.take_delay() {
             tokio::time::sleep(delay).await;
@@ -315,27 +324,32 @@ async fn accept_loop(host: Arc<Host>, service: Service, listener: TcpListener, b
         if *shutdown.borrow() {
             return;
         }
-        let Some(l) = listener.as_ref() else {
-            // Offline: wait to come back online, then reopen the same port.
+        // Read the switch on every turn, not only on change: it may have flipped before this task first ran.
+        if !*online.borrow_and_update() {
+            // Offline: close the socket so connection attempts are refused, then wait to come back.
+            listener = None;
             tokio::select! {
                 _ = online.changed() => {}
                 _ = shutdown.changed() => {}
             }
-            if *online.borrow() {
-                match bind(bound) {
-                    Ok(l) => listener = Some(l),
-                    Err(e) => {
-                        warn!(%bound, error = %e, "could not reopen listener; retrying");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        // Stay offline-looking but retry on the next change or shortly.
-                        host.online_watch.send_modify(|_| {});
-                    }
+            continue;
+        }
+        if listener.is_none() {
+            match bind(bound) {
+                Ok(l) => listener = Some(l),
+                Err(e) => {
+                    warn!(%bound, error = %e, "could not reopen listener; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
                 }
             }
-            continue;
-        };
+        }
+        // Bound just above when it was None.
+        let Some(l) = listener.as_ref() else { continue };
         tokio::select! {
             accepted = l.accept() => match accepted {
+                // Accepted in the instant before an offline switch was seen: a down host does not answer.
+                Ok(_) if !host.is_online() => {}
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
                     // The semaphore is never closed: acquire cannot fail.
@@ -353,11 +367,7 @@ async fn accept_loop(host: Arc<Host>, service: Service, listener: TcpListener, b
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = online.changed() => {
-                if !*online.borrow() {
-                    listener = None;
-                }
-            }
+            _ = online.changed() => {}
             _ = shutdown.changed() => {}
         }
     }

@@ -53,18 +53,19 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// Generates a self-signed identity for `fqdn` (also valid for `localhost` and 127.0.0.1), returned with its PEM.
 pub fn generate(fqdn: &str) -> Result<(Identity, String, String), TlsError> {
-    let mut params =
-        rcgen::CertificateParams::new(vec![fqdn.to_string(), "localhost".to_string(), "127.0.0.1".to_string()])?;
+    let mut params = rcgen::CertificateParams::new(vec![
+        fqdn.to_string(),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+    ])?;
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(rcgen::DnType::CommonName, fqdn);
     params.distinguished_name.push(rcgen::DnType::OrganizationName, "Mailroom playground");
     let key = rcgen::KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
     let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
-    let identity = Identity {
-        chain: vec![cert.der().clone()],
-        key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    };
+    let identity =
+        Identity { chain: vec![cert.der().clone()], key: PrivateKeyDer::Pkcs8(key.serialize_der().into()) };
     Ok((identity, cert_pem, key_pem))
 }
 

@@ -46,7 +46,9 @@ pub struct Listening {
 
 /// Relays inside a sandbox: "connecting" to a host opens an in-memory session on it.
 struct MemoryConnector {
-    hosts: RwLock<HashMap<String, Arc<Host>>>,
+    /// Weak: the hosts own their queues, which own this connector; strong links would make a cycle that keeps
+    /// a discarded sandbox alive forever.
+    hosts: RwLock<HashMap<String, std::sync::Weak<Host>>>,
 }
 
 impl Connector for MemoryConnector {
@@ -54,9 +56,15 @@ impl Connector for MemoryConnector {
         &self,
         route: &crate::config::Route,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<BoxStream>> + Send + '_>> {
-        let host = self.hosts.read().unwrap_or_else(|e| e.into_inner()).get(&route.mx.to_ascii_lowercase()).cloned();
+        let host = self
+            .hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&route.mx.to_ascii_lowercase())
+            .and_then(std::sync::Weak::upgrade);
         Box::pin(async move {
-            let host = host.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such host"))?;
+            let host =
+                host.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such host"))?;
             // Server-to-server links are not loopback logins: no plaintext AUTH.
             let peer = Peer { addr: "relay (in-memory)".into(), ip: None, plaintext_auth_ok: false };
             // The relay client runs its own STARTTLS over the stream; it needs no upgrade signal.
@@ -64,6 +72,20 @@ impl Connector for MemoryConnector {
             Ok(Box::new(s.stream) as BoxStream)
         })
     }
+}
+
+/// One TLS configuration per host name for every sandbox in the process: generating a key pair per sandbox would
+/// cost CPU and memory for nothing, since sandboxes only ever talk to the proxy inside this process.
+fn sandbox_tls(fqdn: &str) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<String, Arc<rustls::ServerConfig>>>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = cache.get(fqdn) {
+        return Ok(c.clone());
+    }
+    let cfg = crate::tls::server_config(crate::tls::generate(fqdn)?.0)?;
+    cache.insert(fqdn.to_string(), cfg.clone());
+    Ok(cfg)
 }
 
 /// A running world.
@@ -88,8 +110,7 @@ impl World {
     pub fn start(config: WorldConfig, persistence: Persistence) -> anyhow::Result<Arc<World>> {
         let events = EventBus::default();
         let routes: Routes = Arc::new(RwLock::new(config.routes.clone()));
-        let memory_connector =
-            Arc::new(MemoryConnector { hosts: RwLock::new(HashMap::new()) });
+        let memory_connector = Arc::new(MemoryConnector { hosts: RwLock::new(HashMap::new()) });
         let connector: Arc<dyn Connector> = match persistence {
             Persistence::Disk => Arc::new(TcpConnector),
             Persistence::Memory => memory_connector.clone(),
@@ -98,17 +119,15 @@ impl World {
         let mut queues = Vec::new();
         for hc in &config.hosts {
             let dir: PathBuf = config.data_dir.join(&hc.name);
-            let (store, spool, identity): (Arc<dyn MailStore>, Arc<dyn SpoolStore>, _) = match persistence {
+            let (store, spool, tls): (Arc<dyn MailStore>, Arc<dyn SpoolStore>, _) = match persistence {
                 Persistence::Disk => (
                     Arc::new(MaildirStore::open(&dir.join("mail"))?),
                     Arc::new(DiskSpool::open(&dir.join("spool"))?),
-                    crate::tls::load_or_generate(hc, &dir.join("tls"))?,
+                    crate::tls::server_config(crate::tls::load_or_generate(hc, &dir.join("tls"))?)?,
                 ),
-                Persistence::Memory => (
-                    Arc::new(MemoryStore::new()),
-                    Arc::new(MemorySpool::default()),
-                    crate::tls::generate(&hc.fqdn())?.0,
-                ),
+                Persistence::Memory => {
+                    (Arc::new(MemoryStore::new()), Arc::new(MemorySpool::default()), sandbox_tls(&hc.fqdn())?)
+                }
             };
             let users = Users::new(&hc.domain, hc.users.clone());
             for u in users.names() {
@@ -141,13 +160,13 @@ impl World {
                 limits: config.limits,
                 routes: config.routes.clone(),
                 locks: Arc::new(MaildropLocks::default()),
-                tls: Some(crate::tls::server_config(identity)?),
+                tls: Some(tls),
                 online: AtomicBool::new(true),
                 online_watch: tokio::sync::watch::Sender::new(true),
                 shutdown: tokio::sync::watch::Sender::new(false),
                 allow_plaintext_auth: config.allow_plaintext_auth || persistence == Persistence::Memory,
             });
-            memory_connector.hosts.write().unwrap_or_else(|e| e.into_inner()).insert(hc.fqdn(), host.clone());
+            memory_connector.hosts.write().unwrap_or_else(|e| e.into_inner()).insert(hc.fqdn(), Arc::downgrade(&host));
             hosts.push(host);
             queues.push(queue);
         }
@@ -169,11 +188,13 @@ impl World {
         for host in &self.hosts {
             for service in Service::ALL {
                 let port = if host.config.port_base == 0 { 0 } else { host.config.port(service) };
-                let addr = net::listen(host.clone(), service, SocketAddr::new(self.config.listen, port)).await?;
+                let addr =
+                    net::listen(host.clone(), service, SocketAddr::new(self.config.listen, port)).await?;
                 out.push(Listening { host: host.config.name.clone(), service, addr });
                 if service == Service::Smtp {
                     let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-                    for r in routes.iter_mut().filter(|r| r.domain.eq_ignore_ascii_case(&host.config.domain)) {
+                    for r in routes.iter_mut().filter(|r| r.domain.eq_ignore_ascii_case(&host.config.domain))
+                    {
                         let ip = if addr.ip().is_unspecified() { [127, 0, 0, 1].into() } else { addr.ip() };
                         r.addr = SocketAddr::new(ip, addr.port()).to_string();
                     }
@@ -249,5 +270,13 @@ impl World {
         for q in &self.queues {
             q.stop();
         }
+    }
+}
+
+impl Drop for World {
+    /// A world nobody holds any more stops its queue managers and listeners (a discarded sandbox must not keep
+    /// tasks alive).
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }

@@ -1,17 +1,27 @@
-//! (in progress: being written on the `imap` branch)
-use std::sync::Arc;
-use crate::host::Host;
-use crate::session::{ConnInfo, Flow, Session, TlsInfo};
-/// Placeholder until the SMTP session lands.
-pub struct ImapSession;
-impl ImapSession {
-    /// Placeholder.
-    pub fn new(_h: Arc<Host>, _c: ConnInfo) -> Self { ImapSession }
-}
-impl Session for ImapSession {
-    fn greeting(&mut self, out: &mut Vec<u8>) -> Flow { out.extend_from_slice(b"421 not yet\r\n"); Flow::Close }
-    fn receive(&mut self, _i: &[u8], _o: &mut Vec<u8>) -> Flow { Flow::Close }
-    fn tls_started(&mut self, _i: TlsInfo, _o: &mut Vec<u8>) -> Flow { Flow::Close }
-    fn timed_out(&mut self, _o: &mut Vec<u8>) -> Flow { Flow::Close }
-    fn idle_timeout(&self) -> std::time::Duration { std::time::Duration::from_secs(1) }
-}
+//! IMAP4rev1 (RFC 3501) on the shared mailbox store, as a sans-I/O state machine.
+//!
+//! Mail stays on the server: the client builds a folder hierarchy there, and a flag, a delete or a move made on one
+//! device shows up on every other device. [`ImapSession`] implements [`crate::session::Session`]; the driver in
+//! [`crate::net`] feeds it bytes and, while a mailbox is selected, every [`crate::store::StoreChange`].
+//!
+//! ## Layout
+//! - [`parser`]: command framing (lines and literals, LITERAL+) and the command grammar.
+//! - [`response`]: response encoding (quoted strings vs. literals, flag lists, dates).
+//! - [`sequence`]: sequence sets (`1:*`, `2,4:7`).
+//! - [`mutf7`]: modified UTF-7 mailbox names.
+//! - [`mime`]: ENVELOPE, BODYSTRUCTURE and `BODY[section]` on top of `mail-parser`.
+//! - [`search`]: SEARCH evaluation.
+//! - [`session`]: states, commands, and the per-session snapshot that keeps devices in sync (§7.4.1).
+//!
+//! Extensions: LITERAL+ (RFC 7888), SASL-IR (4959), ID (2971), ENABLE (5161), IDLE (2177), NAMESPACE (2342),
+//! UIDPLUS (4315), MOVE (6851), UNSELECT (3691), SPECIAL-USE (6154), CHILDREN (3348), CONDSTORE (7162).
+
+pub mod mime;
+pub mod mutf7;
+pub mod parser;
+pub mod response;
+pub mod search;
+pub mod sequence;
+pub mod session;
+
+pub use session::ImapSession;

@@ -56,7 +56,9 @@ pub fn build(r: &Report<'_>) -> Vec<u8> {
     m += &format!("Message-ID: <{}.dsn.{}@{}>\r\n", r.queue_id, now.timestamp_millis(), r.reporting_mta);
     m += "Auto-Submitted: auto-replied\r\n";
     m += "MIME-Version: 1.0\r\n";
-    m += &format!("Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"{boundary}\"\r\n");
+    m += &format!(
+        "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"{boundary}\"\r\n"
+    );
     m += "\r\nThis is a MIME-encapsulated message.\r\n\r\n";
     m += &format!("--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
     m += &format!("This is the mail system at host {}.\r\n\r\n", r.reporting_mta);
@@ -139,7 +141,9 @@ mod tests {
         assert_eq!(ct.attribute("report-type"), Some("delivery-status"));
         assert_eq!(msg.parts.len(), 4, "root + 3 parts");
         let text = String::from_utf8_lossy(&dsn);
-        assert!(text.contains("Final-Recipient: rfc822; carol@example.net\r\nAction: failed\r\nStatus: 4.4.7"));
+        assert!(
+            text.contains("Final-Recipient: rfc822; carol@example.net\r\nAction: failed\r\nStatus: 4.4.7")
+        );
         assert!(text.contains("Subject: hi"));
     }
 

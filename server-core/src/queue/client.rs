@@ -141,7 +141,6 @@ impl Conn {
     }
 }
 
-
 fn classify(r: &Reply) -> RcptOutcome {
     match r.code {
         200..=299 => RcptOutcome::Delivered(r.text()),
@@ -213,7 +212,8 @@ async fn converse(
             return Err(Failure::Temporary(ehlo.text()));
         }
     }
-    let offers_tls = ehlo.lines.iter().any(|l| l.get(4..).is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS")));
+    let offers_tls =
+        ehlo.lines.iter().any(|l| l.get(4..).is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS")));
     if offers_tls {
         let r = conn.command("STARTTLS").await?;
         if r.code == 220 {
@@ -309,7 +309,11 @@ mod empty {
     pub struct EmptyDuplex;
 
     impl AsyncRead for EmptyDuplex {
-        fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
             Poll::Ready(Ok(()))
         }
     }

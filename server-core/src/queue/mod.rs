@@ -37,14 +37,18 @@ use spool::{QueuedMessage, RcptState, RcptStatus, SpoolStore};
 /// How the relay client reaches a next hop.
 pub trait Connector: Send + Sync {
     /// Opens a stream to the route's host.
-    fn connect(&self, route: &Route) -> Pin<Box<dyn Future<Output = std::io::Result<BoxStream>> + Send + '_>>;
+    fn connect(&self, route: &Route)
+    -> Pin<Box<dyn Future<Output = std::io::Result<BoxStream>> + Send + '_>>;
 }
 
 /// Reaches next hops over TCP at the route's address.
 pub struct TcpConnector;
 
 impl Connector for TcpConnector {
-    fn connect(&self, route: &Route) -> Pin<Box<dyn Future<Output = std::io::Result<BoxStream>> + Send + '_>> {
+    fn connect(
+        &self,
+        route: &Route,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<BoxStream>> + Send + '_>> {
         let addr = route.addr.clone();
         Box::pin(async move {
             let s = tokio::net::TcpStream::connect(addr).await?;
@@ -148,7 +152,7 @@ impl Queue {
         Ok(n)
     }
 
-    fn new_id(&self) -> String {
+    fn next_id(&self) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let t = Utc::now().timestamp_micros() as u64;
         format!("{:010X}{:05X}", t & 0xFF_FFFF_FFFF, n & 0xF_FFFF)
@@ -199,8 +203,14 @@ impl Queue {
                 from: m.envelope.mail_from.clone(),
                 received_at: m.received_at,
                 size: m.size,
-                expires_at: m.received_at + chrono::Duration::from_std(self.timing.lifetime).unwrap_or_default(),
-                recipients: m.recipients.iter().filter(|r| r.status == RcptStatus::Pending).cloned().collect(),
+                expires_at: m.received_at
+                    + chrono::Duration::from_std(self.timing.lifetime).unwrap_or_default(),
+                recipients: m
+                    .recipients
+                    .iter()
+                    .filter(|r| r.status == RcptStatus::Pending)
+                    .cloned()
+                    .collect(),
             })
             .collect()
     }
@@ -337,13 +347,21 @@ impl Queue {
                 }
                 continue;
             };
-            self.emit(EventKind::Connecting { id: id.to_string(), mx: route.mx.clone(), addr: route.addr.clone() });
-            let connect = tokio::time::timeout(self.timing.relay_timeout, self.connector.connect(&route)).await;
+            self.emit(EventKind::Connecting {
+                id: id.to_string(),
+                mx: route.mx.clone(),
+                addr: route.addr.clone(),
+            });
+            let connect =
+                tokio::time::timeout(self.timing.relay_timeout, self.connector.connect(&route)).await;
             let stream = match connect {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     for rcpt in rcpts {
-                        let o = RcptOutcome::Temporary(format!("4.4.1 connect to {} ({}) failed: {e}", route.mx, route.addr));
+                        let o = RcptOutcome::Temporary(format!(
+                            "4.4.1 connect to {} ({}) failed: {e}",
+                            route.mx, route.addr
+                        ));
                         results.push((rcpt, o, Some(route.mx.clone())));
                     }
                     continue;
@@ -376,7 +394,11 @@ impl Queue {
                     cipher: tls.cipher.clone(),
                 });
             }
-            self.emit(EventKind::RelayTranscript { id: id.to_string(), mx: route.mx.clone(), lines: report.transcript });
+            self.emit(EventKind::RelayTranscript {
+                id: id.to_string(),
+                mx: route.mx.clone(),
+                lines: report.transcript,
+            });
             for (rcpt, o) in report.outcomes {
                 results.push((rcpt, o, Some(route.mx.clone())));
             }
@@ -399,7 +421,8 @@ impl Queue {
                     }
                 }
                 RcptOutcome::Temporary(reason) if !expired => {
-                    let delay = chrono::Duration::from_std(self.timing.backoff(state.attempts)).unwrap_or_default();
+                    let delay =
+                        chrono::Duration::from_std(self.timing.backoff(state.attempts)).unwrap_or_default();
                     state.next_attempt = Utc::now() + delay;
                     state.last_error = Some(reason.clone());
                     self.emit(EventKind::Deferred {
@@ -514,15 +537,11 @@ impl Queue {
             peer: "localhost (bounce)".into(),
             auth_user: None,
         };
-        let mut msg = format!(
-            "Received: by {} (Mailroom) id {}; {}\r\n",
-            self.fqdn,
-            meta.id,
-            Utc::now().to_rfc2822()
-        )
-        .into_bytes();
+        let mut msg =
+            format!("Received: by {} (Mailroom) id {}; {}\r\n", self.fqdn, meta.id, Utc::now().to_rfc2822())
+                .into_bytes();
         msg.extend_from_slice(&dsn);
-        if let Err(e) = self.submit(env, msg) {
+        if let Err(e) = self.submit(self.next_id(), env, msg) {
             tracing::error!(id = meta.id, error = %e, "could not queue bounce");
         }
     }
@@ -537,8 +556,17 @@ fn count_received(msg: &[u8]) -> usize {
 }
 
 impl Submitter for Queue {
-    fn submit(&self, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError> {
-        let id = self.new_id();
+    fn new_id(&self) -> String {
+        self.next_id()
+    }
+
+    fn submit(&self, id: String, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError> {
+        // IDs name spool files: never trust one blindly.
+        let id = if !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            id
+        } else {
+            self.next_id()
+        };
         let now = Utc::now();
         self.emit(EventKind::Received {
             id: id.clone(),
@@ -591,7 +619,8 @@ impl Submitter for Queue {
                 });
             }
         }
-        let meta = QueuedMessage { id: id.clone(), envelope, received_at: now, size: message.len(), recipients };
+        let meta =
+            QueuedMessage { id: id.clone(), envelope, received_at: now, size: message.len(), recipients };
         if !failed.is_empty() {
             self.bounce(&meta, &message, &failed, false);
         }

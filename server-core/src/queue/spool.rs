@@ -94,7 +94,9 @@ impl SpoolStore for MemorySpool {
     }
     fn data(&self, id: &str) -> io::Result<Arc<Vec<u8>>> {
         let e = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        e.get(id).map(|(_, d)| d.clone()).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, id.to_string()))
+        e.get(id)
+            .map(|(_, d)| d.clone())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, id.to_string()))
     }
     fn remove(&self, id: &str) -> io::Result<()> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(id);

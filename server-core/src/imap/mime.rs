@@ -1,0 +1,553 @@
+//! A message's MIME structure as IMAP shows it: ENVELOPE, BODY/BODYSTRUCTURE and `BODY[section]` (RFC 3501 §6.4.5,
+//! §7.4.2).
+//!
+//! Parsing is the `mail-parser` crate's: it finds headers, the part tree, encapsulated `message/rfc822` messages and
+//! each part's byte offsets. This module only walks that tree: it numbers parts the way IMAP does (§6.4.5: a
+//! non-multipart message has one part, `1`; the parts of an encapsulated message are numbered below its part), cuts
+//! raw bytes out by offset (IMAP serves parts *encoded*, as stored), and writes the structure in IMAP syntax.
+//! Walks are depth-bounded ([`MAX_DEPTH`]) whatever the input, so a hostile message cannot exhaust the stack.
+
+use std::borrow::Cow;
+
+use mail_parser::{Address, HeaderValue, Message, MessageParser, MessagePart, PartType};
+
+use super::parser::{Section, SectionText};
+use super::response::{nstring, string};
+
+/// Deepest part nesting shown; deeper parts are shown as opaque `APPLICATION/OCTET-STREAM`.
+pub const MAX_DEPTH: usize = 32;
+
+/// A parsed message, or its raw bytes when `mail-parser` found nothing (an empty message).
+pub struct Parsed<'a> {
+    raw: &'a [u8],
+    msg: Option<Message<'a>>,
+}
+
+/// Parses a message once for any number of FETCH items.
+pub fn parse(raw: &[u8]) -> Parsed<'_> {
+    Parsed { raw, msg: MessageParser::default().parse(raw) }
+}
+
+/// One MIME entity: a part of some (possibly encapsulated) message.
+#[derive(Clone, Copy)]
+struct Entity<'m, 'a> {
+    /// The message whose part list holds this entity; offsets are relative to its `raw_message`.
+    msg: &'m Message<'a>,
+    part: &'m MessagePart<'a>,
+    /// True for the top of a message (the whole message or an encapsulated one).
+    is_message: bool,
+}
+
+impl<'m, 'a> Entity<'m, 'a> {
+    fn root(msg: &'m Message<'a>) -> Option<Self> {
+        msg.parts.first().map(|part| Entity { msg, part, is_message: true })
+    }
+
+    fn raw(&self) -> &'m [u8] {
+        &self.msg.raw_message
+    }
+
+    fn slice(&self, from: u32, to: u32) -> &'m [u8] {
+        let raw = self.raw();
+        let to = (to as usize).min(raw.len());
+        let from = (from as usize).min(to);
+        &raw[from..to]
+    }
+
+    /// The header block, blank line included.
+    fn header_bytes(&self) -> &'m [u8] {
+        self.slice(self.part.offset_header, self.part.offset_body)
+    }
+
+    /// The body, as stored (still transfer-encoded).
+    fn body_bytes(&self) -> &'m [u8] {
+        if self.is_message && std::ptr::eq(self.part, &self.msg.parts[0]) && self.msg.parts.len() == 1 {
+            // A single-part message: its body runs to the end of its raw bytes.
+            return self.slice(self.part.offset_body, self.part.offset_end.max(self.part.offset_body));
+        }
+        self.slice(self.part.offset_body, self.part.offset_end)
+    }
+
+    fn children(&self) -> Vec<Entity<'m, 'a>> {
+        match &self.part.body {
+            PartType::Multipart(ids) => ids
+                .iter()
+                .filter_map(|&id| self.msg.parts.get(id as usize))
+                // mail-parser lists a multipart's own id first in some recoveries; never recurse into ourselves.
+                .filter(|p| !std::ptr::eq(*p, self.part))
+                .map(|part| Entity { msg: self.msg, part, is_message: false })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The encapsulated message of a `message/rfc822` part.
+    fn nested(&self) -> Option<Entity<'m, 'a>> {
+        match &self.part.body {
+            PartType::Message(m) => Entity::root(m),
+            _ => None,
+        }
+    }
+
+    fn is_multipart(&self) -> bool {
+        matches!(self.part.body, PartType::Multipart(_))
+    }
+
+    /// Content type and subtype, lower-case; RFC 2045 §5.2 default `text/plain`.
+    fn media_type(&self) -> (String, String) {
+        match self.part.headers.iter().find_map(|h| match (&h.name, &h.value) {
+            (n, HeaderValue::ContentType(ct)) if n.as_str().eq_ignore_ascii_case("content-type") => Some(ct),
+            _ => None,
+        }) {
+            Some(ct) => (
+                ct.c_type.to_ascii_lowercase(),
+                ct.c_subtype
+                    .as_deref()
+                    .unwrap_or(if self.is_multipart() { "mixed" } else { "plain" })
+                    .to_ascii_lowercase(),
+            ),
+            None if self.is_multipart() => ("multipart".into(), "mixed".into()),
+            None => ("text".into(), "plain".into()),
+        }
+    }
+
+    fn content_params(&self, header: &str) -> Option<Vec<(String, String)>> {
+        self.part.headers.iter().find_map(|h| match &h.value {
+            HeaderValue::ContentType(ct) if h.name.as_str().eq_ignore_ascii_case(header) => Some(
+                ct.attributes.iter().flatten().map(|a| (a.name.to_string(), a.value.to_string())).collect(),
+            ),
+            _ => None,
+        })
+    }
+
+    fn disposition(&self) -> Option<(String, Vec<(String, String)>)> {
+        self.part.headers.iter().find_map(|h| match &h.value {
+            HeaderValue::ContentType(ct) if h.name.as_str().eq_ignore_ascii_case("content-disposition") => {
+                Some((
+                    ct.c_type.to_string(),
+                    ct.attributes
+                        .iter()
+                        .flatten()
+                        .map(|a| (a.name.to_string(), a.value.to_string()))
+                        .collect(),
+                ))
+            }
+            _ => None,
+        })
+    }
+
+    /// A header's raw value, unfolded and trimmed (IMAP shows header text as sent).
+    fn raw_header(&self, name: &str) -> Option<Vec<u8>> {
+        let h = self.part.headers.iter().find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
+        Some(unfold(self.slice(h.offset_start, h.offset_end)))
+    }
+
+    fn header_value(&self, name: &str) -> Option<&'m HeaderValue<'a>> {
+        self.part.headers.iter().find(|h| h.name.as_str().eq_ignore_ascii_case(name)).map(|h| &h.value)
+    }
+}
+
+/// Removes CRLFs of folded lines and surrounding white space.
+fn unfold(v: &[u8]) -> Vec<u8> {
+    let v: Vec<u8> = v.iter().copied().filter(|&b| b != b'\r' && b != b'\n').collect();
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    v[start..end].to_vec()
+}
+
+/// Counts lines the way IMAP's `body-fld-lines` does: line ends, plus a final unterminated line.
+fn lines(body: &[u8]) -> usize {
+    let n = body.iter().filter(|&&b| b == b'\n').count();
+    if body.last().is_some_and(|&b| b != b'\n') { n + 1 } else { n }
+}
+
+/// Writes `envelope` (RFC 3501 §7.4.2):
+///
+/// ```text
+/// envelope        = "(" env-date SP env-subject SP env-from SP env-sender SP env-reply-to SP env-to SP env-cc SP
+///                   env-bcc SP env-in-reply-to SP env-message-id ")"
+/// address         = "(" addr-name SP addr-adl SP addr-mailbox SP addr-host ")"
+/// ```
+pub fn envelope(out: &mut Vec<u8>, parsed: &Parsed<'_>) {
+    match parsed.msg.as_ref().and_then(Entity::root) {
+        Some(root) => write_envelope(out, &root),
+        None => out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
+    }
+}
+
+fn write_envelope(out: &mut Vec<u8>, e: &Entity<'_, '_>) {
+    out.push(b'(');
+    nstring(out, e.raw_header("date").as_deref());
+    out.push(b' ');
+    nstring(out, e.raw_header("subject").as_deref());
+    let from = e.header_value("from");
+    for name in ["from", "sender", "reply-to", "to", "cc", "bcc"] {
+        out.push(b' ');
+        // §7.4.2: a missing Sender or Reply-To is filled in from From.
+        let value = match (name, e.header_value(name)) {
+            ("sender" | "reply-to", None) => from,
+            (_, v) => v,
+        };
+        addresses(out, value);
+    }
+    out.push(b' ');
+    nstring(out, e.raw_header("in-reply-to").as_deref());
+    out.push(b' ');
+    nstring(out, e.raw_header("message-id").as_deref());
+    out.push(b')');
+}
+
+fn addresses(out: &mut Vec<u8>, value: Option<&HeaderValue<'_>>) {
+    let addr = |out: &mut Vec<u8>, name: Option<&str>, address: &str| {
+        out.push(b'(');
+        nstring(out, name.filter(|n| !n.is_empty()).map(encode_word).as_deref().map(str::as_bytes));
+        out.extend_from_slice(b" NIL ");
+        let (mailbox, host) = address.rsplit_once('@').unwrap_or((address, ""));
+        string(out, mailbox.as_bytes());
+        out.push(b' ');
+        string(out, host.as_bytes());
+        out.push(b')');
+    };
+    let mut list = Vec::new();
+    match value {
+        Some(HeaderValue::Address(Address::List(l))) => {
+            for a in l {
+                if let Some(address) = a.address.as_deref().filter(|a| !a.is_empty()) {
+                    addr(&mut list, a.name.as_deref(), address);
+                }
+            }
+        }
+        Some(HeaderValue::Address(Address::Group(groups))) => {
+            for g in groups {
+                match &g.name {
+                    // RFC 3501 §7.4.2: a group is a start marker with the name in the mailbox field, its members,
+                    // and an end marker.
+                    Some(name) => {
+                        list.extend_from_slice(b"(NIL NIL ");
+                        string(&mut list, encode_word(name).as_bytes());
+                        list.extend_from_slice(b" NIL)");
+                        for a in &g.addresses {
+                            if let Some(address) = a.address.as_deref().filter(|a| !a.is_empty()) {
+                                addr(&mut list, a.name.as_deref(), address);
+                            }
+                        }
+                        list.extend_from_slice(b"(NIL NIL NIL NIL)");
+                    }
+                    None => {
+                        for a in &g.addresses {
+                            if let Some(address) = a.address.as_deref().filter(|a| !a.is_empty()) {
+                                addr(&mut list, a.name.as_deref(), address);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if list.is_empty() {
+        out.extend_from_slice(b"NIL");
+    } else {
+        out.push(b'(');
+        out.extend_from_slice(&list);
+        out.push(b')');
+    }
+}
+
+/// IMAP4rev1 strings are 7-bit in practice: a name mail-parser decoded to non-ASCII is sent as an RFC 2047 word.
+fn encode_word(s: &str) -> String {
+    if s.is_ascii() {
+        s.to_string()
+    } else {
+        use base64::Engine;
+        format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(s))
+    }
+}
+
+/// Writes `body` (`extended` = BODYSTRUCTURE with extension data; BODY without).
+pub fn body_structure(out: &mut Vec<u8>, parsed: &Parsed<'_>, extended: bool) {
+    match parsed.msg.as_ref().and_then(Entity::root) {
+        Some(root) => write_body(out, &root, extended, 0),
+        None => {
+            out.extend_from_slice(
+                format!(
+                    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" {} {}",
+                    parsed.raw.len(),
+                    lines(parsed.raw)
+                )
+                .as_bytes(),
+            );
+            if extended {
+                out.extend_from_slice(b" NIL NIL NIL NIL");
+            }
+            out.push(b')');
+        }
+    }
+}
+
+fn params(out: &mut Vec<u8>, params: Option<&[(String, String)]>) {
+    match params {
+        Some(p) if !p.is_empty() => {
+            out.push(b'(');
+            for (i, (k, v)) in p.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                string(out, k.as_bytes());
+                out.push(b' ');
+                string(out, encode_word(v).as_bytes());
+            }
+            out.push(b')');
+        }
+        _ => out.extend_from_slice(b"NIL"),
+    }
+}
+
+/// ```text
+/// body            = "(" (body-type-1part / body-type-mpart) ")"
+/// body-type-mpart = 1*body SP media-subtype [SP body-ext-mpart]
+/// body-type-1part = (body-type-basic / body-type-msg / body-type-text) [SP body-ext-1part]
+/// body-fields     = body-fld-param SP body-fld-id SP body-fld-desc SP body-fld-enc SP body-fld-octets
+/// body-type-msg   = media-message SP body-fields SP envelope SP body SP body-fld-lines
+/// body-type-text  = media-text SP body-fields SP body-fld-lines
+/// body-ext-1part  = body-fld-md5 [SP body-fld-dsp [SP body-fld-lang [SP body-fld-loc *(SP body-extension)]]]
+/// body-ext-mpart  = body-fld-param [SP body-fld-dsp [SP body-fld-lang [SP body-fld-loc *(SP body-extension)]]]
+/// ```
+fn write_body(out: &mut Vec<u8>, e: &Entity<'_, '_>, extended: bool, depth: usize) {
+    let (ty, sub) = e.media_type();
+    let children = if depth < MAX_DEPTH { e.children() } else { Vec::new() };
+    out.push(b'(');
+    if e.is_multipart() && !children.is_empty() {
+        for child in &children {
+            write_body(out, child, extended, depth + 1);
+        }
+        out.push(b' ');
+        string(out, sub.as_bytes());
+        if extended {
+            out.push(b' ');
+            let p: Option<Vec<(String, String)>> = e
+                .content_params("content-type")
+                .map(|p| p.into_iter().filter(|(k, _)| !k.is_empty()).collect());
+            params(out, p.as_deref());
+            extension_tail(out, e);
+        }
+        out.push(b')');
+        return;
+    }
+    let (ty, sub) = if e.is_multipart() || depth >= MAX_DEPTH && (ty == "message" || ty == "multipart") {
+        // An empty or too-deep container is shown as opaque data.
+        ("application".to_string(), "octet-stream".to_string())
+    } else {
+        (ty, sub)
+    };
+    let body = e.body_bytes();
+    string(out, ty.as_bytes());
+    out.push(b' ');
+    string(out, sub.as_bytes());
+    out.push(b' ');
+    let mut p = e.content_params("content-type").unwrap_or_default();
+    if ty == "text" && !p.iter().any(|(k, _)| k.eq_ignore_ascii_case("charset")) {
+        p.push(("charset".into(), "us-ascii".into()));
+    }
+    params(out, Some(&p));
+    out.push(b' ');
+    nstring(out, e.raw_header("content-id").as_deref());
+    out.push(b' ');
+    nstring(out, e.raw_header("content-description").as_deref());
+    out.push(b' ');
+    let enc = e.raw_header("content-transfer-encoding").filter(|v| !v.is_empty());
+    string(out, enc.as_deref().unwrap_or(b"7bit"));
+    out.extend_from_slice(format!(" {}", body.len()).as_bytes());
+    let nested = if ty == "message" && (sub == "rfc822" || sub == "global") { e.nested() } else { None };
+    if let Some(inner) = nested.filter(|_| depth < MAX_DEPTH) {
+        out.push(b' ');
+        write_envelope(out, &inner);
+        out.push(b' ');
+        write_body(out, &inner, extended, depth + 1);
+        out.extend_from_slice(format!(" {}", lines(body)).as_bytes());
+    } else if ty == "text" {
+        out.extend_from_slice(format!(" {}", lines(body)).as_bytes());
+    } else if ty == "message" && (sub == "rfc822" || sub == "global") {
+        // The grammar needs an envelope and body here even when the encapsulated message could not be parsed.
+        out.extend_from_slice(
+            b" (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) (\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)",
+        );
+        out.extend_from_slice(format!(" {}", lines(body)).as_bytes());
+    }
+    if extended {
+        // body-fld-md5: we never compute Content-MD5.
+        out.extend_from_slice(b" ");
+        nstring(out, e.raw_header("content-md5").as_deref());
+        extension_tail(out, e);
+    }
+    out.push(b')');
+}
+
+/// `SP body-fld-dsp SP body-fld-lang SP body-fld-loc`.
+fn extension_tail(out: &mut Vec<u8>, e: &Entity<'_, '_>) {
+    out.push(b' ');
+    match e.disposition() {
+        Some((kind, p)) => {
+            out.push(b'(');
+            string(out, kind.as_bytes());
+            out.push(b' ');
+            params(out, Some(&p));
+            out.push(b')');
+        }
+        None => out.extend_from_slice(b"NIL"),
+    }
+    out.push(b' ');
+    nstring(out, e.raw_header("content-language").as_deref());
+    out.push(b' ');
+    nstring(out, e.raw_header("content-location").as_deref());
+}
+
+/// The bytes `BODY[section]` names, or None when the message has no such part (answered NIL).
+pub fn section<'p>(parsed: &'p Parsed<'_>, section: &Section) -> Option<Cow<'p, [u8]>> {
+    let Some(root) = parsed.msg.as_ref().and_then(Entity::root) else {
+        // No headers at all: the whole thing is body.
+        return match (&section.part[..], &section.text) {
+            ([], None) | ([], Some(SectionText::Text)) | ([1], None) => Some(Cow::Borrowed(parsed.raw)),
+            ([], Some(SectionText::Header | SectionText::HeaderFields { .. })) => Some(Cow::Borrowed(b"")),
+            _ => None,
+        };
+    };
+    if section.part.is_empty() {
+        return Some(match &section.text {
+            None => Cow::Borrowed(parsed.raw),
+            Some(text) => message_text(&root, root.body_bytes(), text)?,
+        });
+    }
+    let mut e = root;
+    for &n in &section.part {
+        e = descend(&e, n)?;
+    }
+    match &section.text {
+        None => Some(Cow::Borrowed(e.body_bytes())),
+        Some(SectionText::Mime) => Some(Cow::Borrowed(e.header_bytes())),
+        Some(text) => {
+            // HEADER/TEXT below a part: only a message/rfc822 part has them (§6.4.5).
+            let inner = e.nested()?;
+            let container = e.body_bytes();
+            let header_len = inner.header_bytes().len().min(container.len());
+            message_text(&inner, &container[header_len..], text)
+        }
+    }
+}
+
+/// HEADER, HEADER.FIELDS[.NOT] or TEXT of a message whose body bytes are `text`.
+fn message_text<'p>(m: &Entity<'p, '_>, text: &'p [u8], what: &SectionText) -> Option<Cow<'p, [u8]>> {
+    match what {
+        SectionText::Header => Some(Cow::Borrowed(m.header_bytes())),
+        SectionText::Text => Some(Cow::Borrowed(text)),
+        SectionText::HeaderFields { not, fields } => {
+            Some(Cow::Owned(header_fields(m.header_bytes(), fields, *not)))
+        }
+        SectionText::Mime => None,
+    }
+}
+
+/// Steps to child `n` of `e` (§6.4.5 numbering).
+fn descend<'m, 'a>(e: &Entity<'m, 'a>, n: u32) -> Option<Entity<'m, 'a>> {
+    // Inside a message/rfc822 part, numbering continues with the encapsulated message.
+    let target = if e.is_message { Some(*e) } else { e.nested() };
+    let base = target.unwrap_or(*e);
+    if base.is_multipart() {
+        return base.children().into_iter().nth(n.checked_sub(1)? as usize);
+    }
+    // A non-multipart message has exactly one part: its body.
+    (n == 1 && target.is_some()).then_some(base)
+}
+
+/// The header lines (with continuations) whose names are (or with `not`, are not) in `fields`, then a blank line.
+pub fn header_fields(header: &[u8], fields: &[String], not: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut keep = false;
+    for line in header.split_inclusive(|&b| b == b'\n') {
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+        if !line.starts_with(b" ") && !line.starts_with(b"\t") {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            let name = String::from_utf8_lossy(name);
+            let listed = fields.iter().any(|f| f.eq_ignore_ascii_case(name.trim()));
+            keep = listed != not;
+        }
+        if keep {
+            out.extend_from_slice(line);
+            if !line.ends_with(b"\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Text for SEARCH: every header (decoded where mail-parser could) and every text body, decoded.
+pub fn search_text(parsed: &Parsed<'_>, headers: bool, bodies: bool) -> String {
+    let mut out = String::new();
+    let Some(msg) = parsed.msg.as_ref() else {
+        if bodies {
+            out.push_str(&String::from_utf8_lossy(parsed.raw));
+        }
+        return out;
+    };
+    if headers && let Some(root) = Entity::root(msg) {
+        out.push_str(&String::from_utf8_lossy(root.header_bytes()));
+    }
+    if bodies {
+        for i in 0..msg.text_body_count() {
+            if let Some(t) = msg.body_text(i) {
+                out.push('\n');
+                out.push_str(&t);
+            }
+        }
+        for i in 0..msg.html_body_count() {
+            if let Some(t) = msg.body_html(i) {
+                out.push('\n');
+                out.push_str(&t);
+            }
+        }
+        if msg.text_body_count() == 0
+            && msg.html_body_count() == 0
+            && let Some(root) = Entity::root(msg)
+        {
+            out.push_str(&String::from_utf8_lossy(root.body_bytes()));
+        }
+    }
+    out
+}
+
+/// The decoded values of a header field (all occurrences) for SEARCH HEADER/FROM/SUBJECT...; None if absent.
+pub fn header_search_values(parsed: &Parsed<'_>, name: &str) -> Option<Vec<String>> {
+    let root = parsed.msg.as_ref().and_then(Entity::root)?;
+    let mut values = Vec::new();
+    for h in root.part.headers.iter().filter(|h| h.name.as_str().eq_ignore_ascii_case(name)) {
+        values.push(String::from_utf8_lossy(&unfold(root.slice(h.offset_start, h.offset_end))).into_owned());
+        match &h.value {
+            HeaderValue::Text(t) => values.push(t.to_string()),
+            HeaderValue::TextList(l) => values.push(l.join(" ")),
+            HeaderValue::Address(a) => {
+                for addr in a.iter() {
+                    values.push(format!(
+                        "{} <{}>",
+                        addr.name.as_deref().unwrap_or_default(),
+                        addr.address.as_deref().unwrap_or_default()
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    (!values.is_empty()).then_some(values)
+}
+
+/// The `Date:` header as a calendar date in its own time zone (SENTBEFORE/SENTON/SENTSINCE).
+pub fn sent_date(parsed: &Parsed<'_>) -> Option<chrono::NaiveDate> {
+    let d = parsed.msg.as_ref()?.date()?;
+    chrono::NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1413 @@
+//! The IMAP command grammar (RFC 3501 §9 and the extensions we offer), in two steps.
+//!
+//! 1. [`frame`] finds where one command ends in the bytes received so far. A command is one line, unless a line ends
+//!    in a literal announcement (`{42}` or LITERAL+'s `{42+}`, RFC 7888), in which case that many raw bytes follow
+//!    and the command goes on after them. A synchronising literal needs the server's `+` continuation before the
+//!    client sends its data, so framing reports [`Frame::Continue`] and the session writes it; the literal's size is
+//!    checked against the limit *before* that, so an oversized APPEND never gets the go-ahead.
+//! 2. [`parse_command`] turns a complete command into a [`Command`], or a precise [`ParseError`] the session
+//!    answers with `BAD`.
+//!
+//! The grammar of each part is quoted above its parser. Parsing never panics on any input (see
+//! `fuzz/fuzz_targets/imap_command.rs`) and its recursion (SEARCH keys) is bounded.
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+
+use super::sequence::SequenceSet;
+use crate::auth::Secret;
+use crate::store::FlagOp;
+
+/// A mailbox name as the client sent it (modified UTF-7, or UTF-8 from lenient clients); decoded by the session.
+pub type MailboxName = Vec<u8>;
+
+/// One tagged command.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Command {
+    /// The client's tag, echoed in the completion response.
+    pub tag: String,
+    /// What it asks for.
+    pub body: CommandBody,
+}
+
+/// The commands, named as in the RFCs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CommandBody {
+    Capability,
+    Noop,
+    Logout,
+    StartTls,
+    /// `AUTHENTICATE mech [initial-response]` (SASL-IR, RFC 4959: `=` is an empty initial response).
+    Authenticate {
+        mechanism: String,
+        initial: Option<String>,
+    },
+    Login {
+        user: String,
+        password: Secret,
+    },
+    /// RFC 5161.
+    Enable {
+        capabilities: Vec<String>,
+    },
+    /// `SELECT`/`EXAMINE` (`read_only`), optionally with `(CONDSTORE)` (RFC 7162 §3.1.8).
+    Select {
+        mailbox: MailboxName,
+        read_only: bool,
+        condstore: bool,
+    },
+    Create {
+        mailbox: MailboxName,
+    },
+    Delete {
+        mailbox: MailboxName,
+    },
+    Rename {
+        from: MailboxName,
+        to: MailboxName,
+    },
+    Subscribe {
+        mailbox: MailboxName,
+    },
+    Unsubscribe {
+        mailbox: MailboxName,
+    },
+    /// `LIST`/`LSUB`; `special_use_only` for the RFC 6154 selection option `LIST (SPECIAL-USE) ...`.
+    List {
+        reference: MailboxName,
+        pattern: MailboxName,
+        lsub: bool,
+        special_use_only: bool,
+    },
+    Status {
+        mailbox: MailboxName,
+        items: Vec<StatusItem>,
+    },
+    Append {
+        mailbox: MailboxName,
+        flags: Vec<String>,
+        date: Option<DateTime<FixedOffset>>,
+        message: Vec<u8>,
+    },
+    /// RFC 2342.
+    Namespace,
+    /// RFC 2971: the client's parameters, or None for `ID NIL`.
+    Id {
+        params: Option<Vec<(String, Option<String>)>>,
+    },
+    /// RFC 2177.
+    Idle,
+    Check,
+    Close,
+    /// RFC 3691.
+    Unselect,
+    /// `EXPUNGE`, or `UID EXPUNGE set` (RFC 4315).
+    Expunge {
+        uids: Option<SequenceSet>,
+    },
+    Search {
+        uid: bool,
+        charset: Option<String>,
+        key: SearchKey,
+    },
+    Fetch {
+        uid: bool,
+        set: SequenceSet,
+        items: Vec<FetchItem>,
+        changed_since: Option<u64>,
+    },
+    Store {
+        uid: bool,
+        set: SequenceSet,
+        op: FlagOp,
+        silent: bool,
+        flags: Vec<String>,
+        unchanged_since: Option<u64>,
+    },
+    Copy {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: MailboxName,
+    },
+    /// RFC 6851.
+    Move {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: MailboxName,
+    },
+}
+
+/// `status-att` (RFC 3501 §6.3.10, RFC 7162 HIGHESTMODSEQ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+    HighestModSeq,
+}
+
+/// One search criterion (RFC 3501 §6.4.4).
+#[derive(Clone, Debug, PartialEq)]
+pub enum SearchKey {
+    All,
+    /// Several keys that must all match (a parenthesised list, or the top level).
+    And(Vec<SearchKey>),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    Not(Box<SearchKey>),
+    /// A message sequence set.
+    Sequence(SequenceSet),
+    Uid(SequenceSet),
+    /// A flag that must be set (`SEEN`, `KEYWORD x`...), as an IMAP flag name.
+    Flag(String),
+    /// A flag that must not be set (`UNSEEN`, `UNKEYWORD x`...).
+    NoFlag(String),
+    New,
+    Old,
+    Recent,
+    /// `HEADER name value`; FROM, TO, CC, BCC and SUBJECT become this.
+    Header(String, String),
+    Body(String),
+    Text(String),
+    /// Internal date before/on/since (`BEFORE`, `ON`, `SINCE`).
+    Date(DateCmp, NaiveDate),
+    /// `Date:` header (`SENTBEFORE`...).
+    Sent(DateCmp, NaiveDate),
+    Larger(u64),
+    Smaller(u64),
+    /// RFC 7162 `MODSEQ n`.
+    ModSeq(u64),
+}
+
+/// How a date criterion compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateCmp {
+    Before,
+    On,
+    Since,
+}
+
+/// One FETCH data item (RFC 3501 §6.4.5).
+#[derive(Clone, Debug, PartialEq)]
+pub enum FetchItem {
+    Envelope,
+    Flags,
+    InternalDate,
+    Rfc822,
+    Rfc822Header,
+    Rfc822Size,
+    Rfc822Text,
+    /// `BODY` (no extension data).
+    Body,
+    BodyStructure,
+    Uid,
+    /// `BODY[section]<partial>` and `BODY.PEEK[...]`.
+    Section {
+        peek: bool,
+        section: Section,
+        partial: Option<(u32, u32)>,
+    },
+    /// RFC 7162.
+    ModSeq,
+}
+
+/// `section-spec`: a part path and what of it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Section {
+    /// `1.2.3`; empty for the whole message.
+    pub part: Vec<u32>,
+    /// What of that part; None for its body (or the whole message when `part` is empty).
+    pub text: Option<SectionText>,
+}
+
+/// `section-text`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SectionText {
+    Header,
+    /// `HEADER.FIELDS (a b)`, or `.NOT` with `not`.
+    HeaderFields {
+        not: bool,
+        fields: Vec<String>,
+    },
+    Text,
+    Mime,
+}
+
+/// Why a command could not be parsed: answered `tag BAD message` (or `* BAD` without a tag).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// The tag, when one could be read.
+    pub tag: Option<String>,
+    /// What was wrong, for the human reading the BAD.
+    pub message: String,
+}
+
+/// What [`frame`] found in the buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A complete command occupies the first `n` bytes.
+    Complete(usize),
+    /// More bytes are needed; nothing to say yet.
+    Incomplete,
+    /// The client announced synchronising literal number `index` (0-based within the command) and waits for `+`.
+    Continue { index: usize },
+    /// A line (not counting literal data) is longer than allowed.
+    LineTooLong,
+    /// A literal larger than allowed. For a synchronising one the client sends nothing more for it, so the command
+    /// ends after `consumed` bytes; a non-synchronising one is already on its way and cannot be skipped safely.
+    LiteralTooBig { size: u64, synchronizing: bool, consumed: usize },
+}
+
+/// Finds the end of the first command in `buf`. `acked` literals have already been given a `+`.
+///
+/// ```text
+/// literal         = "{" number ["+"] "}" CRLF *CHAR8      ; RFC 7888 adds "+"
+/// ```
+pub fn frame(buf: &[u8], acked: usize, max_line: usize, max_literal: u64) -> Frame {
+    let mut pos = 0;
+    let mut index = 0;
+    loop {
+        let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n').map(|n| n + pos) else {
+            return if buf.len() - pos > max_line { Frame::LineTooLong } else { Frame::Incomplete };
+        };
+        if nl - pos > max_line {
+            return Frame::LineTooLong;
+        }
+        let line = strip_cr(&buf[pos..nl]);
+        let Some((size, synchronizing)) = literal_announcement(line) else {
+            return Frame::Complete(nl + 1);
+        };
+        let data_start = nl + 1;
+        if size > max_literal {
+            return Frame::LiteralTooBig { size, synchronizing, consumed: data_start };
+        }
+        // Bounded by max_literal, which fits in memory, so the cast is safe on every platform we build for.
+        let end = data_start + size as usize;
+        if buf.len() < end {
+            return if synchronizing && index >= acked {
+                Frame::Continue { index }
+            } else {
+                Frame::Incomplete
+            };
+        }
+        index += 1;
+        pos = end;
+    }
+}
+
+/// A line's trailing `{n}`/`{n+}`: (size, synchronising).
+fn literal_announcement(line: &[u8]) -> Option<(u64, bool)> {
+    let inner = line.strip_suffix(b"}")?;
+    let open = inner.iter().rposition(|&b| b == b'{')?;
+    let mut digits = &inner[open + 1..];
+    let synchronizing = match digits.strip_suffix(b"+") {
+        Some(d) => {
+            digits = d;
+            false
+        }
+        None => true,
+    };
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // At most 19 ASCII digits: valid UTF-8 and within u64.
+    Some((std::str::from_utf8(digits).ok()?.parse().ok()?, synchronizing))
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Reads the tag of a (possibly broken) command, for error replies.
+pub fn parse_tag(input: &[u8]) -> Option<String> {
+    let mut p = Parser::new(input);
+    p.tag().ok()
+}
+
+/// Parses one complete command (as delimited by [`frame`], line end included).
+///
+/// ```text
+/// command         = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF
+/// command-any     = "CAPABILITY" / "LOGOUT" / "NOOP" / x-command / id
+/// command-auth    = append / create / delete / examine / list / lsub / rename / select / status /
+///                   subscribe / unsubscribe / enable / idle / namespace
+/// command-nonauth = login / authenticate / "STARTTLS"
+/// command-select  = "CHECK" / "CLOSE" / "EXPUNGE" / copy / fetch / store / uid / search / move / "UNSELECT"
+/// uid             = "UID" SP (copy / move / fetch / search / store / uid-expunge)
+/// ```
+pub fn parse_command(input: &[u8]) -> Result<Command, ParseError> {
+    let mut p = Parser::new(input);
+    let tag = p.tag().map_err(|message| ParseError { tag: None, message })?;
+    let body = (|| {
+        p.sp()?;
+        let body = p.command_body()?;
+        p.end()?;
+        Ok(body)
+    })()
+    .map_err(|message| ParseError { tag: Some(tag.clone()), message })?;
+    Ok(Command { tag, body })
+}
+
+/// Nesting allowed in SEARCH keys (`NOT`, `OR`, parentheses).
+const MAX_SEARCH_DEPTH: u32 = 32;
+
+type R<T> = Result<T, String>;
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    depth: u32,
+}
+
+fn is_atom_char(b: u8) -> bool {
+    // ATOM-CHAR = <any CHAR except atom-specials>; atom-specials = "(" / ")" / "{" / SP / CTL / "%" / "*" /
+    // DQUOTE / "\" / "]"
+    b > 0x20 && b < 0x7f && !b"(){%*\"\\]".contains(&b)
+}
+
+fn is_astring_char(b: u8) -> bool {
+    is_atom_char(b) || b == b']'
+}
+
+fn is_list_char(b: u8) -> bool {
+    is_astring_char(b) || b == b'%' || b == b'*'
+}
+
+fn is_tag_char(b: u8) -> bool {
+    is_astring_char(b) && b != b'+'
+}
+
+impl<'a> Parser<'a> {
+    fn new(s: &'a [u8]) -> Self {
+        Parser { s, i: 0, depth: 0 }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, b: u8, what: &str) -> R<()> {
+        if self.eat(b) { Ok(()) } else { Err(format!("expected {what}")) }
+    }
+
+    fn sp(&mut self) -> R<()> {
+        match self.peek() {
+            Some(b' ') => {
+                self.i += 1;
+                Ok(())
+            }
+            None | Some(b'\r') | Some(b'\n') => Err("missing argument".into()),
+            _ => Err("expected a single space".into()),
+        }
+    }
+
+    fn at_end(&self) -> bool {
+        matches!(&self.s[self.i..], b"\r\n" | b"\n" | b"")
+    }
+
+    fn end(&mut self) -> R<()> {
+        if self.at_end() {
+            self.i = self.s.len();
+            Ok(())
+        } else if self.peek() == Some(b' ') {
+            Err("unexpected extra arguments".into())
+        } else {
+            Err("unexpected characters at end of command".into())
+        }
+    }
+
+    /// `tag = 1*<any ASTRING-CHAR except "+">`
+    fn tag(&mut self) -> R<String> {
+        let start = self.i;
+        while self.peek().is_some_and(is_tag_char) {
+            self.i += 1;
+        }
+        if self.i == start {
+            return Err("missing or invalid tag".into());
+        }
+        if !matches!(self.peek(), Some(b' ') | Some(b'\r') | Some(b'\n') | None) {
+            return Err("invalid character in tag".into());
+        }
+        // Tag characters are ASCII.
+        Ok(String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+    }
+
+    /// A keyword: letters, digits, `.`, `-`, `+`, `=`, `/` (command names, fetch items, flags' bare part).
+    fn word(&mut self) -> &'a [u8] {
+        let start = self.i;
+        while self.peek().is_some_and(|b| is_atom_char(b) && b != b'[') {
+            self.i += 1;
+        }
+        &self.s[start..self.i]
+    }
+
+    fn keyword(&mut self) -> R<String> {
+        let w = self.word();
+        if w.is_empty() {
+            return Err("expected a keyword".into());
+        }
+        Ok(String::from_utf8_lossy(w).to_ascii_uppercase())
+    }
+
+    /// `atom = 1*ATOM-CHAR`
+    fn atom(&mut self) -> R<&'a [u8]> {
+        let start = self.i;
+        while self.peek().is_some_and(is_atom_char) {
+            self.i += 1;
+        }
+        if self.i == start { Err("expected an atom".into()) } else { Ok(&self.s[start..self.i]) }
+    }
+
+    /// `number = 1*DIGIT` (fits in 64 bits; callers narrow it)
+    fn number(&mut self) -> R<u64> {
+        let start = self.i;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.i += 1;
+        }
+        let digits = &self.s[start..self.i];
+        if digits.is_empty() {
+            return Err("expected a number".into());
+        }
+        std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse::<u64>().ok())
+            .ok_or_else(|| "number too large".to_string())
+    }
+
+    fn number32(&mut self) -> R<u32> {
+        u32::try_from(self.number()?).map_err(|_| "number too large".to_string())
+    }
+
+    /// ```text
+    /// quoted          = DQUOTE *QUOTED-CHAR DQUOTE
+    /// QUOTED-CHAR     = <any TEXT-CHAR except quoted-specials> / "\" quoted-specials
+    /// ```
+    fn quoted(&mut self) -> R<Vec<u8>> {
+        self.expect(b'"', "'\"'")?;
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                None | Some(b'\r') | Some(b'\n') => return Err("unterminated quoted string".into()),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    match self.peek() {
+                        Some(c @ (b'"' | b'\\')) => {
+                            out.push(c);
+                            self.i += 1;
+                        }
+                        _ => return Err("invalid escape in quoted string (only \\\" and \\\\)".into()),
+                    }
+                }
+                Some(0) => return Err("NUL in quoted string".into()),
+                Some(c) => {
+                    out.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+    }
+
+    /// `literal = "{" number ["+"] "}" CRLF *CHAR8` (the data is already in the buffer: [`frame`] saw to it)
+    fn literal(&mut self) -> R<Vec<u8>> {
+        self.expect(b'{', "'{'")?;
+        let n = self.number()?;
+        self.eat(b'+');
+        self.expect(b'}', "'}'")?;
+        if !(self.eat(b'\r') && self.eat(b'\n') || self.eat(b'\n')) {
+            return Err("literal announcement must end the line".into());
+        }
+        let n = usize::try_from(n).map_err(|_| "literal too large".to_string())?;
+        let end = self.i.checked_add(n).filter(|&e| e <= self.s.len()).ok_or("literal data missing")?;
+        let data = self.s[self.i..end].to_vec();
+        self.i = end;
+        Ok(data)
+    }
+
+    /// `string = quoted / literal`
+    fn string(&mut self) -> R<Vec<u8>> {
+        match self.peek() {
+            Some(b'"') => self.quoted(),
+            Some(b'{') => self.literal(),
+            _ => Err("expected a quoted string or literal".into()),
+        }
+    }
+
+    /// `astring = 1*ASTRING-CHAR / string`
+    fn astring(&mut self) -> R<Vec<u8>> {
+        match self.peek() {
+            Some(b'"') | Some(b'{') => self.string(),
+            _ => {
+                let start = self.i;
+                while self.peek().is_some_and(is_astring_char) {
+                    self.i += 1;
+                }
+                if self.i == start {
+                    return Err(match self.peek() {
+                        None | Some(b'\r') | Some(b'\n') => "missing argument".into(),
+                        _ => "expected an atom, quoted string or literal".into(),
+                    });
+                }
+                Ok(self.s[start..self.i].to_vec())
+            }
+        }
+    }
+
+    fn astring_utf8(&mut self) -> R<String> {
+        String::from_utf8(self.astring()?).map_err(|_| "string is not valid UTF-8".to_string())
+    }
+
+    /// `nstring = string / nil`
+    fn nstring(&mut self) -> R<Option<Vec<u8>>> {
+        if self.s[self.i..].len() >= 3 && self.s[self.i..self.i + 3].eq_ignore_ascii_case(b"NIL") {
+            self.i += 3;
+            return Ok(None);
+        }
+        self.string().map(Some)
+    }
+
+    /// `mailbox = "INBOX" / astring`
+    fn mailbox(&mut self) -> R<MailboxName> {
+        self.astring()
+    }
+
+    /// `list-mailbox = 1*list-char / string`
+    fn list_mailbox(&mut self) -> R<MailboxName> {
+        match self.peek() {
+            Some(b'"') | Some(b'{') => self.string(),
+            _ => {
+                let start = self.i;
+                while self.peek().is_some_and(is_list_char) {
+                    self.i += 1;
+                }
+                if self.i == start {
+                    return Err("expected a mailbox pattern".into());
+                }
+                Ok(self.s[start..self.i].to_vec())
+            }
+        }
+    }
+
+    /// `sequence-set` as an atom, then validated.
+    fn sequence_set(&mut self) -> R<SequenceSet> {
+        let start = self.i;
+        while self.peek().is_some_and(|b| b.is_ascii_digit() || b"*:,".contains(&b)) {
+            self.i += 1;
+        }
+        if self.peek().is_some_and(|b| b != b' ' && b != b')' && b != b'\r' && b != b'\n') {
+            return Err("invalid sequence set: unexpected character".into());
+        }
+        SequenceSet::parse(&self.s[start..self.i]).map_err(|e| format!("invalid sequence set: {e}"))
+    }
+
+    /// ```text
+    /// flag            = "\Answered" / "\Flagged" / "\Deleted" / "\Seen" / "\Draft" / flag-keyword / flag-extension
+    /// flag-extension  = "\" atom
+    /// ```
+    fn flag(&mut self) -> R<String> {
+        let start = self.i;
+        self.eat(b'\\');
+        self.atom().map_err(|_| "expected a flag".to_string())?;
+        Ok(String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+    }
+
+    /// `flag-list = "(" [flag *(SP flag)] ")"`
+    fn flag_list(&mut self) -> R<Vec<String>> {
+        self.expect(b'(', "'('")?;
+        let mut flags = Vec::new();
+        if self.eat(b')') {
+            return Ok(flags);
+        }
+        loop {
+            flags.push(self.flag()?);
+            if self.eat(b')') {
+                return Ok(flags);
+            }
+            self.sp()?;
+        }
+    }
+
+    fn command_body(&mut self) -> R<CommandBody> {
+        let name = self.keyword().map_err(|_| "missing command".to_string())?;
+        Ok(match name.as_str() {
+            "CAPABILITY" => CommandBody::Capability,
+            "NOOP" => CommandBody::Noop,
+            "LOGOUT" => CommandBody::Logout,
+            "STARTTLS" => CommandBody::StartTls,
+            "CHECK" => CommandBody::Check,
+            "CLOSE" => CommandBody::Close,
+            "UNSELECT" => CommandBody::Unselect,
+            "EXPUNGE" => CommandBody::Expunge { uids: None },
+            "IDLE" => CommandBody::Idle,
+            "NAMESPACE" => CommandBody::Namespace,
+            "LOGIN" => {
+                // login = "LOGIN" SP userid SP password
+                self.sp()?;
+                let user = self.astring_utf8()?;
+                self.sp()?;
+                let password = Secret(self.astring_utf8()?);
+                CommandBody::Login { user, password }
+            }
+            "AUTHENTICATE" => {
+                // authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")] (RFC 4959)
+                self.sp()?;
+                let mechanism = String::from_utf8_lossy(self.atom()?).to_ascii_uppercase();
+                let initial = if self.eat(b' ') {
+                    let start = self.i;
+                    while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)) {
+                        self.i += 1;
+                    }
+                    if self.i == start {
+                        return Err("expected a base64 initial response".into());
+                    }
+                    Some(String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+                } else {
+                    None
+                };
+                CommandBody::Authenticate { mechanism, initial }
+            }
+            "ENABLE" => {
+                // enable = "ENABLE" 1*(SP capability)
+                let mut capabilities = Vec::new();
+                while !self.at_end() {
+                    self.sp()?;
+                    capabilities.push(String::from_utf8_lossy(self.atom()?).to_ascii_uppercase());
+                }
+                if capabilities.is_empty() {
+                    return Err("missing argument".into());
+                }
+                CommandBody::Enable { capabilities }
+            }
+            "SELECT" | "EXAMINE" => {
+                // select = "SELECT" SP mailbox [SP "(" select-param *(SP select-param) ")"]   (RFC 7162)
+                self.sp()?;
+                let mailbox = self.mailbox()?;
+                let mut condstore = false;
+                if self.eat(b' ') {
+                    self.expect(b'(', "'(' before select parameters")?;
+                    loop {
+                        match self.keyword()?.as_str() {
+                            "CONDSTORE" => condstore = true,
+                            other => return Err(format!("unsupported select parameter {other}")),
+                        }
+                        if self.eat(b')') {
+                            break;
+                        }
+                        self.sp()?;
+                    }
+                }
+                CommandBody::Select { mailbox, read_only: name == "EXAMINE", condstore }
+            }
+            "CREATE" | "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE" => {
+                self.sp()?;
+                let mailbox = self.mailbox()?;
+                match name.as_str() {
+                    "CREATE" => CommandBody::Create { mailbox },
+                    "DELETE" => CommandBody::Delete { mailbox },
+                    "SUBSCRIBE" => CommandBody::Subscribe { mailbox },
+                    _ => CommandBody::Unsubscribe { mailbox },
+                }
+            }
+            "RENAME" => {
+                self.sp()?;
+                let from = self.mailbox()?;
+                self.sp()?;
+                let to = self.mailbox()?;
+                CommandBody::Rename { from, to }
+            }
+            "LIST" | "LSUB" => {
+                // list = "LIST" SP [list-select-opts SP] mailbox SP list-mailbox [SP list-return-opts]
+                // (the options are RFC 5258's; we honour SPECIAL-USE (RFC 6154) and accept the rest)
+                self.sp()?;
+                let mut special_use_only = false;
+                if name == "LIST" && self.peek() == Some(b'(') {
+                    for opt in self.option_list()? {
+                        special_use_only |= opt == "SPECIAL-USE";
+                    }
+                    self.sp()?;
+                }
+                let reference = self.mailbox()?;
+                self.sp()?;
+                let pattern = self.list_mailbox()?;
+                if name == "LIST" && self.eat(b' ') {
+                    if self.keyword()? != "RETURN" {
+                        return Err("expected RETURN".into());
+                    }
+                    self.sp()?;
+                    self.option_list()?;
+                }
+                CommandBody::List { reference, pattern, lsub: name == "LSUB", special_use_only }
+            }
+            "STATUS" => {
+                // status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
+                self.sp()?;
+                let mailbox = self.mailbox()?;
+                self.sp()?;
+                self.expect(b'(', "'(' before status items")?;
+                let mut items = Vec::new();
+                loop {
+                    items.push(match self.keyword()?.as_str() {
+                        "MESSAGES" => StatusItem::Messages,
+                        "RECENT" => StatusItem::Recent,
+                        "UIDNEXT" => StatusItem::UidNext,
+                        "UIDVALIDITY" => StatusItem::UidValidity,
+                        "UNSEEN" => StatusItem::Unseen,
+                        "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+                        other => return Err(format!("unknown status item {other}")),
+                    });
+                    if self.eat(b')') {
+                        break;
+                    }
+                    self.sp()?;
+                }
+                CommandBody::Status { mailbox, items }
+            }
+            "APPEND" => {
+                // append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
+                self.sp()?;
+                let mailbox = self.mailbox()?;
+                self.sp()?;
+                let mut flags = Vec::new();
+                if self.peek() == Some(b'(') {
+                    flags = self.flag_list()?;
+                    self.sp()?;
+                }
+                let mut date = None;
+                if self.peek() == Some(b'"') {
+                    let text = self.quoted()?;
+                    date = Some(parse_date_time(&text).ok_or("invalid date-time")?);
+                    self.sp()?;
+                }
+                if self.peek() != Some(b'{') {
+                    return Err("expected the message as a literal".into());
+                }
+                let message = self.literal()?;
+                CommandBody::Append { mailbox, flags, date, message }
+            }
+            "ID" => {
+                // id = "ID" SP id-params-list ; id-params-list = "(" *(string SP nstring) ")" / nil
+                self.sp()?;
+                if self.eat(b'(') {
+                    let mut params = Vec::new();
+                    if !self.eat(b')') {
+                        loop {
+                            let k = String::from_utf8_lossy(&self.string()?).into_owned();
+                            self.sp()?;
+                            let v = self.nstring()?.map(|v| String::from_utf8_lossy(&v).into_owned());
+                            params.push((k, v));
+                            if self.eat(b')') {
+                                break;
+                            }
+                            self.sp()?;
+                            if params.len() >= 30 {
+                                return Err("too many ID parameters".into());
+                            }
+                        }
+                    }
+                    CommandBody::Id { params: Some(params) }
+                } else {
+                    if self.nstring()?.is_some() {
+                        return Err("expected a parameter list or NIL".into());
+                    }
+                    CommandBody::Id { params: None }
+                }
+            }
+            "SEARCH" | "FETCH" | "STORE" | "COPY" | "MOVE" => self.select_command(&name, false)?,
+            "UID" => {
+                self.sp()?;
+                let sub = self.keyword()?;
+                match sub.as_str() {
+                    "SEARCH" | "FETCH" | "STORE" | "COPY" | "MOVE" => self.select_command(&sub, true)?,
+                    "EXPUNGE" => {
+                        self.sp()?;
+                        CommandBody::Expunge { uids: Some(self.sequence_set()?) }
+                    }
+                    _ => return Err(format!("unknown UID command {sub}")),
+                }
+            }
+            _ => return Err(format!("unknown command {name}")),
+        })
+    }
+
+    /// `"(" [option *(SP option)] ")"`, option words only (nested lists are skipped by depth).
+    fn option_list(&mut self) -> R<Vec<String>> {
+        self.expect(b'(', "'('")?;
+        let mut out = Vec::new();
+        if self.eat(b')') {
+            return Ok(out);
+        }
+        loop {
+            out.push(self.keyword()?);
+            if self.eat(b')') {
+                return Ok(out);
+            }
+            self.sp()?;
+        }
+    }
+
+    fn select_command(&mut self, name: &str, uid: bool) -> R<CommandBody> {
+        self.sp()?;
+        Ok(match name {
+            "SEARCH" => {
+                // search = "SEARCH" [SP "CHARSET" SP astring] 1*(SP search-key)
+                let mut charset = None;
+                let save = self.i;
+                if self.keyword().ok().as_deref() == Some("CHARSET") {
+                    self.sp()?;
+                    charset = Some(String::from_utf8_lossy(&self.astring()?).to_ascii_uppercase());
+                    self.sp()?;
+                } else {
+                    self.i = save;
+                }
+                let mut keys = vec![self.search_key()?];
+                while self.eat(b' ') {
+                    keys.push(self.search_key()?);
+                }
+                let key = if keys.len() == 1 { keys.remove(0) } else { SearchKey::And(keys) };
+                CommandBody::Search { uid, charset, key }
+            }
+            "FETCH" => {
+                // fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
+                //         "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]
+                let set = self.sequence_set()?;
+                self.sp()?;
+                let mut items = Vec::new();
+                if self.eat(b'(') {
+                    loop {
+                        items.push(self.fetch_att()?);
+                        if self.eat(b')') {
+                            break;
+                        }
+                        self.sp()?;
+                    }
+                } else {
+                    let save = self.i;
+                    let w = self.keyword()?;
+                    use FetchItem::*;
+                    match w.as_str() {
+                        "ALL" => items.extend([Flags, InternalDate, Rfc822Size, Envelope]),
+                        "FAST" => items.extend([Flags, InternalDate, Rfc822Size]),
+                        "FULL" => items.extend([Flags, InternalDate, Rfc822Size, Envelope, Body]),
+                        _ => {
+                            self.i = save;
+                            items.push(self.fetch_att()?);
+                        }
+                    }
+                }
+                // fetch-modifiers = SP "(" "CHANGEDSINCE" SP mod-sequence-value ")"   (RFC 7162)
+                let mut changed_since = None;
+                if self.eat(b' ') {
+                    self.expect(b'(', "'(' before fetch modifiers")?;
+                    if self.keyword()? != "CHANGEDSINCE" {
+                        return Err("unknown fetch modifier".into());
+                    }
+                    self.sp()?;
+                    changed_since = Some(self.number()?);
+                    self.expect(b')', "')'")?;
+                }
+                CommandBody::Fetch { uid, set, items, changed_since }
+            }
+            "STORE" => {
+                // store = "STORE" SP sequence-set [SP "(" "UNCHANGEDSINCE" SP mod-sequence-value ")"]
+                //         SP store-att-flags
+                // store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list / (flag *(SP flag)))
+                let set = self.sequence_set()?;
+                self.sp()?;
+                let mut unchanged_since = None;
+                if self.eat(b'(') {
+                    if self.keyword()? != "UNCHANGEDSINCE" {
+                        return Err("unknown store modifier".into());
+                    }
+                    self.sp()?;
+                    unchanged_since = Some(self.number()?);
+                    self.expect(b')', "')'")?;
+                    self.sp()?;
+                }
+                let op = if self.eat(b'+') {
+                    FlagOp::Add
+                } else if self.eat(b'-') {
+                    FlagOp::Remove
+                } else {
+                    FlagOp::Set
+                };
+                let silent = match self.keyword()?.as_str() {
+                    "FLAGS" => false,
+                    "FLAGS.SILENT" => true,
+                    other => return Err(format!("unknown store item {other}")),
+                };
+                self.sp()?;
+                let flags = if self.peek() == Some(b'(') {
+                    self.flag_list()?
+                } else {
+                    let mut flags = vec![self.flag()?];
+                    while self.eat(b' ') {
+                        flags.push(self.flag()?);
+                    }
+                    flags
+                };
+                CommandBody::Store { uid, set, op, silent, flags, unchanged_since }
+            }
+            _ => {
+                // copy = "COPY" SP sequence-set SP mailbox ; move = "MOVE" SP sequence-set SP mailbox
+                let set = self.sequence_set()?;
+                self.sp()?;
+                let mailbox = self.mailbox()?;
+                if name == "COPY" {
+                    CommandBody::Copy { uid, set, mailbox }
+                } else {
+                    CommandBody::Move { uid, set, mailbox }
+                }
+            }
+        })
+    }
+
+    /// ```text
+    /// fetch-att       = "ENVELOPE" / "FLAGS" / "INTERNALDATE" / "RFC822" [".HEADER" / ".SIZE" / ".TEXT"] /
+    ///                   "BODY" ["STRUCTURE"] / "UID" / "BODY" section ["<" number "." nz-number ">"] /
+    ///                   "BODY.PEEK" section ["<" number "." nz-number ">"] / "MODSEQ"
+    /// ```
+    fn fetch_att(&mut self) -> R<FetchItem> {
+        let w = self.keyword()?;
+        Ok(match w.as_str() {
+            "ENVELOPE" => FetchItem::Envelope,
+            "FLAGS" => FetchItem::Flags,
+            "INTERNALDATE" => FetchItem::InternalDate,
+            "RFC822" => FetchItem::Rfc822,
+            "RFC822.HEADER" => FetchItem::Rfc822Header,
+            "RFC822.SIZE" => FetchItem::Rfc822Size,
+            "RFC822.TEXT" => FetchItem::Rfc822Text,
+            "BODYSTRUCTURE" => FetchItem::BodyStructure,
+            "UID" => FetchItem::Uid,
+            "MODSEQ" => FetchItem::ModSeq,
+            "BODY" | "BODY.PEEK" if self.peek() == Some(b'[') => {
+                let section = self.section()?;
+                let partial = if self.eat(b'<') {
+                    let origin = self.number32()?;
+                    self.expect(b'.', "'.' in partial")?;
+                    let len = self.number32()?;
+                    if len == 0 {
+                        return Err("partial length must be non-zero".into());
+                    }
+                    self.expect(b'>', "'>'")?;
+                    Some((origin, len))
+                } else {
+                    None
+                };
+                FetchItem::Section { peek: w == "BODY.PEEK", section, partial }
+            }
+            "BODY" => FetchItem::Body,
+            other => return Err(format!("unknown fetch item {other}")),
+        })
+    }
+
+    /// ```text
+    /// section         = "[" [section-spec] "]"
+    /// section-spec    = section-msgtext / (section-part ["." section-text])
+    /// section-msgtext = "HEADER" / "HEADER.FIELDS" [".NOT"] SP header-list / "TEXT"
+    /// section-part    = nz-number *("." nz-number)
+    /// section-text    = section-msgtext / "MIME"
+    /// header-list     = "(" header-fld-name *(SP header-fld-name) ")"
+    /// ```
+    fn section(&mut self) -> R<Section> {
+        self.expect(b'[', "'['")?;
+        let mut section = Section::default();
+        if self.eat(b']') {
+            return Ok(section);
+        }
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            let n = self.number32()?;
+            if n == 0 {
+                return Err("section part numbers start at 1".into());
+            }
+            if section.part.len() >= 64 {
+                return Err("section part path too deep".into());
+            }
+            section.part.push(n);
+            if !self.eat(b'.') {
+                self.expect(b']', "']' after section")?;
+                return Ok(section);
+            }
+        }
+        let start = self.i;
+        while self.peek().is_some_and(|b| b.is_ascii_alphabetic() || b == b'.') {
+            self.i += 1;
+        }
+        let text = String::from_utf8_lossy(&self.s[start..self.i]).to_ascii_uppercase();
+        section.text = Some(match text.as_str() {
+            "HEADER" => SectionText::Header,
+            "TEXT" => SectionText::Text,
+            "MIME" if !section.part.is_empty() => SectionText::Mime,
+            "HEADER.FIELDS" | "HEADER.FIELDS.NOT" => {
+                self.sp()?;
+                self.expect(b'(', "'(' before header names")?;
+                let mut fields = Vec::new();
+                loop {
+                    let f = self.astring()?;
+                    if f.is_empty() || !f.iter().all(|&b| b > 0x20 && b < 0x7f && b != b':') {
+                        return Err("invalid header field name".into());
+                    }
+                    fields.push(String::from_utf8_lossy(&f).into_owned());
+                    if self.eat(b')') {
+                        break;
+                    }
+                    self.sp()?;
+                }
+                SectionText::HeaderFields { not: text.ends_with(".NOT"), fields }
+            }
+            _ => return Err("invalid section".into()),
+        });
+        self.expect(b']', "']' after section")?;
+        Ok(section)
+    }
+
+    /// `search-key` (RFC 3501 §9, plus RFC 7162 `MODSEQ`). Depth is bounded by [`MAX_SEARCH_DEPTH`].
+    fn search_key(&mut self) -> R<SearchKey> {
+        self.depth += 1;
+        if self.depth > MAX_SEARCH_DEPTH {
+            return Err("search criteria nested too deeply".into());
+        }
+        let key = self.search_key_inner();
+        self.depth -= 1;
+        key
+    }
+
+    fn search_key_inner(&mut self) -> R<SearchKey> {
+        if self.eat(b'(') {
+            let mut keys = vec![self.search_key()?];
+            while self.eat(b' ') {
+                keys.push(self.search_key()?);
+            }
+            self.expect(b')', "')' closing search criteria")?;
+            return Ok(SearchKey::And(keys));
+        }
+        if self.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+            return Ok(SearchKey::Sequence(self.sequence_set()?));
+        }
+        let word = self.keyword().map_err(|_| "expected a search key".to_string())?;
+        let flag = |f: &str| Ok(SearchKey::Flag(f.into()));
+        let noflag = |f: &str| Ok(SearchKey::NoFlag(f.into()));
+        match word.as_str() {
+            "ALL" => Ok(SearchKey::All),
+            "ANSWERED" => flag("\\Answered"),
+            "DELETED" => flag("\\Deleted"),
+            "DRAFT" => flag("\\Draft"),
+            "FLAGGED" => flag("\\Flagged"),
+            "SEEN" => flag("\\Seen"),
+            "UNANSWERED" => noflag("\\Answered"),
+            "UNDELETED" => noflag("\\Deleted"),
+            "UNDRAFT" => noflag("\\Draft"),
+            "UNFLAGGED" => noflag("\\Flagged"),
+            "UNSEEN" => noflag("\\Seen"),
+            "NEW" => Ok(SearchKey::New),
+            "OLD" => Ok(SearchKey::Old),
+            "RECENT" => Ok(SearchKey::Recent),
+            "KEYWORD" | "UNKEYWORD" => {
+                self.sp()?;
+                let k = String::from_utf8_lossy(self.atom()?).into_owned();
+                Ok(if word == "KEYWORD" { SearchKey::Flag(k) } else { SearchKey::NoFlag(k) })
+            }
+            "BCC" | "CC" | "FROM" | "SUBJECT" | "TO" => {
+                self.sp()?;
+                let v = self.astring_utf8()?;
+                Ok(SearchKey::Header(word.to_ascii_lowercase(), v))
+            }
+            "HEADER" => {
+                self.sp()?;
+                let name = self.astring_utf8()?;
+                self.sp()?;
+                let v = self.astring_utf8()?;
+                Ok(SearchKey::Header(name.to_ascii_lowercase(), v))
+            }
+            "BODY" => {
+                self.sp()?;
+                Ok(SearchKey::Body(self.astring_utf8()?))
+            }
+            "TEXT" => {
+                self.sp()?;
+                Ok(SearchKey::Text(self.astring_utf8()?))
+            }
+            "BEFORE" | "ON" | "SINCE" | "SENTBEFORE" | "SENTON" | "SENTSINCE" => {
+                self.sp()?;
+                let text = self.astring()?;
+                let date = parse_date(&text).ok_or("invalid date (expected d-Mon-yyyy)")?;
+                let cmp = match word.trim_start_matches("SENT") {
+                    "BEFORE" => DateCmp::Before,
+                    "ON" => DateCmp::On,
+                    _ => DateCmp::Since,
+                };
+                Ok(if word.starts_with("SENT") {
+                    SearchKey::Sent(cmp, date)
+                } else {
+                    SearchKey::Date(cmp, date)
+                })
+            }
+            "LARGER" | "SMALLER" => {
+                self.sp()?;
+                let n = self.number()?;
+                Ok(if word == "LARGER" { SearchKey::Larger(n) } else { SearchKey::Smaller(n) })
+            }
+            "MODSEQ" => {
+                // search-modsequence = "MODSEQ" [search-modseq-ext] SP mod-sequence-valzer
+                self.sp()?;
+                if self.peek() == Some(b'"') {
+                    self.quoted()?;
+                    self.sp()?;
+                    self.keyword()?;
+                    self.sp()?;
+                }
+                Ok(SearchKey::ModSeq(self.number()?))
+            }
+            "NOT" => {
+                self.sp()?;
+                Ok(SearchKey::Not(Box::new(self.search_key()?)))
+            }
+            "OR" => {
+                self.sp()?;
+                let a = self.search_key()?;
+                self.sp()?;
+                let b = self.search_key()?;
+                Ok(SearchKey::Or(Box::new(a), Box::new(b)))
+            }
+            "UID" => {
+                self.sp()?;
+                Ok(SearchKey::Uid(self.sequence_set()?))
+            }
+            other => Err(format!("unknown search key {other}")),
+        }
+    }
+}
+
+const MONTHS: [&str; 12] =
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+
+/// `date-text = date-day "-" date-month "-" date-year` (`1-Feb-1994`).
+pub fn parse_date(text: &[u8]) -> Option<NaiveDate> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut parts = text.split('-');
+    let (d, m, y) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || d.is_empty() || d.len() > 2 || y.len() != 4 {
+        return None;
+    }
+    let month = MONTHS.iter().position(|n| n.eq_ignore_ascii_case(m))? as u32 + 1;
+    NaiveDate::from_ymd_opt(y.parse().ok()?, month, d.parse().ok()?)
+}
+
+/// `date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE`
+/// (`17-Jul-1996 02:44:25 -0700`; the day may be space-padded).
+pub fn parse_date_time(text: &[u8]) -> Option<DateTime<FixedOffset>> {
+    let text = std::str::from_utf8(text).ok()?;
+    let text = text.strip_prefix(' ').unwrap_or(text);
+    let (date, rest) = text.split_once(' ')?;
+    let (time, zone) = rest.split_once(' ')?;
+    let date = parse_date(date.as_bytes())?;
+    let t: Vec<&str> = time.split(':').collect();
+    if t.len() != 3 || t.iter().any(|p| p.len() != 2) {
+        return None;
+    }
+    let time = chrono::NaiveTime::from_hms_opt(t[0].parse().ok()?, t[1].parse().ok()?, t[2].parse().ok()?)?;
+    let zb = zone.as_bytes();
+    if zb.len() != 5 || !(zb[0] == b'+' || zb[0] == b'-') || !zb[1..].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mins: i32 = zone[1..3].parse::<i32>().ok()? * 60 + zone[3..5].parse::<i32>().ok()?;
+    let offset = FixedOffset::east_opt(if zb[0] == b'-' { -mins * 60 } else { mins * 60 })?;
+    date.and_time(time).and_local_timezone(offset).single()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<CommandBody, String> {
+        parse_command(s.as_bytes()).map(|c| c.body).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn framing_table() {
+        let cases: &[(&[u8], usize, Frame)] = &[
+            (b"a NOOP\r\n", 0, Frame::Complete(8)),
+            (b"a NOOP\r\nb NOOP\r\n", 0, Frame::Complete(8)),
+            (b"a NOO", 0, Frame::Incomplete),
+            (b"a LOGIN {5}\r\n", 0, Frame::Continue { index: 0 }),
+            (b"a LOGIN {5}\r\n", 1, Frame::Incomplete),
+            (b"a LOGIN {5+}\r\n", 0, Frame::Incomplete),
+            (b"a LOGIN {5}\r\nalice {8}\r\n", 1, Frame::Continue { index: 1 }),
+            (b"a LOGIN {5}\r\nalice {8}\r\npassword\r\n", 2, Frame::Complete(34)),
+            (b"a LOGIN {5+}\r\nalice \"x\"\r\n", 0, Frame::Complete(25)),
+            (
+                b"a APPEND x {999}\r\n",
+                0,
+                Frame::LiteralTooBig { size: 999, synchronizing: true, consumed: 18 },
+            ),
+            (
+                b"a APPEND x {999+}\r\n",
+                0,
+                Frame::LiteralTooBig { size: 999, synchronizing: false, consumed: 19 },
+            ),
+            (b"a NOOP {99999999999999999999}\r\n", 0, Frame::Complete(31)),
+            (b"0123456789012345678901234567890123456789", 0, Frame::LineTooLong),
+        ];
+        for (input, acked, want) in cases {
+            assert_eq!(frame(input, *acked, 32, 100), *want, "{:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn commands_table() {
+        use CommandBody::*;
+        assert_eq!(parse("a1 capability\r\n"), Ok(Capability));
+        assert_eq!(
+            parse("a LOGIN alice \"pass\\\"word\"\r\n"),
+            Ok(Login { user: "alice".into(), password: Secret("pass\"word".into()) })
+        );
+        assert_eq!(
+            parse("a LOGIN {5}\r\nalice {3+}\r\nx y\r\n"),
+            Ok(Login { user: "alice".into(), password: Secret("x y".into()) })
+        );
+        assert_eq!(
+            parse("a AUTHENTICATE plain AGFsaWNlAHBhc3N3b3Jk\r\n"),
+            Ok(Authenticate { mechanism: "PLAIN".into(), initial: Some("AGFsaWNlAHBhc3N3b3Jk".into()) })
+        );
+        assert_eq!(
+            parse("a select inbox (CONDSTORE)\r\n"),
+            Ok(Select { mailbox: b"inbox".to_vec(), read_only: false, condstore: true })
+        );
+        assert_eq!(
+            parse("a LIST \"\" %/*\r\n"),
+            Ok(List { reference: vec![], pattern: b"%/*".to_vec(), lsub: false, special_use_only: false })
+        );
+        assert_eq!(
+            parse("a LIST (SPECIAL-USE) \"\" *\r\n"),
+            Ok(List { reference: vec![], pattern: b"*".to_vec(), lsub: false, special_use_only: true })
+        );
+        assert!(matches!(
+            parse("a STATUS blurdybloop (UIDNEXT MESSAGES)\r\n"),
+            Ok(Status { items, .. }) if items == vec![StatusItem::UidNext, StatusItem::Messages]
+        ));
+        match parse("A003 APPEND saved-messages (\\Seen) \" 7-Feb-1994 21:52:25 -0800\" {5}\r\nhello\r\n") {
+            Ok(Append { flags, date, message, .. }) => {
+                assert_eq!(flags, vec!["\\Seen".to_string()]);
+                assert_eq!(date.unwrap().to_rfc3339(), "1994-02-07T21:52:25-08:00");
+                assert_eq!(message, b"hello");
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse("a FETCH 2:4 (FLAGS BODY.PEEK[HEADER.FIELDS (DATE FROM)]<0.100> BODY[1.2.MIME] UID)\r\n")
+        {
+            Ok(Fetch { items, .. }) => {
+                assert_eq!(items.len(), 4);
+                assert_eq!(
+                    items[1],
+                    FetchItem::Section {
+                        peek: true,
+                        section: Section {
+                            part: vec![],
+                            text: Some(SectionText::HeaderFields {
+                                not: false,
+                                fields: vec!["DATE".into(), "FROM".into()]
+                            })
+                        },
+                        partial: Some((0, 100))
+                    }
+                );
+                assert_eq!(
+                    items[2],
+                    FetchItem::Section {
+                        peek: false,
+                        section: Section { part: vec![1, 2], text: Some(SectionText::Mime) },
+                        partial: None
+                    }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(parse("a UID fetch 1:* fast\r\n"), Ok(Fetch { uid: true, items, .. }) if items.len() == 3)
+        );
+        assert!(matches!(
+            parse("a STORE 2:4 +FLAGS.SILENT \\Deleted \\Seen\r\n"),
+            Ok(Store { op: FlagOp::Add, silent: true, flags, .. }) if flags.len() == 2
+        ));
+        assert!(matches!(
+            parse("a UID STORE 1 (UNCHANGEDSINCE 5) FLAGS ()\r\n"),
+            Ok(Store { uid: true, op: FlagOp::Set, unchanged_since: Some(5), flags, .. }) if flags.is_empty()
+        ));
+        assert!(matches!(parse("a UID EXPUNGE 3:5\r\n"), Ok(Expunge { uids: Some(_) })));
+        assert!(matches!(parse("a uid move 1 Trash\r\n"), Ok(Move { uid: true, .. })));
+        assert_eq!(
+            parse("a ID (\"name\" \"mutt\" \"version\" NIL)\r\n"),
+            Ok(Id { params: Some(vec![("name".into(), Some("mutt".into())), ("version".into(), None)]) })
+        );
+        assert_eq!(parse("a ID NIL\r\n"), Ok(Id { params: None }));
+        assert_eq!(parse("a ENABLE CONDSTORE\r\n"), Ok(Enable { capabilities: vec!["CONDSTORE".into()] }));
+    }
+
+    #[test]
+    fn search_table() {
+        use SearchKey::*;
+        assert_eq!(
+            parse("a SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"\r\n"),
+            Ok(CommandBody::Search {
+                uid: false,
+                charset: None,
+                key: And(vec![
+                    Flag("\\Flagged".into()),
+                    Date(DateCmp::Since, NaiveDate::from_ymd_opt(1994, 2, 1).unwrap()),
+                    Not(Box::new(Header("from".into(), "Smith".into()))),
+                ])
+            })
+        );
+        // "Grüß" is 6 bytes in UTF-8: a 4-byte literal cuts a character in half.
+        assert!(parse("a UID SEARCH CHARSET utf-8 OR (SEEN 1:3) TEXT {4}\r\nGrüß\r\n").is_err());
+        assert!(matches!(
+            parse("a UID SEARCH CHARSET utf-8 OR (SEEN 1:3) TEXT {6}\r\nGrüß\r\n"),
+            Ok(CommandBody::Search { uid: true, charset: Some(c), key: Or(..) }) if c == "UTF-8"
+        ));
+        let deep = format!("a SEARCH {}ALL\r\n", "NOT ".repeat(100));
+        assert_eq!(parse(&deep), Err("search criteria nested too deeply".into()));
+        let parens = format!("a SEARCH {}ALL{}\r\n", "(".repeat(100), ")".repeat(100));
+        assert_eq!(parse(&parens), Err("search criteria nested too deeply".into()));
+    }
+
+    #[test]
+    fn errors_table() {
+        let cases = [
+            ("\r\n", "missing or invalid tag"),
+            ("+ NOOP\r\n", "missing or invalid tag"),
+            ("a\r\n", "missing argument"),
+            ("a FOO\r\n", "unknown command FOO"),
+            ("a NOOP extra\r\n", "unexpected extra arguments"),
+            ("a LOGIN \"alice\r\n", "unterminated quoted string"),
+            ("a LOGIN alice\r\n", "missing argument"),
+            ("a FETCH 0 FLAGS\r\n", "invalid sequence set: 0 is not a valid message number"),
+            ("a FETCH *: FLAGS\r\n", "invalid sequence set: incomplete range in sequence set"),
+            ("a FETCH 1:99999999999 FLAGS\r\n", "invalid sequence set: invalid number in sequence set"),
+            ("a FETCH 1x FLAGS\r\n", "invalid sequence set: unexpected character"),
+            ("a FETCH 1 (FLAGS\r\n", "missing argument"),
+            ("a FETCH 1 BODY[0]\r\n", "section part numbers start at 1"),
+            ("a FETCH 1 BODY[]<0.0>\r\n", "partial length must be non-zero"),
+            ("a FETCH 1 BODY[MIME]\r\n", "invalid section"),
+            ("a SEARCH SINCE 30-Feb-2020\r\n", "invalid date (expected d-Mon-yyyy)"),
+            ("a SEARCH BOGUS\r\n", "unknown search key BOGUS"),
+            ("a STORE 1 FLAGS.LOUD (\\Seen)\r\n", "unknown store item FLAGS.LOUD"),
+            ("a APPEND INBOX \"bad date\" {1}\r\nx\r\n", "invalid date-time"),
+            ("a LOGIN {9}\r\nali\r\n", "literal data missing"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse(input), Err(want.to_string()), "{input:?}");
+        }
+        assert_eq!(parse_tag(b"A1 BOGUS"), Some("A1".into()));
+    }
+}

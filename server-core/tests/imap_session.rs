@@ -1,0 +1,484 @@
+//! IMAP session tests: RFC transcripts as C:/S: vectors re-fed in small chunks, one test per command group, the
+//! two-device sync test, STARTTLS input discarding and the limits.
+//!
+//! Every response line the server writes here is decoded by imap-codec's response parser (strict, no quirks), a
+//! parser we did not write: a response it rejects fails the test, so the grammar is checked by a third party.
+
+use std::sync::Arc;
+
+use imap_codec::decode::Decoder;
+use imap_codec::{GreetingCodec, ResponseCodec};
+use mailroom_core::config::{Service, WorldConfig};
+use mailroom_core::event::EventBus;
+use mailroom_core::host::{CollectingSubmitter, Host};
+use mailroom_core::imap::ImapSession;
+use mailroom_core::session::{ConnInfo, Flow, Session, TlsInfo};
+use mailroom_core::store::{Flag, Flags};
+
+fn host() -> Arc<Host> {
+    let cfg = WorldConfig::default();
+    Arc::new(Host::new_memory(
+        &cfg.hosts[0],
+        cfg.routes.clone(),
+        Arc::new(CollectingSubmitter::default()),
+        EventBus::default(),
+    ))
+}
+
+fn conn(plaintext_auth_ok: bool, tls_available: bool) -> ConnInfo {
+    ConnInfo {
+        service: Service::Imap,
+        peer: "127.0.0.1:40000".into(),
+        peer_ip: None,
+        plaintext_auth_ok,
+        tls: None,
+        tls_available,
+    }
+}
+
+/// Splits server output into responses (a line, plus any literal it announces, plus the rest of the line).
+fn split_responses(out: &[u8]) -> Vec<&[u8]> {
+    let mut responses = Vec::new();
+    let mut start = 0;
+    let mut pos = 0;
+    while pos < out.len() {
+        let Some(nl) = out[pos..].windows(2).position(|w| w == b"\r\n").map(|n| n + pos) else {
+            panic!("output does not end with CRLF: {:?}", String::from_utf8_lossy(&out[start..]));
+        };
+        let line = &out[pos..nl];
+        if let Some(open) = line.iter().rposition(|&b| b == b'{')
+            && line.ends_with(b"}")
+            && let Ok(n) =
+                std::str::from_utf8(&line[open + 1..line.len() - 1]).unwrap_or("x").parse::<usize>()
+        {
+            pos = nl + 2 + n;
+            continue;
+        }
+        responses.push(&out[start..nl + 2]);
+        pos = nl + 2;
+        start = pos;
+    }
+    responses
+}
+
+/// Decodes every response with imap-codec; panics on the first it rejects.
+fn check_grammar(out: &[u8], greeting: bool) {
+    for (i, r) in split_responses(out).into_iter().enumerate() {
+        let ok = if greeting && i == 0 {
+            matches!(GreetingCodec::default().decode(r), Ok((rest, _)) if rest.is_empty())
+        } else {
+            matches!(ResponseCodec::default().decode(r), Ok((rest, _)) if rest.is_empty())
+        };
+        assert!(
+            ok,
+            "imap-codec rejects {:?}: {:?}",
+            String::from_utf8_lossy(r),
+            ResponseCodec::default().decode(r)
+        );
+    }
+}
+
+/// A test client: one session, output checked by imap-codec.
+struct Client {
+    session: ImapSession,
+    last_flow: Flow,
+}
+
+impl Client {
+    fn new(host: &Arc<Host>) -> Client {
+        Client::with_conn(host, conn(true, false))
+    }
+
+    fn with_conn(host: &Arc<Host>, c: ConnInfo) -> Client {
+        let mut session = ImapSession::new(host.clone(), c);
+        let mut out = Vec::new();
+        session.greeting(&mut out);
+        check_grammar(&out, true);
+        Client { session, last_flow: Flow::Continue }
+    }
+
+    fn send(&mut self, input: &str) -> String {
+        self.send_bytes(input.as_bytes())
+    }
+
+    fn send_bytes(&mut self, input: &[u8]) -> String {
+        let mut out = Vec::new();
+        self.last_flow = self.session.receive(input, &mut out);
+        check_grammar(&out, false);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn login(host: &Arc<Host>, user: &str) -> Client {
+        let mut c = Client::new(host);
+        let r = c.send(&format!("l1 LOGIN {user} password\r\n"));
+        assert!(r.contains("l1 OK"), "{r}");
+        c
+    }
+}
+
+fn append(host: &Host, user: &str, folder: &str, msg: &str, flags: &[Flag]) -> u32 {
+    let flags: Flags = flags.iter().cloned().collect();
+    host.store.append(user, folder, msg.as_bytes(), &flags, None).unwrap()
+}
+
+fn msg(subject: &str, body: &str) -> String {
+    format!(
+        "From: Bob <bob@example.com>\r\nTo: alice@example.com\r\nSubject: {subject}\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\n\r\n{body}\r\n"
+    )
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Vectors
+
+/// Glob match of one line: `<*>` matches any run of characters.
+fn line_matches(want: &str, got: &str) -> bool {
+    let parts: Vec<&str> = want.split("<*>").collect();
+    if parts.len() == 1 {
+        return want == got;
+    }
+    let mut rest = got;
+    for (i, p) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(p) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(p);
+        } else {
+            let Some(at) = rest.find(p) else { return false };
+            rest = &rest[at + p.len()..];
+        }
+    }
+    true
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("\\r\\n", "\r\n")
+}
+
+/// Runs one transcript: `D: user folder (flags) message` lines seed the store, `C:` lines are sent (CRLF added),
+/// `S:` lines are the expected output lines (`<*>` is a wildcard).
+fn run_vector(text: &str, chunk: usize) {
+    let host = host();
+    let mut session = ImapSession::new(host.clone(), conn(true, false));
+    let mut out = Vec::new();
+    session.greeting(&mut out);
+    let mut output = out.clone();
+    let mut expected: Vec<String> = Vec::new();
+    let mut pending_input: Vec<u8> = Vec::new();
+    let flush = |session: &mut ImapSession, input: &mut Vec<u8>, output: &mut Vec<u8>| {
+        for piece in input.chunks(chunk) {
+            let mut out = Vec::new();
+            session.receive(piece, &mut out);
+            output.extend_from_slice(&out);
+        }
+        input.clear();
+    };
+    for line in text.lines() {
+        if let Some(d) = line.strip_prefix("D: ") {
+            let mut parts = d.splitn(4, ' ');
+            let (user, folder, flags, message) =
+                (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+            let flags: Vec<Flag> =
+                flags.trim_matches(['(', ')']).split_whitespace().filter_map(Flag::from_imap).collect();
+            append(&host, user, folder, &unescape(message), &flags);
+        } else if let Some(c) = line.strip_prefix("C: ") {
+            pending_input.extend_from_slice(unescape(c).as_bytes());
+            pending_input.extend_from_slice(b"\r\n");
+        } else if let Some(s) = line.strip_prefix("S: ") {
+            flush(&mut session, &mut pending_input, &mut output);
+            expected.push(s.to_string());
+        } else if line == "S:" {
+            flush(&mut session, &mut pending_input, &mut output);
+            expected.push(String::new());
+        }
+    }
+    flush(&mut session, &mut pending_input, &mut output);
+    check_grammar(&output, true);
+    let text = String::from_utf8_lossy(&output);
+    let got: Vec<&str> = text.split("\r\n").collect();
+    let got = &got[..got.len() - 1];
+    for (i, want) in expected.iter().enumerate() {
+        let line = got.get(i).copied().unwrap_or("<missing>");
+        assert!(
+            line_matches(want, line),
+            "chunk {chunk}, line {}: want {want:?}\n got {line:?}\nall:\n{text}",
+            i + 1
+        );
+    }
+    assert_eq!(got.len(), expected.len(), "chunk {chunk}: extra output:\n{text}");
+}
+
+#[test]
+fn vectors() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/imap");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for chunk in [usize::MAX, 1, 2, 3, 7] {
+            run_vector(&text, chunk);
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Command groups
+
+#[test]
+fn auth_policy_and_failures() {
+    let h = host();
+    // A non-loopback peer before TLS: LOGINDISABLED, no AUTH=PLAIN, and PRIVACYREQUIRED for any attempt.
+    let mut c = Client::with_conn(&h, conn(false, true));
+    let r = c.send("a CAPABILITY\r\n");
+    assert!(r.contains("LOGINDISABLED") && r.contains("STARTTLS") && !r.contains("AUTH=PLAIN"), "{r}");
+    assert!(c.send("b LOGIN alice password\r\n").starts_with("b NO [PRIVACYREQUIRED]"));
+    assert!(c.send("c AUTHENTICATE PLAIN AGFsaWNlAHBhc3N3b3Jk\r\n").starts_with("c NO [PRIVACYREQUIRED]"));
+    // STARTTLS: pipelined input after it is dropped (CVE-2011-0411), then login works.
+    let r = c.send("d STARTTLS\r\ne LOGIN alice password\r\n");
+    assert_eq!(r, "d OK Begin TLS negotiation now\r\n");
+    assert_eq!(c.last_flow, Flow::StartTls);
+    let mut out = Vec::new();
+    c.session.tls_started(
+        TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() },
+        &mut out,
+    );
+    assert!(out.is_empty());
+    let r = c.send("f CAPABILITY\r\n");
+    assert!(r.contains("AUTH=PLAIN") && !r.contains("STARTTLS") && !r.contains("LOGINDISABLED"), "{r}");
+    assert!(c.send("g STARTTLS\r\n").starts_with("g BAD"));
+    assert!(c.send("h LOGIN alice password\r\n").starts_with("h OK"));
+
+    // Failed logins: same answer for a wrong password and an unknown user, each after the delay.
+    let mut c = Client::new(&h);
+    let a = c.send("a LOGIN alice wrong\r\n");
+    assert_eq!(c.session.take_delay(), Some(h.limits.auth_failure_delay));
+    let b = c.send("a LOGIN mallory password\r\n");
+    assert_eq!(c.session.take_delay(), Some(h.limits.auth_failure_delay));
+    assert_eq!(a, b);
+    assert_eq!(a, "a NO [AUTHENTICATIONFAILED] Authentication failed\r\n");
+    // AUTHENTICATE PLAIN without an initial response: "+ " then the response line; "*" cancels.
+    assert_eq!(c.send("b AUTHENTICATE PLAIN\r\n"), "+ \r\n");
+    assert!(c.send("*\r\n").starts_with("b BAD"));
+    assert_eq!(c.send("c AUTHENTICATE PLAIN\r\n"), "+ \r\n");
+    assert!(c.send("AGFsaWNlAHBhc3N3b3Jk\r\n").starts_with("c OK [CAPABILITY"));
+    assert!(c.send("d LOGIN alice password\r\n").starts_with("d BAD"));
+    // SASL-IR with a literal-free initial response on a fresh session.
+    let mut c = Client::new(&h);
+    assert!(c.send("a AUTHENTICATE PLAIN AGJvYgBwYXNzd29yZA==\r\n").starts_with("a OK"));
+    assert!(c.send("b SELECT INBOX\r\n").contains("b OK [READ-WRITE]"));
+}
+
+#[test]
+fn fetch_sets_seen_but_peek_does_not() {
+    let h = host();
+    append(&h, "alice", "INBOX", &msg("one", "body one"), &[]);
+    append(&h, "alice", "INBOX", &msg("two", "body two"), &[]);
+    let mut c = Client::login(&h, "alice");
+    c.send("s SELECT INBOX\r\n");
+    let r = c.send("a FETCH 1 (BODY.PEEK[TEXT])\r\n");
+    assert!(!r.contains("\\Seen"), "{r}");
+    let r = c.send("b FETCH 1 (BODY[TEXT])\r\n");
+    assert!(r.contains("FLAGS (\\Seen \\Recent)") && r.contains("body one"), "{r}");
+    let r = c.send(
+        "c UID FETCH 2 (RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (SUBJECT)]<0.9>)\r\n",
+    );
+    assert!(r.contains("UID 2") && r.contains("BODY[HEADER.FIELDS (SUBJECT)]<0> {9}\r\nSubject: "), "{r}");
+    assert!(r.contains("ENVELOPE (\"Tue, 3 Mar 2026 10:00:00 +0000\" \"two\""), "{r}");
+    let r = c.send("d FETCH 2 RFC822\r\n");
+    assert!(r.contains("RFC822 {") && r.contains("FLAGS (\\Seen \\Recent)"), "{r}");
+    let r = c.send("e FETCH 1:* FLAGS\r\n");
+    assert_eq!(r.matches("\\Seen").count(), 2, "{r}");
+    // Sequence numbers past the end, and a UID that does not exist.
+    assert!(c.send("f FETCH 3 FLAGS\r\n").starts_with("f BAD"));
+    assert_eq!(c.send("g UID FETCH 99 FLAGS\r\n"), "g OK FETCH completed\r\n");
+    // FETCH of a part that does not exist answers NIL; the macros expand.
+    assert!(c.send("h FETCH 1 BODY[5]\r\n").contains("BODY[5] NIL"));
+    let r = c.send("i FETCH 1 ALL\r\n");
+    assert!(r.contains("INTERNALDATE") && r.contains("ENVELOPE") && r.contains("RFC822.SIZE"), "{r}");
+}
+
+#[test]
+fn search_store_copy_move_expunge() {
+    let h = host();
+    for i in 1..=5 {
+        append(
+            &h,
+            "alice",
+            "INBOX",
+            &msg(&format!("subject {i}"), if i % 2 == 0 { "even" } else { "odd" }),
+            &[],
+        );
+    }
+    let mut c = Client::login(&h, "alice");
+    c.send("s SELECT INBOX\r\n");
+    assert_eq!(c.send("a SEARCH BODY even\r\n"), "* SEARCH 2 4\r\na OK SEARCH completed\r\n");
+    assert_eq!(
+        c.send("b UID SEARCH OR SUBJECT \"subject 1\" 5\r\n"),
+        "* SEARCH 1 5\r\nb OK SEARCH completed\r\n"
+    );
+    assert!(c.send("c SEARCH CHARSET KOI8-R ALL\r\n").starts_with("c NO [BADCHARSET"));
+    assert_eq!(
+        c.send("d STORE 1:2 +FLAGS (\\Deleted)\r\n"),
+        "* 1 FETCH (FLAGS (\\Deleted \\Recent))\r\n* 2 FETCH (FLAGS (\\Deleted \\Recent))\r\nd OK STORE completed\r\n"
+    );
+    assert_eq!(c.send("e STORE 3 +FLAGS.SILENT ($Work)\r\n"), "e OK STORE completed\r\n");
+    assert_eq!(c.send("f SEARCH KEYWORD $Work\r\n"), "* SEARCH 3\r\nf OK SEARCH completed\r\n");
+    assert!(c.send("g STORE 1 +FLAGS (\\Bogus)\r\n").starts_with("g BAD"));
+    // COPY into a missing folder: TRYCREATE; into Trash: COPYUID.
+    assert!(c.send("h COPY 3 Nowhere\r\n").starts_with("h NO [TRYCREATE]"));
+    let r = c.send("i COPY 3:4 Trash\r\n");
+    assert!(r.starts_with("i OK [COPYUID ") && r.contains(" 3:4 1:2]"), "{r}");
+    // UID EXPUNGE removes only \Deleted messages in the set.
+    assert_eq!(c.send("j UID EXPUNGE 2:5\r\n"), "* 2 EXPUNGE\r\nj OK EXPUNGE completed\r\n");
+    // MOVE: untagged COPYUID, EXPUNGE, tagged OK.
+    let r = c.send("k UID MOVE 5 Trash\r\n");
+    assert!(
+        r.starts_with("* OK [COPYUID ") && r.contains(" 5 3]") && r.contains("* 4 EXPUNGE\r\nk OK"),
+        "{r}"
+    );
+    assert_eq!(c.send("l EXPUNGE\r\n"), "* 1 EXPUNGE\r\nl OK EXPUNGE completed\r\n");
+    let r = c.send("m STATUS Trash (MESSAGES UIDNEXT)\r\n");
+    assert!(r.contains("(MESSAGES 3 UIDNEXT 4)"), "{r}");
+    assert_eq!(c.send("n CLOSE\r\n"), "n OK CLOSE completed\r\n");
+    assert!(c.send("o FETCH 1 FLAGS\r\n").starts_with("o BAD"));
+}
+
+#[test]
+fn extensions() {
+    let h = host();
+    let mut c = Client::login(&h, "alice");
+    assert_eq!(
+        c.send("a NAMESPACE\r\n"),
+        "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\na OK NAMESPACE completed\r\n"
+    );
+    assert!(c.send("b ID (\"name\" \"test\")\r\n").starts_with("* ID ("));
+    assert_eq!(c.send("c ENABLE CONDSTORE X-FOO\r\n"), "* ENABLED CONDSTORE\r\nc OK ENABLE completed\r\n");
+    let r = c.send("d LIST (SPECIAL-USE) \"\" *\r\n");
+    assert_eq!(r.matches("* LIST").count(), 4, "{r}");
+    append(&h, "alice", "INBOX", &msg("x", "y"), &[]);
+    c.send("e SELECT INBOX (CONDSTORE)\r\n");
+    let r = c.send("f FETCH 1 (FLAGS) (CHANGEDSINCE 1)\r\n");
+    assert!(r.contains("MODSEQ ("), "{r}");
+    let r = c.send("g STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Seen)\r\n");
+    assert!(r.contains("g OK [MODIFIED 1]"), "{r}");
+    assert_eq!(c.send("h UNSELECT\r\n"), "h OK UNSELECT completed\r\n");
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Two devices
+
+#[test]
+fn two_devices_stay_in_sync() {
+    let h = host();
+    append(&h, "alice", "INBOX", &msg("one", "1"), &[]);
+    append(&h, "alice", "INBOX", &msg("two", "2"), &[]);
+    let mut a = Client::login(&h, "alice");
+    let mut b = Client::login(&h, "alice");
+    a.send("s SELECT INBOX\r\n");
+    b.send("s SELECT INBOX\r\n");
+    assert!(b.session.wants_store_changes());
+
+    // A flags a message; B learns on NOOP.
+    a.send("a1 STORE 1 +FLAGS (\\Flagged)\r\n");
+    assert_eq!(b.send("b1 NOOP\r\n"), "* 1 FETCH (FLAGS (\\Flagged) UID 1)\r\nb1 OK NOOP completed\r\n");
+
+    // A expunges; B must not see EXPUNGE during FETCH (§7.4.1), only at the next NOOP.
+    a.send("a2 STORE 1 +FLAGS (\\Deleted)\r\na3 EXPUNGE\r\n");
+    let r = b.send("b2 FETCH 1:* (UID)\r\n");
+    assert!(!r.contains("EXPUNGE") && r.contains("UID 2"), "{r}");
+    assert_eq!(b.send("b3 NOOP\r\n"), "* 1 EXPUNGE\r\nb3 OK NOOP completed\r\n");
+
+    // B idles; changes by A and new mail arrive at once through store_changed.
+    let mut feed = h.store.subscribe();
+    let mut push = |b: &mut Client| {
+        let mut pushed = Vec::new();
+        while let Ok(change) = feed.try_recv() {
+            let mut out = Vec::new();
+            b.session.store_changed(&change, &mut out);
+            check_grammar(&out, false);
+            pushed.extend_from_slice(&out);
+        }
+        String::from_utf8(pushed).unwrap()
+    };
+    assert_eq!(b.send("b4 IDLE\r\n"), "+ idling\r\n");
+    a.send("a4 STORE 1 +FLAGS (\\Seen)\r\n");
+    assert_eq!(push(&mut b), "* 1 FETCH (FLAGS (\\Seen) UID 2)\r\n");
+    append(&h, "alice", "INBOX", &msg("three", "3"), &[]);
+    assert_eq!(push(&mut b), "* 2 EXISTS\r\n* 1 RECENT\r\n");
+    a.send("a5 STORE 1 +FLAGS (\\Deleted)\r\na6 EXPUNGE\r\n");
+    // Both ran before B heard: the message is simply gone.
+    assert_eq!(push(&mut b), "* 1 EXPUNGE\r\n");
+    assert_eq!(b.send("DONE\r\n"), "b4 OK IDLE terminated\r\n");
+    // Changes by another user or in another folder are not pushed.
+    let mut out = Vec::new();
+    let other = mailroom_core::store::StoreChange {
+        user: "bob".into(),
+        folder: "INBOX".into(),
+        kind: mailroom_core::store::ChangeKind::Appended { uids: vec![1] },
+    };
+    b.session.store_changed(&other, &mut out);
+    assert!(out.is_empty());
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Limits and bad input
+
+#[test]
+fn limits_and_bad_input() {
+    let h = host();
+    let mut c = Client::new(&h);
+    // Unterminated quoted string, bad sequence sets, invalid UTF-8 names: precise answers, session lives on.
+    assert_eq!(c.send("a LOGIN \"alice password\r\n"), "a BAD unterminated quoted string\r\n");
+    assert!(c.send("b LOGIN alice password\r\n").starts_with("b OK"));
+    assert_eq!(c.send("c SELECT INBOX\r\n").lines().last().unwrap(), "c OK [READ-WRITE] SELECT completed");
+    assert_eq!(
+        c.send("d FETCH 0 FLAGS\r\n"),
+        "d BAD invalid sequence set: 0 is not a valid message number\r\n"
+    );
+    assert_eq!(
+        c.send("e FETCH *: FLAGS\r\n"),
+        "e BAD invalid sequence set: incomplete range in sequence set\r\n"
+    );
+    assert_eq!(c.send("f UID FETCH 1:4294967295 FLAGS\r\n"), "f OK FETCH completed\r\n");
+    assert!(c.send_bytes(b"g CREATE {2}\r\n").starts_with("+ "));
+    assert_eq!(c.send_bytes(b"\xff\xfe\r\n"), "g NO [CANNOT] Mailbox name is not valid UTF-8\r\n");
+    assert!(c.send("h CREATE \"a/../b\"\r\n").starts_with("h NO [CANNOT]"));
+    assert!(c.send("i CREATE \"&Jjo\"\r\n").starts_with("i NO [CANNOT]"));
+    // A line too long before login.
+    let mut c = Client::new(&h);
+    let long = format!("a LOGIN {} x\r\n", "a".repeat(h.limits.max_line + 10));
+    assert_eq!(c.send(&long), "* BAD Command line too long\r\n");
+    assert!(c.send("b NOOP\r\n").starts_with("b OK"));
+    // A synchronising literal over the limit: NO [TOOBIG] before any "+", the session lives on.
+    let r = c.send(&format!("c APPEND INBOX {{{}}}\r\n", h.limits.max_message_size + 1));
+    assert!(r.starts_with("c NO [TOOBIG]"), "{r}");
+    assert!(c.send("d NOOP\r\n").starts_with("d OK"));
+    // A non-synchronising literal over the limit cannot be skipped: BYE and close.
+    let r = c.send(&format!("e APPEND INBOX {{{}+}}\r\n", h.limits.max_message_size + 1));
+    assert!(r.starts_with("* BYE [TOOBIG]"), "{r}");
+    assert_eq!(c.last_flow, Flow::Close);
+    // Too many bad commands end the session.
+    let mut c = Client::new(&h);
+    let mut r = String::new();
+    for i in 0..h.limits.max_errors {
+        r = c.send(&format!("x{i} BOGUS\r\n"));
+    }
+    assert!(r.contains("* BYE"), "{r}");
+    assert_eq!(c.last_flow, Flow::Close);
+    // Too many failed logins: BYE and close after the last NO.
+    let mut c = Client::new(&h);
+    for i in 0..h.limits.max_errors {
+        let r = c.send(&format!("x{i} LOGIN alice wrong\r\n"));
+        assert!(r.ends_with(&format!("x{i} NO [AUTHENTICATIONFAILED] Authentication failed\r\n")), "{r}");
+    }
+    assert_eq!(c.last_flow, Flow::Close);
+    // Autologout.
+    let mut c = Client::new(&h);
+    assert!(c.session.idle_timeout() >= std::time::Duration::from_secs(30 * 60));
+    let mut out = Vec::new();
+    assert_eq!(c.session.timed_out(&mut out), Flow::Close);
+    assert_eq!(out, b"* BYE Autologout; idle for too long\r\n");
+}

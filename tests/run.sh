@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine with only the Rust toolchain:
+#   bash tests/run.sh
+# Installs what the tests need when it is missing (the wasm32 target, Debian's swaks, curl, fetchmail, isync,
+# chromium and chromium-driver), builds once, and runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    log "adding the wasm32 target"
+    rustup target add wasm32-unknown-unknown
+fi
+
+need_pkgs=()
+for pair in swaks:swaks curl:curl fetchmail:fetchmail mbsync:isync chromium:chromium chromedriver:chromium-driver; do
+    cmd=${pair%%:*}; pkg=${pair##*:}
+    command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+done
+if ((${#need_pkgs[@]})); then
+    log "installing ${need_pkgs[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
+fi
+
+log "building"
+cargo build --workspace --tests --locked
+
+log "testing"
+cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
