@@ -170,9 +170,12 @@ async fn smtp_mail_arrives_with_events_and_snapshot() {
     c.cmd(1, "QUIT", "221").await;
     let closed = c.until("closed", |v| v["type"] == "closed").await;
     assert!(!closed["reason"].as_str().unwrap().is_empty());
-    c.until("received event", |v| v["type"] == "event" && v["event"]["event"] == "received").await;
+    let received = c
+        .seen_or_until("received event", |v| v["type"] == "event" && v["event"]["event"] == "received")
+        .await;
+    assert_eq!(received["event"]["to"][0], "alice@example.com");
     let snap = c
-        .until("alice's message in a snapshot", |v| {
+        .seen_or_until("alice's message in a snapshot", |v| {
             v["type"] == "snapshot" && !inbox(&v["world"], "mx1", "alice").is_empty()
         })
         .await;

@@ -134,6 +134,15 @@ impl Client {
         }
     }
 
+    /// A message received earlier or later that satisfies `pred` (for events that may have arrived while waiting
+    /// for something else).
+    pub async fn seen_or_until(&mut self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
+            return v.clone();
+        }
+        self.until(what, pred).await
+    }
+
     /// Receives until a message of type `ty`.
     pub async fn until_type(&mut self, ty: &str) -> Value {
         self.until(ty, |v| v["type"] == ty).await

@@ -46,7 +46,11 @@ enum Cmd {
         #[arg(long, default_value_t = 100)]
         messages: usize,
         /// Recipients, round-robin.
-        #[arg(long, value_delimiter = ',', default_value = "alice@example.com,bob@example.com,admin@example.com")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "alice@example.com,bob@example.com,admin@example.com"
+        )]
         to: Vec<String>,
         /// Sender.
         #[arg(long, default_value = "carol@example.net")]
@@ -74,7 +78,13 @@ async fn expect(r: &mut BufReader<TcpStream>, line: &mut String, code: char) -> 
     Ok(())
 }
 
-async fn smtp_session(addr: SocketAddr, id: usize, n: usize, from: String, to: Vec<String>) -> anyhow::Result<Vec<Duration>> {
+async fn smtp_session(
+    addr: SocketAddr,
+    id: usize,
+    n: usize,
+    from: String,
+    to: Vec<String>,
+) -> anyhow::Result<Vec<Duration>> {
     let s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     let mut r = BufReader::new(s);
@@ -86,7 +96,8 @@ async fn smtp_session(addr: SocketAddr, id: usize, n: usize, from: String, to: V
     for i in 0..n {
         let rcpt = &to[(id + i) % to.len()];
         let size = 1024 + (id * 7919 + i * 104_729) % 3072;
-        let mut body = format!("From: <{from}>\r\nTo: <{rcpt}>\r\nSubject: bench {id}/{i}\r\n\r\n").into_bytes();
+        let mut body =
+            format!("From: <{from}>\r\nTo: <{rcpt}>\r\nSubject: bench {id}/{i}\r\n\r\n").into_bytes();
         while body.len() < size {
             body.extend_from_slice(b"The quick brown fox jumps over the lazy dog. 0123456789 abcdefghij\r\n");
         }
