@@ -95,7 +95,7 @@ async fn direct(addr: SocketAddr, rounds: usize) -> Option<Vec<Duration>> {
 }
 
 async fn relayed(url: &str, rounds: usize) -> Option<Vec<Duration>> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await.ok()?;
     let send = |v: Value| Message::Text(v.to_string().into());
     ws.send(send(json!({"type":"hello","version":1,"world":{"kind":"persistent"}}))).await.ok()?;
     ws.send(send(json!({"type":"open","conn":1,"host":"mx1","service":"smtp"}))).await.ok()?;
@@ -138,7 +138,11 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let app = mailroom::app(state.clone());
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
+        let _ = axum::serve(
+            mailroom::NoDelayListener(listener),
+            app.into_make_service_with_connect_info::<mailroom::PeerAddr>(),
+        )
+        .await;
     });
     let url = format!("ws://{addr}/ws");
     let smtp = world.addr("mx1", Service::Smtp).expect("mx1 smtp listening");

@@ -134,14 +134,53 @@ pub fn app(state: AppState) -> Router {
     Router::new().merge(ws).merge(api::routes()).fallback(get(assets::serve)).with_state(state)
 }
 
-/// The TCP peer, when the server was started with `into_make_service_with_connect_info` (router tests have none).
+/// The web listener: a TCP listener that sets `TCP_NODELAY` on every accepted connection. The relay sends many
+/// small frames (each transcript chunk), and Nagle's algorithm would hold the second of two back until the
+/// browser's delayed ACK, adding tens of milliseconds to a command's round trip. Serve with
+/// `app.into_make_service_with_connect_info::<PeerAddr>()` so sessions know their client's address.
+pub struct NoDelayListener(pub tokio::net::TcpListener);
+
+impl axum::serve::Listener for NoDelayListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+        (tcp, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// The TCP peer of a connection accepted by [`NoDelayListener`].
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, NoDelayListener>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, NoDelayListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+/// The TCP peer, when the server was started with `into_make_service_with_connect_info::<PeerAddr>()` (or
+/// `::<SocketAddr>()`); router tests have none.
 pub struct ClientAddr(pub Option<SocketAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)))
+        let ext = &parts.extensions;
+        let peer = ext
+            .get::<ConnectInfo<PeerAddr>>()
+            .map(|c| c.0.0)
+            .or_else(|| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
+        Ok(ClientAddr(peer))
     }
 }
 

@@ -48,7 +48,12 @@ pub async fn start(tweak: impl FnOnce(&mut ProxyConfig)) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        axum::serve(
+            mailroom::NoDelayListener(listener),
+            app.into_make_service_with_connect_info::<mailroom::PeerAddr>(),
+        )
+        .await
+        .unwrap();
     });
     Server { addr, state, world }
 }
