@@ -51,7 +51,11 @@ async fn mx_port_delivers_locally_without_auth() {
     let text = resp.message().collect::<Vec<_>>().join(" ");
     let id = text.split("queued as ").nth(1).expect("a queue id").trim().to_string();
     let msgs = w.messages("mx1", "alice", "INBOX");
-    assert!(msgs[0].contains(&format!(" id {id}")), "the Received: line names the queue id {id}: {}", msgs[0]);
+    assert!(
+        msgs[0].contains(&format!(" id {id}")),
+        "the Received: line names the queue id {id}: {}",
+        msgs[0]
+    );
     assert_eq!(msgs.len(), 1, "delivered before the 250");
     assert!(msgs[0].starts_with("Return-Path: <carol@example.net>\r\n"), "{}", msgs[0]);
     assert!(msgs[0].contains("Received: from "), "trace header: {}", msgs[0]);

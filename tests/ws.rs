@@ -170,9 +170,12 @@ async fn smtp_mail_arrives_with_events_and_snapshot() {
     c.cmd(1, "QUIT", "221").await;
     let closed = c.until("closed", |v| v["type"] == "closed").await;
     assert!(!closed["reason"].as_str().unwrap().is_empty());
-    c.until("received event", |v| v["type"] == "event" && v["event"]["event"] == "received").await;
+    let received = c
+        .seen_or_until("received event", |v| v["type"] == "event" && v["event"]["event"] == "received")
+        .await;
+    assert_eq!(received["event"]["to"][0], "alice@example.com");
     let snap = c
-        .until("alice's message in a snapshot", |v| {
+        .seen_or_until("alice's message in a snapshot", |v| {
             v["type"] == "snapshot" && !inbox(&v["world"], "mx1", "alice").is_empty()
         })
         .await;
@@ -500,4 +503,157 @@ async fn a_foreign_origin_is_refused() {
     let own = format!("http://{}", s.addr);
     assert!(s.connect_with(&[("origin", &own)]).await.is_ok());
     assert!(s.connect_with(&[("origin", "https://tutorial.example.org")]).await.is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The relay's STARTTLS path on its own, against a scripted server that behaves as the core's driver does: reply,
+// signal the upgrade, then accept TLS. (The SMTP test above covers the real thing once the sessions are merged.)
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_upgrades_when_the_server_signals() {
+    use mailroom::conn::Relay;
+    use mailroom::session::Out;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (client, mut server) = tokio::io::duplex(4096);
+    let (up_tx, up_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (in_tx, in_rx) = tokio::sync::mpsc::channel(8);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(64);
+    let relay = Relay {
+        conn: 7,
+        out: out_tx,
+        input: in_rx,
+        server_name: "mx1.example.com".into(),
+        metrics: Default::default(),
+    };
+    tokio::spawn(relay.run(client, false, Some(up_rx)));
+    let (identity, _, _) = mailroom_core::tls::generate("mx1.example.com").unwrap();
+    let cfg = mailroom_core::tls::server_config(identity).unwrap();
+    let srv = tokio::spawn(async move {
+        server.write_all(b"220 hi\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = server.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"STARTTLS\r\n");
+        server.write_all(b"220 go ahead\r\n").await.unwrap();
+        server.flush().await.unwrap();
+        up_tx.send(()).unwrap();
+        let mut tls = tokio_rustls::TlsAcceptor::from(cfg).accept(server).await.unwrap();
+        let n = tls.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"EHLO x\r\n");
+        tls.write_all(b"250 secret\r\n").await.unwrap();
+        tls.flush().await.unwrap();
+        tls.shutdown().await.unwrap();
+    });
+    let mut seen = Vec::new();
+    let mut next = async || match tokio::time::timeout(WAIT, out_rx.recv()).await.unwrap().unwrap() {
+        Out::Msg(m) => serde_json::to_value(m).unwrap(),
+        Out::Close(..) => panic!("relay does not close sockets"),
+    };
+    seen.push(next().await);
+    in_tx.send(b"STARTTLS\r\n".to_vec()).await.unwrap();
+    while seen.last().unwrap()["type"] != "tls" {
+        seen.push(next().await);
+    }
+    in_tx.send(b"EHLO x\r\n".to_vec()).await.unwrap();
+    while seen.last().unwrap()["type"] != "closed" {
+        seen.push(next().await);
+    }
+    srv.await.unwrap();
+    let kinds: Vec<String> = seen
+        .iter()
+        .map(|v| match v["type"].as_str().unwrap() {
+            "data" => format!("{}:{}", v["dir"].as_str().unwrap(), v["text"].as_str().unwrap()),
+            t => t.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "s:220 hi\r\n",
+            "c:STARTTLS\r\n",
+            "s:220 go ahead\r\n",
+            "tls",
+            "c:EHLO x\r\n",
+            "s:250 secret\r\n",
+            "closed"
+        ],
+        "{seen:#?}"
+    );
+    let tls = &seen[3];
+    assert_eq!(tls["implicit"], false);
+    assert_eq!(tls["subject"], "mx1.example.com");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The whole story through the relay: queue while mx2 is down, relay with its transcript, read with POP3 and IMAP.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_waits_in_the_queue_then_crosses_to_mx2_with_a_relay_transcript() {
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    c.send(json!({ "type": "set_online", "host": "mx2", "online": false })).await;
+    c.until("mx2 offline", |v| v["type"] == "snapshot" && !online(&v["world"], "mx2")).await;
+    c.open(1, "mx1", "submission").await;
+    c.read_until(1, "220 ").await;
+    c.cmd(1, "EHLO learner", "250 ").await;
+    // \0alice\0password
+    c.cmd(1, "AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk", "235").await;
+    c.cmd(1, "MAIL FROM:<alice@example.com>", "250").await;
+    c.cmd(1, "RCPT TO:<carol@example.net>", "250").await;
+    c.cmd(1, "DATA", "354").await;
+    c.cmd(1, "From: alice@example.com\r\nSubject: across\r\n\r\nhi carol\r\n.", "250").await;
+    c.cmd(1, "QUIT", "221").await;
+    let queued = c
+        .seen_or_until("queued with a next attempt", |v| {
+            v["type"] == "snapshot" && v["world"]["queue"].as_array().is_some_and(|q| !q.is_empty())
+        })
+        .await;
+    let q = &queued["world"]["queue"][0];
+    assert_eq!(q["host"], "mx1");
+    assert_eq!(q["rcpts"][0], "carol@example.net");
+    assert!(q["next_attempt"].as_str().is_some(), "{q}");
+    c.send(json!({ "type": "set_online", "host": "mx2", "online": true })).await;
+    let snap = c
+        .until("carol's mail", |v| v["type"] == "snapshot" && !inbox(&v["world"], "mx2", "carol").is_empty())
+        .await;
+    assert_eq!(inbox(&snap["world"], "mx2", "carol")[0]["subject"], "across");
+    let t = c
+        .seen_or_until("relay transcript", |v| {
+            v["type"] == "event"
+                && v["event"]["event"] == "relay_transcript"
+                && v["event"]["lines"].as_array().is_some_and(|l| l.iter().any(|l| l["line"] == "QUIT"))
+        })
+        .await;
+    assert_eq!(t["event"]["mx"], "mx2.example.net");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pop3_delete_and_imap_keep_show_in_the_snapshot() {
+    let s = start(|_| {}).await;
+    let (mut c, w) = s.session(sandbox()).await;
+    let token = w["token"].as_str().unwrap();
+    inject(&s.state, token, "mx1", "alice", "pop me");
+    inject(&s.state, token, "mx1", "bob", "keep me");
+
+    c.open(1, "mx1", "pop3").await;
+    c.read_until(1, "+OK").await;
+    c.cmd(1, "USER alice", "+OK").await;
+    c.cmd(1, "PASS password", "+OK").await;
+    c.cmd(1, "RETR 1", "\r\n.\r\n").await;
+    c.cmd(1, "DELE 1", "+OK").await;
+    c.cmd(1, "QUIT", "+OK").await;
+    c.seen_or_until("pop3 closed", |v| v["type"] == "closed" && v["conn"] == 1).await;
+    assert!(inbox(&c.snapshot().await, "mx1", "alice").is_empty());
+
+    c.open(2, "mx1", "imap").await;
+    c.read_until(2, "* OK").await;
+    c.cmd(2, "a1 STARTTLS", "a1 OK").await;
+    c.seen_or_until("tls", |v| v["type"] == "tls" && v["conn"] == 2).await;
+    c.cmd(2, "a2 LOGIN bob password", "a2 OK").await;
+    c.cmd(2, "a3 SELECT INBOX", "a3 OK").await;
+    c.cmd(2, "a4 FETCH 1 BODY[]", "a4 OK").await;
+    c.cmd(2, "a5 LOGOUT", "a5 OK").await;
+    let bob = inbox(&c.snapshot().await, "mx1", "bob");
+    assert_eq!(bob.len(), 1);
+    assert!(bob[0]["flags"].as_array().unwrap().iter().any(|f| f == "\\Seen"), "{bob:?}");
 }

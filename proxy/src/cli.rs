@@ -231,3 +231,33 @@ fn parse_remote(s: &str) -> anyhow::Result<RemoteTarget> {
         service,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_flag_table() {
+        let ok = parse_remote("gmail=imap.gmail.com:993/imaps").unwrap();
+        assert_eq!(
+            (ok.name.as_str(), ok.host.as_str(), ok.port, ok.service),
+            ("gmail", "imap.gmail.com", 993, Service::Imaps)
+        );
+        let v6 = parse_remote("lab=[::1]:2525/smtp").unwrap();
+        assert_eq!((v6.host.as_str(), v6.port), ("::1", 2525));
+        for bad in ["gmail", "x=host/imap", "x=host:99999/imap", "x=host:1/ssh", "x=host:1"] {
+            assert!(parse_remote(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn persistent_world_defaults_to_loopback_only() {
+        let args = Args::parse_from(["mailroom"]);
+        assert!(args.proxy_config("127.0.0.1".parse().unwrap()).unwrap().allow_persistent);
+        assert!(!args.proxy_config("0.0.0.0".parse().unwrap()).unwrap().allow_persistent);
+        let args = Args::parse_from(["mailroom", "--persistent-world", "allow", "--max-connections", "3"]);
+        let c = args.proxy_config("0.0.0.0".parse().unwrap()).unwrap();
+        assert!(c.allow_persistent);
+        assert_eq!(c.max_connections_per_session, 3);
+    }
+}

@@ -56,6 +56,8 @@ pub struct Inner {
     pub metrics: Arc<metrics::Metrics>,
     /// Sessions per client address.
     pub per_ip: Arc<limits::PerIp>,
+    /// Set once when the server shuts down: sessions close with 1001.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// Shared state of the router (cheap to clone).
@@ -97,6 +99,7 @@ impl AppState {
             persistent,
             metrics: Arc::default(),
             per_ip: Arc::default(),
+            shutdown: tokio::sync::watch::Sender::new(false),
         }));
         let weak = Arc::downgrade(&state.0);
         let every = (state.config.reattach_ttl / 4)
@@ -116,6 +119,13 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Tells every session to close (1001, going away).
+    pub fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
 /// The whole router: `/ws`, the API, and the embedded app as the fallback.
 pub fn app(state: AppState) -> Router {
     let ws = Router::new()
@@ -124,14 +134,53 @@ pub fn app(state: AppState) -> Router {
     Router::new().merge(ws).merge(api::routes()).fallback(get(assets::serve)).with_state(state)
 }
 
-/// The TCP peer, when the server was started with `into_make_service_with_connect_info` (router tests have none).
+/// The web listener: a TCP listener that sets `TCP_NODELAY` on every accepted connection. The relay sends many
+/// small frames (each transcript chunk), and Nagle's algorithm would hold the second of two back until the
+/// browser's delayed ACK, adding tens of milliseconds to a command's round trip. Serve with
+/// `app.into_make_service_with_connect_info::<PeerAddr>()` so sessions know their client's address.
+pub struct NoDelayListener(pub tokio::net::TcpListener);
+
+impl axum::serve::Listener for NoDelayListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+        (tcp, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// The TCP peer of a connection accepted by [`NoDelayListener`].
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, NoDelayListener>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, NoDelayListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+/// The TCP peer, when the server was started with `into_make_service_with_connect_info::<PeerAddr>()` (or
+/// `::<SocketAddr>()`); router tests have none.
 pub struct ClientAddr(pub Option<SocketAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)))
+        let ext = &parts.extensions;
+        let peer = ext
+            .get::<ConnectInfo<PeerAddr>>()
+            .map(|c| c.0.0)
+            .or_else(|| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
+        Ok(ClientAddr(peer))
     }
 }
 
@@ -170,7 +219,13 @@ async fn ws_handler(
     let ip = limits::client_ip(&state.config, peer, &headers);
     // Hard cap in the WebSocket layer; up to it, the session closes politely with 1009 above `max_frame`.
     let hard = state.config.max_frame.saturating_mul(4).max(64 * 1024);
-    ws.max_message_size(hard).max_frame_size(hard).on_upgrade(move |socket| session::run(socket, state, ip))
+    // Small buffers: an idle session should cost little (tungstenite's defaults are 128 KiB each way). The read
+    // buffer grows as needed; writes are flushed per message anyway.
+    ws.max_message_size(hard)
+        .max_frame_size(hard)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| session::run(socket, state, ip))
 }
 
 #[cfg(test)]
@@ -179,8 +234,10 @@ mod tests {
 
     #[test]
     fn origin_table() {
-        let mut cfg = ProxyConfig::default();
-        cfg.allowed_origins = vec!["https://tutorial.example.org".into()];
+        let cfg = ProxyConfig {
+            allowed_origins: vec!["https://tutorial.example.org".into()],
+            ..ProxyConfig::default()
+        };
         for (origin, host, want) in [
             (None, "127.0.0.1:8080", true),
             (Some("http://127.0.0.1:8080"), "127.0.0.1:8080", true),

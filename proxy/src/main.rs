@@ -52,15 +52,19 @@ async fn main() -> anyhow::Result<()> {
     if persistence == Persistence::Disk {
         println!("  data directory: {}", world.config.data_dir.display());
     }
-    let app = mailroom::app(state);
+    let app = mailroom::app(state.clone());
     let w = world.clone();
-    axum::serve(http, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-            w.shutdown();
-        })
-        .await?;
+    axum::serve(
+        mailroom::NoDelayListener(http),
+        app.into_make_service_with_connect_info::<mailroom::PeerAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        state.shutdown();
+        w.shutdown();
+    })
+    .await?;
     // Give sessions a moment to send their 421/BYE.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     Ok(())

@@ -213,6 +213,7 @@ impl Session {
     async fn run(mut self, mut stream: SplitStream<WebSocket>) {
         let idle = self.state.config.idle_timeout;
         let mut idle_at = Instant::now() + idle;
+        let mut shutdown = self.state.shutdown.subscribe();
         let stop = loop {
             let r = tokio::select! {
                 m = stream.next() => match m {
@@ -249,6 +250,7 @@ impl Session {
                     self.send_snapshot().await
                 }
                 _ = sleep_until(idle_at) => Err(Stop::Close(close::IDLE, "idle timeout".into())),
+                _ = async { drop(shutdown.wait_for(|down| *down).await) } => Err(Stop::Close(close::GOING_AWAY, "server shutting down".into())),
             };
             if let Err(stop) = r {
                 break stop;
@@ -369,8 +371,8 @@ impl Session {
             }
             ClientMsg::ResetWorld => {
                 if handle.reset() {
-                    self.conns.clear();
-                    // Our own watch fires too: the pristine snapshot follows.
+                    // The old world's sessions say goodbye and close, so every open connection (ours and those of
+                    // others in a room) reports `closed`; our own watch fires too and the pristine snapshot follows.
                     Ok(())
                 } else {
                     self.error("not_allowed", "the persistent world cannot be reset").await

@@ -41,15 +41,19 @@ pub fn world_config() -> WorldConfig {
 pub async fn start(tweak: impl FnOnce(&mut ProxyConfig)) -> Server {
     let world = World::start(world_config(), Persistence::Memory).unwrap();
     world.listen().await.unwrap();
-    let mut cfg = ProxyConfig::default();
-    cfg.snapshot_debounce = Duration::from_millis(20);
+    let mut cfg = ProxyConfig { snapshot_debounce: Duration::from_millis(20), ..ProxyConfig::default() };
     tweak(&mut cfg);
     let state = AppState::new(cfg, world.clone()).unwrap();
     let app = mailroom::app(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        axum::serve(
+            mailroom::NoDelayListener(listener),
+            app.into_make_service_with_connect_info::<mailroom::PeerAddr>(),
+        )
+        .await
+        .unwrap();
     });
     Server { addr, state, world }
 }
@@ -133,6 +137,15 @@ impl Client {
                 return v;
             }
         }
+    }
+
+    /// A message received earlier or later that satisfies `pred` (for events that may have arrived while waiting
+    /// for something else).
+    pub async fn seen_or_until(&mut self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
+            return v.clone();
+        }
+        self.until(what, pred).await
     }
 
     /// Receives until a message of type `ty`.
