@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator, elements::Element, key::Key};
 use serde_json::json;
 
+/// Seconds to wait for something to appear on the page.
+const TIMEOUT: u64 = 30;
+
 /// One browser test at a time.
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -36,7 +39,8 @@ fn free_port() -> u16 {
 }
 
 fn wait_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Generous: the first start creates TLS certificates, and CI machines may be busy.
+    let deadline = Instant::now() + Duration::from_secs(90);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not start listening on {port}");
         std::thread::sleep(Duration::from_millis(50));
@@ -54,6 +58,14 @@ fn find(names: &[&str]) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// The binary under test: `MAILROOM_BIN` when set (a private copy, when several worktrees share one target
+/// directory and may replace `target/debug/mailroom` mid-run), else the one cargo built for this test.
+fn binary() -> PathBuf {
+    std::env::var_os("MAILROOM_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_mailroom").into())
 }
 
 /// The server, chromedriver and a WebDriver session.
@@ -80,7 +92,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let http = free_port();
         let server = Proc(
-            Command::new(env!("CARGO_BIN_EXE_mailroom"))
+            Command::new(binary())
                 .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
                 .args(["--port-base", "mx1=0", "--port-base", "mx2=0"])
                 .args(["--http-port", &http.to_string()])
@@ -126,11 +138,20 @@ impl Env {
         self.c.goto(&format!("{}{path}", self.base)).await.unwrap();
         let missing = self.c.find_all(Locator::Css("#frontend-missing")).await.unwrap();
         assert!(missing.is_empty(), "the binary embeds the 'frontend not built' page: the wasm build failed");
+        // Any page without the app (the fallback page, another build's placeholder) fails here, with its text.
+        let deadline = Instant::now() + Duration::from_secs(TIMEOUT);
+        while self.c.find(Locator::Css("#app")).await.is_err() {
+            if Instant::now() > deadline {
+                let text = self.c.find(Locator::Css("body")).await.unwrap().text().await.unwrap_or_default();
+                panic!("the served page is not the playground (frontend not embedded?): {text:.300}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         self.wait_css("#app[data-link='up']", "the WebSocket session to come up").await;
     }
 
     async fn wait_css(&self, css: &str, what: &str) -> Element {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(TIMEOUT);
         loop {
             if let Ok(e) = self.c.find(Locator::Css(css)).await {
                 return e;
@@ -145,7 +166,7 @@ impl Env {
 
     /// Waits until some transcript line of `conn` contains `text`; returns it.
     async fn wait_line(&self, conn: u32, text: &str) -> Element {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(TIMEOUT);
         loop {
             for e in self.c.find_all(Locator::Css(&format!(".pane[data-conn='{conn}'] .line"))).await.unwrap()
             {
