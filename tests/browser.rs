@@ -367,6 +367,18 @@ fn explain_panel_reads_a_550_digit_by_digit() {
         let text = e.wait_css("#explain", "the explain panel").await.text().await.unwrap();
         assert!(text.contains("5xx") && text.contains("Permanent"), "{text}");
         assert!(text.contains("RFC 5321 §4.2.1"), "{text}");
+        // Keyboard: ↑ in the focused transcript moves the selection to the command above, and explains it.
+        let log = e.wait_css(".pane[data-conn='1'] .transcript", "the transcript").await;
+        log.send_keys(&char::from(Key::Up).to_string()).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(TIMEOUT);
+        loop {
+            let text = e.wait_css("#explain", "the explain panel").await.text().await.unwrap();
+            if text.contains("RCPT") && text.contains("RFC 5321 §4.1.1.3") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "arrow key did not move the explanation: {text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         e.shot("explain-550").await;
     });
 }
@@ -474,5 +486,28 @@ fn narrow_360px_layout_has_no_horizontal_scroll() {
         let (scroll, inner) = (w[0].as_u64().unwrap(), w[1].as_u64().unwrap());
         e.shot("narrow-360").await;
         assert!(scroll <= inner, "page is {scroll} px wide in a {inner} px viewport");
+    });
+}
+
+/// The transcript marks where TLS began, with version, cipher and certificate: after STARTTLS and for implicit TLS.
+#[test]
+fn tls_marker_after_starttls_and_implicit_tls() {
+    run(async |e| {
+        e.open("/").await;
+        e.open_conn("mx1", "smtp", 1).await;
+        e.wait_line(1, "220").await;
+        e.type_cmd(1, "EHLO browser.test").await;
+        e.wait_line(1, "250 ").await;
+        e.type_cmd(1, "STARTTLS").await;
+        let mark = e.wait_line(1, "TLS began here (STARTTLS)").await.text().await.unwrap();
+        assert!(mark.contains("TLSv1.") && mark.contains("mx1"), "{mark}");
+        // After the upgrade the session starts over: EHLO again is what the chips suggest.
+        e.type_cmd(1, "EHLO browser.test").await;
+        e.wait_line(1, "AUTH").await;
+        e.open_conn("mx2", "imaps", 2).await;
+        let mark = e.wait_line(2, "TLS began here (implicit TLS)").await.text().await.unwrap();
+        assert!(mark.contains("mx2"), "{mark}");
+        e.wait_line(2, "* OK").await;
+        e.shot("tls").await;
     });
 }
