@@ -116,10 +116,13 @@ pub fn command_line(p: &CommandLineProps) -> Html {
         Callback::from(move |e: InputEvent| input.set(e.target_unchecked_into::<HtmlInputElement>().value()))
     };
 
+    let tls = c.tls.is_some();
     let chips: Vec<Html> = c
         .tracker
         .suggestions(&c.host)
         .into_iter()
+        // Once TLS is on, upgrading again is not a sensible next step.
+        .filter(|s| !(tls && (s == "STARTTLS" || s == "STLS")))
         .map(|s| {
             let (input, body, input_ref) = (input.clone(), body.clone(), input_ref.clone());
             let in_data = mode == Mode::Data;
