@@ -3,9 +3,12 @@
 //!
 //! Steps:
 //! 1. make sure the `wasm32-unknown-unknown` target is installed (`rustup target add` when it is missing);
-//! 2. build `mailroom-frontend` for wasm32 in release mode, with a separate `--target-dir` (`target/wasm` at the
-//!    workspace root, or `MAILROOM_WASM_TARGET_DIR`): the outer cargo holds the lock of its own target directory
-//!    while this script runs, so sharing it would deadlock;
+//! 2. build `mailroom-frontend` for wasm32 with the `wasm-release` profile (root `Cargo.toml`: `opt-level = "z"`,
+//!    LTO, one codegen unit, `panic = "abort"`, stripped), always, also for debug builds of the server, with a
+//!    separate `--target-dir` (`target/wasm` at the workspace root, or `MAILROOM_WASM_TARGET_DIR`): the outer cargo
+//!    holds the lock of its own target directory while this script runs, so sharing it would deadlock. The
+//!    environment the outer cargo gives build scripts (its target dir, host RUSTFLAGS, jobserver, clippy's
+//!    wrapper) is removed first;
 //! 3. run wasm-bindgen through the `wasm-bindgen-cli-support` library (its version is pinned with `=` to the
 //!    `wasm-bindgen` crate the frontend uses: the generated glue must match the macro output exactly);
 //! 4. put a content hash into the JS, wasm and CSS file names (so the proxy can cache them forever), rewrite
