@@ -86,7 +86,7 @@ pub fn world() -> Html {
             <g class={classes!("host", if h.online { "online" } else { "offline" })} data-host={h.name.clone()}>
                 <rect x={x.to_string()} y="30" width="200" height="140" rx="8" />
                 <text x={(x + 10.0).to_string()} y="52" class="host-name">{ format!("{} · {}", h.name, h.domain) }</text>
-                <text x={(x + 200.0).to_string()} y="22" text-anchor="end" class="host-state">{ if h.online { "online" } else { "OFFLINE" } }</text>
+                <text x={(x + 190.0).to_string()} y="160" text-anchor="end" class="host-state">{ if h.online { "online" } else { "OFFLINE" } }</text>
                 { for services.chunks(2).enumerate().map(|(k, pair)| html! {
                     <text x={(x + 10.0).to_string()} y={(74.0 + 18.0 * k as f64).to_string()} class="svc">{ pair.join(" · ") }</text>
                 }) }
@@ -129,7 +129,13 @@ pub fn world() -> Html {
         .enumerate()
         .filter(|(_, h)| s.conns.iter().any(|c| c.closed.is_none() && c.host == h.name))
         .map(|(i, _)| {
-            html! { <line class="device-line" x1="110" y1="100" x2={host_x(i).to_string()} y2="100" /> }
+            // The line to the second host arcs over the first, so both stay visible.
+            let d = if i == 0 {
+                format!("M110 100 L{} 100", host_x(0))
+            } else {
+                format!("M110 85 C 180 0, {} 0, {} 40", host_x(i) - 60.0, host_x(i) + 20.0)
+            };
+            html! { <path class="device-line" d={d} /> }
         });
     // Animations for events of the last few seconds.
     let anims = s.events.iter().enumerate().filter(|(_, e)| now - ms(&e.at) < ANIM_MS && ms(&e.at) - now < ANIM_MS).filter_map(|(k, e)| {
