@@ -345,6 +345,11 @@ fn mx2_offline_queues_then_delivers_when_back_online() {
         e.click("#retry-now").await;
         e.wait_attr("[data-mailbox='mx2/carol']", "data-count", "1").await;
         e.wait_attr("[data-spool='mx1']", "data-queued", "0").await;
+        // The link opens the recorded server-to-server conversation.
+        e.click("#relay-link").await;
+        let relay =
+            e.wait_css("#relay-view .relay-lines", "the relay transcript").await.text().await.unwrap();
+        assert!(relay.contains("EHLO") && relay.contains("RCPT TO:<carol@example.net>"), "{relay}");
         // The README's picture: the whole page, with a reply explained.
         e.wait_line(1, "queued as").await.click().await.unwrap();
         e.c.set_window_size(1400, 1400).await.unwrap();
