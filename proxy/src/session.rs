@@ -116,14 +116,26 @@ pub async fn run(socket: WebSocket, state: AppState, ip: Option<IpAddr>) {
     state.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
 
     let session = Session::new(state.clone(), ip, tx.clone());
-    let mut task = tokio::spawn(session.run(stream));
+    let task = tokio::spawn(session.run(stream));
+    supervise(task, writer, tx, &state.metrics).await;
+    drop(slot);
+}
+
+/// Waits for the session task or the writer, whichever ends first, and stops the other. A panic in the session
+/// becomes close code 1011 on its own socket and a count in the metrics; nothing else is affected.
+async fn supervise(
+    mut task: JoinHandle<()>,
+    mut writer: JoinHandle<()>,
+    tx: mpsc::Sender<Out>,
+    metrics: &crate::metrics::Metrics,
+) {
     tokio::select! {
         r = &mut task => {
             if let Err(e) = r
                 && e.is_panic()
             {
-                state.metrics.panics_total.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(?ip, "session task panicked; closing its socket");
+                metrics.panics_total.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("session task panicked; closing its socket");
                 let _ = tx.send(Out::Close(close::INTERNAL_ERROR, "internal error".into())).await;
             }
         }
@@ -134,7 +146,6 @@ pub async fn run(socket: WebSocket, state: AppState, ip: Option<IpAddr>) {
     if tokio::time::timeout(std::time::Duration::from_secs(5), &mut writer).await.is_err() {
         writer.abort();
     }
-    drop(slot);
 }
 
 /// Gives the session count back, however the session ends.
@@ -699,6 +710,29 @@ async fn world_changed(rx: &mut Option<watch::Receiver<Option<Arc<World>>>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_session_closes_1011_and_nothing_else() {
+        let metrics = crate::metrics::Metrics::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let writer = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(out) = rx.recv().await {
+                got.push(format!("{out:?}"));
+            }
+            let _ = done_tx.send(got);
+        });
+        let sender = tx.clone();
+        let task = tokio::spawn(async move {
+            let _keep = sender;
+            panic!("a bug in a session");
+        });
+        supervise(task, writer, tx, &metrics).await;
+        let got = done_rx.await.unwrap();
+        assert_eq!(got, [format!("{:?}", Out::Close(close::INTERNAL_ERROR, "internal error".into()))]);
+        assert_eq!(metrics.panics_total.load(Ordering::Relaxed), 1);
+    }
 
     #[test]
     fn parse_table() {
