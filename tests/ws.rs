@@ -657,3 +657,35 @@ async fn pop3_delete_and_imap_keep_show_in_the_snapshot() {
     assert_eq!(bob.len(), 1);
     assert!(bob[0]["flags"].as_array().unwrap().iter().any(|f| f == "\\Seen"), "{bob:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnecting_cannot_pile_up_worlds() {
+    let s = start(|c| {
+        c.max_worlds_per_ip = 2;
+        c.max_worlds = 3;
+        c.forwarded_header = Some("x-forwarded-for".into());
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let from = |ip: &'static str| [("x-forwarded-for", ip)];
+    // One address: its third sandbox pushes out its oldest detached one.
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let mut c = s.connect_with(&from("203.0.113.5")).await.unwrap();
+        tokens.push(c.hello(sandbox(), None).await["token"].as_str().unwrap().to_string());
+        drop(c);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    web::wait(|| s.state.registry.by_token(&tokens[0]).is_none(), "oldest sandbox dropped").await;
+    assert!(s.state.registry.by_token(&tokens[1]).is_some());
+    assert!(s.state.registry.by_token(&tokens[2]).is_some());
+    // The server is full (3 worlds with this one), but detached pristine sandboxes make room for newcomers.
+    let (_a, _) = s.session(sandbox()).await;
+    let (_b, wb) = s.session(sandbox()).await;
+    assert_eq!(wb["world"]["kind"], "sandbox");
+    // Attached ones are never dropped: with every world in use, the next session is refused.
+    let (_c, _) = s.session(sandbox()).await;
+    let mut d = s.connect().await;
+    d.send(json!({ "type": "hello", "version": 1 })).await;
+    assert_eq!(d.closed().await.0, 4005);
+}

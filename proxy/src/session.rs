@@ -427,7 +427,7 @@ impl Session {
             Some(r) => r,
             None => {
                 let handle = match &choice {
-                    WorldChoice::Sandbox => reg.new_sandbox(),
+                    WorldChoice::Sandbox => reg.new_sandbox(self.ip, self.state.config.max_worlds_per_ip),
                     WorldChoice::Room { code } => reg.room(code),
                     WorldChoice::Persistent if self.state.config.allow_persistent => {
                         Ok(reg.persistent.clone())
