@@ -253,7 +253,7 @@ impl Registry {
         owner: Option<IpAddr>,
         per_owner: usize,
     ) -> Result<Arc<WorldHandle>, AttachError> {
-        let owner = owner.filter(|ip| !ip.is_loopback());
+        let owner = crate::limits::counted(owner);
         if let Some(ip) = owner {
             let n = self.evict(per_owner.saturating_sub(1), |h| h.owner == Some(ip));
             if n >= per_owner {
