@@ -47,6 +47,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::broadcast;
+
 use super::mime;
 use super::mutf7;
 use super::parser::{
@@ -91,6 +93,12 @@ struct Mailbox {
     messages: Vec<Snap>,
     /// UIDs that are `\Recent` in this session (RFC 3501 §2.3.2).
     recent: HashSet<Uid>,
+    /// The store's change feed, subscribed before the snapshot was taken: the snapshot is compared with the store
+    /// only when a change to this folder arrived (or the feed overflowed), so a command costs nothing per message
+    /// when nothing changed (a 50,000-message mailbox would otherwise be copied after every command).
+    changes: broadcast::Receiver<StoreChange>,
+    /// Some message in `messages` is marked expunged and not yet reported.
+    expunge_pending: bool,
 }
 
 /// One message as this session last told its client.
@@ -331,12 +339,15 @@ impl ImapSession {
             body,
             CommandBody::Fetch { .. } | CommandBody::Store { .. } | CommandBody::Search { .. }
         );
+        // NOOP and CHECK are the client's way to poll: they also look for changes made on disk behind the store's
+        // back (a file mutt renamed in the Maildir), which no change notification announces.
+        let poll = matches!(body, CommandBody::Noop | CommandBody::Check);
         let reply = match self.execute(&tag, body, out) {
             Ok(reply) => reply,
             Err(flow) => return flow,
         };
         if matches!(self.pending, Pending::None) {
-            self.sync(out, allow_expunge);
+            self.sync(out, allow_expunge, poll);
         }
         if let Some(reply) = reply {
             tagged(out, &tag, reply.status, reply.code.as_deref(), &reply.text);
@@ -444,7 +455,7 @@ impl ImapSession {
             }
             CommandBody::Idle => {
                 out.extend_from_slice(b"+ idling\r\n");
-                self.sync(out, true);
+                self.sync(out, true, true);
                 self.pending = Pending::Idle { tag: tag.to_string() };
                 return Ok(None);
             }
@@ -553,7 +564,7 @@ impl ImapSession {
     fn idle_input(&mut self, tag: String, line: &[u8], out: &mut Vec<u8>) -> Flow {
         let text = String::from_utf8_lossy(line);
         if text.trim_end_matches(['\r', '\n']).eq_ignore_ascii_case("DONE") {
-            self.sync(out, true);
+            self.sync(out, true, false);
             tagged(out, &tag, Status::Ok, None, "IDLE terminated");
             Flow::Continue
         } else {
@@ -605,6 +616,8 @@ impl ImapSession {
         // user() is Some: execute only calls us when authenticated.
         let user = self.user().unwrap_or_default().to_string();
         let store = self.host.store.clone();
+        // Subscribed first: a change made between the snapshot and the subscription would go unnoticed.
+        let changes = store.subscribe();
         let status = match store.status(&user, &name) {
             Ok(s) => s,
             Err(e) => return Self::store_error(e),
@@ -614,6 +627,9 @@ impl ImapSession {
         } else {
             store.claim_recent(&user, &name).unwrap_or_default().into_iter().collect()
         };
+        // EXAMINE claims nothing, but reports how many messages are still recent for the next SELECT.
+        let recent_count =
+            if read_only { store.recent_count(&user, &name).unwrap_or(0) } else { recent.len() };
         self.condstore |= condstore;
         let mut keywords: Vec<String> = status
             .messages
@@ -636,7 +652,7 @@ impl ImapSession {
             untagged_status(out, Status::Ok, Some(&perm), "Flags permitted");
         }
         untagged(out, &format!("{} EXISTS", status.messages.len()));
-        untagged(out, &format!("{} RECENT", recent.len()));
+        untagged(out, &format!("{recent_count} RECENT"));
         if let Some(i) = status.messages.iter().position(|m| !m.flags.contains(&Flag::Seen)) {
             untagged_status(out, Status::Ok, Some(&format!("UNSEEN {}", i + 1)), "First unseen");
         }
@@ -650,6 +666,8 @@ impl ImapSession {
             uid_validity: status.uid_validity,
             messages: status.messages.into_iter().map(|meta| Snap { meta, expunged: false }).collect(),
             recent,
+            changes,
+            expunge_pending: false,
         };
         self.state = State::Selected { user, mailbox: Box::new(mailbox) };
         let (code, verb) = if read_only { ("READ-ONLY", "EXAMINE") } else { ("READ-WRITE", "SELECT") };
@@ -805,9 +823,15 @@ impl ImapSession {
             Ok(s) => s,
             Err(e) => return Self::store_error(e),
         };
-        // \Recent belongs to sessions: we know it only for the mailbox we have selected.
+        // \Recent belongs to sessions: for the mailbox we have selected (read-write) it is ours; otherwise it is
+        // what nobody has claimed yet, which the next SELECT would get.
         let recent = match &self.state {
-            State::Selected { mailbox, .. } if mailbox.name == name => mailbox.recent.len(),
+            State::Selected { mailbox, .. } if mailbox.name == name && !mailbox.read_only => {
+                mailbox.recent.len()
+            }
+            _ if items.contains(&StatusItem::Recent) => {
+                self.host.store.recent_count(&user, &name).unwrap_or(0)
+            }
             _ => 0,
         };
         let values: Vec<String> = items
@@ -1222,13 +1246,32 @@ impl ImapSession {
     // ---------------------------------------------------------------------------------------------------------
     // Sync
 
-    /// Tells the client what changed in the selected mailbox since it last heard (§7.4.1, §5.2).
-    fn sync(&mut self, out: &mut Vec<u8>, allow_expunge: bool) {
+    /// Tells the client what changed in the selected mailbox since it last heard (§7.4.1, §5.2). The store is
+    /// consulted only when its change feed mentioned this folder, or when `poll` asks to look anyway.
+    fn sync(&mut self, out: &mut Vec<u8>, allow_expunge: bool, poll: bool) {
         let condstore = self.condstore;
         let host = self.host.clone();
         let State::Selected { user, mailbox } = &mut self.state else {
             return;
         };
+        let mut dirty = poll;
+        loop {
+            match mailbox.changes.try_recv() {
+                Ok(change) => {
+                    dirty |= change.user.eq_ignore_ascii_case(user)
+                        && canonical_folder(&change.folder) == mailbox.name
+                }
+                // Missed some: assume they were ours.
+                Err(broadcast::error::TryRecvError::Lagged(_)) => dirty = true,
+                Err(_) => break,
+            }
+        }
+        if !dirty {
+            if allow_expunge && mailbox.expunge_pending {
+                report_expunges(mailbox, out);
+            }
+            return;
+        }
         let Ok(status) = host.store.status(user, &mailbox.name) else {
             return;
         };
@@ -1258,17 +1301,14 @@ impl ImapSession {
                     }
                     snap.meta = (*m).clone();
                 }
-                _ => snap.expunged = true,
-            }
-        }
-        if allow_expunge {
-            // Highest first: each EXPUNGE renumbers only the messages after it, which are already reported.
-            for i in (0..mailbox.messages.len()).rev() {
-                if mailbox.messages[i].expunged {
-                    untagged(out, &format!("{} EXPUNGE", i + 1));
-                    mailbox.messages.remove(i);
+                _ => {
+                    snap.expunged = true;
+                    mailbox.expunge_pending = true;
                 }
             }
+        }
+        if allow_expunge && mailbox.expunge_pending {
+            report_expunges(mailbox, out);
         }
         let last = mailbox.messages.last().map_or(0, |s| s.meta.uid);
         let new: Vec<MessageMeta> = status.messages.iter().filter(|m| m.uid > last).cloned().collect();
@@ -1283,6 +1323,18 @@ impl ImapSession {
             untagged(out, &format!("{recent} RECENT"));
         }
     }
+}
+
+/// Sends EXPUNGE for every message of the snapshot that is gone from the store, and forgets them.
+fn report_expunges(mailbox: &mut Mailbox, out: &mut Vec<u8>) {
+    // Highest first: each EXPUNGE renumbers only the messages after it, which are already reported.
+    for i in (0..mailbox.messages.len()).rev() {
+        if mailbox.messages[i].expunged {
+            untagged(out, &format!("{} EXPUNGE", i + 1));
+        }
+    }
+    mailbox.messages.retain(|s| !s.expunged);
+    mailbox.expunge_pending = false;
 }
 
 /// Writes one FETCH data item.
@@ -1504,7 +1556,7 @@ impl Session for ImapSession {
         };
         // Outside IDLE the client hears at its next command (§7.4.1 allows no unprompted EXPUNGE then).
         if ours && matches!(self.pending, Pending::Idle { .. }) {
-            self.sync(out, true);
+            self.sync(out, true, false);
         }
         Flow::Continue
     }

@@ -124,6 +124,9 @@ struct FolderState {
     journal: Option<Arc<File>>,
     /// Journal lines written since the last snapshot.
     journal_lines: usize,
+    /// Modification times of `cur/` and `new/` when the last scan found the cache in step with the disk, if they
+    /// were old enough to trust (see [`rescan_if_changed`]).
+    scanned: Option<(SystemTime, SystemTime)>,
 }
 
 impl FolderState {
@@ -658,7 +661,7 @@ impl MailStore for MaildirStore {
 
     fn status(&self, user: &str, folder: &str) -> StoreResult<FolderStatus> {
         self.with_folder(user, folder, |state, dir| {
-            let changes = rescan(state, dir)?;
+            let changes = rescan_if_changed(state, dir)?;
             Ok((state.status(), changes))
         })
     }
@@ -854,6 +857,12 @@ impl MailStore for MaildirStore {
                 }
             }
             Ok((recent, Vec::new()))
+        })
+    }
+
+    fn recent_count(&self, user: &str, folder: &str) -> StoreResult<usize> {
+        self.with_folder(user, folder, |state, _| {
+            Ok((state.messages.range(state.recent_cursor + 1..).count(), Vec::new()))
         })
     }
 
@@ -1076,6 +1085,32 @@ fn save_subscriptions(user_dir: &Path, subscribed: &BTreeSet<String>) -> io::Res
 
 /// Reconciles the cache with the files in `cur/` and `new/`: unknown files get the next UIDs (ordered by time),
 /// vanished files are expunged, flags changed in file names are taken over. Records the changes in the UID list.
+/// How old a directory's modification time must be before an unchanged time is taken to mean "nothing changed":
+/// file systems stamp with a coarse clock, so a file added in the same tick as our scan could leave the time as it
+/// was. One second covers every Linux file system's granularity but FAT's.
+const MTIME_TRUST: Duration = Duration::from_secs(1);
+
+/// The modification times of `cur/` and `new/`, which change with every file added, removed or renamed there.
+fn dir_stamps(dir: &Path) -> Option<(SystemTime, SystemTime)> {
+    let mtime = |sub: &str| fs::metadata(dir.join(sub)).and_then(|m| m.modified()).ok();
+    Some((mtime("cur")?, mtime("new")?))
+}
+
+/// [`rescan`], skipped when neither `cur/` nor `new/` changed since the last scan: a status of a big folder then
+/// costs two `stat` calls instead of reading the whole directory.
+fn rescan_if_changed(state: &mut FolderState, dir: &Path) -> io::Result<Vec<ChangeKind>> {
+    let stamps = dir_stamps(dir);
+    if stamps.is_some() && stamps == state.scanned {
+        return Ok(Vec::new());
+    }
+    let changes = rescan(state, dir)?;
+    // Our own operations change the times too; this scan saw their result, so the times taken before it are a
+    // valid mark, provided they are old enough that no later change could share them.
+    let trusted = SystemTime::now().checked_sub(MTIME_TRUST);
+    state.scanned = stamps.filter(|(cur, new)| trusted.is_some_and(|t| *cur < t && *new < t));
+    Ok(changes)
+}
+
 fn rescan(state: &mut FolderState, dir: &Path) -> io::Result<Vec<ChangeKind>> {
     // base → (where, system flags from the name). cur/ is read first and wins if a base is in both.
     let mut found: HashMap<String, (String, Flags)> = HashMap::new();
@@ -1455,6 +1490,27 @@ mod tests {
         assert_eq!(after.messages, st.messages);
         assert_eq!(after.uid_validity, validity);
         assert!(s.append("alice", "INBOX", b"e\r\n", &Flags::new(), None).unwrap() > d);
+    }
+
+    #[test]
+    fn status_skips_the_scan_only_while_the_directories_are_unchanged() {
+        let (tmp, s) = store();
+        s.ensure_user("alice").unwrap();
+        s.append("alice", "INBOX", b"a\r\n", &Flags::new(), None).unwrap();
+        let inbox = tmp.path().join("alice/Maildir");
+        // Once the directory times are old enough to trust, a status records them...
+        std::thread::sleep(MTIME_TRUST + Duration::from_millis(100));
+        assert_eq!(s.status("alice", "INBOX").unwrap().messages.len(), 1);
+        let handle = s.user("alice").unwrap();
+        assert!(handle.lock().folders["INBOX"].scanned.is_some(), "the times were recorded");
+        // ...and a file dropped in by hand changes them, so the next status scans and finds it.
+        fs::write(inbox.join("new/dropped.by.hand"), b"hello\r\n").unwrap();
+        assert_eq!(s.status("alice", "INBOX").unwrap().messages.len(), 2);
+        // Fresh times are not trusted: a change within the same clock tick must not be missed.
+        assert!(handle.lock().folders["INBOX"].scanned.is_none());
+        fs::rename(inbox.join("new/dropped.by.hand"), inbox.join("cur/dropped.by.hand:2,F")).unwrap();
+        let st = s.status("alice", "INBOX").unwrap();
+        assert!(st.messages[1].flags.contains(&Flag::Flagged));
     }
 
     #[test]

@@ -315,7 +315,8 @@ impl MailStore for MemoryStore {
     fn expunge(&self, user: &str, folder: &str, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
         let canon = canonical_folder(folder);
         let removed = self.with_folder(user, &canon, |f| {
-            let mut removed: Vec<Uid> = uids.iter().filter(|u| f.messages.remove(u).is_some()).copied().collect();
+            let mut removed: Vec<Uid> =
+                uids.iter().filter(|u| f.messages.remove(u).is_some()).copied().collect();
             removed.sort_unstable();
             removed.dedup();
             if !removed.is_empty() {
@@ -335,6 +336,10 @@ impl MailStore for MemoryStore {
             f.recent_cursor = f.uid_next - 1;
             Ok(recent)
         })
+    }
+
+    fn recent_count(&self, user: &str, folder: &str) -> StoreResult<usize> {
+        self.with_folder(user, folder, |f| Ok(f.messages.range(f.recent_cursor + 1..).count()))
     }
 
     fn subscribe(&self) -> broadcast::Receiver<StoreChange> {

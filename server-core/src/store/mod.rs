@@ -284,6 +284,13 @@ pub trait MailStore: Send + Sync + 'static {
     /// of new mail.
     fn claim_recent(&self, user: &str, folder: &str) -> StoreResult<Vec<Uid>>;
 
+    /// How many messages no session has claimed as `\Recent` yet, without claiming them: what STATUS (RECENT) and
+    /// EXAMINE report for a folder the asking session has not selected.
+    fn recent_count(&self, user: &str, folder: &str) -> StoreResult<usize> {
+        let _ = (user, folder);
+        Ok(0)
+    }
+
     /// A feed of every change made to any folder of any user of this store.
     fn subscribe(&self) -> broadcast::Receiver<StoreChange>;
 }
@@ -382,7 +389,10 @@ pub(crate) mod tests {
         s.expunge("alice", "INBOX", &[b]).unwrap();
         let c = s.append("alice", "INBOX", b"c\r\n", &Flags::new(), None).unwrap();
         assert!(c > b);
+        assert_eq!(s.recent_count("alice", "INBOX").unwrap(), 2, "counting claims nothing");
+        assert_eq!(s.recent_count("alice", "INBOX").unwrap(), 2);
         assert_eq!(s.claim_recent("alice", "INBOX").unwrap(), vec![a, c]);
+        assert_eq!(s.recent_count("alice", "INBOX").unwrap(), 0);
         assert!(s.claim_recent("alice", "INBOX").unwrap().is_empty());
         let d = s.append("alice", "INBOX", b"d\r\n", &Flags::new(), None).unwrap();
         assert_eq!(s.claim_recent("alice", "INBOX").unwrap(), vec![d]);
