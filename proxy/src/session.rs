@@ -187,6 +187,8 @@ struct Session {
     msgs: TokenBucket,
     bytes: TokenBucket,
     bad_in_row: u32,
+    /// When the browser last asked for something (pings excluded): the idle timeout counts from here.
+    last_active: Instant,
     snapshot_due: Option<Instant>,
     full_warned: bool,
 }
@@ -216,6 +218,7 @@ impl Session {
             replayed: Vec::new(),
             conns: HashMap::new(),
             bad_in_row: 0,
+            last_active: Instant::now(),
             snapshot_due: None,
             full_warned: false,
         }
@@ -223,14 +226,13 @@ impl Session {
 
     async fn run(mut self, mut stream: SplitStream<WebSocket>) {
         let idle = self.state.config.idle_timeout;
-        let mut idle_at = Instant::now() + idle;
+        self.last_active = Instant::now();
         let mut shutdown = self.state.shutdown.subscribe();
         let stop = loop {
             let r = tokio::select! {
                 m = stream.next() => match m {
                     None | Some(Err(_)) => Err(Stop::Gone),
                     Some(Ok(m)) => {
-                        idle_at = Instant::now() + idle;
                         self.state.metrics.ws_in_total.fetch_add(1, Ordering::Relaxed);
                         self.on_frame(m).await
                     }
@@ -257,10 +259,10 @@ impl Session {
                         Err(e) => Err(e),
                     }
                 }
-                _ = sleep_until(self.snapshot_due.unwrap_or(idle_at)), if self.snapshot_due.is_some() => {
+                _ = sleep_until(self.snapshot_due.unwrap_or(self.last_active)), if self.snapshot_due.is_some() => {
                     self.send_snapshot().await
                 }
-                _ = sleep_until(idle_at) => Err(Stop::Close(close::IDLE, "idle timeout".into())),
+                _ = sleep_until(self.last_active + idle) => Err(Stop::Close(close::IDLE, "idle timeout".into())),
                 _ = async { drop(shutdown.wait_for(|down| *down).await) } => Err(Stop::Close(close::GOING_AWAY, "server shutting down".into())),
             };
             if let Err(stop) = r {
@@ -313,6 +315,10 @@ impl Session {
             Err((code, message)) => return self.bad(code, message).await,
         };
         self.bad_in_row = 0;
+        // Keep-alives keep the socket up through proxies but do not count as use: a forgotten tab still times out.
+        if msg != ClientMsg::Ping {
+            self.last_active = Instant::now();
+        }
         self.on_msg(msg).await
     }
 

@@ -125,6 +125,17 @@ impl Client {
         }
     }
 
+    /// The next protocol message within `wait`, or `None` on close, error or timeout.
+    pub async fn try_recv(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            match tokio::time::timeout(wait, self.ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => continue,
+                _ => return None,
+            }
+        }
+    }
+
     /// Receives until `pred` holds; returns that message.
     pub async fn until(&mut self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;
