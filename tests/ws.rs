@@ -700,3 +700,55 @@ async fn reconnecting_cannot_pile_up_worlds() {
     d.send(json!({ "type": "hello", "version": 1 })).await;
     assert_eq!(d.closed().await.0, 4005);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_watches_mail_a_desktop_client_sends_to_the_persistent_world() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(json!({ "kind": "persistent" })).await;
+    c.until_type("snapshot").await;
+    // The "desktop client": plain TCP to the world's SMTP port.
+    let addr = s.world.addr("mx1", mailroom_core::config::Service::Smtp).unwrap();
+    let mut tcp = BufReader::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+    let mut line = String::new();
+    tcp.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("220"), "{line}");
+    let script = "HELO desk\r\nMAIL FROM:<carol@example.net>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n";
+    for cmd in script.split_inclusive("\r\n") {
+        tcp.get_mut().write_all(cmd.as_bytes()).await.unwrap();
+        line.clear();
+        tcp.read_line(&mut line).await.unwrap();
+    }
+    assert!(line.starts_with("354"), "{line}");
+    tcp.get_mut().write_all(b"Subject: from the desk\r\n\r\nhi\r\n.\r\nQUIT\r\n").await.unwrap();
+    let snap = c
+        .until("the desktop's mail", |v| {
+            v["type"] == "snapshot" && !inbox(&v["world"], "mx1", "alice").is_empty()
+        })
+        .await;
+    assert_eq!(inbox(&snap["world"], "mx1", "alice")[0]["subject"], "from the desk");
+    assert!(c.seen.iter().any(|v| v["type"] == "event" && v["event"]["event"] == "received"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_target_with_implicit_tls() {
+    // The "remote" server is the persistent world's SMTPS port on loopback.
+    let s = start(|_| {}).await;
+    let smtps = s.world.addr("mx2", mailroom_core::config::Service::Smtps).unwrap();
+    let s = start(move |c| {
+        c.remotes = vec![mailroom::RemoteTarget {
+            name: "lab".into(),
+            host: smtps.ip().to_string(),
+            port: smtps.port(),
+            service: mailroom_core::config::Service::Smtps,
+        }]
+    })
+    .await;
+    let (mut c, _) = s.session(sandbox()).await;
+    assert_eq!(c.open(1, "lab", "smtps").await["type"], "opened");
+    let tls = c.until_type("tls").await;
+    assert_eq!(tls["implicit"], true);
+    assert_eq!(tls["subject"], "mx2.example.net");
+    c.read_until(1, "220 ").await;
+    c.cmd(1, "QUIT", "221").await;
+}
