@@ -69,7 +69,7 @@ pub async fn run(socket: WebSocket, state: AppState, ip: Option<IpAddr>) {
     let (mut sink, stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Out>(OUT_QUEUE);
     let metrics = state.metrics.clone();
-    let mut writer = tokio::spawn(async move {
+    let writer = tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
             let (frame, last) = match out {
                 Out::Msg(m) => match serde_json::to_string(&m) {
