@@ -234,7 +234,9 @@ async fn two_browsers_in_one_room_see_the_same_world() {
     // B hears the event and gets a fresh picture without asking.
     b.until("online_changed", |v| v["type"] == "event" && v["event"]["event"] == "online_changed").await;
     b.until("mx2 offline", |v| v["type"] == "snapshot" && !online(&v["world"], "mx2")).await;
-    inject(&s.state, wa["token"].as_str().unwrap(), "mx2", "carol", "class notes");
+    inject_into(&s.state.registry.room("class-1").unwrap(), "mx2", "carol", "class notes");
+    // Room tokens are not kept: the room is found by its code.
+    assert!(s.state.registry.by_token(wa["token"].as_str().unwrap()).is_none());
     assert_eq!(inbox(&b.snapshot().await, "mx2", "carol").len(), 1);
     // A third browser with another code is elsewhere.
     let (mut other, _) = s.session(json!({ "kind": "room", "code": "class-2" })).await;

@@ -457,7 +457,11 @@ impl Session {
                     }
                 };
                 let token = new_token();
-                reg.remember(&token, handle.clone());
+                // Only a sandbox needs its token to be found again: a room is found by its code, the persistent
+                // world is always there.
+                if handle.kind == Kind::Sandbox {
+                    reg.remember(&token, handle.clone());
+                }
                 (token, handle)
             }
         };

@@ -180,7 +180,7 @@ pub enum AttachError {
 pub struct Registry {
     /// Sandbox configuration: the default world with playground timing.
     sandbox_config: WorldConfig,
-    /// Session token -> the world it was welcomed into.
+    /// Session token -> the sandbox it was welcomed into.
     tokens: Mutex<HashMap<String, Arc<WorldHandle>>>,
     /// Room code -> room.
     rooms: Mutex<HashMap<String, Arc<WorldHandle>>>,
@@ -339,7 +339,7 @@ impl Registry {
         let now = Instant::now();
         let mut dropped = Vec::new();
         self.tokens.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, h| {
-            let keep = h.kind == Kind::Persistent || !h.expired(ttl, now);
+            let keep = !h.expired(ttl, now);
             if !keep {
                 dropped.push(h.clone());
             }

@@ -255,7 +255,11 @@ pub fn online(snap: &Value, host: &str) -> bool {
 
 /// Puts a message straight into a mailbox of the world behind a session token (no SMTP needed).
 pub fn inject(state: &AppState, token: &str, host: &str, user: &str, subject: &str) {
-    let handle = state.registry.by_token(token).expect("token known");
+    inject_into(&state.registry.by_token(token).expect("token known"), host, user, subject);
+}
+
+/// Puts a message straight into a mailbox of a world.
+pub fn inject_into(handle: &mailroom::worlds::WorldHandle, host: &str, user: &str, subject: &str) {
     let world = handle.get_or_start().unwrap();
     let msg = format!("From: Test <test@example.org>\r\nSubject: {subject}\r\n\r\nhello\r\n");
     world.host(host).unwrap().store.append(user, "INBOX", msg.as_bytes(), &Default::default(), None).unwrap();
