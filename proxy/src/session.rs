@@ -187,6 +187,8 @@ struct Session {
     msgs: TokenBucket,
     bytes: TokenBucket,
     bad_in_row: u32,
+    /// When `rate_limited` was last said.
+    rate_error_at: Option<Instant>,
     /// When the browser last asked for something (pings excluded): the idle timeout counts from here.
     last_active: Instant,
     snapshot_due: Option<Instant>,
@@ -218,6 +220,7 @@ impl Session {
             replayed: Vec::new(),
             conns: HashMap::new(),
             bad_in_row: 0,
+            rate_error_at: None,
             last_active: Instant::now(),
             snapshot_due: None,
             full_warned: false,
@@ -295,6 +298,16 @@ impl Session {
         Ok(())
     }
 
+    /// Says `rate_limited`, at most once a second: a flood must not be answered by a flood.
+    async fn rate_limited(&mut self, message: &str) -> Handled {
+        let now = Instant::now();
+        if self.rate_error_at.is_some_and(|at| now.duration_since(at) < std::time::Duration::from_secs(1)) {
+            return Ok(());
+        }
+        self.rate_error_at = Some(now);
+        self.error("rate_limited", message).await
+    }
+
     async fn on_frame(&mut self, m: Message) -> Handled {
         let text = match m {
             Message::Text(t) => t,
@@ -308,7 +321,7 @@ impl Session {
             return Err(Stop::Close(close::MESSAGE_TOO_BIG, "message too big".into()));
         }
         if !self.msgs.take(1) {
-            return self.error("rate_limited", "too many messages per second; this one was dropped").await;
+            return self.rate_limited("too many messages per second; dropped").await;
         }
         let msg = match parse(&text) {
             Ok(m) => m,
@@ -343,9 +356,7 @@ impl Session {
                     Err(e) => return self.bad("bad_message", e).await,
                 };
                 if !self.bytes.take(bytes.len() as u64) {
-                    return self
-                        .error("rate_limited", "too many bytes per second; this send was dropped")
-                        .await;
+                    return self.rate_limited("too many bytes per second; this send was dropped").await;
                 }
                 let Some(input) = self.conns.get(&conn).and_then(|c| c.input.clone()) else {
                     return self.error("unknown_conn", format!("no open connection {conn}")).await;
