@@ -759,3 +759,29 @@ async fn a_remote_target_with_implicit_tls() {
     c.read_until(1, "220 ").await;
     c.cmd(1, "QUIT", "221").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_close_when_their_host_goes_offline_or_the_world_resets() {
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    c.open(1, "mx2", "imap").await;
+    c.read_until(1, "* OK").await;
+    c.send(json!({ "type": "set_online", "host": "mx2", "online": false })).await;
+    c.seen_or_until("closed 1", |v| v["type"] == "closed" && v["conn"] == 1).await;
+    // An offline host refuses new connections: closed without opened.
+    let r = c.open(2, "mx2", "smtp").await;
+    assert_eq!(r["type"], "closed", "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("refused"), "{r}");
+
+    c.open(3, "mx1", "pop3").await;
+    c.read_until(3, "+OK").await;
+    let mark = c.seen.len();
+    c.send(json!({ "type": "reset_world" })).await;
+    c.seen_or_until("closed 3", |v| v["type"] == "closed" && v["conn"] == 3).await;
+    // The pristine world again (mx2 back online), and the connection ID can be reused.
+    let pristine = |v: &Value| v["type"] == "snapshot" && online(&v["world"], "mx2");
+    if !c.seen[mark..].iter().any(pristine) {
+        c.until("pristine", pristine).await;
+    }
+    assert_eq!(c.open(3, "mx1", "pop3").await["type"], "opened");
+}
