@@ -10,6 +10,7 @@ mod web;
 use std::time::Duration;
 
 use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use web::*;
 
@@ -233,7 +234,9 @@ async fn two_browsers_in_one_room_see_the_same_world() {
     // B hears the event and gets a fresh picture without asking.
     b.until("online_changed", |v| v["type"] == "event" && v["event"]["event"] == "online_changed").await;
     b.until("mx2 offline", |v| v["type"] == "snapshot" && !online(&v["world"], "mx2")).await;
-    inject(&s.state, wa["token"].as_str().unwrap(), "mx2", "carol", "class notes");
+    inject_into(&s.state.registry.room("class-1").unwrap(), "mx2", "carol", "class notes");
+    // Room tokens are not kept: the room is found by its code.
+    assert!(s.state.registry.by_token(wa["token"].as_str().unwrap()).is_none());
     assert_eq!(inbox(&b.snapshot().await, "mx2", "carol").len(), 1);
     // A third browser with another code is elsewhere.
     let (mut other, _) = s.session(json!({ "kind": "room", "code": "class-2" })).await;
@@ -406,11 +409,16 @@ async fn message_and_byte_rates_are_limited() {
     .await;
     let (mut c, _) = s.session(sandbox()).await;
     // hello took one token.
-    for _ in 0..3 {
+    for _ in 0..10 {
         c.send(json!({ "type": "ping" })).await;
     }
-    c.until("rate_limited", |v| v["code"] == "rate_limited").await;
-    assert_eq!(c.seen.iter().filter(|v| v["type"] == "pong").count(), 2);
+    let mut got = Vec::new();
+    while let Some(v) = c.try_recv(Duration::from_millis(300)).await {
+        got.push(v);
+    }
+    assert_eq!(got.iter().filter(|v| v["type"] == "pong").count(), 2, "{got:?}");
+    // A flood is not answered by a flood: one error a second at most.
+    assert_eq!(got.iter().filter(|v| v["code"] == "rate_limited").count(), 1, "{got:?}");
 
     let s = start(|c| {
         c.bytes_per_sec = 10;
@@ -454,8 +462,8 @@ async fn sessions_per_client_address_are_capped_4003_but_never_per_loopback() {
     drop(a);
     web::wait_async(|| async {
         let mut c = s.connect_with(&[("x-forwarded-for", "203.0.113.5")]).await.unwrap();
-        c.send(json!({ "type": "ping" })).await;
-        tokio::time::timeout(Duration::from_secs(2), c.recv()).await.is_ok_and(|v| v["type"] == "pong")
+        let _ = c.ws.send(tokio_tungstenite::tungstenite::Message::text(r#"{"type":"ping"}"#)).await;
+        c.try_recv(Duration::from_secs(2)).await.is_some_and(|v| v["type"] == "pong")
     })
     .await;
 }
@@ -464,7 +472,17 @@ async fn sessions_per_client_address_are_capped_4003_but_never_per_loopback() {
 async fn idle_sessions_close_4006() {
     let s = start(|c| c.idle_timeout = Duration::from_millis(300)).await;
     let (mut c, _) = s.session(sandbox()).await;
-    let (code, _) = c.closed().await;
+    // Keep-alives every 100 ms do not count as use: the close still comes.
+    let started = std::time::Instant::now();
+    let code = loop {
+        assert!(started.elapsed() < Duration::from_secs(5), "no idle close while pinging");
+        let _ = c.ws.send(tokio_tungstenite::tungstenite::Message::text(r#"{"type":"ping"}"#)).await;
+        match tokio::time::timeout(Duration::from_millis(100), c.ws.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(f))))) => break u16::from(f.code),
+            Ok(None | Some(Err(_))) => panic!("socket ended without a close frame"),
+            _ => {}
+        }
+    };
     assert_eq!(code, 4006);
 }
 
@@ -656,4 +674,114 @@ async fn pop3_delete_and_imap_keep_show_in_the_snapshot() {
     let bob = inbox(&c.snapshot().await, "mx1", "bob");
     assert_eq!(bob.len(), 1);
     assert!(bob[0]["flags"].as_array().unwrap().iter().any(|f| f == "\\Seen"), "{bob:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnecting_cannot_pile_up_worlds() {
+    let s = start(|c| {
+        c.max_worlds_per_ip = 2;
+        c.max_worlds = 3;
+        c.forwarded_header = Some("x-forwarded-for".into());
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let from = |ip: &'static str| [("x-forwarded-for", ip)];
+    // One address: its third sandbox pushes out its oldest detached one.
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let mut c = s.connect_with(&from("203.0.113.5")).await.unwrap();
+        tokens.push(c.hello(sandbox(), None).await["token"].as_str().unwrap().to_string());
+        drop(c);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    web::wait(|| s.state.registry.by_token(&tokens[0]).is_none(), "oldest sandbox dropped").await;
+    assert!(s.state.registry.by_token(&tokens[1]).is_some());
+    assert!(s.state.registry.by_token(&tokens[2]).is_some());
+    // The server is full (3 worlds with this one), but detached pristine sandboxes make room for newcomers.
+    let (_a, _) = s.session(sandbox()).await;
+    let (_b, wb) = s.session(sandbox()).await;
+    assert_eq!(wb["world"]["kind"], "sandbox");
+    // Attached ones are never dropped: with every world in use, the next session is refused.
+    let (_c, _) = s.session(sandbox()).await;
+    let mut d = s.connect().await;
+    d.send(json!({ "type": "hello", "version": 1 })).await;
+    assert_eq!(d.closed().await.0, 4005);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_watches_mail_a_desktop_client_sends_to_the_persistent_world() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(json!({ "kind": "persistent" })).await;
+    c.until_type("snapshot").await;
+    // The "desktop client": plain TCP to the world's SMTP port.
+    let addr = s.world.addr("mx1", mailroom_core::config::Service::Smtp).unwrap();
+    let mut tcp = BufReader::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+    let mut line = String::new();
+    tcp.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("220"), "{line}");
+    let script = "HELO desk\r\nMAIL FROM:<carol@example.net>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n";
+    for cmd in script.split_inclusive("\r\n") {
+        tcp.get_mut().write_all(cmd.as_bytes()).await.unwrap();
+        line.clear();
+        tcp.read_line(&mut line).await.unwrap();
+    }
+    assert!(line.starts_with("354"), "{line}");
+    tcp.get_mut().write_all(b"Subject: from the desk\r\n\r\nhi\r\n.\r\nQUIT\r\n").await.unwrap();
+    let snap = c
+        .until("the desktop's mail", |v| {
+            v["type"] == "snapshot" && !inbox(&v["world"], "mx1", "alice").is_empty()
+        })
+        .await;
+    assert_eq!(inbox(&snap["world"], "mx1", "alice")[0]["subject"], "from the desk");
+    assert!(c.seen.iter().any(|v| v["type"] == "event" && v["event"]["event"] == "received"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_target_with_implicit_tls() {
+    // The "remote" server is the persistent world's SMTPS port on loopback.
+    let s = start(|_| {}).await;
+    let smtps = s.world.addr("mx2", mailroom_core::config::Service::Smtps).unwrap();
+    let s = start(move |c| {
+        c.remotes = vec![mailroom::RemoteTarget {
+            name: "lab".into(),
+            host: smtps.ip().to_string(),
+            port: smtps.port(),
+            service: mailroom_core::config::Service::Smtps,
+        }]
+    })
+    .await;
+    let (mut c, _) = s.session(sandbox()).await;
+    assert_eq!(c.open(1, "lab", "smtps").await["type"], "opened");
+    let tls = c.until_type("tls").await;
+    assert_eq!(tls["implicit"], true);
+    assert_eq!(tls["subject"], "mx2.example.net");
+    c.read_until(1, "220 ").await;
+    c.cmd(1, "QUIT", "221").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_close_when_their_host_goes_offline_or_the_world_resets() {
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    c.open(1, "mx2", "imap").await;
+    c.read_until(1, "* OK").await;
+    c.send(json!({ "type": "set_online", "host": "mx2", "online": false })).await;
+    c.seen_or_until("closed 1", |v| v["type"] == "closed" && v["conn"] == 1).await;
+    // An offline host refuses new connections: closed without opened.
+    let r = c.open(2, "mx2", "smtp").await;
+    assert_eq!(r["type"], "closed", "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("refused"), "{r}");
+
+    c.open(3, "mx1", "pop3").await;
+    c.read_until(3, "+OK").await;
+    let mark = c.seen.len();
+    c.send(json!({ "type": "reset_world" })).await;
+    c.seen_or_until("closed 3", |v| v["type"] == "closed" && v["conn"] == 3).await;
+    // The pristine world again (mx2 back online), and the connection ID can be reused.
+    let pristine = |v: &Value| v["type"] == "snapshot" && online(&v["world"], "mx2");
+    if !c.seen[mark..].iter().any(pristine) {
+        c.until("pristine", pristine).await;
+    }
+    assert_eq!(c.open(3, "mx1", "pop3").await["type"], "opened");
 }

@@ -77,6 +77,9 @@ pub struct Args {
     /// Sandboxes and rooms kept at once [default: 2000].
     #[arg(long)]
     pub max_worlds: Option<usize>,
+    /// Sandboxes kept per client address, including those waiting for a reattach [default: 40].
+    #[arg(long)]
+    pub max_worlds_per_ip: Option<usize>,
     /// Connections per playground session [default: 8].
     #[arg(long)]
     pub max_connections: Option<usize>,
@@ -194,6 +197,7 @@ impl Args {
             max_sessions => max_sessions,
             max_sessions_per_ip => max_sessions_per_ip,
             max_worlds => max_worlds,
+            max_worlds_per_ip => max_worlds_per_ip,
             max_connections => max_connections_per_session,
             max_frame => max_frame,
             sandbox_max_messages => sandbox_max_messages,

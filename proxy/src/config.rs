@@ -44,6 +44,9 @@ pub struct ProxyConfig {
     pub max_sessions_per_ip: usize,
     /// Worlds kept at once (sandboxes and rooms, attached or waiting for a reattach).
     pub max_worlds: usize,
+    /// Sandboxes kept per client address (attached or waiting for a reattach); beyond it the address's oldest
+    /// detached sandbox is dropped. Loopback is not counted.
+    pub max_worlds_per_ip: usize,
     /// Open connections into the world per session.
     pub max_connections_per_session: usize,
     /// Client messages per second per session (token bucket refill rate)...
@@ -90,6 +93,8 @@ impl Default for ProxyConfig {
             // operators of classroom deployments raise it.
             max_sessions_per_ip: 20,
             max_worlds: 2000,
+            // Twice the sessions an address may hold: reloads reattach, so more is only piling up.
+            max_worlds_per_ip: 40,
             // Two devices side by side plus a few spare tabs.
             max_connections_per_session: 8,
             // Typing, even pasting, stays far below this; scripts hammering the relay do not.

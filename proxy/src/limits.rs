@@ -57,6 +57,25 @@ pub fn client_ip(config: &ProxyConfig, peer: Option<SocketAddr>, headers: &Heade
     peer_ip
 }
 
+/// The address a client is counted under: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its /64, since one
+/// subscriber usually holds a whole /64 and could otherwise take a fresh address per session.
+pub fn bucket(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut seg = v6.segments();
+            seg[4..].fill(0);
+            IpAddr::V6(seg.into())
+        }
+        v4 => v4,
+    }
+}
+
+/// The bucket a client is counted in, or `None` when it is not counted (unknown or loopback: see
+/// [`PerIp::acquire`]).
+pub fn counted(ip: Option<IpAddr>) -> Option<IpAddr> {
+    ip.filter(|ip| !ip.to_canonical().is_loopback()).map(bucket)
+}
+
 /// Open sessions per client address.
 #[derive(Default)]
 pub struct PerIp(Mutex<HashMap<IpAddr, usize>>);
@@ -72,7 +91,7 @@ impl PerIp {
     /// they are the operator's own machine (or a reverse proxy whose forwarding header is not configured, where
     /// counting would lock every visitor into one bucket); the global cap still applies to them.
     pub fn acquire(self: &Arc<Self>, ip: Option<IpAddr>, max: usize) -> Option<IpSlot> {
-        let Some(ip) = ip.filter(|ip| !ip.is_loopback()) else {
+        let Some(ip) = counted(ip) else {
             return Some(IpSlot { table: self.clone(), ip: None });
         };
         let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -130,6 +149,17 @@ mod tests {
     }
 
     #[test]
+    fn buckets() {
+        for (ip, want) in [
+            ("203.0.113.5", "203.0.113.5"),
+            ("::ffff:203.0.113.5", "203.0.113.5"),
+            ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::"),
+        ] {
+            assert_eq!(bucket(ip.parse().unwrap()), want.parse::<IpAddr>().unwrap(), "{ip}");
+        }
+    }
+
+    #[test]
     fn per_ip_counts_and_frees() {
         let t = Arc::new(PerIp::default());
         let ip: IpAddr = "203.0.113.5".parse().unwrap();
@@ -142,5 +172,10 @@ mod tests {
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         let held: Vec<_> = (0..10).map(|_| t.acquire(Some(lo), 2).unwrap()).collect();
         assert_eq!(held.len(), 10);
+        assert!(counted(Some("::1".parse().unwrap())).is_none());
+        assert!(counted(Some("::ffff:127.0.0.1".parse().unwrap())).is_none());
+        // Two addresses of one /64 share a bucket.
+        let _c = t.acquire(Some("2001:db8::1".parse().unwrap()), 1).unwrap();
+        assert!(t.acquire(Some("2001:db8::2".parse().unwrap()), 1).is_none());
     }
 }

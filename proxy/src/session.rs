@@ -69,7 +69,7 @@ pub async fn run(socket: WebSocket, state: AppState, ip: Option<IpAddr>) {
     let (mut sink, stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Out>(OUT_QUEUE);
     let metrics = state.metrics.clone();
-    let mut writer = tokio::spawn(async move {
+    let writer = tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
             let (frame, last) = match out {
                 Out::Msg(m) => match serde_json::to_string(&m) {
@@ -116,14 +116,26 @@ pub async fn run(socket: WebSocket, state: AppState, ip: Option<IpAddr>) {
     state.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
 
     let session = Session::new(state.clone(), ip, tx.clone());
-    let mut task = tokio::spawn(session.run(stream));
+    let task = tokio::spawn(session.run(stream));
+    supervise(task, writer, tx, &state.metrics).await;
+    drop(slot);
+}
+
+/// Waits for the session task or the writer, whichever ends first, and stops the other. A panic in the session
+/// becomes close code 1011 on its own socket and a count in the metrics; nothing else is affected.
+async fn supervise(
+    mut task: JoinHandle<()>,
+    mut writer: JoinHandle<()>,
+    tx: mpsc::Sender<Out>,
+    metrics: &crate::metrics::Metrics,
+) {
     tokio::select! {
         r = &mut task => {
             if let Err(e) = r
                 && e.is_panic()
             {
-                state.metrics.panics_total.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(?ip, "session task panicked; closing its socket");
+                metrics.panics_total.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("session task panicked; closing its socket");
                 let _ = tx.send(Out::Close(close::INTERNAL_ERROR, "internal error".into())).await;
             }
         }
@@ -134,7 +146,6 @@ pub async fn run(socket: WebSocket, state: AppState, ip: Option<IpAddr>) {
     if tokio::time::timeout(std::time::Duration::from_secs(5), &mut writer).await.is_err() {
         writer.abort();
     }
-    drop(slot);
 }
 
 /// Gives the session count back, however the session ends.
@@ -176,6 +187,10 @@ struct Session {
     msgs: TokenBucket,
     bytes: TokenBucket,
     bad_in_row: u32,
+    /// When `rate_limited` was last said.
+    rate_error_at: Option<Instant>,
+    /// When the browser last asked for something (pings excluded): the idle timeout counts from here.
+    last_active: Instant,
     snapshot_due: Option<Instant>,
     full_warned: bool,
 }
@@ -205,6 +220,8 @@ impl Session {
             replayed: Vec::new(),
             conns: HashMap::new(),
             bad_in_row: 0,
+            rate_error_at: None,
+            last_active: Instant::now(),
             snapshot_due: None,
             full_warned: false,
         }
@@ -212,14 +229,13 @@ impl Session {
 
     async fn run(mut self, mut stream: SplitStream<WebSocket>) {
         let idle = self.state.config.idle_timeout;
-        let mut idle_at = Instant::now() + idle;
+        self.last_active = Instant::now();
         let mut shutdown = self.state.shutdown.subscribe();
         let stop = loop {
             let r = tokio::select! {
                 m = stream.next() => match m {
                     None | Some(Err(_)) => Err(Stop::Gone),
                     Some(Ok(m)) => {
-                        idle_at = Instant::now() + idle;
                         self.state.metrics.ws_in_total.fetch_add(1, Ordering::Relaxed);
                         self.on_frame(m).await
                     }
@@ -246,10 +262,10 @@ impl Session {
                         Err(e) => Err(e),
                     }
                 }
-                _ = sleep_until(self.snapshot_due.unwrap_or(idle_at)), if self.snapshot_due.is_some() => {
+                _ = sleep_until(self.snapshot_due.unwrap_or(self.last_active)), if self.snapshot_due.is_some() => {
                     self.send_snapshot().await
                 }
-                _ = sleep_until(idle_at) => Err(Stop::Close(close::IDLE, "idle timeout".into())),
+                _ = sleep_until(self.last_active + idle) => Err(Stop::Close(close::IDLE, "idle timeout".into())),
                 _ = async { drop(shutdown.wait_for(|down| *down).await) } => Err(Stop::Close(close::GOING_AWAY, "server shutting down".into())),
             };
             if let Err(stop) = r {
@@ -282,6 +298,16 @@ impl Session {
         Ok(())
     }
 
+    /// Says `rate_limited`, at most once a second: a flood must not be answered by a flood.
+    async fn rate_limited(&mut self, message: &str) -> Handled {
+        let now = Instant::now();
+        if self.rate_error_at.is_some_and(|at| now.duration_since(at) < std::time::Duration::from_secs(1)) {
+            return Ok(());
+        }
+        self.rate_error_at = Some(now);
+        self.error("rate_limited", message).await
+    }
+
     async fn on_frame(&mut self, m: Message) -> Handled {
         let text = match m {
             Message::Text(t) => t,
@@ -295,13 +321,17 @@ impl Session {
             return Err(Stop::Close(close::MESSAGE_TOO_BIG, "message too big".into()));
         }
         if !self.msgs.take(1) {
-            return self.error("rate_limited", "too many messages per second; this one was dropped").await;
+            return self.rate_limited("too many messages per second; dropped").await;
         }
         let msg = match parse(&text) {
             Ok(m) => m,
             Err((code, message)) => return self.bad(code, message).await,
         };
         self.bad_in_row = 0;
+        // Keep-alives keep the socket up through proxies but do not count as use: a forgotten tab still times out.
+        if msg != ClientMsg::Ping {
+            self.last_active = Instant::now();
+        }
         self.on_msg(msg).await
     }
 
@@ -326,9 +356,7 @@ impl Session {
                     Err(e) => return self.bad("bad_message", e).await,
                 };
                 if !self.bytes.take(bytes.len() as u64) {
-                    return self
-                        .error("rate_limited", "too many bytes per second; this send was dropped")
-                        .await;
+                    return self.rate_limited("too many bytes per second; this send was dropped").await;
                 }
                 let Some(input) = self.conns.get(&conn).and_then(|c| c.input.clone()) else {
                     return self.error("unknown_conn", format!("no open connection {conn}")).await;
@@ -416,7 +444,7 @@ impl Session {
             Some(r) => r,
             None => {
                 let handle = match &choice {
-                    WorldChoice::Sandbox => reg.new_sandbox(),
+                    WorldChoice::Sandbox => reg.new_sandbox(self.ip, self.state.config.max_worlds_per_ip),
                     WorldChoice::Room { code } => reg.room(code),
                     WorldChoice::Persistent if self.state.config.allow_persistent => {
                         Ok(reg.persistent.clone())
@@ -440,7 +468,11 @@ impl Session {
                     }
                 };
                 let token = new_token();
-                reg.remember(&token, handle.clone());
+                // Only a sandbox needs its token to be found again: a room is found by its code, the persistent
+                // world is always there.
+                if handle.kind == Kind::Sandbox {
+                    reg.remember(&token, handle.clone());
+                }
                 (token, handle)
             }
         };
@@ -699,6 +731,29 @@ async fn world_changed(rx: &mut Option<watch::Receiver<Option<Arc<World>>>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_session_closes_1011_and_nothing_else() {
+        let metrics = crate::metrics::Metrics::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let writer = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(out) = rx.recv().await {
+                got.push(format!("{out:?}"));
+            }
+            let _ = done_tx.send(got);
+        });
+        let sender = tx.clone();
+        let task = tokio::spawn(async move {
+            let _keep = sender;
+            panic!("a bug in a session");
+        });
+        supervise(task, writer, tx, &metrics).await;
+        let got = done_rx.await.unwrap();
+        assert_eq!(got, [format!("{:?}", Out::Close(close::INTERNAL_ERROR, "internal error".into()))]);
+        assert_eq!(metrics.panics_total.load(Ordering::Relaxed), 1);
+    }
 
     #[test]
     fn parse_table() {

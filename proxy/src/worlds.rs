@@ -10,6 +10,7 @@
 //! `reattach_ttl` (a reload or a dropped network comes back to the same mailboxes), then reaped.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub enum Kind {
 pub struct WorldHandle {
     /// Sandbox, room or persistent.
     pub kind: Kind,
+    /// The client address that created a sandbox (for the per-address cap on kept worlds).
+    pub owner: Option<IpAddr>,
     /// The configuration a (re)started world gets.
     config: WorldConfig,
     /// The running world; `None` while pristine. Sessions watch it to resubscribe after a start or reset.
@@ -55,9 +58,10 @@ pub struct WorldHandle {
 
 impl WorldHandle {
     /// A lazily started sandbox or room.
-    pub fn lazy(kind: Kind, config: WorldConfig) -> Arc<WorldHandle> {
+    pub fn lazy(kind: Kind, config: WorldConfig, owner: Option<IpAddr>) -> Arc<WorldHandle> {
         Arc::new(WorldHandle {
             kind,
+            owner,
             config,
             current: watch::Sender::new(None),
             start_lock: Mutex::new(()),
@@ -72,6 +76,7 @@ impl WorldHandle {
     pub fn persistent(world: Arc<World>) -> Arc<WorldHandle> {
         Arc::new(WorldHandle {
             kind: Kind::Persistent,
+            owner: None,
             config: world.config.clone(),
             current: watch::Sender::new(Some(world)),
             start_lock: Mutex::new(()),
@@ -148,6 +153,14 @@ impl WorldHandle {
                 .is_some_and(|at| now.duration_since(at) >= ttl)
     }
 
+    /// Since when nobody is attached (`None` while someone is).
+    fn detached_since(&self) -> Option<Instant> {
+        if self.attached.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        *self.detached_at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Whether the world is running (for metrics).
     pub fn is_running(&self) -> bool {
         self.current.borrow().is_some()
@@ -167,7 +180,7 @@ pub enum AttachError {
 pub struct Registry {
     /// Sandbox configuration: the default world with playground timing.
     sandbox_config: WorldConfig,
-    /// Session token -> the world it was welcomed into.
+    /// Session token -> the sandbox it was welcomed into.
     tokens: Mutex<HashMap<String, Arc<WorldHandle>>>,
     /// Room code -> room.
     rooms: Mutex<HashMap<String, Arc<WorldHandle>>>,
@@ -229,12 +242,69 @@ impl Registry {
         self.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(token).cloned()
     }
 
-    /// A new private sandbox.
-    pub fn new_sandbox(&self) -> Result<Arc<WorldHandle>, AttachError> {
-        if self.count() >= self.max_worlds {
-            return Err(AttachError::TooManyWorlds);
+    /// A new private sandbox for a client at `owner`.
+    ///
+    /// Worlds whose sockets are gone are kept for a reattach, which would let one client (or many) pile them up by
+    /// reconnecting: so a client keeps at most `per_owner` sandboxes (its oldest detached one is dropped to make
+    /// room), and when the server holds `max_worlds`, detached sandboxes that never started (nothing in them to
+    /// lose) are dropped first. Only when neither frees a place is the session refused.
+    pub fn new_sandbox(
+        &self,
+        owner: Option<IpAddr>,
+        per_owner: usize,
+    ) -> Result<Arc<WorldHandle>, AttachError> {
+        let owner = crate::limits::counted(owner);
+        if let Some(ip) = owner {
+            let n = self.evict(per_owner.saturating_sub(1), |h| h.owner == Some(ip));
+            if n >= per_owner {
+                return Err(AttachError::TooManyWorlds);
+            }
         }
-        Ok(WorldHandle::lazy(Kind::Sandbox, self.sandbox_config.clone()))
+        let total = self.count();
+        if total >= self.max_worlds {
+            let pristine = self
+                .tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .filter(|h| h.kind == Kind::Sandbox && !h.is_running())
+                .count();
+            // Keep few enough pristine sandboxes that the new one fits.
+            let others = total - pristine;
+            self.evict(self.max_worlds.saturating_sub(others + 1), |h| !h.is_running());
+            if self.count() >= self.max_worlds {
+                return Err(AttachError::TooManyWorlds);
+            }
+        }
+        Ok(WorldHandle::lazy(Kind::Sandbox, self.sandbox_config.clone(), owner))
+    }
+
+    /// Drops the oldest detached sandboxes matching `which` until at most `keep` sandboxes match; returns how many
+    /// match afterwards.
+    fn evict(&self, keep: usize, which: impl Fn(&WorldHandle) -> bool) -> usize {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let matching: Vec<(String, Arc<WorldHandle>)> = tokens
+            .iter()
+            .filter(|(_, h)| h.kind == Kind::Sandbox && which(h))
+            .map(|(t, h)| (t.clone(), h.clone()))
+            .collect();
+        let mut detached: Vec<(Instant, String, Arc<WorldHandle>)> = matching
+            .iter()
+            .filter_map(|(t, h)| h.detached_since().map(|at| (at, t.clone(), h.clone())))
+            .collect();
+        detached.sort_by_key(|(at, _, _)| *at);
+        let mut left = matching.len();
+        for (_, token, handle) in detached {
+            if left <= keep {
+                break;
+            }
+            tokens.remove(&token);
+            if let Some(w) = handle.world() {
+                w.shutdown();
+            }
+            left -= 1;
+        }
+        left
     }
 
     /// The room with this code, created on first use.
@@ -255,7 +325,7 @@ impl Registry {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         Ok(rooms
             .entry(code.clone())
-            .or_insert_with(|| WorldHandle::lazy(Kind::Room(code), self.sandbox_config.clone()))
+            .or_insert_with(|| WorldHandle::lazy(Kind::Room(code), self.sandbox_config.clone(), None))
             .clone())
     }
 
@@ -269,7 +339,7 @@ impl Registry {
         let now = Instant::now();
         let mut dropped = Vec::new();
         self.tokens.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, h| {
-            let keep = h.kind == Kind::Persistent || !h.expired(ttl, now);
+            let keep = !h.expired(ttl, now);
             if !keep {
                 dropped.push(h.clone());
             }

@@ -125,6 +125,17 @@ impl Client {
         }
     }
 
+    /// The next protocol message within `wait`, or `None` on close, error or timeout.
+    pub async fn try_recv(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            match tokio::time::timeout(wait, self.ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => continue,
+                _ => return None,
+            }
+        }
+    }
+
     /// Receives until `pred` holds; returns that message.
     pub async fn until(&mut self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -244,7 +255,11 @@ pub fn online(snap: &Value, host: &str) -> bool {
 
 /// Puts a message straight into a mailbox of the world behind a session token (no SMTP needed).
 pub fn inject(state: &AppState, token: &str, host: &str, user: &str, subject: &str) {
-    let handle = state.registry.by_token(token).expect("token known");
+    inject_into(&state.registry.by_token(token).expect("token known"), host, user, subject);
+}
+
+/// Puts a message straight into a mailbox of a world.
+pub fn inject_into(handle: &mailroom::worlds::WorldHandle, host: &str, user: &str, subject: &str) {
     let world = handle.get_or_start().unwrap();
     let msg = format!("From: Test <test@example.org>\r\nSubject: {subject}\r\n\r\nhello\r\n");
     world.host(host).unwrap().store.append(user, "INBOX", msg.as_bytes(), &Default::default(), None).unwrap();
