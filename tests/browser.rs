@@ -516,3 +516,26 @@ fn tls_marker_after_starttls_and_implicit_tls() {
         e.shot("tls").await;
     });
 }
+
+/// An IMAP literal: APPEND announces {n}, the server's `+` opens the multi-line editor, exactly n octets go.
+#[test]
+fn imap_append_literal_through_the_editor() {
+    run(async |e| {
+        e.open("/").await;
+        e.open_conn("mx2", "imap", 1).await;
+        e.wait_line(1, "* OK").await;
+        e.type_cmd(1, "LOGIN carol password").await;
+        e.wait_line(1, "a1 OK").await;
+        let body = "Subject: literal\n\nhello!";
+        let n = body.replace('\n', "\r\n").len();
+        e.type_cmd(1, &format!("APPEND INBOX {{{n}}}")).await;
+        let editor = e.wait_css(".cmdline[data-mode='literal'] textarea", "the literal editor").await;
+        editor.send_keys(body).await.unwrap();
+        e.click(".pane[data-conn='1'] .send-lines").await;
+        e.wait_line(1, "a2 OK").await;
+        e.click("[data-mailbox='mx2/carol']").await;
+        e.wait_attr("#mailbox-view", "data-count", "1").await;
+        let subj = e.wait_css("#mailbox-view .subject", "the message").await.text().await.unwrap();
+        assert_eq!(subj, "literal");
+    });
+}
