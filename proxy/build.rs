@@ -78,8 +78,31 @@ fn main() {
     write_assets(&out, &files).expect("write assets into OUT_DIR");
 }
 
+/// The `wasm-bindgen-cli-support` version this script links (pinned with `=` in proxy/Cargo.toml).
+const BINDGEN_VERSION: &str = "0.2.130";
+
+/// The generated glue only fits the macro output of the same wasm-bindgen version: check Cargo.lock first, so a
+/// mismatch is reported in words instead of as a page that fails in the browser.
+fn check_bindgen_version(root: &Path) -> Result<(), String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
+    let locked = lock
+        .split("[[package]]")
+        .find(|p| p.contains("\nname = \"wasm-bindgen\"\n"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+        .map(|v| v.trim_end_matches('"'));
+    match locked {
+        Some(v) if v == BINDGEN_VERSION => Ok(()),
+        Some(v) => Err(format!(
+            "Cargo.lock has wasm-bindgen {v} but proxy/build.rs uses wasm-bindgen-cli-support {BINDGEN_VERSION}: \
+             pin both to the same version (frontend/Cargo.toml, proxy/Cargo.toml, BINDGEN_VERSION)"
+        )),
+        None => Err("Cargo.lock lists no wasm-bindgen package".into()),
+    }
+}
+
 /// Steps 1–4; an error is a human-readable explanation.
 fn build_frontend(root: &Path, out: &Path) -> Result<Vec<File>, String> {
+    check_bindgen_version(root)?;
     ensure_wasm_target()?;
     let target_dir = std::env::var_os("MAILROOM_WASM_TARGET_DIR")
         .map(PathBuf::from)
