@@ -259,8 +259,13 @@ fn run(f: impl AsyncFnOnce(&Env)) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let Some(env) = Env::start().await else { return };
-        f(&env).await;
+        // A failing scenario must still end the WebDriver session: killing chromedriver alone leaves its Chromium
+        // running.
+        let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(f(&env))).await;
         env.finish().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
     });
 }
 
