@@ -168,7 +168,18 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Args::parse().cmd {
-        Cmd::Imap { addr, in_process, data_dir, seed_only, user, password, messages, clients, rounds, server_rss } => {
+        Cmd::Imap {
+            addr,
+            in_process,
+            data_dir,
+            seed_only,
+            user,
+            password,
+            messages,
+            clients,
+            rounds,
+            server_rss,
+        } => {
             if let Some(dir) = seed_only {
                 imap::seed_maildir(&dir, messages)?;
                 println!(
@@ -484,7 +495,9 @@ mod imap {
             );
         }
         if let (Some(name), Some(a), Some(b), Some(c)) = (server, srv0, srv1, srv2) {
-            println!("  server RSS (processes named {name}): {a} KiB before SELECT, {b} after, {c} after FETCH");
+            println!(
+                "  server RSS (processes named {name}): {a} KiB before SELECT, {b} after, {c} after FETCH"
+            );
         }
         Ok(())
     }
