@@ -92,6 +92,10 @@ enum Cmd {
         /// Rounds per client (login, select, fetch, store, append, expunge, logout).
         #[arg(long, default_value_t = 20)]
         rounds: usize,
+        /// Also report the resident memory of the server: the sum over local processes with this command name
+        /// (`mailroom` for the binary, `imap` for Dovecot's per-connection process).
+        #[arg(long)]
+        server_rss: Option<String>,
     },
 }
 
@@ -164,7 +168,18 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Args::parse().cmd {
-        Cmd::Imap { addr, in_process, data_dir, seed_only, user, password, messages, clients, rounds } => {
+        Cmd::Imap {
+            addr,
+            in_process,
+            data_dir,
+            seed_only,
+            user,
+            password,
+            messages,
+            clients,
+            rounds,
+            server_rss,
+        } => {
             if let Some(dir) = seed_only {
                 imap::seed_maildir(&dir, messages)?;
                 println!(
@@ -216,7 +231,7 @@ async fn main() -> anyhow::Result<()> {
             };
             // Directory times must be older than the store's trust window before a status may skip the scan.
             tokio::time::sleep(Duration::from_millis(1200)).await;
-            imap::big_folder(addr, &user, &password).await?;
+            imap::big_folder(addr, &user, &password, server_rss.as_deref()).await?;
             imap::mixed(addr, &user, &password, clients, rounds).await?;
             if let Some(d) = _keep {
                 let _ = std::fs::remove_dir_all(d);
@@ -409,24 +424,50 @@ mod imap {
         std::str::from_utf8(&l[open + 1..]).ok()?.trim_end_matches('+').parse().ok()
     }
 
-    fn rss_kib() -> Option<u64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    fn rss_kib_of(status: &Path) -> Option<u64> {
+        let status = std::fs::read_to_string(status).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
-    pub async fn big_folder(addr: SocketAddr, user: &str, password: &str) -> anyhow::Result<()> {
+    fn rss_kib() -> Option<u64> {
+        rss_kib_of(Path::new("/proc/self/status"))
+    }
+
+    /// Resident memory summed over the processes named `comm` (Linux /proc), for a server in another process.
+    fn server_rss_kib(comm: &str) -> Option<u64> {
+        let mut total = None;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let dir = entry.path();
+            let is_it = std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim_end() == comm);
+            if let Some(kib) = is_it.then(|| rss_kib_of(&dir.join("status"))).flatten() {
+                *total.get_or_insert(0) += kib;
+            }
+        }
+        total
+    }
+
+    pub async fn big_folder(
+        addr: SocketAddr,
+        user: &str,
+        password: &str,
+        server: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let server_rss = || server.and_then(server_rss_kib);
         let mut c = Conn::open(addr).await?;
         c.cmd(&format!("LOGIN {user} {password}"), None).await?;
         let rss0 = rss_kib();
+        let srv0 = server_rss();
         let t = Instant::now();
         c.cmd("SELECT Big", None).await?;
         let select = t.elapsed();
         let rss1 = rss_kib();
+        let srv1 = server_rss();
         let t = Instant::now();
         let n = c.cmd("FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE)", None).await?;
         let fetch = t.elapsed();
         let rss2 = rss_kib();
+        let srv2 = server_rss();
         // A second SELECT: what a client reconnecting pays once the server has the folder cached.
         c.cmd("UNSELECT", None).await?;
         let t = Instant::now();
@@ -451,6 +492,11 @@ mod imap {
         if let (Some(a), Some(b), Some(c)) = (rss0, rss1, rss2) {
             println!(
                 "  process RSS (client and in-process server): {a} KiB before SELECT, {b} after, {c} after FETCH"
+            );
+        }
+        if let (Some(name), Some(a), Some(b), Some(c)) = (server, srv0, srv1, srv2) {
+            println!(
+                "  server RSS (processes named {name}): {a} KiB before SELECT, {b} after, {c} after FETCH"
             );
         }
         Ok(())

@@ -352,8 +352,10 @@ impl MaildirStore {
         if selectable {
             make_dirs(dir)?;
             clean_tmp(dir)?;
-            // Nobody can be subscribed yet while the store opens: the changes need no announcement.
-            rescan(&mut state, dir)?;
+            // Nobody can be subscribed yet while the store opens: the changes need no announcement. The scan also
+            // records the directory times (when old enough to trust), so the first status after a restart does not
+            // read a big folder's directories a second time.
+            rescan_if_changed(&mut state, dir)?;
             state.recent_cursor = state
                 .messages
                 .values()
@@ -1511,6 +1513,21 @@ mod tests {
         fs::rename(inbox.join("new/dropped.by.hand"), inbox.join("cur/dropped.by.hand:2,F")).unwrap();
         let st = s.status("alice", "INBOX").unwrap();
         assert!(st.messages[1].flags.contains(&Flag::Flagged));
+    }
+
+    #[test]
+    fn open_records_the_directory_times_of_its_scan() {
+        let (tmp, s) = store();
+        s.ensure_user("alice").unwrap();
+        s.append("alice", "INBOX", b"a\r\n", &Flags::new(), None).unwrap();
+        drop(s);
+        std::thread::sleep(MTIME_TRUST + Duration::from_millis(100));
+        let s = MaildirStore::open(tmp.path()).unwrap();
+        let handle = s.user("alice").unwrap();
+        assert!(handle.lock().folders["INBOX"].scanned.is_some(), "the scan at open recorded the times");
+        // A file dropped in afterwards still changes them, so the next status finds it.
+        fs::write(tmp.path().join("alice/Maildir/new/dropped.by.hand"), b"hello\r\n").unwrap();
+        assert_eq!(s.status("alice", "INBOX").unwrap().messages.len(), 2);
     }
 
     #[test]
