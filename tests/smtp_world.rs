@@ -75,7 +75,7 @@ async fn submission_with_starttls_and_auth_relays_to_mx2_over_tls() {
     let mut saw_tls = false;
     let mut saw_transcript = false;
     while let Ok(ev) = events.try_recv() {
-        match ev.kind {
+        match &ev.kind {
             EventKind::RelayTls { version, .. } => saw_tls = version.starts_with("TLSv1."),
             EventKind::RelayTranscript { lines, .. } => {
                 saw_transcript = lines.iter().any(|l| l.dir == 'C' && l.line == "STARTTLS")
@@ -134,8 +134,8 @@ async fn next_hop_offline_defers_then_delivers() {
     let deferred = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if let Ok(ev) = events.recv().await {
-                if let EventKind::Deferred { attempt, .. } = ev.kind {
-                    return attempt;
+                if let EventKind::Deferred { attempt, .. } = &ev.kind {
+                    return *attempt;
                 }
             }
         }

@@ -180,7 +180,7 @@ struct Session {
     /// Starts and resets of that world.
     world_rx: Option<watch::Receiver<Option<Arc<World>>>>,
     /// Its events, while it runs.
-    events: Option<broadcast::Receiver<Event>>,
+    events: Option<broadcast::Receiver<Arc<Event>>>,
     /// Events just replayed from the world's memory, which the live feed may deliver again.
     replayed: Vec<Event>,
     conns: HashMap<u32, ConnHandle>,
@@ -709,10 +709,10 @@ fn new_token() -> String {
 }
 
 async fn recv_event(
-    rx: &mut Option<broadcast::Receiver<Event>>,
+    rx: &mut Option<broadcast::Receiver<Arc<Event>>>,
 ) -> Result<Event, broadcast::error::RecvError> {
     match rx {
-        Some(rx) => rx.recv().await,
+        Some(rx) => rx.recv().await.map(Arc::unwrap_or_clone),
         None => std::future::pending().await,
     }
 }

@@ -87,7 +87,9 @@ pub enum EventKind {
 #[cfg(feature = "server")]
 #[derive(Clone)]
 pub struct EventBus {
-    tx: broadcast::Sender<Event>,
+    // Events travel as `Arc`s: a channel slot is then a pointer, not a 168-byte `Event`, which matters for the
+    // thousands of sandboxes a proxy holds (every slot is allocated up front).
+    tx: broadcast::Sender<Arc<Event>>,
     recent: Arc<Mutex<VecDeque<Event>>>,
 }
 
@@ -98,13 +100,20 @@ const RECENT: usize = 500;
 #[cfg(feature = "server")]
 impl Default for EventBus {
     fn default() -> Self {
-        let (tx, _) = broadcast::channel(1024);
-        EventBus { tx, recent: Arc::new(Mutex::new(VecDeque::new())) }
+        EventBus::with_capacity(1024)
     }
 }
 
 #[cfg(feature = "server")]
 impl EventBus {
+    /// A bus whose live channel holds `capacity` events per subscriber before a slow one lags. Tokio allocates
+    /// every slot up front, so an in-memory sandbox (thousands of them per proxy, a handful of events a second
+    /// each) asks for few; the persistent world, fed by real clients at full speed, keeps the default.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1));
+        EventBus { tx, recent: Arc::new(Mutex::new(VecDeque::new())) }
+    }
+
     /// Publishes an event for `host` stamped with the current time.
     pub fn emit(&self, host: &str, kind: EventKind) {
         let ev = Event { at: Utc::now(), host: host.to_string(), kind };
@@ -118,11 +127,11 @@ impl EventBus {
             r.push_back(ev.clone());
         }
         // No subscriber is not an error.
-        let _ = self.tx.send(ev);
+        let _ = self.tx.send(Arc::new(ev));
     }
 
     /// A live feed of future events.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
     }
 

@@ -264,7 +264,10 @@ where
             }
             change = changes.recv(), if session.wants_store_changes() => match change {
                 Ok(c) => flow = step(|| session.store_changed(&c, &mut out)),
-                Err(broadcast::error::RecvError::Lagged(n)) => warn!(n, "store change feed lagged"),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    debug!(n, "store change feed lagged");
+                    flow = step(|| session.store_lagged(&mut out));
+                }
                 Err(broadcast::error::RecvError::Closed) => return Outcome::Closed("store closed".into()),
             },
             _ = online.changed() => {

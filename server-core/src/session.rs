@@ -74,6 +74,12 @@ pub trait Session: Send {
         Flow::Continue
     }
 
+    /// The store's change feed overflowed: some changes were missed, so a session that tells its client at once
+    /// must look for itself. Feeds are short in sandboxes (see `world.rs`), so this does happen.
+    fn store_lagged(&mut self, _out: &mut Vec<u8>) -> Flow {
+        Flow::Continue
+    }
+
     /// The client was idle for [`Session::idle_timeout`]: write the goodbye (SMTP 421, IMAP `* BYE`) and close.
     fn timed_out(&mut self, out: &mut Vec<u8>) -> Flow;
 

@@ -77,7 +77,8 @@ impl Connector for MemoryConnector {
 /// One TLS configuration per host name for every sandbox in the process: generating a key pair per sandbox would
 /// cost CPU and memory for nothing, since sandboxes only ever talk to the proxy inside this process.
 fn sandbox_tls(fqdn: &str) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    static CACHE: std::sync::OnceLock<Mutex<HashMap<String, Arc<rustls::ServerConfig>>>> = std::sync::OnceLock::new();
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<String, Arc<rustls::ServerConfig>>>> =
+        std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(c) = cache.get(fqdn) {
@@ -105,10 +106,20 @@ pub struct World {
     listening: Mutex<Vec<Listening>>,
 }
 
+/// Slots in an in-memory world's event channel. Tokio preallocates every slot (1024 slots on the event bus and both
+/// stores cost ~370 KiB per sandbox); a sandbox sees a few events a second from one learner, a relay burst is about
+/// 20, and a proxy session that lags anyway resends a snapshot (docs/relay-benchmark.md).
+const SANDBOX_CHANNEL: usize = 64;
+/// Slots in each sandbox store's change feed (~100 bytes each); an IMAP session that lags rescans its folder.
+const SANDBOX_STORE_CHANNEL: usize = 32;
+
 impl World {
     /// Builds the world and starts its queue managers. Must be called inside a Tokio runtime.
     pub fn start(config: WorldConfig, persistence: Persistence) -> anyhow::Result<Arc<World>> {
-        let events = EventBus::default();
+        let events = match persistence {
+            Persistence::Disk => EventBus::default(),
+            Persistence::Memory => EventBus::with_capacity(SANDBOX_CHANNEL),
+        };
         let routes: Routes = Arc::new(RwLock::new(config.routes.clone()));
         let memory_connector = Arc::new(MemoryConnector { hosts: RwLock::new(HashMap::new()) });
         let connector: Arc<dyn Connector> = match persistence {
@@ -125,9 +136,11 @@ impl World {
                     Arc::new(DiskSpool::open(&dir.join("spool"))?),
                     crate::tls::server_config(crate::tls::load_or_generate(hc, &dir.join("tls"))?)?,
                 ),
-                Persistence::Memory => {
-                    (Arc::new(MemoryStore::new()), Arc::new(MemorySpool::default()), sandbox_tls(&hc.fqdn())?)
-                }
+                Persistence::Memory => (
+                    Arc::new(MemoryStore::with_capacity(SANDBOX_STORE_CHANNEL)),
+                    Arc::new(MemorySpool::default()),
+                    sandbox_tls(&hc.fqdn())?,
+                ),
             };
             let users = Users::new(&hc.domain, hc.users.clone());
             for u in users.names() {
@@ -166,7 +179,11 @@ impl World {
                 shutdown: tokio::sync::watch::Sender::new(false),
                 allow_plaintext_auth: config.allow_plaintext_auth || persistence == Persistence::Memory,
             });
-            memory_connector.hosts.write().unwrap_or_else(|e| e.into_inner()).insert(hc.fqdn(), Arc::downgrade(&host));
+            memory_connector
+                .hosts
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(hc.fqdn(), Arc::downgrade(&host));
             hosts.push(host);
             queues.push(queue);
         }

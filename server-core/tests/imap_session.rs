@@ -423,6 +423,50 @@ fn two_devices_stay_in_sync() {
     assert!(out.is_empty());
 }
 
+/// Sandboxes keep their stores' change feeds short (a few dozen slots); a session that falls behind hears `Lagged`
+/// and must look at the store rather than miss mail, at NOOP and during IDLE.
+#[test]
+fn a_lagging_change_feed_still_syncs() {
+    let base = host();
+    let h = Arc::new(Host {
+        store: Arc::new(mailroom_core::store::memory::MemoryStore::with_capacity(2)),
+        ..Arc::into_inner(base).expect("sole owner")
+    });
+    h.store.ensure_user("alice").unwrap();
+    append(&h, "alice", "INBOX", &msg("one", "1"), &[]);
+    let mut b = Client::login(&h, "alice");
+    b.send("s SELECT INBOX\r\n");
+    // Stands in for the connection driver's feed (net.rs).
+    let mut feed = h.store.subscribe();
+    let burst = |h: &Host| {
+        for i in 0..10 {
+            append(h, "alice", "INBOX", &msg(&format!("n{i}"), "x"), &[]);
+        }
+        // The two changes still in a feed afterwards are about another folder: only `Lagged` tells of INBOX.
+        for _ in 0..2 {
+            append(h, "alice", "Sent", &msg("s", "x"), &[]);
+        }
+    };
+    burst(&h);
+    let r = b.send("b1 NOOP\r\n");
+    assert!(r.starts_with("* 11 EXISTS\r\n") && r.ends_with("b1 OK NOOP completed\r\n"), "{r}");
+
+    while feed.try_recv().is_ok() {}
+    assert_eq!(b.send("b2 IDLE\r\n"), "+ idling\r\n");
+    burst(&h);
+    let mut pushed = Vec::new();
+    loop {
+        match feed.try_recv() {
+            Ok(change) => b.session.store_changed(&change, &mut pushed),
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => b.session.store_lagged(&mut pushed),
+            Err(_) => break,
+        };
+    }
+    check_grammar(&pushed, false);
+    let pushed = String::from_utf8(pushed).unwrap();
+    assert!(pushed.starts_with("* 21 EXISTS\r\n"), "{pushed}");
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // Limits and bad input
 

@@ -1561,6 +1561,14 @@ impl Session for ImapSession {
         Flow::Continue
     }
 
+    fn store_lagged(&mut self, out: &mut Vec<u8>) -> Flow {
+        // Any missed change may have been ours: compare with the store while idling.
+        if matches!(self.pending, Pending::Idle { .. }) {
+            self.sync(out, true, true);
+        }
+        Flow::Continue
+    }
+
     fn timed_out(&mut self, out: &mut Vec<u8>) -> Flow {
         untagged(out, "BYE Autologout; idle for too long");
         self.state = State::Logout;

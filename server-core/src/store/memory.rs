@@ -42,11 +42,7 @@ pub struct MemoryStore {
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        MemoryStore {
-            users: Mutex::new(HashMap::new()),
-            changes: broadcast::channel(1024).0,
-            next_validity: Mutex::new(Utc::now().timestamp() as u32),
-        }
+        MemoryStore::with_capacity(1024)
     }
 }
 
@@ -54,6 +50,17 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// An empty store whose change feed holds `capacity` changes per subscriber; a subscriber that falls further
+    /// behind sees `Lagged` and rescans (IMAP) or resends a snapshot (proxy). Slots are allocated up front, hence
+    /// small values for sandboxes.
+    pub fn with_capacity(capacity: usize) -> MemoryStore {
+        MemoryStore {
+            users: Mutex::new(HashMap::new()),
+            changes: broadcast::channel(capacity.max(1)).0,
+            next_validity: Mutex::new(Utc::now().timestamp() as u32),
+        }
     }
 
     fn validity(&self) -> u32 {
