@@ -96,6 +96,10 @@ pf_reset() {
     for _ in $(seq 600); do pf_queue_empty && break; sleep 0.1; done
     rm -rf "${VHOSTS:?}/example.com"
 }
+# Before each timed run: flush what the previous run (and its cleanup) left dirty and wait until ext4 stops treating
+# the inodes it freed as "recently deleted" (the allocator skips them for a few seconds, which showed up as 10-17% of
+# kernel time in `perf`): otherwise each run pays for its predecessor's files, and the order decides the result.
+settle() { sync; sleep "${SETTLE:-8}"; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -127,11 +131,13 @@ compare_source() {
     echo "== smtp-source $opts -s $SESSIONS -m $MESSAGES -l $SIZE ($label); load before: $(load)"
     for i in $(seq "$REPEAT"); do
         pf_reset
+        settle
         r=$(source_run "127.0.0.1:$PF_PORT" "$VHOSTS/example.com/alice" "$opts")
         read -r a b <<<"$r"
         pf_in+=("$a")
         pf_del+=("$b")
         mailroom_start
+        settle
         r=$(source_run "127.0.0.1:$MR_PORT" "$MR_DATA/mx1/mail/alice/Maildir/new" "$opts")
         read -r c _ <<<"$r"
         mr_in+=("$c")
@@ -151,9 +157,11 @@ compare_bench() {
     echo "== mailroom-bench smtp --sessions $SESSIONS --messages $per; load before: $(load)"
     for i in $(seq "$REPEAT"); do
         pf_reset
+        settle
         echo "  run $i postfix:  $("$BIN/mailroom-bench" smtp --addr "127.0.0.1:$PF_PORT" --sessions "$SESSIONS" \
             --messages "$per" | tail -1)"
         mailroom_start
+        settle
         echo "  run $i mailroom: $("$BIN/mailroom-bench" smtp --addr "127.0.0.1:$MR_PORT" --sessions "$SESSIONS" \
             --messages "$per" | tail -1)"
         mailroom_stop
