@@ -458,7 +458,9 @@ fn a_lagging_change_feed_still_syncs() {
     loop {
         match feed.try_recv() {
             Ok(change) => b.session.store_changed(&change, &mut pushed),
-            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => b.session.store_lagged(&mut pushed),
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                b.session.store_lagged(&mut pushed)
+            }
             Err(_) => break,
         };
     }

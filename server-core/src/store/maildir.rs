@@ -62,6 +62,16 @@
 //! restart, messages from the first one still in `new/` onward count as recent again. New folders made by hand while
 //! the store runs appear at the next [`MaildirStore::open`].
 //!
+//! ## Staging
+//!
+//! On Linux a message is staged as an unnamed file (`O_TMPFILE` in the Maildir's `tmp/`): written, fsynced, given
+//! its name in `new/` or `cur/` with `linkat`, fsynced again (its link count is metadata of the file, not of the
+//! directory) and then the directory is fsynced. Readers never see a partial file, a crash leaves nothing to clean
+//! up in `tmp/`, and concurrent deliveries to one user no longer queue on `tmp/`'s directory lock to create and then
+//! rename a name there: in `docs/benchmarks.md` this was worth +13 to +50 % messages/s with a third less CPU.
+//! Where the file system or the kernel cannot (no `O_TMPFILE`, no `/proc/self/fd`), [`MaildirStore::open`] finds
+//! out with a probe and the store falls back to the classic named file in `tmp/` and `rename`.
+//!
 //! ## Locking and crashes
 //!
 //! One short lock per user guards that user's folder cache; the message bytes are written and fsynced outside it, and
@@ -178,6 +188,8 @@ pub struct MaildirStore {
     /// The last UIDVALIDITY handed out (or seen on disk): values only grow, so a folder recreated or rebuilt under the
     /// same name never gets its old value again.
     next_validity: Mutex<u32>,
+    /// Whether messages are staged as unnamed files (see "Staging"); probed at open.
+    anonymous_staging: bool,
 }
 
 impl MaildirStore {
@@ -201,6 +213,7 @@ impl MaildirStore {
             users: Mutex::new(HashMap::new()),
             changes: broadcast::channel(1024).0,
             next_validity: Mutex::new(0),
+            anonymous_staging: staging::probe(root),
         };
         match fs::read_to_string(root.join(VALIDITY)) {
             Ok(text) => store.note_validity(text.trim().parse().unwrap_or(0)),
@@ -686,25 +699,21 @@ impl MailStore for MaildirStore {
         let base = self.unique_name(data.len());
         // Every delivery to this user stages in the Maildir's own tmp/: it is on the same file system as every
         // subfolder and, unlike a subfolder's, is never renamed while the file is being written.
-        let tmp = handle.dir.join("tmp").join(&base);
-        if let Err(e) = write_message(&tmp, data, date) {
-            let _ = fs::remove_file(&tmp);
-            return Err(e.into());
-        }
+        let staged = staging::stage(&handle.dir.join("tmp"), &base, data, date, self.anonymous_staging)?;
         let (uid, target, journal) = {
             let mut ub = handle.lock();
             let state = match ub.folders.get_mut(&canon) {
                 Some(state) if state.selectable => state,
                 _ => {
                     // Deleted while we wrote: the message was never acknowledged.
-                    let _ = fs::remove_file(&tmp);
+                    staged.discard();
                     return Err(StoreError::NoSuchFolder);
                 }
             };
             let dir = name_to_dir(&handle.dir, &canon);
             let rel = location(&base, flags, true);
-            if let Err(e) = fs::rename(&tmp, dir.join(&rel)) {
-                let _ = fs::remove_file(&tmp);
+            if let Err(e) = staged.publish(&dir.join(&rel)) {
+                staged.discard();
                 return Err(e.into());
             }
             let uid = state.uid_next;
@@ -725,7 +734,8 @@ impl MailStore for MaildirStore {
             (uid, target, journal)
         };
         // Made durable outside the lock so that concurrent deliveries share the waiting; nothing is announced or
-        // returned before both the rename and the list line are on disk.
+        // returned before the file's name, its link count and the list line are on disk.
+        staged.sync_published()?;
         sync_dir(&target)?;
         if let Some(journal) = journal {
             journal.sync_data()?;
@@ -1023,11 +1033,127 @@ fn split_info(name: &str) -> (&str, Flags) {
 
 /// Writes a message to its tmp/ file durably, with the internal date as modification time (so a rebuilt list
 /// recovers it, and `ls -lt` shows it).
-fn write_message(path: &Path, data: &[u8], date: DateTime<Utc>) -> io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    file.write_all(data)?;
-    file.set_modified(date.into())?;
-    file.sync_all()
+/// Writing a message before it has a name in a folder (see "Staging" in the module docs).
+mod staging {
+    use super::*;
+
+    /// A message written and fsynced, not yet in any folder.
+    pub(super) enum Staged {
+        /// A named file in `tmp/`, published by `rename`.
+        Named(PathBuf),
+        /// An unnamed file (`O_TMPFILE`), published by `linkat`.
+        #[cfg(target_os = "linux")]
+        Anonymous(File),
+    }
+
+    /// Writes `data` with modification time `date` (the internal date) and fsyncs it.
+    pub(super) fn stage(
+        tmp: &Path,
+        base: &str,
+        data: &[u8],
+        date: DateTime<Utc>,
+        anonymous: bool,
+    ) -> io::Result<Staged> {
+        #[cfg(target_os = "linux")]
+        if anonymous {
+            let mut file = open_anonymous(tmp)?;
+            fill(&mut file, data, date)?;
+            return Ok(Staged::Anonymous(file));
+        }
+        let _ = anonymous;
+        let path = tmp.join(base);
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut file| fill(&mut file, data, date));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(Staged::Named(path))
+    }
+
+    fn fill(file: &mut File, data: &[u8], date: DateTime<Utc>) -> io::Result<()> {
+        file.write_all(data)?;
+        file.set_modified(date.into())?;
+        file.sync_all()
+    }
+
+    #[cfg(target_os = "linux")]
+    fn open_anonymous(dir: &Path) -> io::Result<File> {
+        use rustix::fs::{Mode, OFlags};
+        let fd = rustix::fs::open(
+            dir,
+            OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// Gives an unnamed file a name. Through `/proc/self/fd` rather than `AT_EMPTY_PATH`, which needs
+    /// `CAP_DAC_READ_SEARCH`.
+    #[cfg(target_os = "linux")]
+    fn link_anonymous(file: &File, to: &Path) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let from = format!("/proc/self/fd/{}", file.as_raw_fd());
+        rustix::fs::linkat(
+            rustix::fs::CWD,
+            from.as_str(),
+            rustix::fs::CWD,
+            to,
+            rustix::fs::AtFlags::SYMLINK_FOLLOW,
+        )?;
+        Ok(())
+    }
+
+    impl Staged {
+        /// Gives the message its name `to` (in a folder's `new/` or `cur/`). Not yet durable: see `sync_published`.
+        pub(super) fn publish(&self, to: &Path) -> io::Result<()> {
+            match self {
+                Staged::Named(path) => fs::rename(path, to),
+                #[cfg(target_os = "linux")]
+                Staged::Anonymous(file) => link_anonymous(file, to),
+            }
+        }
+
+        /// After `publish`: makes the file's side of it durable (the link count of an unnamed file that got a name;
+        /// a rename changes only directories). The caller then fsyncs the target directory.
+        pub(super) fn sync_published(&self) -> io::Result<()> {
+            match self {
+                Staged::Named(_) => Ok(()),
+                #[cfg(target_os = "linux")]
+                Staged::Anonymous(file) => file.sync_all(),
+            }
+        }
+
+        /// Forgets a message that will not be published (an unnamed file simply disappears when closed).
+        pub(super) fn discard(&self) {
+            match self {
+                Staged::Named(path) => {
+                    let _ = fs::remove_file(path);
+                }
+                #[cfg(target_os = "linux")]
+                Staged::Anonymous(_) => {}
+            }
+        }
+    }
+
+    /// Whether unnamed staging works under `root`: an unnamed file is made, named, and removed again.
+    pub(super) fn probe(root: &Path) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            let name = root.join(format!(".mailroom-staging-probe-{}", std::process::id()));
+            let works = open_anonymous(root).and_then(|file| link_anonymous(&file, &name)).is_ok();
+            let _ = fs::remove_file(&name);
+            works
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = root;
+            false
+        }
+    }
 }
 
 /// Creates `cur/`, `new/` and `tmp/` (and the directory itself) if missing.
@@ -1380,6 +1506,46 @@ mod tests {
 
     fn seen() -> Flags {
         [Flag::Seen, Flag::Keyword("$Important".into())].into_iter().collect()
+    }
+
+    /// Both ways of staging a message leave the same Maildir behind, with nothing in `tmp/`, internal dates kept,
+    /// flags in the name, and survive a reopen. On Linux the probe must find unnamed staging working (it does on
+    /// ext4, xfs, btrfs and tmpfs; the CI machine is ext4).
+    #[test]
+    fn staging_named_and_unnamed() {
+        #[cfg(target_os = "linux")]
+        assert!(staging::probe(tempfile::tempdir().unwrap().path()), "O_TMPFILE staging should work here");
+        for anonymous in [false, true] {
+            let (tmp, mut s) = store();
+            s.anonymous_staging = anonymous && cfg!(target_os = "linux");
+            s.ensure_user("alice").unwrap();
+            let date = DateTime::parse_from_rfc3339("2025-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+            let a = s.append("alice", "INBOX", b"one\r\n", &Flags::new(), Some(date)).unwrap();
+            let b = s.append("alice", "INBOX", b"two\r\n", &seen(), None).unwrap();
+            let inbox = tmp.path().join("alice/Maildir");
+            let names = |sub: &str| -> Vec<String> {
+                fs::read_dir(inbox.join(sub))
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            };
+            assert!(names("tmp").is_empty(), "anonymous={anonymous}: {:?}", names("tmp"));
+            assert_eq!(names("new").len(), 1);
+            assert!(names("cur")[0].ends_with(":2,S"), "{:?}", names("cur"));
+            let modified: DateTime<Utc> =
+                fs::metadata(inbox.join("new").join(&names("new")[0])).unwrap().modified().unwrap().into();
+            assert_eq!(modified, date);
+            drop(s);
+            let s = MaildirStore::open(tmp.path()).unwrap();
+            assert_eq!(&**s.read("alice", "INBOX", a).unwrap(), b"one\r\n");
+            assert_eq!(&**s.read("alice", "INBOX", b).unwrap(), b"two\r\n");
+            // A folder that vanished while the message was written: nothing is left behind.
+            let (tmp2, mut s2) = store();
+            s2.anonymous_staging = anonymous && cfg!(target_os = "linux");
+            s2.ensure_user("bob").unwrap();
+            assert!(s2.append("bob", "NoSuchFolder", b"x\r\n", &Flags::new(), None).is_err());
+            assert!(fs::read_dir(tmp2.path().join("bob/Maildir/tmp")).unwrap().next().is_none());
+        }
     }
 
     #[test]
