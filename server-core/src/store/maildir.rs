@@ -45,7 +45,7 @@
 //! A snapshot (header plus one `M` line per message) is written atomically: tmp file, fsync, rename, fsync of the
 //! directory. Later changes are appended as journal lines and fdatasynced (`M` replaces the record of that UID, `X`
 //! removes it; a torn last line from a crash is ignored, since its operation never returned); when the journal grows
-//! longer than the folder, a new snapshot replaces it. Appending keeps a delivery at three fsyncs (message, directory,
+//! longer than the folder, a new snapshot replaces it. Appending keeps a delivery at a few fsyncs (message, directory,
 //! list) instead of rewriting a list of thousands of messages. Flags are `-` for none or a comma list; keywords and
 //! file names are percent-encoded where they hold `%`, `,`, spaces or control characters.
 //!
