@@ -469,6 +469,40 @@ fn a_lagging_change_feed_still_syncs() {
     assert!(pushed.starts_with("* 21 EXISTS\r\n"), "{pushed}");
 }
 
+/// NOOP looks at the disk: a flag set by hand in a Maildir file name (as mutt does) and a file dropped into `new/`
+/// reach the client; a second NOOP with nothing changed says nothing.
+#[test]
+fn noop_sees_changes_made_by_hand_in_the_maildir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = host();
+    let h = Arc::new(Host {
+        store: Arc::new(mailroom_core::store::maildir::MaildirStore::open(tmp.path()).unwrap()),
+        ..Arc::into_inner(base).expect("sole owner")
+    });
+    h.store.ensure_user("alice").unwrap();
+    append(&h, "alice", "INBOX", &msg("one", "1"), &[Flag::Seen]);
+    let mut c = Client::login(&h, "alice");
+    c.send("s SELECT INBOX\r\n");
+    assert_eq!(c.send("n1 NOOP\r\n"), "n1 OK NOOP completed\r\n");
+
+    let cur = tmp.path().join("alice/Maildir/cur");
+    let name = std::fs::read_dir(&cur).unwrap().next().unwrap().unwrap().file_name().into_string().unwrap();
+    assert!(name.ends_with(":2,S"), "{name}");
+    std::fs::rename(cur.join(&name), cur.join(name.replace(":2,S", ":2,FS"))).unwrap();
+    let r = c.send("n2 NOOP\r\n");
+    assert!(
+        r.starts_with("* 1 FETCH (FLAGS (") && r.contains("\\Flagged") && r.contains(" UID 1)\r\n"),
+        "{r}"
+    );
+    assert_eq!(c.send("n3 NOOP\r\n"), "n3 OK NOOP completed\r\n");
+
+    let new = tmp.path().join("alice/Maildir/new");
+    std::fs::write(new.join("1700000000.M1P1Q1.byhand,S=12"), msg("two", "2")).unwrap();
+    let r = c.send("n4 NOOP\r\n");
+    assert!(r.starts_with("* 2 EXISTS\r\n"), "{r}");
+    assert_eq!(c.send("n5 NOOP\r\n"), "n5 OK NOOP completed\r\n");
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // Limits and bad input
 

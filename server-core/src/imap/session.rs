@@ -99,6 +99,9 @@ struct Mailbox {
     changes: broadcast::Receiver<StoreChange>,
     /// Some message in `messages` is marked expunged and not yet reported.
     expunge_pending: bool,
+    /// The store's (UIDVALIDITY, HIGHESTMODSEQ) of the folder when the snapshot was last compared with it. Every
+    /// change bumps the folder's modseq, so a NOOP that finds the same pair has nothing to compare.
+    version: (u32, u64),
 }
 
 /// One message as this session last told its client.
@@ -668,6 +671,7 @@ impl ImapSession {
             recent,
             changes,
             expunge_pending: false,
+            version: (status.uid_validity, status.highest_modseq),
         };
         self.state = State::Selected { user, mailbox: Box::new(mailbox) };
         let (code, verb) = if read_only { ("READ-ONLY", "EXAMINE") } else { ("READ-WRITE", "SELECT") };
@@ -1254,7 +1258,7 @@ impl ImapSession {
         let State::Selected { user, mailbox } = &mut self.state else {
             return;
         };
-        let mut dirty = poll;
+        let mut dirty = false;
         loop {
             match mailbox.changes.try_recv() {
                 Ok(change) => {
@@ -1266,6 +1270,12 @@ impl ImapSession {
                 Err(_) => break,
             }
         }
+        if !dirty && poll {
+            // Asked to look anyway (NOOP, CHECK): files may have been changed by hand (mutt, `mv`), which only the
+            // disk tells. The store rereads the directories if their times changed; the version says whether
+            // anything changed at all, without copying a list of every message.
+            dirty = host.store.folder_version(user, &mailbox.name).is_none_or(|v| v != mailbox.version);
+        }
         if !dirty {
             if allow_expunge && mailbox.expunge_pending {
                 report_expunges(mailbox, out);
@@ -1275,6 +1285,7 @@ impl ImapSession {
         let Ok(status) = host.store.status(user, &mailbox.name) else {
             return;
         };
+        mailbox.version = (status.uid_validity, status.highest_modseq);
         if status.uid_validity != mailbox.uid_validity {
             // The mailbox was deleted and recreated under us: the snapshot means nothing now.
             untagged(out, "BYE Selected mailbox was replaced; please reselect");

@@ -681,6 +681,14 @@ impl MailStore for MaildirStore {
         })
     }
 
+    fn folder_version(&self, user: &str, folder: &str) -> Option<(u32, u64)> {
+        self.with_folder(user, folder, |state, dir| {
+            let changes = rescan_if_changed(state, dir)?;
+            Ok(((state.uid_validity, state.modseq), changes))
+        })
+        .ok()
+    }
+
     fn append(
         &self,
         user: &str,

@@ -254,6 +254,10 @@ impl MailStore for MemoryStore {
         })
     }
 
+    fn folder_version(&self, user: &str, folder: &str) -> Option<(u32, u64)> {
+        self.with_folder(user, folder, |f| Ok((f.uid_validity, f.modseq))).ok()
+    }
+
     fn append(
         &self,
         user: &str,

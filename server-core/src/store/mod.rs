@@ -237,6 +237,13 @@ pub trait MailStore: Send + Sync + 'static {
     /// The folder's UIDVALIDITY, UIDNEXT and messages.
     fn status(&self, user: &str, folder: &str) -> StoreResult<FolderStatus>;
 
+    /// The folder's (UIDVALIDITY, HIGHESTMODSEQ), or `None` if it is gone. Every change to a folder (a message
+    /// added, removed or reflagged, also by hand on disk) raises its modseq, so an unchanged pair means an unchanged
+    /// folder. Stores override this to avoid copying the message list that [`MailStore::status`] returns.
+    fn folder_version(&self, user: &str, folder: &str) -> Option<(u32, u64)> {
+        self.status(user, folder).ok().map(|s| (s.uid_validity, s.highest_modseq))
+    }
+
     /// Adds a message durably; returns its UID. `internal_date` defaults to now.
     fn append(
         &self,
