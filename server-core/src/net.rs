@@ -191,6 +191,9 @@ where
     }
 }
 
+/// Bytes of reply buffer a session keeps between replies.
+const OUT_KEEP: usize = 64 * 1024;
+
 /// Runs a session's protocol step, on the blocking-capable part of a multi-threaded runtime (durable stores fsync).
 fn step<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
@@ -231,6 +234,9 @@ where
                 return Outcome::Closed(format!("write failed: {e}"));
             }
             out.clear();
+            // A big reply (FETCH 1:* of a large folder, a RETR of a 10 MiB message) must not stay allocated for
+            // the rest of an idle session.
+            out.shrink_to(OUT_KEEP);
         }
         match flow {
             Flow::Close => {
