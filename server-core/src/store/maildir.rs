@@ -1062,9 +1062,10 @@ mod staging {
         date: DateTime<Utc>,
         anonymous: bool,
     ) -> io::Result<Staged> {
+        // A Maildir on another file system than the store's root (a symlink) may not do O_TMPFILE although the
+        // probe at the root did: then this message takes the named way.
         #[cfg(target_os = "linux")]
-        if anonymous {
-            let mut file = open_anonymous(tmp)?;
+        if anonymous && let Ok(mut file) = open_anonymous(tmp) {
             fill(&mut file, data, date)?;
             return Ok(Staged::Anonymous(file));
         }
