@@ -62,8 +62,7 @@ fn load(path: &Path) -> Vector {
             continue;
         }
         if let Some(rest) = line.strip_prefix("C:") {
-            v.steps
-                .push(Step::Client(rest.strip_prefix(' ').unwrap_or(rest).to_string()));
+            v.steps.push(Step::Client(rest.strip_prefix(' ').unwrap_or(rest).to_string()));
         } else if let Some(rest) = line.strip_prefix("S: ") {
             v.steps.push(Step::Server(rest.to_string()));
         } else if let Some(directive) = line.strip_prefix('@') {
@@ -122,21 +121,14 @@ fn run(v: &Vector, chunk: usize) {
     let ctx = |what: &str| format!("{} (chunk {chunk}): {what}", v.name);
     let world = WorldConfig::default();
     let spool = Arc::new(CollectingSubmitter::default());
-    let host = Host::new_memory(
-        &world.hosts[v.host],
-        world.routes.clone(),
-        spool.clone(),
-        EventBus::default(),
-    );
+    let host =
+        Host::new_memory(&world.hosts[v.host], world.routes.clone(), spool.clone(), EventBus::default());
     let conn = ConnInfo {
         service: v.service,
         peer: "192.0.2.7:40000".into(),
         peer_ip: Some("192.0.2.7".parse().unwrap()),
         plaintext_auth_ok: v.plaintext_auth,
-        tls: v.tls.then(|| TlsInfo {
-            version: "TLSv1.3".into(),
-            cipher: "TLS13_AES_128_GCM_SHA256".into(),
-        }),
+        tls: v.tls.then(|| TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() }),
         tls_available: v.tls_available,
     };
     let mut session = SmtpSession::new(Arc::new(host), conn);
@@ -159,11 +151,7 @@ fn run(v: &Vector, chunk: usize) {
             ctx(&format!("expected {expected:#?}\ngot {actual:#?}"))
         );
         for (e, a) in expected.iter().zip(&actual) {
-            assert!(
-                line_matches(e, a),
-                "{}",
-                ctx(&format!("expected {e:?}, got {a:?}"))
-            );
+            assert!(line_matches(e, a), "{}", ctx(&format!("expected {e:?}, got {a:?}")));
         }
         // The client's next run of lines.
         let mut input = Vec::new();
@@ -175,12 +163,7 @@ fn run(v: &Vector, chunk: usize) {
         if input.is_empty() {
             break;
         }
-        assert_ne!(
-            flow,
-            Flow::Close,
-            "{}",
-            ctx("the client sent more after the server closed")
-        );
+        assert_ne!(flow, Flow::Close, "{}", ctx("the client sent more after the server closed"));
         for piece in input.chunks(chunk) {
             flow = session.receive(piece, &mut out);
             match flow {
@@ -188,10 +171,7 @@ fn run(v: &Vector, chunk: usize) {
                 Flow::StartTls => {
                     // The driver drops the rest of the run (it was pipelined in the clear) and shakes hands.
                     flow = session.tls_started(
-                        TlsInfo {
-                            version: "TLSv1.3".into(),
-                            cipher: "TLS13_AES_128_GCM_SHA256".into(),
-                        },
+                        TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() },
                         &mut out,
                     );
                     break;
@@ -200,19 +180,9 @@ fn run(v: &Vector, chunk: usize) {
             }
         }
     }
-    assert_eq!(
-        flow == Flow::Close,
-        v.closed,
-        "{}",
-        ctx("connection closed at the end?")
-    );
+    assert_eq!(flow == Flow::Close, v.closed, "{}", ctx("connection closed at the end?"));
     if let Some(n) = v.submitted {
-        assert_eq!(
-            spool.messages.lock().unwrap().len(),
-            n,
-            "{}",
-            ctx("messages spooled")
-        );
+        assert_eq!(spool.messages.lock().unwrap().len(), n, "{}", ctx("messages spooled"));
     }
 }
 
