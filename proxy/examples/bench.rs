@@ -117,6 +117,11 @@ async fn relayed(url: &str, rounds: usize) -> Option<Vec<Duration>> {
     Some(times)
 }
 
+/// Reads messages until the next world snapshot.
+async fn until_snapshot(ws: &mut Ws) {
+    while recv(ws).await["type"] != "snapshot" {}
+}
+
 /// Child mode: opens `sessions` WebSockets to `url`, prints `ready N`, holds them until stdin closes.
 async fn client(url: &str, sessions: usize, started: bool) -> anyhow::Result<()> {
     let small = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
@@ -132,19 +137,11 @@ async fn client(url: &str, sessions: usize, started: bool) -> anyhow::Result<()>
             }
         };
         ws.send(Message::Text(json!({"type":"hello","version":1}).to_string().into())).await?;
-        loop {
-            if recv(&mut ws).await["type"] == "snapshot" {
-                break;
-            }
-        }
+        until_snapshot(&mut ws).await;
         if started {
             let m = json!({"type":"set_online","host":"mx1","online":true});
             ws.send(Message::Text(m.to_string().into())).await?;
-            loop {
-                if recv(&mut ws).await["type"] == "snapshot" {
-                    break;
-                }
-            }
+            until_snapshot(&mut ws).await;
         }
         held.push(ws);
     }
