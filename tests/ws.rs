@@ -543,6 +543,7 @@ async fn relay_upgrades_when_the_server_signals() {
         input: in_rx,
         server_name: "mx1.example.com".into(),
         metrics: Default::default(),
+        tap: None,
     };
     tokio::spawn(relay.run(client, false, Some(up_rx)));
     let (identity, _, _) = mailroom_core::tls::generate("mx1.example.com").unwrap();

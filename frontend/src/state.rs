@@ -465,6 +465,8 @@ impl AppState {
                 });
             }
             ServerMsg::Pong => {}
+            // Lessons are not shown yet.
+            ServerMsg::Lesson { .. } | ServerMsg::Progress { .. } | ServerMsg::Skipped { .. } => {}
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The HTTP API (`/api/...`, JSON) for the persistent world: snapshot, host online/offline, queue and "retry now",
-//! recent events; plus `/api/config` (the limits a browser should know), `/healthz` and `/metrics`. Documented in
+//! recent events; plus `/api/lessons` (the curriculum), `/api/config` (the limits a browser should know), `/healthz` and `/metrics`. Documented in
 //! `docs/http-api.md`.
 //!
 //! The persistent world's endpoints answer only when the configuration lets browsers attach it
@@ -22,12 +22,19 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/api/config", get(config))
+        .route("/api/lessons", get(lessons))
         .route("/api/world", get(snapshot))
         .route("/api/queue", get(queue))
         .route("/api/queue/flush", post(flush))
         .route("/api/events", get(events))
         .route("/api/hosts/{host}/online", post(online))
         .route("/api/hosts/{host}/offline", post(offline))
+}
+
+/// The curriculum: `[{"id", "title", "chapter", "claims", "actions"}]`, in order. Each lesson opens at
+/// `/?lesson=ID`.
+async fn lessons() -> Json<Vec<mailroom_core::lesson::LessonEntry>> {
+    Json(mailroom_core::lesson::catalogue::entries())
 }
 
 /// The persistent world, or 403 when it is not shared.

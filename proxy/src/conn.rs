@@ -59,6 +59,19 @@ pub struct Relay {
     pub server_name: String,
     /// Process-wide counters.
     pub metrics: Arc<Metrics>,
+    /// A copy of every transcript chunk for the session's lesson checker, while a lesson runs.
+    pub tap: Option<mpsc::Sender<Tapped>>,
+}
+
+/// A transcript chunk copied to the lesson checker.
+#[derive(Debug)]
+pub struct Tapped {
+    /// Connection ID.
+    pub conn: u32,
+    /// Direction.
+    pub dir: Dir,
+    /// The bytes (plaintext, also inside TLS).
+    pub bytes: Vec<u8>,
 }
 
 /// How a pump loop ended.
@@ -144,6 +157,10 @@ impl Relay {
 
     async fn data(&self, dir: Dir, bytes: &[u8]) -> bool {
         self.metrics.relayed_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if let Some(tap) = &self.tap {
+            // The session drains its tap in its own loop; a session that is gone simply stops listening.
+            let _ = tap.send(Tapped { conn: self.conn, dir, bytes: bytes.to_vec() }).await;
+        }
         let msg = ServerMsg::Data {
             conn: self.conn,
             dir,

@@ -16,6 +16,7 @@ use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use mailroom_core::config::Service;
 use mailroom_core::event::Event;
+use mailroom_core::lesson::check::Checker;
 use mailroom_core::net::Peer;
 use mailroom_core::wire::{self, ClientMsg, ServerMsg, WorldChoice};
 use mailroom_core::world::World;
@@ -24,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
 use crate::AppState;
-use crate::conn::{Relay, from_wire};
+use crate::conn::{Relay, Tapped, from_wire};
 use crate::limits::TokenBucket;
 use crate::worlds::{AttachError, Kind, WorldHandle};
 
@@ -193,7 +194,15 @@ struct Session {
     last_active: Instant,
     snapshot_due: Option<Instant>,
     full_warned: bool,
+    /// The lesson running in this session's sandbox, and its goal checker.
+    lesson: Option<Checker>,
+    /// Transcript copies from the relays opened while a lesson runs.
+    tap_tx: mpsc::Sender<Tapped>,
+    tap_rx: mpsc::Receiver<Tapped>,
 }
+
+/// Transcript chunks waiting for the lesson checker.
+const TAP_QUEUE: usize = 64;
 
 /// Why the session loop stops.
 enum Stop {
@@ -208,6 +217,7 @@ type Handled = Result<(), Stop>;
 impl Session {
     fn new(state: AppState, ip: Option<IpAddr>, out: mpsc::Sender<Out>) -> Session {
         let c = &state.config;
+        let (tap_tx, tap_rx) = mpsc::channel(TAP_QUEUE);
         Session {
             msgs: TokenBucket::new(c.msgs_per_sec, c.msgs_burst),
             bytes: TokenBucket::new(c.bytes_per_sec, c.bytes_burst),
@@ -224,6 +234,9 @@ impl Session {
             last_active: Instant::now(),
             snapshot_due: None,
             full_warned: false,
+            lesson: None,
+            tap_tx,
+            tap_rx,
         }
     }
 
@@ -245,7 +258,13 @@ impl Session {
                     Ok(event) => {
                         self.replayed.clear();
                         self.schedule_snapshot();
-                        self.send(ServerMsg::Event { event }).await
+                        if let Some(c) = self.lesson.as_mut() {
+                            c.on_event(&event);
+                        }
+                        match self.send(ServerMsg::Event { event }).await {
+                            Ok(()) => self.check_lesson().await,
+                            Err(e) => Err(e),
+                        }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         self.schedule_snapshot();
@@ -256,6 +275,15 @@ impl Session {
                         Ok(())
                     }
                 },
+                Some(t) = self.tap_rx.recv() => {
+                    match self.lesson.as_mut() {
+                        Some(c) => {
+                            c.on_data(t.conn, t.dir, &t.bytes);
+                            self.check_lesson().await
+                        }
+                        None => Ok(()),
+                    }
+                }
                 _ = world_changed(&mut self.world_rx) => {
                     match self.resubscribe().await {
                         Ok(()) => self.send_snapshot().await,
@@ -398,6 +426,9 @@ impl Session {
                 Ok(())
             }
             ClientMsg::ResetWorld => {
+                if self.lesson.take().is_some() {
+                    self.send(ServerMsg::Lesson { lesson: None }).await?;
+                }
                 if handle.reset() {
                     // The old world's sessions say goodbye and close, so every open connection (ours and those of
                     // others in a room) reports `closed`; our own watch fires too and the pristine snapshot follows.
@@ -408,7 +439,70 @@ impl Session {
             }
             ClientMsg::Snapshot => self.send_snapshot().await,
             ClientMsg::Ping => self.send(ServerMsg::Pong).await,
+            ClientMsg::StartLesson { id } => self.start_lesson(&handle, &id).await,
+            ClientMsg::LeaveLesson => {
+                self.lesson = None;
+                self.send(ServerMsg::Lesson { lesson: None }).await
+            }
+            ClientMsg::Skip { to } => {
+                if handle.kind == Kind::Persistent {
+                    return self.error("not_allowed", "the persistent world keeps real time").await;
+                }
+                let world = self.running(&handle).await?;
+                match world.skip(to) {
+                    Some(by) => {
+                        self.schedule_snapshot();
+                        self.send(ServerMsg::Skipped { by_ms: by.as_millis() as u64 }).await
+                    }
+                    None => self.error("nothing_queued", "no message is waiting in a queue").await,
+                }
+            }
         }
+    }
+
+    /// Resets this session's sandbox to a lesson's start state and starts checking its goals. Connections the
+    /// browser opens from now on count for the lesson.
+    async fn start_lesson(&mut self, handle: &Arc<WorldHandle>, id: &str) -> Handled {
+        let Some(lesson) = mailroom_core::lesson::catalogue::get(id) else {
+            return self.error("unknown_lesson", format!("no lesson {id:?}")).await;
+        };
+        if handle.kind != Kind::Sandbox {
+            return self
+                .error(
+                    "not_allowed",
+                    "lessons run in a private sandbox; leave the room or persistent world first",
+                )
+                .await;
+        }
+        self.conns.clear();
+        self.lesson = None;
+        handle.reset();
+        let world = self.running(handle).await?;
+        if let Err(e) = mailroom_core::lesson::start::apply(&world, &lesson.start) {
+            tracing::error!(lesson = id, error = %e, "lesson start state failed");
+            return self.error("internal", format!("could not set up the lesson: {e}")).await;
+        }
+        // Follow the new world now, so no event of the old one reaches the checker.
+        self.resubscribe().await?;
+        let mut checker = Checker::new(lesson.clone());
+        checker.evaluate(&*world);
+        let progress = checker.progress();
+        self.lesson = Some(checker);
+        self.send(ServerMsg::Lesson { lesson: Some(Box::new(lesson.clone())) }).await?;
+        self.send(ServerMsg::Progress { progress, reached: vec![] }).await?;
+        self.send_snapshot().await
+    }
+
+    /// Re-evaluates the lesson's goals and reports newly reached ones.
+    async fn check_lesson(&mut self) -> Handled {
+        let Some(world) = self.handle.as_ref().and_then(|h| h.world()) else { return Ok(()) };
+        let Some(checker) = self.lesson.as_mut() else { return Ok(()) };
+        let reached = checker.evaluate(&*world);
+        if reached.is_empty() {
+            return Ok(());
+        }
+        let progress = checker.progress();
+        self.send(ServerMsg::Progress { progress, reached }).await
     }
 
     /// The running world, started if needed.
@@ -519,12 +613,14 @@ impl Session {
             .find(|h| h.name.eq_ignore_ascii_case(host) || h.fqdn().eq_ignore_ascii_case(host));
         let svc = Service::from_name(service);
         let (input_tx, input_rx) = mpsc::channel(CONN_QUEUE);
+        let tap = self.lesson.is_some().then(|| self.tap_tx.clone());
         let relay = |server_name: String| Relay {
             conn,
             out: self.out.clone(),
             input: input_rx,
             server_name,
             metrics: self.state.metrics.clone(),
+            tap,
         };
         let task = match (world_host, svc) {
             (Some(hc), Some(svc)) => {
@@ -559,6 +655,9 @@ impl Session {
                     }
                 };
                 let port = world.addr(&name, svc).map(|a| a.port()).unwrap_or(default_port);
+                if let Some(c) = self.lesson.as_mut() {
+                    c.on_open(conn, &name, svc.name());
+                }
                 self.send(ServerMsg::Opened { conn, host: name, service: svc.name().into(), port }).await?;
                 let relay = relay(fqdn);
                 tokio::spawn(relay.run(mc.stream, svc.implicit_tls(), Some(mc.upgrades)))
@@ -693,8 +792,20 @@ fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
     let Some(ty) = value.get("type").and_then(|t| t.as_str()).map(str::to_string) else {
         return Err(("bad_json", "expected an object with a \"type\"".into()));
     };
-    const KNOWN: [&str; 9] =
-        ["hello", "open", "send", "close", "set_online", "retry_queue", "reset_world", "snapshot", "ping"];
+    const KNOWN: [&str; 12] = [
+        "hello",
+        "open",
+        "send",
+        "close",
+        "set_online",
+        "retry_queue",
+        "reset_world",
+        "snapshot",
+        "ping",
+        "start_lesson",
+        "leave_lesson",
+        "skip",
+    ];
     if !KNOWN.contains(&ty.as_str()) {
         return Err(("unknown_type", format!("unknown message type {ty:?}")));
     }

@@ -121,7 +121,7 @@ pub fn build(world: &World, cache: &HeaderCache) -> WorldSnap {
             }
         })
         .collect();
-    WorldSnap { hosts, routes, queue }
+    WorldSnap { hosts, routes, queue, clock_offset_ms: world.clock.offset_ms() }
 }
 
 /// Messages and bytes a world holds (mailboxes and queue), for the sandbox limits.

@@ -91,6 +91,8 @@ pub struct EventBus {
     // thousands of sandboxes a proxy holds (every slot is allocated up front).
     tx: broadcast::Sender<Arc<Event>>,
     recent: Arc<Mutex<VecDeque<Event>>>,
+    /// Stamps events with the world's time (a sandbox's clock can be skipped ahead).
+    clock: crate::clock::Clock,
 }
 
 /// How many past events a bus keeps for late subscribers.
@@ -111,12 +113,18 @@ impl EventBus {
     /// each) asks for few; the persistent world, fed by real clients at full speed, keeps the default.
     pub fn with_capacity(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
-        EventBus { tx, recent: Arc::new(Mutex::new(VecDeque::new())) }
+        EventBus { tx, recent: Arc::new(Mutex::new(VecDeque::new())), clock: crate::clock::Clock::system() }
+    }
+
+    /// The same bus, stamping events with `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Publishes an event for `host` stamped with the current time.
     pub fn emit(&self, host: &str, kind: EventKind) {
-        let ev = Event { at: Utc::now(), host: host.to_string(), kind };
+        let ev = Event { at: self.clock.now(), host: host.to_string(), kind };
         tracing::debug!(host, event = ?ev.kind, "event");
         {
             // The lock is never held across an await; poisoning only follows a panic elsewhere.

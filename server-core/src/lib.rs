@@ -16,15 +16,19 @@
 //! - [`tls`]: certificates (rcgen on first start, or PEM files) and rustls configurations.
 //! - [`store`]: the mailbox-store trait with an in-memory and a Maildir implementation.
 //! - [`queue`]: the durable spool, the queue manager, the relay client, bounces (RFC 3464).
+//! - [`clock`]: the world's clock (real time, or real time a sandbox can skip ahead); the queue's only time.
 //! - [`event`]: structured, serde-serialisable events for the playground's live picture.
+//! - [`lesson`]: lessons as data, their start states and the goal checker (goals judged on events and state).
 //! - [`wire`]: the playground's WebSocket message protocol (versioned), shared with the frontend.
 //!
 //! Without the default `server` feature only [`event`] (types), [`wire`] and [`explain`] compile: that is what the
 //! wasm frontend uses, so the browser and the server share one definition of every message and explanation.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod event;
 pub mod explain;
+pub mod lesson;
 pub mod wire;
 
 #[cfg(feature = "server")]

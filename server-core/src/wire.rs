@@ -8,7 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Skip;
 use crate::event::Event;
+use crate::lesson::{Lesson, Progress};
 
 /// The protocol version. A client that sends another version in [`ClientMsg::Hello`] is refused.
 pub const VERSION: u32 = 1;
@@ -95,6 +97,20 @@ pub enum ClientMsg {
     ResetWorld,
     /// Asks for a fresh [`ServerMsg::Snapshot`].
     Snapshot,
+    /// Starts a lesson (sandboxes only): the world is reset to the lesson's start state, the server answers
+    /// [`ServerMsg::Lesson`] and then reports [`ServerMsg::Progress`] as goals are reached. Connections opened after
+    /// this message count for the lesson.
+    StartLesson {
+        /// The lesson's id.
+        id: String,
+    },
+    /// Leaves the current lesson (the world stays as it is).
+    LeaveLesson,
+    /// Moves a sandbox's clock ahead to the next retry or to expiry (sandboxes and rooms only).
+    Skip {
+        /// Where to.
+        to: Skip,
+    },
     /// Keep-alive; answered with [`ServerMsg::Pong`].
     Ping,
 }
@@ -189,6 +205,10 @@ pub struct WorldSnap {
     pub routes: Vec<(String, String)>,
     /// Queued mail.
     pub queue: Vec<QueueSnap>,
+    /// How far this world's clock runs ahead of real time, in milliseconds (a sandbox skipped ahead); queue times
+    /// are in world time.
+    #[serde(default)]
+    pub clock_offset_ms: i64,
 }
 
 /// Messages to the browser.
@@ -270,6 +290,23 @@ pub enum ServerMsg {
     },
     /// Answer to Ping.
     Pong,
+    /// The lesson now running (after [`ClientMsg::StartLesson`]), or none (after [`ClientMsg::LeaveLesson`]).
+    Lesson {
+        /// The lesson, with its start state, goals, hints and reference solution.
+        lesson: Option<Box<Lesson>>,
+    },
+    /// The current lesson's goals.
+    Progress {
+        /// Goals reached so far.
+        progress: Progress,
+        /// Goals reached by what just happened (to announce), indexes into the lesson's goals.
+        reached: Vec<usize>,
+    },
+    /// The clock was skipped ahead.
+    Skipped {
+        /// By how much, in milliseconds.
+        by_ms: u64,
+    },
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 
 use crate::auth::Users;
+use crate::clock::{Clock, Skip};
 use crate::config::{Service, WorldConfig};
 use crate::event::EventBus;
 use crate::host::{Host, MaildropLocks};
@@ -103,6 +104,8 @@ pub struct World {
     pub routes: Routes,
     /// The event bus all hosts share.
     pub events: EventBus,
+    /// The world's time (skippable in a sandbox).
+    pub clock: Clock,
     listening: Mutex<Vec<Listening>>,
 }
 
@@ -116,10 +119,16 @@ const SANDBOX_STORE_CHANNEL: usize = 32;
 impl World {
     /// Builds the world and starts its queue managers. Must be called inside a Tokio runtime.
     pub fn start(config: WorldConfig, persistence: Persistence) -> anyhow::Result<Arc<World>> {
+        // Real clients on TCP ports expect real time; a sandbox's learner may skip ahead to the next retry.
+        let clock = match persistence {
+            Persistence::Disk => Clock::system(),
+            Persistence::Memory => Clock::skippable(),
+        };
         let events = match persistence {
             Persistence::Disk => EventBus::default(),
             Persistence::Memory => EventBus::with_capacity(SANDBOX_CHANNEL),
-        };
+        }
+        .with_clock(clock.clone());
         let routes: Routes = Arc::new(RwLock::new(config.routes.clone()));
         let memory_connector = Arc::new(MemoryConnector { hosts: RwLock::new(HashMap::new()) });
         let connector: Arc<dyn Connector> = match persistence {
@@ -157,6 +166,7 @@ impl World {
                 connector.clone(),
                 config.timing,
                 config.limits.max_hops,
+                clock.clone(),
             );
             let recovered = queue.recover()?;
             if recovered > 0 {
@@ -194,6 +204,7 @@ impl World {
             queues,
             routes,
             events,
+            clock,
             listening: Mutex::new(Vec::new()),
         }))
     }
@@ -264,6 +275,24 @@ impl World {
         for q in &self.queues {
             q.retry_now();
         }
+    }
+
+    /// Moves a sandbox's clock forward to the next moment the queue has something to do: the earliest retry
+    /// ([`Skip::NextRetry`]) or the earliest expiry ([`Skip::Expiry`]), and wakes the queues. Returns how far the
+    /// clock moved, or `None` when this world's clock is real time (the persistent world) or nothing is queued.
+    pub fn skip(&self, to: Skip) -> Option<std::time::Duration> {
+        if !self.clock.can_skip() {
+            return None;
+        }
+        let target = match to {
+            Skip::NextRetry => self.queues.iter().filter_map(|q| q.next_attempt()).min(),
+            Skip::Expiry => self.queues.iter().filter_map(|q| q.next_expiry()).min(),
+        }?;
+        let moved = self.clock.advance_to(target);
+        for q in &self.queues {
+            q.wake();
+        }
+        Some(moved)
     }
 
     /// Every queued message on every host.

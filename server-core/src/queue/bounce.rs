@@ -36,6 +36,8 @@ pub struct Report<'a> {
     pub original: &'a [u8],
     /// Whether this is an expiry (the queue gave up) rather than a rejection.
     pub expired: bool,
+    /// The time of the report, by the world's clock.
+    pub now: DateTime<Utc>,
 }
 
 /// The headers of a message: everything before the first empty line.
@@ -47,7 +49,7 @@ pub fn header_block(msg: &[u8]) -> &[u8] {
 /// Builds the DSN message.
 pub fn build(r: &Report<'_>) -> Vec<u8> {
     let boundary = format!("{}/{}", r.queue_id, r.reporting_mta);
-    let now = Utc::now();
+    let now = r.now;
     let mut m = String::new();
     m += &format!("From: Mail Delivery System <MAILER-DAEMON@{}>\r\n", r.reporting_mta);
     m += &format!("To: <{}>\r\n", r.to);
@@ -131,6 +133,7 @@ mod tests {
             failed: &failed,
             original: orig,
             expired: true,
+            now: Utc::now(),
         });
         use mail_parser::MimeHeaders;
         let msg = mail_parser::MessageParser::default().parse(&dsn).unwrap();

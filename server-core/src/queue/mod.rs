@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::auth::Users;
+use crate::clock::Clock;
 use crate::config::{Route, Timing};
 use crate::event::{EventBus, EventKind};
 use crate::host::{Envelope, SubmitError, Submitter};
@@ -92,6 +93,8 @@ pub struct Queue {
     connector: Arc<dyn Connector>,
     timing: Timing,
     max_hops: usize,
+    /// The world's clock: the queue's only source of time (a sandbox's can be skipped ahead).
+    clock: Clock,
     /// Pending messages by ID; the spool holds the durable copy.
     entries: Mutex<BTreeMap<String, QueuedMessage>>,
     /// IDs with an attempt in flight, so one message is never relayed twice at once.
@@ -116,6 +119,7 @@ impl Queue {
         connector: Arc<dyn Connector>,
         timing: Timing,
         max_hops: usize,
+        clock: Clock,
     ) -> Arc<Queue> {
         Arc::new(Queue {
             host: host.to_string(),
@@ -128,6 +132,7 @@ impl Queue {
             connector,
             timing,
             max_hops,
+            clock,
             entries: Mutex::new(BTreeMap::new()),
             busy: Mutex::new(HashSet::new()),
             wake: Notify::new(),
@@ -154,7 +159,7 @@ impl Queue {
 
     fn next_id(&self) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let t = Utc::now().timestamp_micros() as u64;
+        let t = self.clock.now().timestamp_micros() as u64;
         format!("{:010X}{:05X}", t & 0xFF_FFFF_FFFF, n & 0xF_FFFF)
     }
 
@@ -217,7 +222,7 @@ impl Queue {
 
     /// Makes every deferred recipient due now ("retry now").
     pub fn retry_now(&self) {
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         for m in entries.values_mut() {
             for r in &mut m.recipients {
@@ -236,6 +241,64 @@ impl Queue {
         self.wake.notify_one();
     }
 
+    /// IDs of messages with a recipient due by the clock and no attempt in flight, and the earliest later
+    /// attempt (when the manager should look again).
+    fn due(&self) -> (Vec<String>, Option<DateTime<Utc>>) {
+        let now = self.clock.now();
+        let mut next: Option<DateTime<Utc>> = None;
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let due = entries
+            .values()
+            .filter(|m| !busy.contains(&m.id))
+            .filter(|m| {
+                let pending = m.recipients.iter().filter(|r| r.status == RcptStatus::Pending);
+                match pending.map(|r| r.next_attempt).min() {
+                    Some(t) if t <= now => true,
+                    Some(t) => {
+                        next = Some(next.map_or(t, |n| n.min(t)));
+                        false
+                    }
+                    None => false,
+                }
+            })
+            .map(|m| m.id.clone())
+            .collect();
+        (due, next)
+    }
+
+    /// The earliest next attempt of any pending recipient ("skip to the next retry").
+    pub fn next_attempt(&self) -> Option<DateTime<Utc>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .values()
+            .flat_map(|m| m.recipients.iter().filter(|r| r.status == RcptStatus::Pending))
+            .map(|r| r.next_attempt)
+            .min()
+    }
+
+    /// When the oldest pending message outlives the queue lifetime ("skip to expiry").
+    pub fn next_expiry(&self) -> Option<DateTime<Utc>> {
+        let lifetime = chrono::Duration::from_std(self.timing.lifetime).unwrap_or_default();
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.values().map(|m| m.received_at + lifetime).min()
+    }
+
+    /// Makes the manager look at the queue again (after the clock was skipped ahead).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs one attempt for every message due now, one after the other, and returns how many there were. The
+    /// manager loop runs attempts concurrently instead; tests drive the queue with this and a manual clock.
+    pub async fn run_due(&self) -> usize {
+        let (due, _) = self.due();
+        for id in &due {
+            self.attempt(id).await;
+        }
+        due.len()
+    }
+
     /// The manager loop: runs due deliveries, sleeps until the next one is due or something new arrives.
     pub async fn run(self: Arc<Self>) {
         let stop = self.stop.subscribe();
@@ -243,29 +306,7 @@ impl Queue {
             if *stop.borrow() {
                 return;
             }
-            let now = Utc::now();
-            let mut next: Option<DateTime<Utc>> = None;
-            let due: Vec<String> = {
-                let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-                let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-                entries
-                    .values()
-                    .filter(|m| !busy.contains(&m.id))
-                    .filter(|m| {
-                        let pending = m.recipients.iter().filter(|r| r.status == RcptStatus::Pending);
-                        let first = pending.map(|r| r.next_attempt).min();
-                        match first {
-                            Some(t) if t <= now => true,
-                            Some(t) => {
-                                next = Some(next.map_or(t, |n| n.min(t)));
-                                false
-                            }
-                            None => false,
-                        }
-                    })
-                    .map(|m| m.id.clone())
-                    .collect()
-            };
+            let (due, next) = self.due();
             for id in due {
                 self.busy.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone());
                 let q = self.clone();
@@ -275,9 +316,8 @@ impl Queue {
                     q.wake.notify_one();
                 });
             }
-            let sleep = next
-                .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
-                .unwrap_or(std::time::Duration::from_secs(3600));
+            // Clock time and real time run at the same rate between skips, and a skip wakes us.
+            let sleep = next.map(|t| self.clock.until(t)).unwrap_or(std::time::Duration::from_secs(3600));
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(sleep) => {}
@@ -302,7 +342,7 @@ impl Queue {
                 return;
             }
         };
-        let now = Utc::now();
+        let now = self.clock.now();
         let lifetime = chrono::Duration::from_std(self.timing.lifetime).unwrap_or_default();
         let expired = now >= meta.received_at + lifetime;
         let mut failed: Vec<bounce::Failed> = Vec::new();
@@ -423,7 +463,7 @@ impl Queue {
                 RcptOutcome::Temporary(reason) if !expired => {
                     let delay =
                         chrono::Duration::from_std(self.timing.backoff(state.attempts)).unwrap_or_default();
-                    state.next_attempt = Utc::now() + delay;
+                    state.next_attempt = self.clock.now() + delay;
                     state.last_error = Some(reason.clone());
                     self.emit(EventKind::Deferred {
                         id: id.to_string(),
@@ -529,6 +569,7 @@ impl Queue {
             failed,
             original: data,
             expired,
+            now: self.clock.now(),
         });
         let env = Envelope {
             mail_from: String::new(),
@@ -537,9 +578,13 @@ impl Queue {
             peer: "localhost (bounce)".into(),
             auth_user: None,
         };
-        let mut msg =
-            format!("Received: by {} (Mailroom) id {}; {}\r\n", self.fqdn, meta.id, Utc::now().to_rfc2822())
-                .into_bytes();
+        let mut msg = format!(
+            "Received: by {} (Mailroom) id {}; {}\r\n",
+            self.fqdn,
+            meta.id,
+            self.clock.now().to_rfc2822()
+        )
+        .into_bytes();
         msg.extend_from_slice(&dsn);
         if let Err(e) = self.submit(self.next_id(), env, msg) {
             tracing::error!(id = meta.id, error = %e, "could not queue bounce");
@@ -567,7 +612,7 @@ impl Submitter for Queue {
         } else {
             self.next_id()
         };
-        let now = Utc::now();
+        let now = self.clock.now();
         self.emit(EventKind::Received {
             id: id.clone(),
             from: envelope.mail_from.clone(),
