@@ -88,9 +88,10 @@ impl Clock {
         }
     }
 
-    /// Moves the clock forward by `by`. Returns false (and does nothing) on the system clock.
+    /// Moves the clock forward by `by`, rounded up to the millisecond (so a skip to a deadline never falls a
+    /// fraction short of it). Returns false (and does nothing) on the system clock.
     pub fn advance(&self, by: Duration) -> bool {
-        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX / 2);
+        let ms = i64::try_from(by.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX / 2);
         match &self.kind {
             Kind::System => false,
             Kind::Skippable(a) | Kind::Manual(a) => {
@@ -129,6 +130,10 @@ mod tests {
         assert_eq!(c.now(), start + TimeDelta::seconds(5));
         assert_eq!(c.advance_to(start + TimeDelta::seconds(65)), Duration::from_secs(60));
         assert_eq!(c.until(start + TimeDelta::seconds(70)), Duration::from_secs(5));
+        // A skip to a deadline reaches it, never a fraction of a millisecond short.
+        let deadline = c.now() + TimeDelta::microseconds(1500);
+        c.advance_to(deadline);
+        assert!(c.now() >= deadline);
     }
 
     #[test]
