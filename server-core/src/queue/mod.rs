@@ -592,6 +592,9 @@ impl Queue {
     }
 }
 
+#[cfg(test)]
+mod tests;
+
 /// Counts `Received:` header fields in a message's header block.
 fn count_received(msg: &[u8]) -> usize {
     bounce::header_block(msg)
@@ -613,70 +616,97 @@ impl Submitter for Queue {
             self.next_id()
         };
         let now = self.clock.now();
-        self.emit(EventKind::Received {
+        let received = EventKind::Received {
             id: id.clone(),
             from: envelope.mail_from.clone(),
             to: envelope.rcpt_to.clone(),
             size: message.len(),
             via: envelope.peer.clone(),
-        });
-        let looping = count_received(&message) > self.max_hops;
-        let (local, remote): (Vec<String>, Vec<String>) =
-            envelope.rcpt_to.iter().cloned().partition(|r| self.local_part(r).is_some());
-        let mut recipients: Vec<RcptState> = Vec::new();
-        let mut failed = Vec::new();
-        if looping {
-            for rcpt in envelope.rcpt_to.iter() {
-                failed.push(bounce::Failed {
+        };
+        let pending = |rcpt: &String| RcptState {
+            rcpt: rcpt.clone(),
+            status: RcptStatus::Pending,
+            attempts: 0,
+            next_attempt: now,
+            last_error: None,
+        };
+        let mut meta = QueuedMessage {
+            id: id.clone(),
+            envelope: envelope.clone(),
+            received_at: now,
+            size: message.len(),
+            recipients: Vec::new(),
+        };
+
+        if count_received(&message) > self.max_hops {
+            self.emit(received);
+            let failed: Vec<bounce::Failed> = envelope
+                .rcpt_to
+                .iter()
+                .map(|rcpt| bounce::Failed {
                     rcpt: rcpt.clone(),
                     status: "5.4.6".into(),
                     diagnostic: format!("554 5.4.6 mail loop: more than {} Received: headers", self.max_hops),
                     remote_mta: None,
-                });
-            }
-        } else {
-            for rcpt in &local {
-                match self.deliver_local(&id, &envelope, rcpt, &message) {
-                    Ok(_) => {}
-                    // A transient store failure: keep this recipient in the spool and retry.
-                    Err(e) if e.starts_with('4') => recipients.push(RcptState {
-                        rcpt: rcpt.clone(),
-                        status: RcptStatus::Pending,
-                        attempts: 0,
-                        next_attempt: now,
-                        last_error: Some(e),
-                    }),
-                    Err(e) => failed.push(bounce::Failed {
-                        rcpt: rcpt.clone(),
-                        status: bounce::status_of(&e, true),
-                        diagnostic: e,
-                        remote_mta: None,
-                    }),
+                })
+                .collect();
+            self.bounce(&meta, &message, &failed, false);
+            return Ok(id);
+        }
+
+        let (local, remote): (Vec<String>, Vec<String>) =
+            envelope.rcpt_to.iter().cloned().partition(|r| self.local_part(r).is_some());
+        // With a recipient to relay, the spool must hold the message before anything else happens: if that write
+        // fails the client is told 451 and sends again, so no local copy may exist yet (it would arrive twice).
+        // The local recipients are spooled as pending too and marked delivered just below.
+        let spooled_first = !remote.is_empty();
+        if spooled_first {
+            meta.recipients = local.iter().chain(&remote).map(pending).collect();
+            self.spool.put(&meta, &message)?;
+        }
+        // Durable from here (spooled, or about to be appended to a Maildir that fsyncs).
+        self.emit(received);
+        let mut failed = Vec::new();
+        let mut kept_local = Vec::new();
+        for rcpt in &local {
+            match self.deliver_local(&id, &envelope, rcpt, &message) {
+                Ok(_) => {}
+                // A transient store failure: keep this recipient in the spool and retry.
+                Err(e) if e.starts_with('4') => {
+                    kept_local.push(RcptState { last_error: Some(e), ..pending(rcpt) })
                 }
-            }
-            for rcpt in &remote {
-                recipients.push(RcptState {
+                Err(e) => failed.push(bounce::Failed {
                     rcpt: rcpt.clone(),
-                    status: RcptStatus::Pending,
-                    attempts: 0,
-                    next_attempt: now,
-                    last_error: None,
-                });
+                    status: bounce::status_of(&e, true),
+                    diagnostic: e,
+                    remote_mta: None,
+                }),
             }
         }
-        let meta =
-            QueuedMessage { id: id.clone(), envelope, received_at: now, size: message.len(), recipients };
+        meta.recipients = kept_local.into_iter().chain(remote.iter().map(pending)).collect();
         if !failed.is_empty() {
             self.bounce(&meta, &message, &failed, false);
         }
-        if !meta.recipients.is_empty() {
-            self.spool.put(&meta, &message)?;
-            for r in &meta.recipients {
-                self.emit(EventKind::Queued { id: id.clone(), rcpt: r.rcpt.clone() });
-            }
-            self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), meta);
-            self.wake.notify_one();
+        if meta.recipients.is_empty() {
+            return Ok(id);
         }
+        let written = if spooled_first { self.spool.update(&meta) } else { self.spool.put(&meta, &message) };
+        if let Err(e) = written {
+            if !spooled_first {
+                // Only local recipients, some of them delivered: the others are not durable, so the client must
+                // retry (the delivered ones will get a second copy; a store that fails transiently and a spool
+                // that fails at once are both needed for that).
+                return Err(e.into());
+            }
+            // The spool still lists the local recipients as pending: after a crash they would be delivered again,
+            // which is better than losing the remote ones.
+            tracing::error!(id, error = %e, "could not record local deliveries in the spool");
+        }
+        for r in &meta.recipients {
+            self.emit(EventKind::Queued { id: id.clone(), rcpt: r.rcpt.clone() });
+        }
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), meta);
+        self.wake.notify_one();
         Ok(id)
     }
 }
