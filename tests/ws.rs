@@ -647,6 +647,32 @@ async fn mail_waits_in_the_queue_then_crosses_to_mx2_with_a_relay_transcript() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_next_hop_answers_421_and_the_mail_waits_until_it_is_ready() {
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    c.send(json!({ "type": "set_busy", "host": "mx2", "busy": true })).await;
+    c.until("mx2 busy", |v| v["type"] == "event" && v["event"]["event"] == "busy_changed").await;
+    c.open(1, "mx1", "submission").await;
+    c.read_until(1, "220 ").await;
+    c.cmd(1, "EHLO learner", "250 ").await;
+    c.cmd(1, "AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk", "235").await;
+    c.cmd(1, "MAIL FROM:<alice@example.com>", "250").await;
+    c.cmd(1, "RCPT TO:<carol@example.net>", "250").await;
+    c.cmd(1, "DATA", "354").await;
+    c.cmd(1, "From: alice@example.com\r\nSubject: busy\r\n\r\nhi carol\r\n.", "250").await;
+    let d = c
+        .seen_or_until("deferred by the 421", |v| v["type"] == "event" && v["event"]["event"] == "deferred")
+        .await;
+    assert!(d["event"]["reason"].as_str().unwrap().contains("421"), "{d}");
+    let snap = c.snapshot().await;
+    let mx2 = snap["hosts"].as_array().unwrap().iter().find(|h| h["name"] == "mx2").unwrap().clone();
+    assert_eq!(mx2["busy"], true);
+    assert!(online(&snap, "mx2"), "busy is not offline: the host still accepts connections");
+    c.send(json!({ "type": "set_busy", "host": "mx2", "busy": false })).await;
+    c.until("carol's mail", |v| v["type"] == "snapshot" && !inbox(&v["world"], "mx2", "carol").is_empty()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pop3_delete_and_imap_keep_show_in_the_snapshot() {
     let s = start(|_| {}).await;
     let (mut c, w) = s.session(sandbox()).await;

@@ -571,6 +571,13 @@ pub fn describe(e: &Event) -> String {
         EventKind::OnlineChanged { online } => {
             format!("{h} is now {}", if *online { "online" } else { "offline" })
         }
+        EventKind::BusyChanged { busy } => {
+            if *busy {
+                format!("{h} is now busy: it answers SMTP with 421 and closes")
+            } else {
+                format!("{h} is ready again")
+            }
+        }
         EventKind::MailboxChanged { user, folder, change, uids } => {
             format!(
                 "{h}: {user}/{folder} {change} ({} message{})",

@@ -419,6 +419,20 @@ impl Session {
                     self.error("unknown_host", format!("no host {host} in this world")).await
                 }
             }
+            ClientMsg::SetBusy { host, busy } => {
+                if handle.kind == Kind::Persistent {
+                    return self
+                        .error("not_allowed", "real clients use the persistent world: it cannot be made busy")
+                        .await;
+                }
+                let world = self.running(&handle).await?;
+                if world.set_busy(&host, busy) {
+                    self.schedule_snapshot();
+                    Ok(())
+                } else {
+                    self.error("unknown_host", format!("no host {host} in this world")).await
+                }
+            }
             ClientMsg::RetryQueue => {
                 if let Some(w) = handle.world() {
                     w.retry_now();
@@ -792,12 +806,13 @@ fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
     let Some(ty) = value.get("type").and_then(|t| t.as_str()).map(str::to_string) else {
         return Err(("bad_json", "expected an object with a \"type\"".into()));
     };
-    const KNOWN: [&str; 12] = [
+    const KNOWN: [&str; 13] = [
         "hello",
         "open",
         "send",
         "close",
         "set_online",
+        "set_busy",
         "retry_queue",
         "reset_world",
         "snapshot",

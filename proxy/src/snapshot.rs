@@ -93,6 +93,7 @@ pub fn build(world: &World, cache: &HeaderCache) -> WorldSnap {
             fqdn: h.fqdn.clone(),
             domain: h.config.domain.clone(),
             online: h.is_online(),
+            busy: h.is_busy(),
             port_base: h.config.port_base,
             users,
         });

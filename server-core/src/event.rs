@@ -73,6 +73,8 @@ pub enum EventKind {
     RelayTranscript { id: String, mx: String, lines: Vec<TranscriptLine> },
     /// The host was taken offline or brought back online.
     OnlineChanged { online: bool },
+    /// The host became busy (turns SMTP clients away with 421) or ready again.
+    BusyChanged { busy: bool },
     /// A mailbox changed (delivery, POP3 or IMAP action).
     MailboxChanged { user: String, folder: String, change: String, uids: Vec<u32> },
     /// A POP3 session retrieved a message (RETR or TOP).

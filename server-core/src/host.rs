@@ -96,6 +96,9 @@ pub struct Host {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// While false, every listener of the host refuses connections.
     pub online: AtomicBool,
+    /// While true, the host accepts SMTP connections but answers `421` at once (overloaded): senders must keep the
+    /// mail and retry, as with a host that is down.
+    pub busy: AtomicBool,
     /// The same switch as a watch channel: listeners close and reopen their sockets, sessions end.
     pub online_watch: tokio::sync::watch::Sender<bool>,
     /// Flipped to true once when the world shuts down: sessions say goodbye (SMTP 421) and end.
@@ -113,6 +116,18 @@ impl Host {
     /// Whether the host accepts connections now.
     pub fn is_online(&self) -> bool {
         self.online.load(Ordering::SeqCst)
+    }
+
+    /// Whether the host turns SMTP clients away with `421` (busy).
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::SeqCst)
+    }
+
+    /// Makes the host busy or not, and says so on the event bus.
+    pub fn set_busy(&self, busy: bool) {
+        if self.busy.swap(busy, Ordering::SeqCst) != busy {
+            self.emit(EventKind::BusyChanged { busy });
+        }
     }
 
     /// Takes the host offline or brings it back, and says so on the event bus.
@@ -155,6 +170,7 @@ impl Host {
             locks: Arc::new(MaildropLocks::default()),
             tls: None,
             online: AtomicBool::new(true),
+            busy: AtomicBool::new(false),
             online_watch: tokio::sync::watch::Sender::new(true),
             shutdown: tokio::sync::watch::Sender::new(false),
             allow_plaintext_auth: false,

@@ -91,6 +91,13 @@ pub enum ClientMsg {
         /// New state.
         online: bool,
     },
+    /// Makes a host busy (its SMTP greets with `421` and closes) or ready again (sandboxes and rooms only).
+    SetBusy {
+        /// Host name.
+        host: String,
+        /// New state.
+        busy: bool,
+    },
     /// Retries every queued message now.
     RetryQueue,
     /// Resets the world to its initial state (sandboxes and rooms only).
@@ -136,6 +143,9 @@ pub struct HostSnap {
     pub domain: String,
     /// Whether it accepts connections.
     pub online: bool,
+    /// Whether it turns SMTP clients away with `421` (busy).
+    #[serde(default)]
+    pub busy: bool,
     /// Port base in this world (10000): the real port is base + well-known port.
     pub port_base: u16,
     /// Its users and their folders.

@@ -185,6 +185,7 @@ impl World {
                 locks: Arc::new(MaildropLocks::default()),
                 tls: Some(tls),
                 online: AtomicBool::new(true),
+                busy: AtomicBool::new(false),
                 online_watch: tokio::sync::watch::Sender::new(true),
                 shutdown: tokio::sync::watch::Sender::new(false),
                 allow_plaintext_auth: config.allow_plaintext_auth || persistence == Persistence::Memory,
@@ -262,6 +263,21 @@ impl World {
                 h.set_online(online);
                 if online {
                     // Mail waiting for this host may go now rather than at its next scheduled retry.
+                    self.retry_now();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes a host busy (SMTP answers `421` and closes) or not. A host that stops being busy gets its waiting mail
+    /// at once, as when it comes back online.
+    pub fn set_busy(&self, name: &str, busy: bool) -> bool {
+        match self.host(name) {
+            Some(h) => {
+                h.set_busy(busy);
+                if !busy {
                     self.retry_now();
                 }
                 true

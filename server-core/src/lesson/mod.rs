@@ -101,6 +101,9 @@ pub struct Start {
     /// Hosts taken offline.
     #[serde(default)]
     pub offline: Vec<String>,
+    /// Hosts made busy (their SMTP answers `421` and closes).
+    #[serde(default)]
+    pub busy: Vec<String>,
     /// Messages put straight into mailboxes.
     #[serde(default)]
     pub mail: Vec<SeedMail>,

@@ -1,4 +1,4 @@
-//! Puts a freshly reset sandbox into a lesson's [`Start`] state: hosts offline, mail in mailboxes, mail on a
+//! Puts a freshly reset sandbox into a lesson's [`Start`] state: hosts offline or busy, mail in mailboxes, mail on a
 //! queue, folders. (Connections and the prelude are the page's to open and type.)
 
 use super::{SeedMail, Start};
@@ -36,6 +36,11 @@ pub fn apply(world: &World, start: &Start) -> anyhow::Result<()> {
     // Offline first: mail queued below for an offline host must wait in the spool, not go out before the switch.
     for host in &start.offline {
         if !world.set_online(host, false) {
+            anyhow::bail!("no host {host}");
+        }
+    }
+    for host in &start.busy {
+        if !world.set_busy(host, true) {
             anyhow::bail!("no host {host}");
         }
     }

@@ -420,6 +420,13 @@ fn redact(cmd: &Command) -> String {
 
 impl Session for SmtpSession {
     fn greeting(&mut self, out: &mut Vec<u8>) -> Flow {
+        if self.host.is_busy() {
+            // RFC 5321 §3.1: a server that cannot take mail now may greet with 421 and close; the client keeps the
+            // message and tries again later (a temporary failure, §4.5.4.1).
+            Reply::plain(421, format!("{} Service busy, try again later", self.host.fqdn)).encode(out);
+            self.phase = Phase::Closed;
+            return Flow::Close;
+        }
         // RFC 5321 §4.2: no enhanced code on the greeting. "ESMTP" tells clients EHLO will work.
         Reply::plain(220, format!("{} ESMTP Mailroom ready", self.host.fqdn)).encode(out);
         Flow::Continue

@@ -744,3 +744,31 @@ fn random_input_keeps_invariants() {
     }
     assert!(round_trips > 1000, "the generator reaches real commands ({round_trips})");
 }
+
+#[test]
+fn a_busy_host_greets_with_421_and_closes() {
+    let world = WorldConfig::default();
+    let host = Host::new_memory(
+        &world.hosts[1],
+        world.routes.clone(),
+        Arc::new(CollectingSubmitter::default()),
+        EventBus::default(),
+    );
+    host.set_busy(true);
+    let conn = ConnInfo {
+        service: Service::Smtp,
+        peer: "relay".into(),
+        peer_ip: None,
+        plaintext_auth_ok: false,
+        tls: None,
+        tls_available: true,
+    };
+    let mut session = SmtpSession::new(Arc::new(host), conn);
+    let mut out = Vec::new();
+    assert_eq!(session.greeting(&mut out), Flow::Close);
+    assert_eq!(String::from_utf8(out).unwrap(), "421 mx2.example.net Service busy, try again later\r\n");
+    // Nothing the client sends afterwards is run.
+    let mut out = Vec::new();
+    assert_eq!(session.receive(b"EHLO x\r\n", &mut out), Flow::Close);
+    assert!(out.is_empty());
+}
