@@ -290,3 +290,29 @@ async fn skipping_ahead_makes_a_queued_message_bounce_in_seconds() {
     assert!(snap["clock_offset_ms"].as_i64().unwrap() >= 110_000, "{}", snap["clock_offset_ms"]);
     assert_eq!(web::inbox(&snap, "mx1", "alice").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_comes_back_to_the_lesson_with_its_progress() {
+    let b = Binary::start().await;
+    let url = format!("ws://127.0.0.1:{}/ws", b.http);
+    let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut c = Client { ws, seen: Vec::new() };
+    let token = c.hello(json!({ "kind": "sandbox" }), None).await["token"].as_str().unwrap().to_string();
+    c.send(json!({ "type": "start_lesson", "id": "relay" })).await;
+    let lesson: Lesson = serde_json::from_value(c.until_type("lesson").await["lesson"].clone()).unwrap();
+    play_all(&mut c, &lesson, &lesson.solution[..2]).await;
+    drop(c);
+
+    // The page reloads: a new socket with the same token, new connections, the same lesson and world.
+    let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut c = Client { ws, seen: Vec::new() };
+    c.hello(json!({ "kind": "sandbox" }), Some(&token)).await;
+    let again = c.until_type("lesson").await;
+    assert_eq!(again["lesson"]["id"], "relay");
+    assert_eq!(c.until_type("progress").await["progress"]["done"], false);
+    play_all(&mut c, &lesson, &lesson.solution).await;
+    c.seen_or_until("every goal after the reload", |v| {
+        v["type"] == "progress" && v["progress"]["done"] == true
+    })
+    .await;
+}

@@ -194,8 +194,6 @@ struct Session {
     last_active: Instant,
     snapshot_due: Option<Instant>,
     full_warned: bool,
-    /// The lesson running in this session's sandbox, and its goal checker.
-    lesson: Option<Checker>,
     /// Transcript copies from the relays opened while a lesson runs.
     tap_tx: mpsc::Sender<Tapped>,
     tap_rx: mpsc::Receiver<Tapped>,
@@ -234,7 +232,6 @@ impl Session {
             last_active: Instant::now(),
             snapshot_due: None,
             full_warned: false,
-            lesson: None,
             tap_tx,
             tap_rx,
         }
@@ -258,9 +255,7 @@ impl Session {
                     Ok(event) => {
                         self.replayed.clear();
                         self.schedule_snapshot();
-                        if let Some(c) = self.lesson.as_mut() {
-                            c.on_event(&event);
-                        }
+                        self.with_lesson(|c| c.on_event(&event));
                         match self.send(ServerMsg::Event { event }).await {
                             Ok(()) => self.check_lesson().await,
                             Err(e) => Err(e),
@@ -276,12 +271,10 @@ impl Session {
                     }
                 },
                 Some(t) = self.tap_rx.recv() => {
-                    match self.lesson.as_mut() {
-                        Some(c) => {
-                            c.on_data(t.conn, t.dir, &t.bytes);
-                            self.check_lesson().await
-                        }
-                        None => Ok(()),
+                    if self.with_lesson(|c| c.on_data(t.conn, t.dir, &t.bytes)).is_some() {
+                        self.check_lesson().await
+                    } else {
+                        Ok(())
                     }
                 }
                 _ = world_changed(&mut self.world_rx) => {
@@ -440,7 +433,7 @@ impl Session {
                 Ok(())
             }
             ClientMsg::ResetWorld => {
-                if self.lesson.take().is_some() {
+                if handle.take_lesson().is_some() {
                     self.send(ServerMsg::Lesson { lesson: None }).await?;
                 }
                 if handle.reset() {
@@ -455,7 +448,7 @@ impl Session {
             ClientMsg::Ping => self.send(ServerMsg::Pong).await,
             ClientMsg::StartLesson { id } => self.start_lesson(&handle, &id).await,
             ClientMsg::LeaveLesson => {
-                self.lesson = None;
+                handle.take_lesson();
                 self.send(ServerMsg::Lesson { lesson: None }).await
             }
             ClientMsg::Skip { to } => {
@@ -489,7 +482,7 @@ impl Session {
                 .await;
         }
         self.conns.clear();
-        self.lesson = None;
+        handle.take_lesson();
         handle.reset();
         let world = self.running(handle).await?;
         if let Err(e) = mailroom_core::lesson::start::apply(&world, &lesson.start) {
@@ -501,22 +494,28 @@ impl Session {
         let mut checker = Checker::new(lesson.clone());
         checker.evaluate(&*world);
         let progress = checker.progress();
-        self.lesson = Some(checker);
+        handle.set_lesson(checker);
         self.send(ServerMsg::Lesson { lesson: Some(Box::new(lesson.clone())) }).await?;
         self.send(ServerMsg::Progress { progress, reached: vec![] }).await?;
         self.send_snapshot().await
     }
 
+    /// Runs `f` on the lesson checker of the attached world, if a lesson runs there.
+    fn with_lesson<T>(&self, f: impl FnOnce(&mut Checker) -> T) -> Option<T> {
+        self.handle.as_ref().and_then(|h| h.with_lesson(f))
+    }
+
     /// Re-evaluates the lesson's goals and reports newly reached ones.
     async fn check_lesson(&mut self) -> Handled {
         let Some(world) = self.handle.as_ref().and_then(|h| h.world()) else { return Ok(()) };
-        let Some(checker) = self.lesson.as_mut() else { return Ok(()) };
-        let reached = checker.evaluate(&*world);
-        if reached.is_empty() {
-            return Ok(());
+        let checked = self.with_lesson(|c| {
+            let reached = c.evaluate(&*world);
+            (!reached.is_empty()).then(|| (c.progress(), reached))
+        });
+        match checked.flatten() {
+            Some((progress, reached)) => self.send(ServerMsg::Progress { progress, reached }).await,
+            None => Ok(()),
         }
-        let progress = checker.progress();
-        self.send(ServerMsg::Progress { progress, reached }).await
     }
 
     /// The running world, started if needed.
@@ -595,7 +594,13 @@ impl Session {
         self.handle = Some(handle.clone());
         self.send(ServerMsg::Welcome { version: wire::VERSION, token, world, plaintext_auth }).await?;
         self.resubscribe().await?;
-        self.send_snapshot().await
+        self.send_snapshot().await?;
+        // A reload in the middle of a lesson comes back to it, goals reached so far included.
+        if let Some((lesson, progress)) = self.with_lesson(|c| (c.lesson().clone(), c.progress())) {
+            self.send(ServerMsg::Lesson { lesson: Some(Box::new(lesson)) }).await?;
+            self.send(ServerMsg::Progress { progress, reached: vec![] }).await?;
+        }
+        Ok(())
     }
 
     fn plaintext_auth_ok(&self, handle: &WorldHandle) -> bool {
@@ -627,7 +632,7 @@ impl Session {
             .find(|h| h.name.eq_ignore_ascii_case(host) || h.fqdn().eq_ignore_ascii_case(host));
         let svc = Service::from_name(service);
         let (input_tx, input_rx) = mpsc::channel(CONN_QUEUE);
-        let tap = self.lesson.is_some().then(|| self.tap_tx.clone());
+        let tap = self.with_lesson(|_| self.tap_tx.clone());
         let relay = |server_name: String| Relay {
             conn,
             out: self.out.clone(),
@@ -669,9 +674,7 @@ impl Session {
                     }
                 };
                 let port = world.addr(&name, svc).map(|a| a.port()).unwrap_or(default_port);
-                if let Some(c) = self.lesson.as_mut() {
-                    c.on_open(conn, &name, svc.name());
-                }
+                self.with_lesson(|c| c.on_open(conn, &name, svc.name()));
                 self.send(ServerMsg::Opened { conn, host: name, service: svc.name().into(), port }).await?;
                 let relay = relay(fqdn);
                 tokio::spawn(relay.run(mc.stream, svc.implicit_tls(), Some(mc.upgrades)))

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailroom_core::config::WorldConfig;
+use mailroom_core::lesson::check::Checker;
 use mailroom_core::wire::WorldSnap;
 use mailroom_core::world::{Persistence, World};
 use tokio::sync::watch;
@@ -54,6 +55,9 @@ pub struct WorldHandle {
     pub full: AtomicBool,
     /// Parsed `From:`/`Subject:` of messages already seen (UIDs never change meaning within a UIDVALIDITY).
     pub headers: HeaderCache,
+    /// The lesson running in this sandbox and its goal checker. Kept with the world, not the socket, so a reload
+    /// (a new socket with the same token) comes back to the lesson. Never locked across an await.
+    lesson: Mutex<Option<Checker>>,
 }
 
 impl WorldHandle {
@@ -69,6 +73,7 @@ impl WorldHandle {
             detached_at: Mutex::new(Some(Instant::now())),
             full: AtomicBool::new(false),
             headers: HeaderCache::default(),
+            lesson: Mutex::new(None),
         })
     }
 
@@ -84,7 +89,23 @@ impl WorldHandle {
             detached_at: Mutex::new(None),
             full: AtomicBool::new(false),
             headers: HeaderCache::default(),
+            lesson: Mutex::new(None),
         })
+    }
+
+    /// Runs `f` on the lesson checker, if a lesson runs in this world.
+    pub fn with_lesson<T>(&self, f: impl FnOnce(&mut Checker) -> T) -> Option<T> {
+        self.lesson.lock().unwrap_or_else(|e| e.into_inner()).as_mut().map(f)
+    }
+
+    /// Starts checking a lesson (replacing any other).
+    pub fn set_lesson(&self, checker: Checker) {
+        *self.lesson.lock().unwrap_or_else(|e| e.into_inner()) = Some(checker);
+    }
+
+    /// Stops the lesson; returns it if one ran.
+    pub fn take_lesson(&self) -> Option<Checker> {
+        self.lesson.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// The running world, if started.
