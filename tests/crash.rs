@@ -140,3 +140,43 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     }
     println!("acknowledged {} messages before SIGKILL; all present exactly once", acked.len());
 }
+
+/// SIGTERM (what `kill`, systemd and container runtimes send) stops the server cleanly: a playground session gets
+/// close code 1001 ("going away") with its reason, not a dropped socket (1006), and the process exits with 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_playground_sessions_with_1001_and_exits_cleanly() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_port_base();
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = spawn(dir.path(), base, base + 100, http);
+    wait_port(http).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{http}/ws")).await.unwrap();
+    ws.send(Message::Text(r#"{"type":"hello","version":1}"#.into())).await.unwrap();
+    ws.send(Message::Text(r#"{"type":"open","conn":1,"host":"mx1","service":"smtp"}"#.into())).await.unwrap();
+    // Wait for the greeting: the session and its sandbox are running.
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+        if let Message::Text(t) = m
+            && t.contains("220 mx1")
+        {
+            break;
+        }
+    }
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("no close frame in time")
+        {
+            Some(Ok(Message::Close(f))) => break f,
+            Some(Ok(_)) => continue,
+            other => panic!("the socket ended without a close frame: {other:?}"),
+        }
+    };
+    let close = close.expect("a close frame with a code");
+    assert_eq!(u16::from(close.code), 1001, "{close:?}");
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(exit.success(), "{exit:?}");
+}

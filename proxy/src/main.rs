@@ -8,7 +8,7 @@
 //!
 //! It starts the persistent mail world (mx1 and mx2 with SMTP, submission, SMTPS, POP3, POP3S, IMAP and IMAPS on
 //! real TCP ports, mail kept under `./data`) and the web server on port 8080 (the playground, its WebSocket `/ws`,
-//! the HTTP API), prints what listens where, and runs until Ctrl-C. Logging follows `RUST_LOG` (default `info`).
+//! the HTTP API), prints what listens where, and runs until Ctrl-C or SIGTERM, then closes every session cleanly. Logging follows `RUST_LOG` (default `info`).
 
 mod cli;
 
@@ -58,14 +58,48 @@ async fn main() -> anyhow::Result<()> {
         mailroom::NoDelayListener(http),
         app.into_make_service_with_connect_info::<mailroom::PeerAddr>(),
     )
-    .with_graceful_shutdown(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-        state.shutdown();
-        w.shutdown();
+    .with_graceful_shutdown({
+        let state = state.clone();
+        async move {
+            stop_signal().await;
+            tracing::info!("shutting down");
+            // Playground sessions close with 1001; mail sessions say 421/BYE and end. Whatever a session
+            // acknowledged is already durable (the spool and Maildir fsync before the reply).
+            state.shutdown();
+            w.shutdown();
+        }
     })
     .await?;
-    // Give sessions a moment to send their 421/BYE.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Upgraded WebSockets are not connections axum waits for: wait until every playground session has sent its
+    // close frame (bounded, so a stuck browser cannot hold the process).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while state.metrics.sessions.load(std::sync::atomic::Ordering::SeqCst) > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Mail sessions get a moment to flush their goodbye.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no SIGTERM handler; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
