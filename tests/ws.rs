@@ -85,6 +85,32 @@ async fn a_burst_of_bad_messages_closes_4004() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_bad_base64_closes_4004_too() {
+    let s = start(|c| c.max_bad_messages = 20).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    c.open(1, "mx1", "smtp").await;
+    for _ in 0..20 {
+        c.send_raw(r#"{"type":"send","conn":1,"b64":"!!!"}"#).await;
+    }
+    let (code, reason) = c.closed().await;
+    assert_eq!(code, 4004, "{reason}");
+    assert_eq!(c.seen.iter().filter(|v| v["code"] == "bad_message").count(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connections_gauge_comes_down_when_a_socket_goes_away_with_connections_open() {
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    c.open(1, "mx1", "smtp").await;
+    c.open(2, "mx1", "imap").await;
+    c.read_until(2, "* OK").await;
+    let gauge = || s.state.metrics.connections.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(gauge(), 2);
+    drop(c);
+    wait(|| gauge() == 0, "mailroom_connections back to 0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_configured_targets_can_be_opened() {
     let s = start(|_| {}).await;
     let (mut c, _) = s.session(sandbox()).await;
@@ -669,7 +695,8 @@ async fn a_busy_next_hop_answers_421_and_the_mail_waits_until_it_is_ready() {
     assert_eq!(mx2["busy"], true);
     assert!(online(&snap, "mx2"), "busy is not offline: the host still accepts connections");
     c.send(json!({ "type": "set_busy", "host": "mx2", "busy": false })).await;
-    c.until("carol's mail", |v| v["type"] == "snapshot" && !inbox(&v["world"], "mx2", "carol").is_empty()).await;
+    c.until("carol's mail", |v| v["type"] == "snapshot" && !inbox(&v["world"], "mx2", "carol").is_empty())
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

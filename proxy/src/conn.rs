@@ -74,6 +74,16 @@ pub struct Tapped {
     pub bytes: Vec<u8>,
 }
 
+/// Counts one open relayed connection in `mailroom_connections` for as long as it lives, however its task ends
+/// (finished, or aborted with its session).
+struct OpenConnection(Arc<Metrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// How a pump loop ended.
 enum Step<S> {
     /// Done, for this reason.
@@ -94,6 +104,8 @@ impl Relay {
     {
         self.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
         self.metrics.connections.fetch_add(1, Ordering::Relaxed);
+        // The session aborts this task when its socket goes away: the gauge must come down then too.
+        let _open = OpenConnection(self.metrics.clone());
         let reason = if implicit_tls {
             match self.handshake(stream, true).await {
                 Ok(tls) => self.finish(tls).await,
@@ -108,7 +120,6 @@ impl Relay {
                 },
             }
         };
-        self.metrics.connections.fetch_sub(1, Ordering::Relaxed);
         let _ = self.out.send(Out::Msg(ServerMsg::Closed { conn: self.conn, reason })).await;
     }
 

@@ -348,12 +348,18 @@ impl Session {
             Ok(m) => m,
             Err((code, message)) => return self.bad(code, message).await,
         };
-        self.bad_in_row = 0;
         // Keep-alives keep the socket up through proxies but do not count as use: a forgotten tab still times out.
         if msg != ClientMsg::Ping {
             self.last_active = Instant::now();
         }
-        self.on_msg(msg).await
+        // A well-formed message with bad contents (say, invalid base64) is still a bad message: the run of bad
+        // messages ends only with one that was handled without complaint.
+        let bad_before = self.bad_in_row;
+        let r = self.on_msg(msg).await;
+        if self.bad_in_row == bad_before {
+            self.bad_in_row = 0;
+        }
+        r
     }
 
     async fn on_msg(&mut self, msg: ClientMsg) -> Handled {
