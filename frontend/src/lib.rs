@@ -15,6 +15,8 @@
 //! `tests/browser.rs` drive the real page in headless Chromium.
 #![forbid(unsafe_code)]
 
+pub mod assist;
+pub mod lesson;
 pub mod proto;
 pub mod state;
 pub mod transcript;

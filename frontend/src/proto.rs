@@ -39,6 +39,14 @@ pub struct Tracker {
     pending: VecDeque<(String, String)>,
     /// Next automatic IMAP tag number.
     pub next_tag: u32,
+    /// SMTP: addresses of MAIL/RCPT commands still waiting for their reply, in order (replies come in order).
+    addrs: VecDeque<String>,
+    /// SMTP: the sender the server accepted for the current transaction (the compose helper's `From:`).
+    pub envelope_from: Option<String>,
+    /// SMTP: the recipients the server accepted (the compose helper's `To:`).
+    pub envelope_to: Vec<String>,
+    /// SMTP: AUTH succeeded (mail to other domains will be relayed; before it, the server refuses to relay).
+    pub authenticated: bool,
 }
 
 impl Tracker {
@@ -49,7 +57,17 @@ impl Tracker {
             Protocol::Pop3 => State::Pop3Authorization,
             Protocol::Imap => State::ImapNotAuthenticated,
         };
-        Tracker { protocol, state, mode: Mode::Command, pending: VecDeque::new(), next_tag: 1 }
+        Tracker {
+            protocol,
+            state,
+            mode: Mode::Command,
+            pending: VecDeque::new(),
+            next_tag: 1,
+            addrs: VecDeque::new(),
+            envelope_from: None,
+            envelope_to: Vec::new(),
+            authenticated: false,
+        }
     }
 
     /// Watches a line the client sent.
@@ -87,6 +105,9 @@ impl Tracker {
             self.next_tag = self.next_tag.max(n + 1);
         }
         let literal = literal_len(line);
+        if self.protocol == Protocol::Smtp && matches!(cmd.as_str(), "MAIL" | "RCPT") {
+            self.addrs.push_back(angle_addr(line));
+        }
         self.pending.push_back((cmd, tag));
         if let Some(n) = literal {
             // The `+` continuation switches the editor; remember the size until then.
@@ -110,6 +131,21 @@ impl Tracker {
         }
         let Some((cmd, _)) = self.pending.pop_front() else { return };
         let ok = b[0] == b'2';
+        if matches!(cmd.as_str(), "MAIL" | "RCPT") {
+            let addr = self.addrs.pop_front().unwrap_or_default();
+            match (cmd.as_str(), ok) {
+                ("MAIL", true) => {
+                    self.envelope_from = Some(addr);
+                    self.envelope_to.clear();
+                }
+                ("RCPT", true) => self.envelope_to.push(addr),
+                _ => {}
+            }
+        }
+        if cmd == "RSET" && ok {
+            self.envelope_from = None;
+            self.envelope_to.clear();
+        }
         match (cmd.as_str(), b[0]) {
             ("EHLO" | "HELO", b'2') => self.state = State::SmtpReady,
             ("MAIL", b'2') => self.state = State::SmtpMail,
@@ -117,6 +153,7 @@ impl Tracker {
             ("DATA", b'3') => self.mode = Mode::Data,
             (".", _) | ("RSET", b'2') => self.state = State::SmtpReady,
             ("STARTTLS", b'2') => self.state = State::SmtpInit,
+            ("AUTH", b'2') => self.authenticated = true,
             ("AUTH", b'3') => {
                 self.mode = Mode::Sasl;
                 // The next client line answers the challenge; its reply belongs to AUTH.
@@ -230,27 +267,32 @@ impl Tracker {
 
     /// Suggestion chips: whole lines for the next sensible steps (without IMAP tags).
     pub fn suggestions(&self, host: &str) -> Vec<String> {
-        let (me, domain, peer) = if host == "mx2" {
-            ("carol", "example.net", "alice@example.com")
+        // `local`: another user of the same host, a recipient every connection may send to.
+        let (me, local, domain, peer) = if host == "mx2" {
+            ("carol", "dave", "example.net", "alice@example.com")
         } else {
-            ("alice", "example.com", "carol@example.net")
+            ("alice", "bob", "example.com", "carol@example.net")
         };
         let v: Vec<String> = match (self.mode, self.state) {
             (Mode::Data, _) => vec![".".into()],
             (Mode::Idle, _) => vec!["DONE".into()],
             (Mode::Literal(_) | Mode::Sasl, _) => vec![],
             (_, State::SmtpInit) => vec!["EHLO client.example.org".into(), "STARTTLS".into(), "QUIT".into()],
+            // Every chip leads somewhere that works: AUTH as a whole line (a bare `AUTH PLAIN` leaves a newcomer
+            // facing a `334` that wants base64), and a recipient of another domain only once logged in (before,
+            // the server answers 554 relay access denied).
             (_, State::SmtpReady) => vec![
                 format!("MAIL FROM:<{me}@{domain}>"),
-                "AUTH PLAIN".into(),
+                crate::assist::auth_plain(me, "password"),
                 "STARTTLS".into(),
                 "NOOP".into(),
                 "QUIT".into(),
             ],
-            (_, State::SmtpMail) => {
-                vec![format!("RCPT TO:<{peer}>"), format!("RCPT TO:<bob@{domain}>"), "RSET".into()]
+            (_, State::SmtpMail) if self.authenticated => {
+                vec![format!("RCPT TO:<{peer}>"), format!("RCPT TO:<{local}@{domain}>"), "RSET".into()]
             }
-            (_, State::SmtpRcpt) => vec!["DATA".into(), format!("RCPT TO:<bob@{domain}>"), "RSET".into()],
+            (_, State::SmtpMail) => vec![format!("RCPT TO:<{local}@{domain}>"), "RSET".into()],
+            (_, State::SmtpRcpt) => vec!["DATA".into(), format!("RCPT TO:<{local}@{domain}>"), "RSET".into()],
             (_, State::Pop3Authorization) => {
                 vec!["CAPA".into(), format!("USER {me}"), "PASS password".into(), "STLS".into()]
             }
@@ -328,6 +370,14 @@ fn complete_args(protocol: Protocol, cmd: &str) -> String {
     }
 }
 
+/// The address between `<` and `>` of `MAIL FROM:<a@b>` / `RCPT TO:<a@b>` (empty for `<>` or none).
+fn angle_addr(line: &str) -> String {
+    line.split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(a, _)| a.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// `{123}` or `{123+}` at the end of a line: an IMAP literal announcement (RFC 3501 §4.3, RFC 7888).
 pub fn literal_len(line: &str) -> Option<u32> {
     let inner = line.strip_suffix('}')?.rsplit_once('{')?.1;
@@ -370,6 +420,48 @@ mod tests {
     }
 
     #[test]
+    fn envelope_and_chips_follow_what_the_server_accepted() {
+        let mut t = run(
+            Protocol::Smtp,
+            &[
+                ("C", "EHLO me"),
+                ("S", "250 ok"),
+                ("C", "MAIL FROM:<alice@example.com>"),
+                ("C", "RCPT TO:<nobody@example.com>"),
+                ("C", "RCPT TO:<bob@example.com>"),
+                ("S", "250 ok"),
+                ("S", "550 5.1.1 no such user"),
+            ],
+        );
+        assert_eq!(t.envelope_from.as_deref(), Some("alice@example.com"));
+        assert!(t.envelope_to.is_empty(), "a refused recipient is not in the envelope");
+        t.server_line("250 ok");
+        assert_eq!(t.envelope_to, ["bob@example.com"]);
+        // Not logged in: no chip leads into 554 relay access denied.
+        let t = run(
+            Protocol::Smtp,
+            &[("C", "EHLO me"), ("S", "250 ok"), ("C", "MAIL FROM:<alice@example.com>"), ("S", "250 ok")],
+        );
+        assert!(
+            t.suggestions("mx1").iter().all(|c| !c.contains("example.net")),
+            "{:?}",
+            t.suggestions("mx1")
+        );
+        let t = run(
+            Protocol::Smtp,
+            &[
+                ("C", "EHLO me"),
+                ("S", "250 ok"),
+                ("C", "AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk"),
+                ("S", "235 2.7.0 ok"),
+                ("C", "MAIL FROM:<alice@example.com>"),
+                ("S", "250 ok"),
+            ],
+        );
+        assert_eq!(t.suggestions("mx1")[0], "RCPT TO:<carol@example.net>");
+    }
+
+    #[test]
     fn smtp_states() {
         let t =
             run(Protocol::Smtp, &[("S", "220 hi"), ("C", "EHLO me"), ("S", "250-mx1"), ("S", "250 SIZE")]);
@@ -389,6 +481,7 @@ mod tests {
             ],
         );
         assert_eq!((t.state, t.mode), (State::SmtpRcpt, Mode::Data));
+        assert_eq!((t.envelope_from.as_deref(), &t.envelope_to[..]), (Some("a@b"), &["c@d".to_string()][..]));
         assert_eq!(t.suggestions("mx1"), vec!["."]);
         let mut t = t;
         t.client_line("Subject: x");

@@ -1,14 +1,16 @@
 //! The app's one state and its reducer: every WebSocket message and every user action becomes an [`Action`];
 //! [`AppState::apply`] is pure (unit-tested on the host) and `Reducible` wraps it for Yew's `use_reducer`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::rc::Rc;
 
 use mailroom_core::event::{Event, EventKind, TranscriptLine};
 use mailroom_core::explain::Protocol;
-use mailroom_core::wire::{Bytes, Dir, ServerMsg, WorldSnap};
+use mailroom_core::lesson::{LessonEntry, Step};
+use mailroom_core::wire::{Bytes, ClientMsg, Dir, ServerMsg, WorldChoice, WorldSnap};
 use yew::Reducible;
 
+use crate::lesson::{LessonRun, Wait};
 use crate::proto::Tracker;
 use crate::transcript::{Class, Line, LineBuf, classify};
 
@@ -139,6 +141,8 @@ pub struct Conn {
     pub closed: Option<String>,
     /// Commands typed here, oldest first.
     pub history: Vec<String>,
+    /// The learner's device it belongs to in a lesson ("laptop", "phone").
+    pub device: Option<String>,
 }
 
 impl Conn {
@@ -155,6 +159,7 @@ impl Conn {
             tls: None,
             closed: None,
             history: Vec::new(),
+            device: None,
         }
     }
 
@@ -163,9 +168,10 @@ impl Conn {
         self.tracker.protocol
     }
 
-    /// A short label: `mx1 IMAP #2`.
+    /// A short label: `mx1 IMAP #2`, with the device in a lesson: `laptop: mx1 SMTP #1`.
     pub fn label(&self) -> String {
-        format!("{} {} #{}", self.host, self.service.to_ascii_uppercase(), self.id)
+        let device = self.device.as_ref().map(|d| format!("{d}: ")).unwrap_or_default();
+        format!("{device}{} {} #{}", self.host, self.service.to_ascii_uppercase(), self.id)
     }
 
     fn push(&mut self, row: Row) {
@@ -225,7 +231,7 @@ pub enum Panel {
     Relay,
 }
 
-/// URL options (`?embed=1&host=mx1&service=smtp&room=ABC`).
+/// URL options (`?embed=1&host=mx1&service=smtp&room=ABC`, `?lesson=relay`, `?play=1`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Preset {
     /// Compact layout.
@@ -236,6 +242,10 @@ pub struct Preset {
     pub service: Option<String>,
     /// Shared room code.
     pub room: Option<String>,
+    /// Lesson to start (`?lesson=ID`).
+    pub lesson: Option<String>,
+    /// The free playground: no first lesson on a first visit (`?play=1`).
+    pub play: bool,
 }
 
 impl Preset {
@@ -251,6 +261,14 @@ impl Preset {
                 "host" if ok(&v) => p.host = Some(v.to_ascii_lowercase()),
                 "service" if ok(&v) => p.service = Some(v.to_ascii_lowercase()),
                 "room" if ok(&v) => p.room = Some(v),
+                "lesson"
+                    if !v.is_empty()
+                        && v.len() <= 64
+                        && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+                {
+                    p.lesson = Some(v)
+                }
+                "play" => p.play = v != "0" && v != "false",
                 _ => {}
             }
         }
@@ -295,6 +313,56 @@ pub struct AppState {
     pub auto_tag: bool,
     /// The latest error from the proxy, in words.
     pub error: Option<String>,
+    /// The world this session is attached to (from Welcome): lessons and clock skips are for sandboxes.
+    pub world_kind: Option<WorldChoice>,
+    /// The lesson running now.
+    pub lesson: Option<LessonRun>,
+    /// The lesson catalogue (`GET /api/lessons`), in curriculum order.
+    pub catalogue: Vec<LessonEntry>,
+    /// Ids of the lessons completed in this browser (kept in `localStorage` by the app).
+    pub done: BTreeSet<String>,
+    /// How the next lesson start (a StartLesson sent) should run: (play the solution, started by itself).
+    pub starting: (bool, bool),
+    /// Lesson starts so far (see [`LessonRun::serial`]).
+    pub lesson_starts: u32,
+}
+
+/// Something the player does now: dispatch `action`, then send `msgs`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Play {
+    /// Updates the state (opens the tab, records what the step waits for).
+    pub action: Action,
+    /// Messages to the proxy.
+    pub msgs: Vec<ClientMsg>,
+}
+
+/// A step the player played (what the reducer must remember of it).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Played {
+    /// A connection was opened with this id.
+    Opened {
+        /// Connection ID.
+        conn: u32,
+        /// Host.
+        host: String,
+        /// Service.
+        service: String,
+        /// Device shown on the tab.
+        device: Option<String>,
+    },
+    /// Text was sent on a connection.
+    Sent {
+        /// Connection ID.
+        conn: u32,
+        /// The step's text.
+        text: String,
+    },
+    /// The n-th connection of the run became current.
+    Used(usize),
+    /// The clock was asked to skip.
+    Skip,
+    /// Anything that needs no answer (online, retry).
+    Other,
 }
 
 impl AppState {
@@ -318,6 +386,12 @@ impl AppState {
             show_crlf: false,
             auto_tag: true,
             error: None,
+            world_kind: None,
+            lesson: None,
+            catalogue: Vec::new(),
+            done: BTreeSet::new(),
+            starting: (false, false),
+            lesson_starts: 0,
         }
     }
 
@@ -328,6 +402,106 @@ impl AppState {
 
     fn conn_mut(&mut self, id: u32) -> Option<&mut Conn> {
         self.conns.iter_mut().find(|c| c.id == id)
+    }
+
+    /// Whether lessons and clock skips are possible here (a private sandbox).
+    pub fn sandbox(&self) -> bool {
+        matches!(self.world_kind, Some(WorldChoice::Sandbox))
+    }
+
+    /// What the lesson's player does next, if a step is due (none while a step waits for its reply).
+    pub fn next_play(&self) -> Option<Play> {
+        let run = self.lesson.as_ref()?;
+        let p = run.player.as_ref()?;
+        if p.wait.is_some() {
+            return None;
+        }
+        let step = p.steps.get(p.next)?;
+        Some(match step {
+            Step::Open { host, service, device } => {
+                let conn = self.next_conn;
+                Play {
+                    action: Action::Played(Played::Opened {
+                        conn,
+                        host: host.clone(),
+                        service: service.clone(),
+                        device: device.clone(),
+                    }),
+                    msgs: vec![ClientMsg::Open { conn, host: host.clone(), service: service.clone() }],
+                }
+            }
+            Step::Send(text) => {
+                // A lesson's steps always open a connection before sending; without one, skip the step.
+                let Some(conn) = run.current else {
+                    return Some(Play { action: Action::Played(Played::Other), msgs: vec![] });
+                };
+                Play {
+                    action: Action::Played(Played::Sent { conn, text: text.clone() }),
+                    msgs: vec![ClientMsg::Send { conn, data: Bytes::Text { text: Step::wire_text(text) } }],
+                }
+            }
+            Step::Use(n) => Play { action: Action::Played(Played::Used(*n)), msgs: vec![] },
+            Step::Skip(to) => {
+                Play { action: Action::Played(Played::Skip), msgs: vec![ClientMsg::Skip { to: *to }] }
+            }
+            Step::Online { host, online } => Play {
+                action: Action::Played(Played::Other),
+                msgs: vec![ClientMsg::SetOnline { host: host.clone(), online: *online }],
+            },
+            Step::RetryQueue {} => {
+                Play { action: Action::Played(Played::Other), msgs: vec![ClientMsg::RetryQueue] }
+            }
+        })
+    }
+
+    fn played(&mut self, step: Played) {
+        if let Played::Opened { conn, host, service, device } = &step {
+            // Opened like the learner's own connections, so the tab and the numbering are the same.
+            self.next_conn = self.next_conn.max(conn + 1);
+            let mut c = Conn::new(*conn, host, service);
+            c.device = device.clone();
+            self.conns.push(c);
+            self.active = Some(*conn);
+        }
+        let Some(run) = &mut self.lesson else { return };
+        let Some(p) = &mut run.player else { return };
+        p.next += 1;
+        match step {
+            Played::Opened { conn, service, .. } => {
+                run.conns.push(conn);
+                run.current = Some(conn);
+                let protocol = Protocol::from_service(&service).unwrap_or(Protocol::Smtp);
+                p.wait = Some(Wait::Reply { conn, protocol, sent: String::new(), acc: String::new() });
+            }
+            Played::Sent { conn, text } => {
+                let protocol =
+                    self.conns.iter().find(|c| c.id == conn).map_or(Protocol::Smtp, |c| c.protocol());
+                // A multi-line SMTP text is a message body: answered once, after its final dot.
+                let sent = if protocol == Protocol::Smtp && text.lines().count() > 1 {
+                    ".".to_string()
+                } else {
+                    text.lines().next().unwrap_or("").to_string()
+                };
+                p.wait = Some(Wait::Reply { conn, protocol, sent, acc: String::new() });
+            }
+            Played::Used(n) => {
+                if let Some(c) = run.conns.get(n) {
+                    run.current = Some(*c);
+                    self.active = Some(*c);
+                }
+            }
+            Played::Skip => p.wait = Some(Wait::Skip),
+            Played::Other => {}
+        }
+        self.end_play_if_finished();
+    }
+
+    fn end_play_if_finished(&mut self) {
+        if let Some(run) = &mut self.lesson
+            && run.player.as_ref().is_some_and(|p| p.finished())
+        {
+            run.player = None;
+        }
     }
 
     /// Applies one action.
@@ -394,12 +568,34 @@ impl AppState {
             Action::ToggleCrlf => self.show_crlf = !self.show_crlf,
             Action::ToggleAutoTag => self.auto_tag = !self.auto_tag,
             Action::DismissError => self.error = None,
+            Action::Catalogue(c) => self.catalogue = c,
+            Action::LessonStarting { show, auto } => self.starting = (show, auto),
+            Action::Played(step) => self.played(step),
+            Action::StopPlaying => {
+                if let Some(run) = &mut self.lesson {
+                    run.player = None;
+                }
+            }
+            Action::Hint => {
+                if let Some(run) = &mut self.lesson {
+                    run.hints = (run.hints + 1).min(run.lesson.hints.len());
+                }
+            }
+            Action::Acted => {
+                if let Some(run) = &mut self.lesson
+                    && !run.playing()
+                {
+                    run.actions += 1;
+                }
+            }
+            Action::ResetProgress => self.done.clear(),
         }
     }
 
     fn server(&mut self, msg: ServerMsg) {
         match msg {
-            ServerMsg::Welcome { token, plaintext_auth, .. } => {
+            ServerMsg::Welcome { token, plaintext_auth, world, .. } => {
+                self.world_kind = Some(world);
                 self.token = Some(token);
                 self.plaintext_auth = plaintext_auth;
                 self.link = Link::Up;
@@ -420,6 +616,12 @@ impl AppState {
                 if let Some(c) = self.conn_mut(conn) {
                     c.data(dir, at, &text);
                 }
+                if dir == Dir::S
+                    && let Some(p) = self.lesson.as_mut().and_then(|r| r.player.as_mut())
+                {
+                    p.server_text(conn, &text);
+                    self.end_play_if_finished();
+                }
             }
             ServerMsg::Tls { conn, version, cipher, subject, sha256, implicit } => {
                 if let Some(c) = self.conn_mut(conn) {
@@ -437,6 +639,13 @@ impl AppState {
                     }
                     c.closed = Some(reason.clone());
                     c.push(Row::Closed(reason));
+                }
+                // A closed connection answers nothing more: the step waiting on it is over.
+                if let Some(p) = self.lesson.as_mut().and_then(|r| r.player.as_mut())
+                    && matches!(&p.wait, Some(Wait::Reply { conn: c, .. }) if *c == conn)
+                {
+                    p.wait = None;
+                    self.end_play_if_finished();
                 }
             }
             ServerMsg::Event { event } => {
@@ -459,14 +668,57 @@ impl AppState {
             }
             ServerMsg::Snapshot { world } => self.world = Some(world),
             ServerMsg::Error { code, message } => {
+                if let Some(p) = self.lesson.as_mut().and_then(|r| r.player.as_mut())
+                    && p.wait == Some(Wait::Skip)
+                {
+                    p.wait = None;
+                    self.end_play_if_finished();
+                }
                 self.error = Some(match code.as_str() {
+                    "nothing_queued" => {
+                        "Nothing is waiting in a queue: there is no retry or expiry to skip to.".into()
+                    }
                     "limit" => format!("A limit of the playground was reached: {message}"),
                     _ => message,
                 });
             }
             ServerMsg::Pong => {}
-            // Lessons are not shown yet.
-            ServerMsg::Lesson { .. } | ServerMsg::Progress { .. } | ServerMsg::Skipped { .. } => {}
+            ServerMsg::Lesson { lesson: Some(lesson) } => {
+                // The server reset the sandbox and dropped every earlier connection: forget their tabs, so the
+                // lesson's own connections are the only ones (and the only ones that count).
+                self.conns.clear();
+                self.active = None;
+                self.split = None;
+                self.relays.clear();
+                if !matches!(self.panel, Panel::Help) {
+                    self.panel = Panel::Help;
+                }
+                let (show, auto) = std::mem::take(&mut self.starting);
+                self.lesson_starts += 1;
+                self.lesson = Some(LessonRun::new(*lesson, show, auto, self.lesson_starts));
+                self.error = None;
+            }
+            ServerMsg::Lesson { lesson: None } => {
+                self.lesson = None;
+                for c in &mut self.conns {
+                    c.device = None;
+                }
+            }
+            ServerMsg::Progress { progress, reached } => {
+                if let Some(run) = &mut self.lesson
+                    && run.progress(progress, &reached)
+                {
+                    self.done.insert(run.lesson.id.clone());
+                }
+            }
+            ServerMsg::Skipped { .. } => {
+                if let Some(p) = self.lesson.as_mut().and_then(|r| r.player.as_mut())
+                    && p.wait == Some(Wait::Skip)
+                {
+                    p.wait = None;
+                    self.end_play_if_finished();
+                }
+            }
         }
     }
 }
@@ -512,6 +764,25 @@ pub enum Action {
     ToggleAutoTag,
     /// Hide the error banner.
     DismissError,
+    /// The lesson catalogue arrived.
+    Catalogue(Vec<LessonEntry>),
+    /// A StartLesson is being sent: how to run it when the server confirms.
+    LessonStarting {
+        /// Play the solution after the prelude ("Show me").
+        show: bool,
+        /// Started by itself (first visit).
+        auto: bool,
+    },
+    /// The lesson player played a step.
+    Played(Played),
+    /// The player gave up (a reply never completed).
+    StopPlaying,
+    /// Reveal the next hint.
+    Hint,
+    /// The learner did something that counts as an action in a lesson.
+    Acted,
+    /// Forget which lessons were completed.
+    ResetProgress,
 }
 
 impl Reducible for AppState {
@@ -598,6 +869,7 @@ pub fn describe(e: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mailroom_core::lesson::Progress;
 
     fn data(conn: u32, dir: Dir, text: &str) -> Action {
         Action::Server(ServerMsg::Data { conn, dir, at: 1, data: Bytes::Text { text: text.into() } })
@@ -688,7 +960,14 @@ mod tests {
         let p = Preset::parse("?embed=1&host=mx2&service=IMAP&room=<script>");
         assert_eq!(
             p,
-            Preset { embed: true, host: Some("mx2".into()), service: Some("imap".into()), room: None }
+            Preset {
+                embed: true,
+                host: Some("mx2".into()),
+                service: Some("imap".into()),
+                room: None,
+                lesson: None,
+                play: false
+            }
         );
         assert_eq!(Preset::parse(""), Preset::default());
         let e: Event = serde_json::from_str(
@@ -701,5 +980,80 @@ mod tests {
         s.apply(Action::Server(ServerMsg::Error { code: "limit".into(), message: "too fast".into() }));
         assert_eq!(s.events.len(), 1);
         assert!(s.error.as_deref().unwrap().contains("too fast"));
+    }
+
+    fn lesson_msg() -> Action {
+        let lesson = serde_json::from_value(serde_json::json!({
+            "id": "first-mail", "title": "T", "chapter": "Sending", "order": 1, "story": "s", "summary": "s",
+            "start": { "prelude": [
+                { "open": { "host": "mx1", "service": "smtp", "device": "laptop" } },
+                { "send": "EHLO x" } ] },
+            "goals": [ { "text": "Bob gets it", "proves": "Local delivery.", "checks": [] } ],
+            "hints": ["one", "two"],
+            "solution": [ { "send": "RCPT TO:<bob@example.com>" } ],
+        }))
+        .unwrap();
+        Action::Server(ServerMsg::Lesson { lesson: Some(Box::new(lesson)) })
+    }
+
+    #[test]
+    fn a_lesson_forgets_old_tabs_plays_its_prelude_and_counts_only_the_learners_actions() {
+        let mut s = AppState::new(Preset::default());
+        s.apply(Action::Opening { host: "mx2".into(), service: "imap".into() });
+        s.apply(Action::LessonStarting { show: false, auto: true });
+        s.apply(lesson_msg());
+        assert!(s.conns.is_empty(), "the server dropped the old connections");
+        let run = s.lesson.as_ref().unwrap();
+        assert!(run.auto && !run.watched && run.playing());
+        // Step 1: open (the id continues after the forgotten tab's).
+        let play = s.next_play().unwrap();
+        assert!(matches!(&play.msgs[..], [ClientMsg::Open { conn: 2, .. }]), "{play:?}");
+        s.apply(play.action);
+        assert!(s.next_play().is_none(), "waits for the greeting");
+        assert_eq!(s.conn(2).unwrap().label(), "laptop: mx1 SMTP #2");
+        s.apply(Action::Acted);
+        assert_eq!(s.lesson.as_ref().unwrap().actions, 0, "what the page plays is not the learner's");
+        s.apply(data(2, Dir::S, "220 mx1 ESMTP\r\n"));
+        let play = s.next_play().unwrap();
+        assert!(
+            matches!(&play.msgs[..], [ClientMsg::Send { conn: 2, data: Bytes::Text { text } }] if text == "EHLO x\r\n")
+        );
+        s.apply(play.action);
+        s.apply(data(2, Dir::S, "250-mx1\r\n"));
+        assert!(s.lesson.as_ref().unwrap().playing());
+        s.apply(data(2, Dir::S, "250 OK\r\n"));
+        assert!(!s.lesson.as_ref().unwrap().playing(), "the prelude is over: the learner's turn");
+        s.apply(Action::Acted);
+        s.apply(Action::Hint);
+        s.apply(Action::Hint);
+        s.apply(Action::Hint);
+        let run = s.lesson.as_ref().unwrap();
+        assert_eq!((run.actions, run.hints), (1, 2));
+        s.apply(Action::Server(ServerMsg::Progress {
+            progress: Progress { id: "first-mail".into(), goals: vec![true], done: true },
+            reached: vec![0],
+        }));
+        assert!(s.done.contains("first-mail"));
+        assert_eq!(s.lesson.as_ref().unwrap().announcements[0], "Goal reached: Bob gets it. Local delivery.");
+        s.apply(Action::Server(ServerMsg::Lesson { lesson: None }));
+        assert!(s.lesson.is_none() && s.conn(2).unwrap().device.is_none());
+        assert!(s.done.contains("first-mail"), "leaving keeps the tick");
+    }
+
+    #[test]
+    fn show_me_plays_the_solution_after_the_prelude_and_skips_wait_for_their_answer() {
+        let mut s = AppState::new(Preset::default());
+        s.apply(Action::LessonStarting { show: true, auto: false });
+        s.apply(lesson_msg());
+        let p = s.lesson.as_ref().unwrap().player.as_ref().unwrap();
+        assert_eq!((p.steps.len(), p.fast), (3, 2));
+        assert!(s.lesson.as_ref().unwrap().watched);
+        s.apply(Action::StopPlaying);
+        assert!(!s.lesson.as_ref().unwrap().playing());
+        assert_eq!(
+            Preset::parse("?lesson=relay&embed=1&play=1"),
+            Preset { embed: true, lesson: Some("relay".into()), play: true, ..Preset::default() }
+        );
+        assert_eq!(Preset::parse("?lesson=../x").lesson, None);
     }
 }
