@@ -158,3 +158,53 @@ async fn ws_with_a_foreign_origin_is_refused_before_the_upgrade() {
         assert_ne!(r.status(), StatusCode::FORBIDDEN, "{ok}");
     }
 }
+
+/// DNS rebinding: a page on `rebind.example` whose name now resolves to 127.0.0.1 sends `Host: rebind.example`.
+/// Nothing answers it (neither the API nor the WebSocket upgrade); loopback names, IP addresses and configured
+/// public hosts do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_for_a_foreign_host_name_are_refused() {
+    let s = state(|c| c.public_hosts = vec!["playground.example.org".into()]).await;
+    let origin = ("origin", "http://rebind.example:8080");
+    let r = call(&s, "GET", "/api/world", &[("host", "rebind.example:8080"), origin]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let upgrade = [
+        ("host", "rebind.example:8080"),
+        origin,
+        ("connection", "upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    assert_eq!(call(&s, "GET", "/ws", &upgrade).await.status(), StatusCode::FORBIDDEN);
+    for host in ["127.0.0.1:8080", "localhost:8080", "[::1]:8080", "playground.example.org"] {
+        assert_eq!(call(&s, "GET", "/api/world", &[("host", host)]).await.status(), StatusCode::OK, "{host}");
+    }
+}
+
+/// CSRF: a form or script on another site must not switch hosts off or flush the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_writes_to_the_api_are_refused() {
+    let s = state(|_| {}).await;
+    let host = ("host", "127.0.0.1:8080");
+    let foreign =
+        [host, ("origin", "https://evil.example"), ("content-type", "application/x-www-form-urlencoded")];
+    let r = call(&s, "POST", "/api/hosts/mx2/offline", &foreign).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(s.persistent.host("mx2").unwrap().is_online(), "the foreign form took mx2 offline");
+    let r = call(&s, "POST", "/api/queue/flush", &[host, ("origin", "https://evil.example")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A form from the page's own origin still may not use a simple-form body: only a script could, after a
+    // preflight, send JSON.
+    let own_form = [host, ("origin", "http://127.0.0.1:8080"), ("content-type", "text/plain")];
+    assert_eq!(
+        call(&s, "POST", "/api/hosts/mx2/offline", &own_form).await.status(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    assert!(s.persistent.host("mx2").unwrap().is_online());
+    // curl with no body, and the page's own script, work.
+    assert_eq!(call(&s, "POST", "/api/hosts/mx2/offline", &[host]).await.status(), StatusCode::OK);
+    assert!(!s.persistent.host("mx2").unwrap().is_online());
+    let own = [host, ("origin", "http://127.0.0.1:8080"), ("content-type", "application/json")];
+    assert_eq!(call(&s, "POST", "/api/hosts/mx2/online", &own).await.status(), StatusCode::OK);
+}

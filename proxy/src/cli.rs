@@ -59,6 +59,10 @@ pub struct Args {
     /// An extra Origin allowed to open the playground WebSocket (embedding sites), e.g. https://tutorial.example.org.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+    /// A host name the server is reached by (besides localhost and IP addresses), e.g. playground.example.org.
+    /// Requests naming any other host are refused (DNS rebinding).
+    #[arg(long = "public-host", value_name = "NAME")]
+    pub public_hosts: Vec<String>,
     /// Header carrying the client address behind a reverse proxy (e.g. x-forwarded-for).
     #[arg(long)]
     pub forwarded_header: Option<String>,
@@ -182,6 +186,7 @@ impl Args {
                 _ => listen.is_loopback(),
             },
             allowed_origins: self.allowed_origins.clone(),
+            public_hosts: self.public_hosts.clone(),
             forwarded_header: self.forwarded_header.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
             ..ProxyConfig::default()

@@ -31,6 +31,11 @@ pub struct ProxyConfig {
     /// Origins allowed to open `/ws` besides the page's own (`https://tutorial.example.org`). Same origin is always
     /// allowed; a request without `Origin` (not a browser) is allowed too.
     pub allowed_origins: Vec<String>,
+    /// Host names this server answers to besides `localhost` and IP addresses (`playground.example.org`). A
+    /// request naming another host in `Host` is refused: that is how a DNS-rebinding page would reach a server on
+    /// loopback.
+    #[serde(default)]
+    pub public_hosts: Vec<String>,
     /// A header carrying the real client address behind a reverse proxy (`x-forwarded-for`), trusted only when the
     /// TCP peer is in `trusted_proxies`. Its rightmost address is used (the one the trusted proxy appended).
     pub forwarded_header: Option<String>,
@@ -84,6 +89,7 @@ impl Default for ProxyConfig {
         ProxyConfig {
             allow_persistent: true,
             allowed_origins: Vec::new(),
+            public_hosts: Vec::new(),
             forwarded_header: None,
             trusted_proxies: Vec::new(),
             remotes: Vec::new(),

@@ -131,7 +131,72 @@ pub fn app(state: AppState) -> Router {
     let ws = Router::new()
         .route("/ws", get(ws_handler))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), check_origin));
-    Router::new().merge(ws).merge(api::routes()).fallback(get(assets::serve)).with_state(state)
+    Router::new()
+        .merge(ws)
+        .merge(api::routes())
+        .fallback(get(assets::serve))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Whether `Host` names this server: an IP address (DNS rebinding needs a name), `localhost`, or a configured
+/// public host, with any port. No `Host` at all (HTTP/1.0 tools, router tests) is not a browser: it passes.
+pub fn host_allowed(config: &ProxyConfig, headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else { return true };
+    let Ok(host) = host.to_str() else { return false };
+    let name = match host.strip_prefix('[') {
+        // [::1]:8080
+        Some(rest) => {
+            return rest.split_once(']').is_some_and(|(ip, port)| {
+                ip.parse::<std::net::Ipv6Addr>().is_ok()
+                    && (port.is_empty()
+                        || port.strip_prefix(':').is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())))
+            });
+        }
+        None => host
+            .rsplit_once(':')
+            .map_or(host, |(n, port)| if port.bytes().all(|b| b.is_ascii_digit()) { n } else { host }),
+    };
+    let name = name.trim_end_matches('.');
+    name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || config.public_hosts.iter().any(|h| h.trim_end_matches('.').eq_ignore_ascii_case(name))
+}
+
+/// Whether a state-changing request could have been sent by a form or a script on another site: a foreign
+/// `Origin`, or a body type a cross-site form may send without a CORS preflight (RFC 9110 aside, that is the
+/// browser rule that makes CSRF possible).
+fn cross_site_write(config: &ProxyConfig, req: &Request) -> Option<(StatusCode, &'static str)> {
+    if req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD {
+        return None;
+    }
+    if !origin_allowed(config, req.headers()) {
+        return Some((StatusCode::FORBIDDEN, "origin not allowed"));
+    }
+    let simple = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        matches!(ct.as_str(), "application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain")
+    });
+    simple.then_some((StatusCode::UNSUPPORTED_MEDIA_TYPE, "send no body, or application/json"))
+}
+
+/// Refuses requests for host names this server does not own and cross-site writes, before any handler runs.
+async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let refusal = if !host_allowed(&state.config, req.headers()) {
+        Some((
+            StatusCode::FORBIDDEN,
+            "unknown host name: start the server with --public-host NAME to allow it",
+        ))
+    } else {
+        cross_site_write(&state.config, &req)
+    };
+    match refusal {
+        None => next.run(req).await,
+        Some((status, why)) => {
+            state.metrics.limited_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (status, why).into_response()
+        }
+    }
 }
 
 /// The web listener: a TCP listener that sets `TCP_NODELAY` on every accepted connection. The relay sends many
@@ -231,6 +296,32 @@ async fn ws_handler(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_table() {
+        let cfg =
+            ProxyConfig { public_hosts: vec!["playground.example.org".into()], ..ProxyConfig::default() };
+        for (host, want) in [
+            (Some("127.0.0.1:8080"), true),
+            (Some("localhost:8080"), true),
+            (Some("LOCALHOST"), true),
+            (Some("[::1]:8080"), true),
+            (Some("192.168.1.5:8080"), true),
+            (Some("playground.example.org"), true),
+            (Some("playground.example.org.:443"), true),
+            (None, true),
+            (Some("rebind.example:8080"), false),
+            (Some("localhost.evil.example"), false),
+            (Some("[::1"), false),
+            (Some("127.0.0.1.evil.example"), false),
+        ] {
+            let mut h = HeaderMap::new();
+            if let Some(v) = host {
+                h.insert(header::HOST, v.parse().unwrap());
+            }
+            assert_eq!(host_allowed(&cfg, &h), want, "{host:?}");
+        }
+    }
 
     #[test]
     fn origin_table() {
