@@ -43,6 +43,20 @@ impl SmtpSession {
         {
             return self.error(non_ascii_address(), out);
         }
+        if let Some(user) = &self.auth_user
+            && !self.owns(user, &from)
+        {
+            // A logged-in user sends only as an address they own (Postfix: reject_sender_login_mismatch), and
+            // `<>` is for bounces, which servers send, not users: otherwise any account could forge any sender.
+            return self.error(
+                Reply::new(
+                    553,
+                    Status::new(5, 7, 1),
+                    format!("Sender address rejected: not owned by user {user}@{}", self.host.users.domain()),
+                ),
+                out,
+            );
+        }
         let max = self.host.limits.max_message_size;
         if params.size.is_some_and(|s| s > max as u64) {
             // RFC 1870 §6.1: refuse at MAIL when the declared size is already too large.
@@ -51,6 +65,13 @@ impl SmtpSession {
         self.phase =
             Phase::Mail(Transaction { from, smtputf8: params.smtputf8, rcpts: Vec::new(), rejected: 0 });
         self.reply(Reply::new(250, Status::new(2, 1, 0), "Ok"), out)
+    }
+
+    /// Whether the authenticated `user` owns the sender address `from`: their own mailbox at this host's domain.
+    fn owns(&self, user: &str, from: &ReversePath) -> bool {
+        let ReversePath::Mailbox(m) = from else { return false };
+        self.host.is_local_domain(m.domain.as_str())
+            && self.host.users.resolve(&m.local_value()).is_some_and(|u| u.eq_ignore_ascii_case(user))
     }
 
     /// RCPT TO.

@@ -772,3 +772,22 @@ fn a_busy_host_greets_with_421_and_closes() {
     assert_eq!(session.receive(b"EHLO x\r\n", &mut out), Flow::Close);
     assert!(out.is_empty());
 }
+
+#[test]
+fn a_logged_in_user_sends_only_as_themselves() {
+    let setup =
+        Setup { service: Service::Submission, plaintext_auth_ok: true, tls_available: true, tls: false };
+    let mut h = Harness::new(setup);
+    h.lines("EHLO laptop\r\n");
+    // \0alice\0password
+    assert!(h.lines("AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk\r\n")[0].starts_with("235 "));
+    for forged in ["<admin@example.com>", "<carol@example.net>", "<>", "<alice@example.net>"] {
+        let r = h.lines(&format!("MAIL FROM:{forged}\r\n"));
+        assert!(r[0].starts_with("553 5.7.1 "), "{forged}: {r:?}");
+    }
+    // Domains ignore case, and a quoted local part is the same mailbox (RFC 5321 §4.1.2).
+    for own in ["<alice@EXAMPLE.com>", "<\"alice\"@example.com>"] {
+        assert!(h.lines(&format!("MAIL FROM:{own}\r\n"))[0].starts_with("250 "), "{own}");
+        h.lines("RSET\r\n");
+    }
+}
