@@ -540,6 +540,18 @@ fn limits_and_bad_input() {
     let r = c.send(&format!("e APPEND INBOX {{{}+}}\r\n", h.limits.max_message_size + 1));
     assert!(r.starts_with("* BYE [TOOBIG]"), "{r}");
     assert_eq!(c.last_flow, Flow::Close);
+    // Before login, literals are small: a client that has not logged in cannot make the server buffer megabytes
+    // by announcing one acceptable literal after another.
+    let mut c = Client::new(&h);
+    let r = c.send("a LOGIN {10000+}\r\n");
+    assert!(r.starts_with("* BYE [TOOBIG]"), "{r}");
+    assert_eq!(c.last_flow, Flow::Close);
+    let mut c = Client::new(&h);
+    let r = c.send("a LOGIN {5000}\r\n");
+    assert!(r.starts_with("+ "), "{r}");
+    let r = c.send(&format!("{} {{5000}}\r\n", "a".repeat(5000)));
+    assert!(r.starts_with("a NO [TOOBIG]"), "{r}");
+    assert!(c.send("b NOOP\r\n").starts_with("b OK"), "the session goes on");
     // Too many bad commands end the session.
     let mut c = Client::new(&h);
     let mut r = String::new();

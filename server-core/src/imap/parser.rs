@@ -253,12 +253,15 @@ pub enum Frame {
     Continue { index: usize },
     /// A line (not counting literal data) is longer than allowed.
     LineTooLong,
-    /// A literal larger than allowed. For a synchronising one the client sends nothing more for it, so the command
-    /// ends after `consumed` bytes; a non-synchronising one is already on its way and cannot be skipped safely.
+    /// The command's literals together would exceed the limit (`size` is their total so far, this one included).
+    /// For a synchronising one the client sends nothing more for it, so the command ends after `consumed` bytes; a
+    /// non-synchronising one is already on its way and cannot be skipped safely.
     LiteralTooBig { size: u64, synchronizing: bool, consumed: usize },
 }
 
-/// Finds the end of the first command in `buf`. `acked` literals have already been given a `+`.
+/// Finds the end of the first command in `buf`. `acked` literals have already been given a `+`. `max_literal`
+/// bounds all the literal data of one command together: a command cannot grow without end by announcing one
+/// acceptable literal after another.
 ///
 /// ```text
 /// literal         = "{" number ["+"] "}" CRLF *CHAR8      ; RFC 7888 adds "+"
@@ -266,6 +269,7 @@ pub enum Frame {
 pub fn frame(buf: &[u8], acked: usize, max_line: usize, max_literal: u64) -> Frame {
     let mut pos = 0;
     let mut index = 0;
+    let mut total: u64 = 0;
     loop {
         let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n').map(|n| n + pos) else {
             return if buf.len() - pos > max_line { Frame::LineTooLong } else { Frame::Incomplete };
@@ -278,8 +282,9 @@ pub fn frame(buf: &[u8], acked: usize, max_line: usize, max_literal: u64) -> Fra
             return Frame::Complete(nl + 1);
         };
         let data_start = nl + 1;
-        if size > max_literal {
-            return Frame::LiteralTooBig { size, synchronizing, consumed: data_start };
+        total = total.saturating_add(size);
+        if total > max_literal {
+            return Frame::LiteralTooBig { size: total, synchronizing, consumed: data_start };
         }
         // Bounded by max_literal, which fits in memory, so the cast is safe on every platform we build for.
         let end = data_start + size as usize;
@@ -1257,6 +1262,12 @@ mod tests {
                 Frame::LiteralTooBig { size: 999, synchronizing: false, consumed: 19 },
             ),
             (b"a NOOP {99999999999999999999}\r\n", 0, Frame::Complete(31)),
+            // Each literal fits, their sum does not: one command cannot grow without end.
+            (
+                b"a LOGIN {60+}\r\n012345678901234567890123456789012345678901234567890123456789 {60+}\r\n",
+                0,
+                Frame::LiteralTooBig { size: 120, synchronizing: false, consumed: 83 },
+            ),
             (b"0123456789012345678901234567890123456789", 0, Frame::LineTooLong),
         ];
         for (input, acked, want) in cases {

@@ -66,6 +66,10 @@ use crate::store::{
     Flag, FlagOp, Flags, MessageMeta, StoreChange, StoreError, Uid, canonical_folder, validate_folder_name,
 };
 
+/// Most literal data one command may carry before login (RFC 7888 §5 sets 4,096 octets for a LITERAL-
+/// non-synchronising literal; a LOGIN with two literals fits twice that).
+const MAX_LITERALS_BEFORE_LOGIN: u64 = 8 * 1024;
+
 /// Longest command line once logged in (long UID sets from real clients); before login it is `limits.max_line`.
 const MAX_LINE_AUTHENTICATED: usize = 64 * 1024;
 
@@ -257,7 +261,12 @@ impl ImapSession {
             if self.buf.is_empty() {
                 return Flow::Continue;
             }
-            let max_literal = self.host.limits.max_message_size as u64;
+            let max_literal = match self.state {
+                // Before login a command carries at most a user name and a password: a client that has not
+                // proved who it is cannot make the server buffer megabytes.
+                State::NotAuthenticated => MAX_LITERALS_BEFORE_LOGIN,
+                _ => self.host.limits.max_message_size as u64,
+            };
             match frame(&self.buf, self.acked, self.max_line(), max_literal) {
                 Frame::Incomplete => return Flow::Continue,
                 Frame::Continue { index } => {
@@ -286,7 +295,7 @@ impl ImapSession {
                     let tag = parse_tag(&self.buf).unwrap_or_else(|| "*".into());
                     self.buf.drain(..consumed);
                     self.acked = 0;
-                    let text = format!("Literal of {size} octets exceeds the limit of {max_literal}");
+                    let text = format!("Literal data of {size} octets exceeds the limit of {max_literal}");
                     tagged(out, &tag, Status::No, Some("TOOBIG"), &text);
                     self.pending = Pending::None;
                 }
