@@ -174,7 +174,7 @@ async fn expiry_returns_exactly_one_dsn_to_the_sender() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_route_bounces_and_null_sender_is_never_bounced() {
+async fn no_route_bounces_and_clients_cannot_send_from_the_null_sender() {
     let w = start(|_| {}).await;
     mailer(w.addr("mx1", Service::Submission), Some(false), true)
         .send(message("alice@example.com", "someone@nowhere.example", "no-route"))
@@ -182,16 +182,12 @@ async fn no_route_bounces_and_null_sender_is_never_bounced() {
         .unwrap();
     wait_until(10, "the no-route DSN", || w.count("mx1", "alice", "INBOX") == 1).await;
     assert!(w.messages("mx1", "alice", "INBOX")[0].contains("Status: 5.1.2"));
-    // A bounce of a bounce would loop forever: mail from <> that fails is dropped with an event.
+    // A bounce of a bounce would loop forever, so mail from <> is never bounced (the queue's unit tests cover it);
+    // and <> is for servers' bounces: a logged-in client may not use it.
     let mut raw = Raw::connect(w.addr("mx1", Service::Submission)).await;
     raw.cmd("EHLO test").await;
     assert!(raw.cmd("AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk").await.starts_with("235"));
-    assert!(raw.cmd("MAIL FROM:<>").await.starts_with("250"));
-    assert!(raw.cmd("RCPT TO:<x@nowhere.example>").await.starts_with("250"));
-    assert!(raw.cmd("DATA").await.starts_with("354"));
-    assert!(raw.cmd("From: <alice@example.com>\r\nSubject: x\r\n\r\nx\r\n.").await.starts_with("250"));
-    wait_until(5, "queue drained", || w.world.queue().is_empty()).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(raw.cmd("MAIL FROM:<>").await.starts_with("553 5.7.1"));
     assert_eq!(w.count("mx1", "alice", "INBOX"), 1, "no second DSN");
 }
 

@@ -670,6 +670,8 @@ impl Session {
                     },
                     ip,
                     plaintext_auth_ok: self.plaintext_auth_ok(handle),
+                    // Learners read and think before they log in; the session's own limits bound abuse.
+                    login_timeout: None,
                 };
                 let mc = match world.connect(&name, svc, peer) {
                     Ok(mc) => mc,

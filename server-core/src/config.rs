@@ -240,6 +240,14 @@ pub struct Limits {
     /// Delay before a failed login is answered, to slow guessing.
     #[serde(with = "millis")]
     pub auth_failure_delay: Duration,
+    /// How long a TCP client may take to log in (POP3, IMAP, submission), counted from the connection, whatever
+    /// it sends meanwhile: a trickle of bytes cannot hold a connection open without credentials.
+    #[serde(with = "secs", default = "default_login_timeout")]
+    pub login_timeout: Duration,
+    /// Concurrent TCP connections from one client address to one listener (of the listener's 2,048): one
+    /// address cannot lock everyone else out.
+    #[serde(default = "default_connections_per_ip")]
+    pub max_connections_per_ip: usize,
     /// `Received:` headers after which a message is bounced as a mail loop (RFC 5321 §6.3).
     pub max_hops: usize,
 }
@@ -255,9 +263,19 @@ impl Default for Limits {
             pop3_idle: Duration::from_secs(600),
             imap_idle: Duration::from_secs(1800),
             auth_failure_delay: Duration::from_millis(500),
+            login_timeout: default_login_timeout(),
+            max_connections_per_ip: default_connections_per_ip(),
             max_hops: 30,
         }
     }
+}
+
+fn default_login_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_connections_per_ip() -> usize {
+    256
 }
 
 /// The whole world.

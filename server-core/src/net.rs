@@ -42,6 +42,9 @@ pub struct Peer {
     pub ip: Option<IpAddr>,
     /// Whether credentials may be sent before TLS (see [`ConnInfo::plaintext_auth_ok`]).
     pub plaintext_auth_ok: bool,
+    /// How long it may take to log in, from the connection (TCP clients; `None` for the playground, whose
+    /// learners read and think before they type, and for relays).
+    pub login_timeout: Option<Duration>,
 }
 
 impl Peer {
@@ -51,6 +54,7 @@ impl Peer {
             addr: addr.to_string(),
             ip: Some(addr.ip()),
             plaintext_auth_ok: allow_plaintext || addr.ip().is_loopback(),
+            login_timeout: None,
         }
     }
 }
@@ -103,7 +107,8 @@ pub async fn serve_with<S>(
             tls: None,
             tls_available: host.tls.is_some(),
         };
-        let reason = serve_inner(&host, conn, stream, upgrades).await;
+        let login_deadline = peer.login_timeout.map(|t| Instant::now() + t);
+        let reason = serve_inner(&host, conn, stream, upgrades, login_deadline).await;
         debug!(%reason, "session ended");
         host.emit(EventKind::SessionClosed { service: service.name().into(), peer: peer.addr, reason });
     }
@@ -116,6 +121,7 @@ async fn serve_inner<S>(
     mut conn: ConnInfo,
     stream: S,
     upgrades: Option<mpsc::UnboundedSender<()>>,
+    login_deadline: Option<Instant>,
 ) -> String
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -129,7 +135,7 @@ where
         let mut session = new_session(host.clone(), conn);
         let mut out = Vec::new();
         let flow = session.greeting(&mut out);
-        let reason = match drive(&mut *session, tls, out, flow, host).await {
+        let reason = match drive(&mut *session, tls, out, flow, host, login_deadline).await {
             Outcome::Closed(r) => r,
             Outcome::StartTls(_) => "STARTTLS inside TLS".into(),
         };
@@ -139,7 +145,7 @@ where
     let mut session = new_session(host.clone(), conn);
     let mut out = Vec::new();
     let flow = session.greeting(&mut out);
-    let reason = match drive(&mut *session, stream, out, flow, host).await {
+    let reason = match drive(&mut *session, stream, out, flow, host, login_deadline).await {
         Outcome::Closed(r) => r,
         Outcome::StartTls(plain) => match {
             if let Some(tx) = &upgrades {
@@ -152,7 +158,7 @@ where
                 let info = tls_info(&tls);
                 let mut out = Vec::new();
                 let flow = session.tls_started(info, &mut out);
-                match drive(&mut *session, tls, out, flow, host).await {
+                match drive(&mut *session, tls, out, flow, host, login_deadline).await {
                     Outcome::Closed(r) => r,
                     Outcome::StartTls(_) => "STARTTLS inside TLS".into(),
                 }
@@ -208,6 +214,7 @@ async fn drive<S>(
     mut out: Vec<u8>,
     mut flow: Flow,
     host: &Host,
+    login_deadline: Option<Instant>,
 ) -> Outcome<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -261,6 +268,10 @@ where
                 }
                 Err(e) => return Outcome::Closed(format!("read failed: {e}")),
             },
+            _ = sleep_until(login_deadline.unwrap_or(deadline)), if login_deadline.is_some() && !session.logged_in() => {
+                flow = session.timed_out(&mut out);
+                flow = if flow == Flow::Close { flow } else { Flow::Close };
+            }
             _ = sleep_until(deadline) => {
                 flow = session.timed_out(&mut out);
                 if flow != Flow::Close {
@@ -306,6 +317,55 @@ pub fn connect_memory(host: Arc<Host>, service: Service, peer: Peer) -> std::io:
     Ok(MemoryConn { stream: client, upgrades })
 }
 
+/// Open connections per client address on one listener.
+type PerIp = Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>;
+
+/// One connection's place in its address's count; gives it back when dropped.
+struct IpSlot {
+    map: PerIp,
+    ip: IpAddr,
+}
+
+impl IpSlot {
+    fn take(map: &PerIp, ip: IpAddr, max: usize) -> Option<IpSlot> {
+        let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot { map: map.clone(), ip })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Turns a connection away over a cap with the protocol's own "try later" (RFC 5321 §3.8 421; RFC 2449 SYS/TEMP;
+/// RFC 3501 BYE), then closes. Implicit-TLS ports get no plaintext line: they are just closed.
+async fn refuse(mut stream: tokio::net::TcpStream, service: Service, why: &str) {
+    let line = match service {
+        Service::Smtp | Service::Submission => format!("421 4.7.0 {why}\r\n"),
+        Service::Pop3 => format!("-ERR [SYS/TEMP] {why}\r\n"),
+        Service::Imap => format!("* BYE [UNAVAILABLE] {why}\r\n"),
+        Service::Smtps | Service::Pop3s | Service::Imaps => String::new(),
+    };
+    let _ = timeout(Duration::from_secs(5), async {
+        stream.write_all(line.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     // Rebinding after going offline must not wait for TIME_WAIT sockets to expire.
@@ -326,6 +386,7 @@ pub async fn listen(host: Arc<Host>, service: Service, addr: SocketAddr) -> std:
 
 async fn accept_loop(host: Arc<Host>, service: Service, listener: TcpListener, bound: SocketAddr) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_ip: PerIp = Arc::default();
     let mut online = host.online_watch.subscribe();
     let mut shutdown = host.shutdown.subscribe();
     let mut listener = Some(listener);
@@ -361,13 +422,21 @@ async fn accept_loop(host: Arc<Host>, service: Service, listener: TcpListener, b
                 Ok(_) if !host.is_online() => {}
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
-                    // The semaphore is never closed: acquire cannot fail.
-                    let permit = limit.clone().acquire_owned().await.expect("semaphore open");
-                    let peer = Peer::tcp(addr, host.allow_plaintext_auth);
+                    // Over a cap, say so at once rather than leave the client waiting for a greeting.
+                    let Ok(permit) = limit.clone().try_acquire_owned() else {
+                        tokio::spawn(refuse(stream, service, "Too many connections, try again later"));
+                        continue;
+                    };
+                    let Some(slot) = IpSlot::take(&per_ip, addr.ip(), host.limits.max_connections_per_ip) else {
+                        tokio::spawn(refuse(stream, service, "Too many connections from your address"));
+                        continue;
+                    };
+                    let mut peer = Peer::tcp(addr, host.allow_plaintext_auth);
+                    peer.login_timeout = Some(host.limits.login_timeout);
                     let host = host.clone();
                     tokio::spawn(async move {
                         serve(host, service, stream, peer).await;
-                        drop(permit);
+                        drop((permit, slot));
                     });
                 }
                 // Out of file descriptors and the like: back off, never stop listening.

@@ -92,6 +92,12 @@ pub trait Session: Send {
     /// How long the client may stay silent.
     fn idle_timeout(&self) -> Duration;
 
+    /// Whether the client has logged in, or needs no login for what it does (SMTP on port 25). TCP clients get
+    /// `limits.login_timeout` from the connection to get there.
+    fn logged_in(&self) -> bool {
+        true
+    }
+
     /// A delay the driver must wait before writing the current output (failed logins are answered slowly).
     fn take_delay(&mut self) -> Option<Duration> {
         None

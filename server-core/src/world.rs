@@ -67,7 +67,12 @@ impl Connector for MemoryConnector {
             let host =
                 host.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such host"))?;
             // Server-to-server links are not loopback logins: no plaintext AUTH.
-            let peer = Peer { addr: "relay (in-memory)".into(), ip: None, plaintext_auth_ok: false };
+            let peer = Peer {
+                addr: "relay (in-memory)".into(),
+                ip: None,
+                plaintext_auth_ok: false,
+                login_timeout: None,
+            };
             // The relay client runs its own STARTTLS over the stream; it needs no upgrade signal.
             let s = net::connect_memory(host, Service::Smtp, peer)?;
             Ok(Box::new(s.stream) as BoxStream)

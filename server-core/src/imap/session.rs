@@ -1599,6 +1599,10 @@ impl Session for ImapSession {
         self.host.limits.imap_idle
     }
 
+    fn logged_in(&self) -> bool {
+        !matches!(self.state, State::NotAuthenticated)
+    }
+
     fn take_delay(&mut self) -> Option<Duration> {
         self.delay.take()
     }

@@ -289,6 +289,10 @@ impl Session for Pop3Session {
         self.host.limits.pop3_idle
     }
 
+    fn logged_in(&self) -> bool {
+        !matches!(self.state, State::Authorization(_))
+    }
+
     fn take_delay(&mut self) -> Option<Duration> {
         self.delay.take()
     }

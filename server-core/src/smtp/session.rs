@@ -482,6 +482,11 @@ impl Session for SmtpSession {
         self.host.limits.smtp_idle
     }
 
+    fn logged_in(&self) -> bool {
+        // Port 25 takes mail for local users from anyone: there is nothing to log in to.
+        self.conn.service == Service::Smtp || self.auth_user.is_some()
+    }
+
     fn take_delay(&mut self) -> Option<Duration> {
         self.delay.take()
     }
