@@ -249,6 +249,32 @@ impl Env {
         }
     }
 
+    /// Sets the viewport (not the window) to `w`×`h` CSS pixels.
+    async fn viewport(&self, w: u32, h: u32) {
+        let frame = self
+            .c
+            .execute("return [outerWidth - innerWidth, outerHeight - innerHeight];", vec![])
+            .await
+            .unwrap();
+        let f = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
+        self.c.set_window_size(w + f(0), h + f(1)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    /// Screenshots at the desktop and phone sizes the README promises, then back to the test's usual size.
+    async fn shots(&self, name: &str) {
+        for (w, h) in [(1280, 720), (1400, 1000), (390, 844)] {
+            self.viewport(w, h).await;
+            self.c.execute("window.scrollTo(0, 0); return null;", vec![]).await.unwrap();
+            self.shot(&format!("{name}-{w}x{h}")).await;
+        }
+        self.viewport(1280, 1000).await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.wait_css(css, css).await.text().await.unwrap_or_default()
+    }
+
     async fn finish(self) {
         let _ = self.c.close().await;
     }
@@ -272,7 +298,7 @@ fn run(f: impl AsyncFnOnce(&Env)) {
 #[test]
 fn smtp_typed_key_by_key_reaches_alices_mailbox() {
     run(async |e| {
-        e.open("/").await;
+        e.open("/?play=1").await;
         e.open_conn("mx1", "smtp", 1).await;
         e.smtp_send(1, false, "bob@example.com", "alice@example.com", "Hello from the browser").await;
         e.wait_line(1, "250").await;
@@ -287,7 +313,7 @@ fn smtp_typed_key_by_key_reaches_alices_mailbox() {
 #[test]
 fn imap_expunge_in_one_pane_shows_in_the_other_during_idle() {
     run(async |e| {
-        e.open("/").await;
+        e.open("/?play=1").await;
         e.open_conn("mx1", "smtp", 1).await;
         e.smtp_send(1, false, "bob@example.com", "alice@example.com", "To be expunged").await;
         for id in [2, 3] {
@@ -314,7 +340,7 @@ fn imap_expunge_in_one_pane_shows_in_the_other_during_idle() {
 #[test]
 fn pop3_retr_dele_quit_empties_the_mailbox_view() {
     run(async |e| {
-        e.open("/").await;
+        e.open("/?play=1").await;
         e.open_conn("mx1", "smtp", 1).await;
         e.smtp_send(1, false, "bob@example.com", "alice@example.com", "For POP3").await;
         e.click("[data-mailbox='mx1/alice']").await;
@@ -338,7 +364,7 @@ fn pop3_retr_dele_quit_empties_the_mailbox_view() {
 #[test]
 fn mx2_offline_queues_then_delivers_when_back_online() {
     run(async |e| {
-        e.open("/").await;
+        e.open("/?play=1").await;
         e.click("[data-host-toggle='mx2']").await;
         e.wait_css("[data-host='mx2'].offline", "mx2 to go offline").await;
         e.open_conn("mx1", "smtp", 1).await;
@@ -367,7 +393,7 @@ fn mx2_offline_queues_then_delivers_when_back_online() {
 #[test]
 fn explain_panel_reads_a_550_digit_by_digit() {
     run(async |e| {
-        e.open("/").await;
+        e.open("/?play=1").await;
         e.open_conn("mx1", "smtp", 1).await;
         e.wait_line(1, "220").await;
         e.type_cmd(1, "EHLO browser.test").await;
@@ -415,6 +441,110 @@ fn embed_mode_opens_its_preset_in_640x480() {
         e.type_cmd(1, "CAPABILITY").await;
         e.wait_line(1, "a1 OK").await;
         e.shot("embed").await;
+    });
+}
+
+/// A first visit starts the first lesson by itself, its connection open and the prelude typed; the learner types
+/// RCPT TO and DATA key by key, takes a hint, composes the message with the helper and sends it; the goal is
+/// announced in words; a reload resumes the lesson with its tick, and a second visit (new session) starts no
+/// lesson by itself but keeps the tick in the list.
+#[test]
+fn first_visit_starts_the_first_lesson_and_typing_it_completes() {
+    run(async |e| {
+        e.open("/").await;
+        e.wait_css("#lesson[data-lesson='first-mail']", "the first lesson to start by itself").await;
+        e.wait_line(1, "220").await;
+        e.wait_line(1, "MAIL FROM:<alice@example.com>").await;
+        e.wait_css("#lesson[data-playing='false']", "the prelude to finish").await;
+        assert!(e.text("#leave-lesson").await.contains("Just let me play"));
+        e.click("#hint-btn").await;
+        let hint = e.text("#hints li").await;
+        assert!(hint.contains("RCPT TO:<bob@example.com>"), "{hint}");
+        e.type_cmd(1, "RCPT TO:<bob@example.com>").await;
+        e.wait_line(1, "S: 250 2.1.5").await;
+        e.type_cmd(1, "DATA").await;
+        e.wait_line(1, "354").await;
+        e.click("#compose-1").await;
+        let body =
+            e.wait_css("#body-1", "the DATA editor").await.prop("value").await.unwrap().unwrap_or_default();
+        assert!(body.starts_with("From: <alice@example.com>\nTo: <bob@example.com>\n"), "{body}");
+        assert!(
+            body.contains("\nDate: ") && body.contains("\nMessage-ID: <") && body.ends_with("\n."),
+            "{body}"
+        );
+        e.click(".pane[data-conn='1'] .send-finish").await;
+        e.wait_css("#lesson[data-done='true']", "the lesson to be complete").await;
+        let said = e.text("#lesson-announce").await;
+        assert!(said.contains("Goal reached") && said.contains("Lesson complete"), "{said}");
+        let live = e.attr("#lesson-announce", "aria-live").await;
+        assert_eq!(live.as_deref(), Some("polite"));
+        let count = e.text("#action-count").await;
+        assert!(count.contains("in 3 actions") && count.contains("takes 3"), "{count}");
+        e.wait_css("#next-lesson", "the next lesson button").await;
+        e.shots("lesson-first-done").await;
+        // A reload comes back to the lesson (the server resumes it) with its tick kept.
+        e.c.refresh().await.unwrap();
+        e.wait_css(
+            "#lesson[data-lesson='first-mail'][data-done='true']",
+            "the lesson resumed after a reload",
+        )
+        .await;
+        e.wait_css("[data-lesson-entry='first-mail'][data-done='true']", "the tick after a reload").await;
+        // A second visit (a new session) opens the free playground, the tick still there.
+        e.c.execute("sessionStorage.clear(); return null;", vec![]).await.unwrap();
+        e.open("/").await;
+        e.wait_css("[data-lesson-entry='first-mail'][data-done='true']", "the tick on a second visit").await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            e.c.find_all(Locator::Css("#lesson")).await.unwrap().is_empty(),
+            "a second visit starts no lesson"
+        );
+    });
+}
+
+/// "Show me" restarts the relay lesson and types the reference solution into a real connection, step by step,
+/// until every goal is reached.
+#[test]
+fn relay_lesson_is_completed_by_show_me() {
+    run(async |e| {
+        e.open("/?lesson=relay").await;
+        e.wait_css("#lesson[data-lesson='relay']", "the relay lesson").await;
+        e.wait_line(1, "235").await;
+        e.wait_css("#lesson[data-playing='false']", "the prelude to finish").await;
+        e.shots("lesson-relay-start").await;
+        e.click("#show-me").await;
+        // The restart forgets connection 1; the demonstration opens connection 2 and types into it.
+        e.wait_line(2, "RCPT TO:<carol@example.net>").await;
+        e.wait_css("#lesson[data-playing='true']", "the demonstration to be typing").await;
+        e.wait_line(2, "queued as").await;
+        e.wait_css("#lesson[data-done='true']", "every goal of the relay lesson").await;
+        assert!(e.text("#action-count").await.contains("watched"));
+        assert_eq!(e.c.find_all(Locator::Css(".goal[data-reached='true']")).await.unwrap().len(), 3);
+        e.wait_attr("[data-mailbox='mx2/carol']", "data-count", "1").await;
+        e.viewport(1400, 1000).await;
+        e.c.execute("window.scrollTo(0, 0); return null;", vec![]).await.unwrap();
+        e.shot("readme").await;
+        e.shots("lesson-relay-done").await;
+    });
+}
+
+/// The bounce lesson: mail waits in mx1's queue for an offline mx2; "Skip to expiry" moves the sandbox's clock,
+/// the message bounces, and the delivery status notification is in alice's mailbox view.
+#[test]
+fn bounce_lesson_skips_to_expiry_and_the_dsn_reaches_alice() {
+    run(async |e| {
+        e.open("/?lesson=bounce").await;
+        e.wait_css("#lesson[data-lesson='bounce']", "the bounce lesson").await;
+        e.wait_attr("[data-spool='mx1']", "data-queued", "1").await;
+        e.shots("lesson-bounce-start").await;
+        e.click("#lesson [data-skip='expiry']").await;
+        e.wait_css("#lesson[data-done='true']", "the bounce lesson to be complete").await;
+        e.wait_attr("[data-spool='mx1']", "data-queued", "0").await;
+        e.click("[data-mailbox='mx1/alice']").await;
+        e.wait_attr("#mailbox-view", "data-count", "1").await;
+        let subj = e.text("#mailbox-view .subject").await;
+        assert!(subj.contains("Undelivered"), "{subj}");
+        e.shots("lesson-bounce-done").await;
     });
 }
 
@@ -468,7 +598,7 @@ fn first_load_is_small_and_fast() {
         );
         assert!(total <= 300 * 1024, "first load is {total} bytes, over 300 KiB");
 
-        e.open("/").await;
+        e.open("/?play=1").await;
         let ready = e.c.execute("return window.mailroomReadyMs;", vec![]).await.unwrap();
         let ready = ready.as_f64().expect("the app records mailroomReadyMs");
         // A figure, not a verdict: timing on a shared CI machine is no test (README, "How fast and how big").
@@ -481,7 +611,7 @@ fn first_load_is_small_and_fast() {
 #[test]
 fn narrow_360px_layout_has_no_horizontal_scroll() {
     run(async |e| {
-        e.open("/").await;
+        e.open("/?play=1").await;
         let frame =
             e.c.execute("return [outerWidth - innerWidth, outerHeight - innerHeight];", vec![])
                 .await
@@ -504,7 +634,7 @@ fn narrow_360px_layout_has_no_horizontal_scroll() {
 #[test]
 fn tls_marker_after_starttls_and_implicit_tls() {
     run(async |e| {
-        e.open("/").await;
+        e.open("/?play=1").await;
         e.open_conn("mx1", "smtp", 1).await;
         e.wait_line(1, "220").await;
         e.type_cmd(1, "EHLO browser.test").await;
@@ -527,7 +657,7 @@ fn tls_marker_after_starttls_and_implicit_tls() {
 #[test]
 fn imap_append_literal_through_the_editor() {
     run(async |e| {
-        e.open("/").await;
+        e.open("/?play=1").await;
         e.open_conn("mx2", "imap", 1).await;
         e.wait_line(1, "* OK").await;
         e.type_cmd(1, "LOGIN carol password").await;

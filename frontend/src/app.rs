@@ -1,22 +1,42 @@
 //! The app: owns the reducer and the WebSocket, shares both through a context, and lays the components out (the
-//! full playground, or the compact embed layout for `?embed=1`).
+//! full playground, or the compact embed layout for `?embed=1`). It also starts lessons (`?lesson=ID`, or the
+//! first lesson on a first visit), keeps the completed lessons in `localStorage` and the running lesson in the
+//! address bar (so a reload or a shared link opens it again).
 
+use std::collections::BTreeSet;
+
+use gloo_timers::callback::Timeout;
 use mailroom_core::wire::ClientMsg;
 use yew::prelude::*;
 
 use crate::components::{
-    banner::Banner, event_log::EventLog, picker::Picker, side_panel::SidePanel, tabs::Panes, world::World,
+    banner::Banner, event_log::EventLog, lesson_panel::LessonPanel, picker::Picker, side_panel::SidePanel,
+    tabs::Panes, world::World,
 };
-use crate::hooks::use_session::use_session;
+use crate::hooks::{use_catalogue::use_catalogue, use_player::use_player, use_session::use_session};
+use crate::lesson::{FIRST_LESSON, parse_done, store_done};
 use crate::state::{Action, AppState, Link, Panel, Preset};
+
+/// `localStorage` key of the completed lessons (a JSON array of ids).
+const PROGRESS_KEY: &str = "mailroom.progress";
+/// How long to wait after Welcome for the server to resume a lesson (it sends it right after the snapshot).
+const RESUME_WAIT_MS: u32 = 400;
+/// `localStorage` key set once the first lesson was offered: later visits open the free playground.
+const VISITED_KEY: &str = "mailroom.visited";
+
+fn local() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
 
 /// What every component can reach.
 #[derive(Clone, PartialEq)]
 pub struct Ctx {
     /// The state (dispatch actions on it).
     pub state: UseReducerHandle<AppState>,
-    /// Sends a message to the proxy.
+    /// Sends a message to the proxy on the learner's behalf (counted as an action in a lesson).
     pub send: Callback<ClientMsg>,
+    /// Sends a message the page sends by itself (lesson control: not the learner's action).
+    pub raw: Callback<ClientMsg>,
 }
 
 impl Ctx {
@@ -25,6 +45,17 @@ impl Ctx {
         let conn = self.state.next_conn;
         self.state.dispatch(Action::Opening { host: host.into(), service: service.into() });
         self.send.emit(ClientMsg::Open { conn, host: host.into(), service: service.into() });
+    }
+
+    /// Starts (or restarts) a lesson; with `show`, "Show me" plays its solution after the prelude.
+    pub fn start_lesson(&self, id: &str, show: bool, auto: bool) {
+        self.state.dispatch(Action::LessonStarting { show, auto });
+        self.raw.emit(ClientMsg::StartLesson { id: id.into() });
+    }
+
+    /// Leaves the running lesson (the world and the connections stay).
+    pub fn leave_lesson(&self) {
+        self.raw.emit(ClientMsg::LeaveLesson);
     }
 }
 
@@ -41,35 +72,116 @@ pub fn app() -> Html {
         .and_then(|w| w.location().search().ok())
         .map(|q| Preset::parse(&q))
         .unwrap_or_default();
-    let state = use_reducer(move || AppState::new(preset));
-    let send = use_session(state.clone());
-    let ctx = Ctx { state: state.clone(), send };
+    let state = use_reducer(move || {
+        let done = local()
+            .and_then(|s| s.get_item(PROGRESS_KEY).ok().flatten())
+            .map(|j| parse_done(&j))
+            .unwrap_or_default();
+        AppState { done, ..AppState::new(preset) }
+    });
+    let raw = use_session(state.clone());
+    use_catalogue(state.clone());
+    use_player(state.clone(), raw.clone());
+    // What the learner sends counts as an action of the running lesson (the reference solution is counted the same
+    // way: a line or message sent, a connection opened, a button that changes the world).
+    let send = {
+        let (raw, d) = (raw.clone(), state.dispatcher());
+        Callback::from(move |m: ClientMsg| {
+            if matches!(
+                m,
+                ClientMsg::Open { .. }
+                    | ClientMsg::Send { .. }
+                    | ClientMsg::SetOnline { .. }
+                    | ClientMsg::SetBusy { .. }
+                    | ClientMsg::RetryQueue
+                    | ClientMsg::Skip { .. }
+            ) {
+                d.dispatch(Action::Acted);
+            }
+            raw.emit(m)
+        })
+    };
+    let ctx = Ctx { state: state.clone(), send, raw };
     let embed = state.preset.embed;
 
-    // Marks the moment the first render is on screen (`window.mailroomReadyMs`, milliseconds since navigation
-    // start): the browser test reads it to report time to interactive.
-    use_effect_with((), |_| {
-        if let Some(w) = web_sys::window()
-            && let Some(p) = w.performance()
-        {
-            let _ = js_sys::Reflect::set(&w, &"mailroomReadyMs".into(), &p.now().into());
+    // Completed lessons survive a reload.
+    use_effect_with(state.done.clone(), |done: &BTreeSet<String>| {
+        if let Some(s) = local() {
+            let _ = s.set_item(PROGRESS_KEY, &store_done(done));
         }
     });
 
-    // A preset (`?host=mx1&service=smtp`, used by embed mode) opens its connection once the session is up.
+    // The running lesson is in the address bar: a reload opens it again, and the link can be shared.
     {
-        let ctx = ctx.clone();
-        let up = state.link == Link::Up;
-        use_effect_with(up, move |up| {
-            if *up
-                && ctx.state.conns.is_empty()
-                && let (Some(h), Some(s)) = (&ctx.state.preset.host, &ctx.state.preset.service)
-            {
-                ctx.open(h, s);
+        let running = state.lesson.as_ref().map(|r| r.lesson.id.clone());
+        let embed = state.preset.embed;
+        // Untouched until a lesson started here, so presets (`?host=…&service=…`, `?room=…`) stay as they came.
+        let touched = state.lesson_starts > 0;
+        use_effect_with((running, touched), move |(running, touched)| {
+            if !*touched {
+                return;
+            }
+            let mut q = Vec::new();
+            if let Some(id) = running {
+                q.push(format!("lesson={id}"));
+            } else {
+                q.push("play=1".to_string());
+            }
+            if embed {
+                q.push("embed=1".into());
+            }
+            if let Some(h) = web_sys::window().and_then(|w| w.history().ok()) {
+                let _ = h.replace_state_with_url(
+                    &wasm_bindgen::JsValue::NULL,
+                    "",
+                    Some(&format!("?{}", q.join("&"))),
+                );
             }
         });
     }
 
+    // Lessons start once the session is up: the one in the address (`?lesson=ID`), or the first lesson on a first
+    // visit to the plain page (not in rooms, embeds with a preset connection, or `?play=1`). Once per page load.
+    // A reload reattaches to the same sandbox, and the server then resumes its lesson by itself (goals reached so
+    // far included): the decision waits a moment for that, so a resumed lesson is not started over.
+    {
+        let ctx = ctx.clone();
+        let up = state.link == Link::Up && state.world_kind.is_some();
+        let asked = use_mut_ref(|| false);
+        let latest = use_mut_ref(|| state.clone());
+        *latest.borrow_mut() = state.clone();
+        use_effect_with(up, move |up| {
+            let mut timer = None;
+            if *up && !*asked.borrow() && ctx.state.sandbox() {
+                *asked.borrow_mut() = true;
+                timer = Some(Timeout::new(RESUME_WAIT_MS, move || {
+                    let s = latest.borrow().clone();
+                    let storage = local();
+                    let visited =
+                        storage.as_ref().is_some_and(|st| st.get_item(VISITED_KEY).ok().flatten().is_some());
+                    let running = s.lesson.as_ref().map(|r| r.lesson.id.clone());
+                    if let Some(id) = &s.preset.lesson {
+                        if running.as_deref() != Some(id) {
+                            ctx.start_lesson(id, false, false);
+                        }
+                    } else if !visited
+                        && running.is_none()
+                        && !s.preset.play
+                        && s.preset.host.is_none()
+                        && s.conns.is_empty()
+                    {
+                        ctx.start_lesson(FIRST_LESSON, false, true);
+                    }
+                    if let Some(st) = storage {
+                        let _ = st.set_item(VISITED_KEY, "1");
+                    }
+                }));
+            }
+            move || drop(timer)
+        });
+    }
+
+    let lesson = state.lesson.is_some();
     let status = match &state.link {
         Link::Up => html! { <span class="status up">{ "connected" }</span> },
         Link::Connecting => html! { <span class="status wait">{ "connecting…" }</span> },
@@ -85,7 +197,7 @@ pub fn app() -> Html {
                 </header>
                 <Banner />
                 if embed {
-                    <main class={classes!("layout", "embed-layout", (state.panel != Panel::Help).then_some("with-side"))}>
+                    <main class={classes!("layout", "embed-layout", (state.panel != Panel::Help || lesson).then_some("with-side"))}>
                         <section class="work" aria-label="Connections">
                             if state.conns.is_empty() {
                                 <Picker />
@@ -94,15 +206,23 @@ pub fn app() -> Html {
                             }
                             <Panes />
                         </section>
-                        if state.panel != Panel::Help { <SidePanel /> }
+                        if state.panel != Panel::Help || lesson {
+                            <div class="side-col">
+                                <LessonPanel />
+                                if state.panel != Panel::Help { <SidePanel /> }
+                            </div>
+                        }
                     </main>
                 } else {
-                    <main class="layout">
+                    <main class={classes!("layout", lesson.then_some("with-lesson"))}>
                         <section class="work" aria-label="Connections">
                             <Picker />
                             <Panes />
                         </section>
-                        <SidePanel />
+                        <div class="side-col">
+                            <LessonPanel />
+                            if !lesson || state.panel != Panel::Help { <SidePanel /> }
+                        </div>
                         <section class="world-area" aria-label="The mail world">
                             <World />
                             <EventLog />

@@ -9,6 +9,7 @@ use web_sys::{HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
 use crate::app::use_ctx;
+use crate::components::{auth_helper::AuthHelper, compose_helper::ComposeHelper};
 use crate::proto::{Completion, Mode, data_bytes};
 use crate::state::Action;
 
@@ -159,7 +160,11 @@ pub fn command_line(p: &CommandLineProps) -> Html {
         let send_finish = {
             let (body, send_text) = (body.clone(), send_text.clone());
             Callback::from(move |_| {
-                let text = if body.is_empty() { ".\r\n".to_string() } else { data_bytes(&body, true) };
+                // A text that already ends with the lone dot (the compose helper writes it) gets no second one:
+                // the second would be a protocol error.
+                let has_dot = body.trim_end().lines().last().is_some_and(|l| l.trim_end() == ".");
+                let text =
+                    if body.is_empty() { ".\r\n".to_string() } else { data_bytes(body.trim_end(), !has_dot) };
                 send_text.emit(text);
                 body.set(String::new());
             })
@@ -183,17 +188,27 @@ pub fn command_line(p: &CommandLineProps) -> Html {
             ),
             _ => (
                 "Message (DATA is open)".to_string(),
-                "Headers, an empty line, then the body. Lines starting with a dot need a second dot. \
-                 Each line is sent with CR LF; nothing else is added."
+                "Headers (From: is required), an empty line, then the body. Lines starting with a dot need a \
+                 second dot. Each line is sent with CR LF; a line with a single dot ends the message."
                     .to_string(),
             ),
         };
         let is_data = mode == Mode::Data;
+        let on_compose = {
+            let body = body.clone();
+            Callback::from(move |text: String| body.set(text))
+        };
         return html! {
             <div class="cmdline editor" data-mode={if is_data { "data" } else { "literal" }}>
                 <label for={format!("body-{conn}")}>{ title }</label>
-                <textarea id={format!("body-{conn}")} class="body" rows="6" value={(*body).clone()} {oninput} {onkeydown}
-                    disabled={closed} placeholder="Subject: Hello&#10;&#10;Hi Carol!"></textarea>
+                if is_data {
+                    <div class="row editor-tools">
+                        <ComposeHelper conn={conn} from={c.tracker.envelope_from.clone()} to={c.tracker.envelope_to.clone()} {on_compose} />
+                        <span class="hint">{ "writes the headers, a body and the final dot; edit anything, then send" }</span>
+                    </div>
+                }
+                <textarea id={format!("body-{conn}")} class="body" rows="7" value={(*body).clone()} {oninput} {onkeydown}
+                    disabled={closed} placeholder={"From: <alice@example.com>\nTo: <bob@example.com>\nSubject: Hello\n\nHi Bob!"}></textarea>
                 <p class="hint">{ help }</p>
                 <div class="row">
                     <button type="button" class="send-lines" onclick={send_lines} disabled={closed}>{ "Send these lines" }</button>
@@ -208,12 +223,22 @@ pub fn command_line(p: &CommandLineProps) -> Html {
 
     let d = ctx.state.dispatcher();
     let toggle_tag = Callback::from(move |_| d.dispatch(Action::ToggleAutoTag));
+    let put_line = {
+        let (input, input_ref) = (input.clone(), input_ref.clone());
+        Callback::from(move |line: String| {
+            input.set(line);
+            if let Some(el) = input_ref.cast::<HtmlInputElement>() {
+                let _ = el.focus();
+            }
+        })
+    };
     let placeholder = match mode {
         Mode::Idle => "IDLE: type DONE to stop",
         Mode::Sasl => "base64 answer (or * to cancel)",
         _ => "Type a command, Enter sends, Tab completes, ↑/↓ history",
     };
     html! {
+        <>
         <form class="cmdline" onsubmit={submit} data-mode={format!("{mode:?}").to_lowercase()}>
             <div class="row">
                 if let Some(t) = &tag { <span class="tag" title="automatic IMAP tag: sent as shown">{ format!("{t} ") }</span> }
@@ -231,5 +256,10 @@ pub fn command_line(p: &CommandLineProps) -> Html {
                 <label class="opt"><input type="checkbox" checked={ctx.state.auto_tag} onchange={toggle_tag} />{ " automatic tags" }</label>
             }
         </form>
+        // Outside the form: Enter in its inputs must not send the command line.
+        if c.protocol() == Protocol::Smtp && !closed {
+            <AuthHelper conn={conn} user={if c.host == "mx2" { "carol" } else { "alice" }} on_use={put_line} />
+        }
+        </>
     }
 }

@@ -1,10 +1,11 @@
 //! The side panel: the explanation of the selected line, a mailbox's server-side view, the relay transcripts, or
-//! a short how-to when nothing is selected.
+//! the lesson list and a short how-to when nothing is selected (every step of it works as written: no step leads
+//! into a refusal the learner cannot get out of).
 
 use yew::prelude::*;
 
 use crate::app::use_ctx;
-use crate::components::{explain_panel::ExplainPanel, mailbox::MailboxView};
+use crate::components::{explain_panel::ExplainPanel, lesson_list::LessonList, mailbox::MailboxView};
 use crate::state::{Action, Panel};
 
 #[function_component(SidePanel)]
@@ -14,12 +15,16 @@ pub fn side_panel() -> Html {
     let body = match &s.panel {
         Panel::Help => html! {
             <div class="help" id="help">
-                <h2>{ "How to play" }</h2>
+                <h2>{ "Lessons" }</h2>
+                <p class="muted">{ "Each lesson sets up the world, opens what it needs and checks what really happens." }</p>
+                <LessonList />
+                <h2>{ "How to play freely" }</h2>
                 <ol>
-                    <li>{ "Open mx1 SMTP and send a mail from alice@example.com to carol@example.net." }</li>
-                    <li>{ "Watch it cross from mx1 to mx2 in the picture below; take mx2 offline to see it wait in the queue." }</li>
-                    <li>{ "Open mx2 POP3 or IMAP, log in as carol (password: password) and read it." }</li>
-                    <li>{ "Click any transcript line (or use ↑/↓ in a transcript) to see what it means." }</li>
+                    <li>{ "Open mx1 SMTP. Type EHLO me, then MAIL FROM:<alice@example.com> and RCPT TO:<bob@example.com> (bob is a user of mx1, so no login is needed)." }</li>
+                    <li>{ "Type DATA, press “Compose” in the message editor, and send it: bob's mailbox in the picture below counts one more." }</li>
+                    <li>{ "For carol@example.net (another domain, on mx2) log in first: open mx1 Submission, EHLO, then use the AUTH helper under the command line. Without it mx1 answers 554 relay access denied: it is no open relay." }</li>
+                    <li>{ "Take mx2 offline to see mail wait in mx1's queue; the skip buttons move this sandbox's clock to the next retry or the expiry." }</li>
+                    <li>{ "Open mx1 POP3 or IMAP and log in (USER bob, PASS password; or LOGIN bob password) to read it. Click any transcript line to see what it means." }</li>
                 </ol>
             </div>
         },

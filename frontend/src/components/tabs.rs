@@ -16,7 +16,7 @@ pub fn panes() -> Html {
         return html! {
             <div class="empty" id="no-conns">
                 <p>{ "No connection yet. Pick a host and a service above and open one." }</p>
-                <p>{ "Try: mx1, SMTP — then EHLO, MAIL FROM:<alice@example.com>, RCPT TO:<carol@example.net>, DATA." }</p>
+                <p>{ "Try: mx1, SMTP — then EHLO me, MAIL FROM:<alice@example.com>, RCPT TO:<bob@example.com>, DATA (or start a lesson)." }</p>
             </div>
         };
     }

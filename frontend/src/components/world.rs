@@ -9,7 +9,7 @@ use mailroom_core::wire::{ClientMsg, HostSnap, QueueSnap};
 use yew::prelude::*;
 
 use crate::app::use_ctx;
-use crate::components::picker::SERVICES;
+use crate::components::{picker::SERVICES, skip_controls::SkipControls};
 use crate::hooks::use_now::use_now;
 use crate::state::{Action, Panel};
 
@@ -33,6 +33,8 @@ pub fn world() -> Html {
     let Some(w) = &s.world else {
         return html! { <div class="world" id="world"><p>{ "Waiting for the world's state…" }</p></div> };
     };
+    // Queue times are in the world's time, which runs ahead of ours in a sandbox whose clock was skipped.
+    let world_now = now + w.clock_offset_ms as f64;
     let tls_link = s.events.iter().any(|e| matches!(e.kind, EventKind::RelayTls { .. }));
     let hosts: Vec<&HostSnap> = w.hosts.iter().take(2).collect();
     let host_index = |name: &str| hosts.iter().position(|h| h.name == name);
@@ -44,13 +46,19 @@ pub fn world() -> Html {
             .iter()
             .filter_map(|q| q.next_attempt.as_deref())
             .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| ((t.timestamp_millis() as f64 - now) / 1000.0).ceil().max(0.0))
+            .map(|t| ((t.timestamp_millis() as f64 - world_now) / 1000.0).ceil().max(0.0))
+            .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.min(b))));
+        let expiry = queue
+            .iter()
+            .filter_map(|q| DateTime::parse_from_rfc3339(&q.expires_at).ok())
+            .map(|t| ((t.timestamp_millis() as f64 - world_now) / 1000.0).ceil().max(0.0))
             .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.min(b))));
         let queue_text = match (queue.len(), next) {
             (0, _) => "queue empty".to_string(),
             (n, Some(secs)) => format!("{n} waiting · next try in {secs} s"),
             (n, None) => format!("{n} waiting"),
         };
+        let expiry_text = expiry.map(|e| format!("bounces in {e} s unless delivered")).unwrap_or_default();
         let services: Vec<String> =
             SERVICES.iter().map(|(_, name, port)| format!("{name} {}", h.port_base + port)).collect();
         let mboxes = h.users.iter().enumerate().map(|(j, u)| {
@@ -93,7 +101,8 @@ pub fn world() -> Html {
                 <g class={classes!("spool", (!queue.is_empty()).then_some("busy"))} data-spool={h.name.clone()} data-queued={queue.len().to_string()}>
                     <rect x={x.to_string()} y="190" width="200" height="56" rx="6" />
                     <text x={(x + 10.0).to_string()} y="210" class="spool-title">{ "Spool (queue)" }</text>
-                    <text x={(x + 10.0).to_string()} y="232" class="spool-text">{ queue_text }</text>
+                    <text x={(x + 10.0).to_string()} y="228" class="spool-text">{ queue_text }</text>
+                    <text x={(x + 10.0).to_string()} y="242" class="spool-exp">{ expiry_text }</text>
                 </g>
                 { for mboxes }
             </g>
@@ -138,7 +147,7 @@ pub fn world() -> Html {
             html! { <path class="device-line" d={d} /> }
         });
     // Animations for events of the last few seconds.
-    let anims = s.events.iter().enumerate().filter(|(_, e)| now - ms(&e.at) < ANIM_MS && ms(&e.at) - now < ANIM_MS).filter_map(|(k, e)| {
+    let anims = s.events.iter().enumerate().filter(|(_, e)| world_now - ms(&e.at) < ANIM_MS && ms(&e.at) - world_now < ANIM_MS).filter_map(|(k, e)| {
         let hi = host_index(&e.host)?;
         let hx = host_x(hi) + 100.0;
         let (cls, from, to) = match &e.kind {
@@ -192,6 +201,8 @@ pub fn world() -> Html {
                 <button onclick={retry} id="retry-now">{ "Retry queue now" }</button>
                 <button onclick={reset} id="reset-world">{ "Reset world" }</button>
             </div>
+            // In a lesson the skip buttons sit in the lesson panel, where the learner is reading.
+            if s.lesson.is_none() { <SkipControls /> }
         </div>
     }
 }

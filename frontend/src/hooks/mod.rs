@@ -1,4 +1,6 @@
-//! Custom hooks: the WebSocket session and a ticking clock.
+//! Custom hooks: the WebSocket session, the lesson catalogue, the lesson player's timing and a ticking clock.
 
+pub mod use_catalogue;
 pub mod use_now;
+pub mod use_player;
 pub mod use_session;
