@@ -59,6 +59,12 @@ impl Connector for TcpConnector {
     }
 }
 
+/// Delivery attempts one queue runs at once.
+const MAX_ATTEMPTS: usize = 32;
+/// Attempts at once towards one next-hop domain (RFC 5321 §4.5.4.1 asks senders to limit parallel connections
+/// to one destination).
+const MAX_PER_DESTINATION: usize = 8;
+
 /// The routing table, shared by a world's queues (ports are filled in once listeners are bound).
 pub type Routes = Arc<RwLock<Vec<Route>>>;
 
@@ -99,6 +105,8 @@ pub struct Queue {
     entries: Mutex<BTreeMap<String, QueuedMessage>>,
     /// IDs with an attempt in flight, so one message is never relayed twice at once.
     busy: Mutex<HashSet<String>>,
+    /// Attempts in flight per next-hop domain.
+    inflight: Mutex<std::collections::HashMap<String, usize>>,
     wake: Notify,
     counter: AtomicU32,
     /// Set when the world shuts down: the manager loop ends.
@@ -135,6 +143,7 @@ impl Queue {
             clock,
             entries: Mutex::new(BTreeMap::new()),
             busy: Mutex::new(HashSet::new()),
+            inflight: Mutex::new(std::collections::HashMap::new()),
             wake: Notify::new(),
             counter: AtomicU32::new(rand::random::<u16>() as u32),
             stop: tokio::sync::watch::Sender::new(false),
@@ -267,6 +276,24 @@ impl Queue {
         (due, next)
     }
 
+    /// The domains a message's pending recipients are in (its next hops, local ones included).
+    fn destinations(&self, id: &str) -> Vec<String> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut d: Vec<String> = entries
+            .get(id)
+            .map(|m| {
+                m.recipients
+                    .iter()
+                    .filter(|r| r.status == RcptStatus::Pending)
+                    .map(|r| r.rcpt.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        d.sort();
+        d.dedup();
+        d
+    }
+
     /// The earliest next attempt of any pending recipient ("skip to the next retry").
     pub fn next_attempt(&self) -> Option<DateTime<Utc>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -308,11 +335,36 @@ impl Queue {
             }
             let (due, next) = self.due();
             for id in due {
+                // Bounded: hundreds of messages for a host that comes back must not open hundreds of connections
+                // (and file descriptors) at once. A finished attempt wakes the loop for the rest.
+                if self.busy.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_ATTEMPTS {
+                    break;
+                }
+                let domains = self.destinations(&id);
+                {
+                    let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+                    if domains.iter().any(|d| inflight.get(d).is_some_and(|n| *n >= MAX_PER_DESTINATION)) {
+                        continue;
+                    }
+                    for d in &domains {
+                        *inflight.entry(d.clone()).or_default() += 1;
+                    }
+                }
                 self.busy.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone());
                 let q = self.clone();
                 tokio::spawn(async move {
                     q.attempt(&id).await;
                     q.busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    let mut inflight = q.inflight.lock().unwrap_or_else(|e| e.into_inner());
+                    for d in &domains {
+                        if let Some(n) = inflight.get_mut(d) {
+                            *n -= 1;
+                            if *n == 0 {
+                                inflight.remove(d);
+                            }
+                        }
+                    }
+                    drop(inflight);
                     q.wake.notify_one();
                 });
             }

@@ -23,6 +23,31 @@ impl Connector for Down {
     }
 }
 
+/// A next hop that answers slowly and is down, counting how many connections are open at once.
+#[derive(Default)]
+struct Slow {
+    open: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    total: std::sync::atomic::AtomicUsize,
+}
+
+impl Connector for Slow {
+    fn connect(
+        &self,
+        _route: &Route,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<BoxStream>> + Send + '_>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            let now = self.open.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.open.fetch_sub(1, SeqCst);
+            self.total.fetch_add(1, SeqCst);
+            Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "busy"))
+        })
+    }
+}
+
 /// A spool whose writes fail (a full or broken disk).
 struct BrokenSpool;
 
@@ -57,6 +82,10 @@ struct Fixture {
 }
 
 fn fixture(spool: Arc<dyn SpoolStore>) -> Fixture {
+    fixture_with(spool, Arc::new(Down))
+}
+
+fn fixture_with(spool: Arc<dyn SpoolStore>, connector: Arc<dyn Connector>) -> Fixture {
     let cfg = WorldConfig::default();
     let hc = &cfg.hosts[0];
     let store = Arc::new(MemoryStore::new());
@@ -74,7 +103,7 @@ fn fixture(spool: Arc<dyn SpoolStore>) -> Fixture {
         spool,
         events.clone(),
         Arc::new(RwLock::new(cfg.routes.clone())),
-        Arc::new(Down),
+        connector,
         cfg.timing,
         cfg.limits.max_hops,
         clock.clone(),
@@ -263,4 +292,29 @@ async fn received_is_said_only_once_the_message_is_durable() {
     assert!(kinds.contains(&"queued".to_string()) && kinds.contains(&"delivered".to_string()), "{kinds:?}");
     assert_eq!(f.inbox("bob").len(), 1);
     assert_eq!(f.pending().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_to_one_destination_are_bounded() {
+    let slow = Arc::new(Slow::default());
+    let f = fixture_with(Arc::new(MemorySpool::default()), slow.clone());
+    for _ in 0..60 {
+        f.queue
+            .submit(String::new(), envelope("alice@example.com", &["carol@example.net"]), MSG.to_vec())
+            .unwrap();
+    }
+    let run = tokio::spawn(f.queue.clone().run());
+    let total = || slow.total.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..500 {
+        if total() == 60 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    f.queue.stop();
+    run.await.unwrap();
+    assert_eq!(total(), 60, "every message got its first attempt");
+    let most = slow.most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most <= 8, "{most} connections to one destination at once (RFC 5321 §4.5.4.1: limit them)");
+    assert!(most > 1, "attempts still run side by side");
 }

@@ -708,7 +708,7 @@ impl MailStore for MaildirStore {
         // Every delivery to this user stages in the Maildir's own tmp/: it is on the same file system as every
         // subfolder and, unlike a subfolder's, is never renamed while the file is being written.
         let staged = staging::stage(&handle.dir.join("tmp"), &base, data, date, self.anonymous_staging)?;
-        let (uid, target, journal) = {
+        let (uid, target, journal, published) = {
             let mut ub = handle.lock();
             let state = match ub.folders.get_mut(&canon) {
                 Some(state) if state.selectable => state,
@@ -737,16 +737,34 @@ impl MailStore for MaildirStore {
             let entry = Entry { meta, base, rel: rel.clone() };
             let line = m_line(&entry);
             state.messages.insert(uid, entry);
-            let journal = append_journal(state, &dir, &line)?;
+            let journal = append_journal(state, &dir, &line);
             let target = dir.join(rel.split('/').next().unwrap_or("new"));
-            (uid, target, journal)
+            (uid, target, journal, dir.join(&rel))
         };
         // Made durable outside the lock so that concurrent deliveries share the waiting; nothing is announced or
         // returned before the file's name, its link count and the list line are on disk.
-        staged.sync_published()?;
-        sync_dir(&target)?;
-        if let Some(journal) = journal {
-            journal.sync_data()?;
+        let durable = (|| -> io::Result<()> {
+            let journal = journal?;
+            #[cfg(test)]
+            if FAIL_AFTER_PUBLISH.with(|f| f.get()) {
+                return Err(io::Error::other("injected: too many open files"));
+            }
+            staged.sync_published()?;
+            sync_dir(&target)?;
+            if let Some(journal) = journal {
+                journal.sync_data()?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = durable {
+            // The caller answers with a temporary failure and the sender tries again: the message must not stay
+            // behind, or the retry would store it twice. Its UID is not given out again (UIDs only grow).
+            if let Some(state) = handle.lock().folders.get_mut(&canon) {
+                state.messages.remove(&uid);
+                state.modseq += 1;
+            }
+            let _ = fs::remove_file(&published);
+            return Err(e.into());
         }
         self.notify(user, &canon, ChangeKind::Appended { uids: vec![uid] });
         Ok(uid)
@@ -1198,6 +1216,13 @@ fn remove_all(path: &Path) -> io::Result<()> {
 }
 
 /// Makes a directory's entries (creations, renames, removals) durable.
+#[cfg(test)]
+thread_local! {
+    /// Makes the next appends on this thread fail after their file was published (a full disk, no file
+    /// descriptors left), to test that nothing stays behind.
+    static FAIL_AFTER_PUBLISH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -1519,6 +1544,33 @@ mod tests {
     /// The names of the files in `dir`.
     fn file_names(dir: &Path) -> Vec<String> {
         fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
+    }
+
+    /// An append that fails after its file became visible (the final fsyncs: a full disk, no descriptors left)
+    /// leaves nothing behind, in the folder or on disk: the sender is told to retry, and a retry must not make a
+    /// second copy.
+    #[test]
+    fn a_failed_append_leaves_nothing_behind() {
+        for anonymous in [false, true] {
+            let (tmp, mut s) = store();
+            s.anonymous_staging = anonymous && cfg!(target_os = "linux");
+            s.ensure_user("alice").unwrap();
+            FAIL_AFTER_PUBLISH.with(|f| f.set(true));
+            let r = s.append("alice", "INBOX", b"one\r\n", &Flags::new(), None);
+            FAIL_AFTER_PUBLISH.with(|f| f.set(false));
+            assert!(r.is_err());
+            assert!(s.status("alice", "INBOX").unwrap().messages.is_empty(), "anonymous={anonymous}");
+            let inbox = tmp.path().join("alice/Maildir");
+            for sub in ["new", "cur", "tmp"] {
+                assert!(file_names(&inbox.join(sub)).is_empty(), "{sub}: {:?}", file_names(&inbox.join(sub)));
+            }
+            // The retry stores exactly one copy, and a reopen agrees.
+            let uid = s.append("alice", "INBOX", b"one\r\n", &Flags::new(), None).unwrap();
+            assert_eq!(s.status("alice", "INBOX").unwrap().messages.len(), 1);
+            let again = MaildirStore::open(tmp.path()).unwrap();
+            let st = again.status("alice", "INBOX").unwrap();
+            assert_eq!(st.messages.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![uid]);
+        }
     }
 
     /// Both ways of staging a message leave the same Maildir behind, with nothing in `tmp/`, internal dates kept,
