@@ -140,3 +140,25 @@ fn hostile_nesting_is_bounded() {
     let deep = Section { part: vec![1; 64], text: None };
     let _ = section(&p, &deep);
 }
+
+#[test]
+fn a_flood_of_rfc2231_sections_is_not_parsed() {
+    let mut ct = String::from("Content-Type: text/plain; charset=us-ascii");
+    for i in 0..5000 {
+        ct.push_str(&format!(";\r\n title*{i}*=us-ascii''part{i}"));
+    }
+    let hostile = format!("From: a@example.com\r\nSubject: flood\r\n{ct}\r\n\r\nbody\r\n");
+    let parsed = parse(hostile.as_bytes());
+    let mut out = Vec::new();
+    body_structure(&mut out, &parsed, false);
+    let bs = String::from_utf8(out).unwrap();
+    assert!(bs.starts_with("(\"text\" \"plain\""), "{bs}");
+    assert!(!bs.contains("part4999"), "the sections were parsed after all");
+
+    // An ordinary message keeps its parameters.
+    let fine = b"Content-Type: text/plain; charset=utf-8; format=flowed\r\n\r\nbody\r\n";
+    let mut out = Vec::new();
+    body_structure(&mut out, &parse(fine), false);
+    let bs = String::from_utf8(out).unwrap();
+    assert!(bs.contains("\"format\" \"flowed\""), "{bs}");
+}
