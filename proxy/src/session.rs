@@ -432,6 +432,27 @@ impl Session {
                     self.error("unknown_host", format!("no host {host} in this world")).await
                 }
             }
+            ClientMsg::RetryMessage { host, id } => {
+                let world = self.running(&handle).await?;
+                if world.retry_message(&host, &id) {
+                    Ok(())
+                } else {
+                    self.error("unknown_message", format!("no message {id} in {host}'s queue")).await
+                }
+            }
+            ClientMsg::ReturnMessage { host, id } => {
+                let world = self.running(&handle).await?;
+                if world.return_message(&host, &id) {
+                    self.schedule_snapshot();
+                    Ok(())
+                } else {
+                    self.error(
+                        "unknown_message",
+                        format!("no message {id} waiting in {host}'s queue right now"),
+                    )
+                    .await
+                }
+            }
             ClientMsg::RetryQueue => {
                 if let Some(w) = handle.world() {
                     w.retry_now();
@@ -817,7 +838,7 @@ fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
     let Some(ty) = value.get("type").and_then(|t| t.as_str()).map(str::to_string) else {
         return Err(("bad_json", "expected an object with a \"type\"".into()));
     };
-    const KNOWN: [&str; 13] = [
+    const KNOWN: [&str; 15] = [
         "hello",
         "open",
         "send",
@@ -825,6 +846,8 @@ fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
         "set_online",
         "set_busy",
         "retry_queue",
+        "retry_message",
+        "return_message",
         "reset_world",
         "snapshot",
         "ping",

@@ -100,6 +100,20 @@ pub enum ClientMsg {
     },
     /// Retries every queued message now.
     RetryQueue,
+    /// Retries one queued message now (the queue panel's "retry now").
+    RetryMessage {
+        /// Host whose queue holds it.
+        host: String,
+        /// Queue ID.
+        id: String,
+    },
+    /// Returns one queued message to its sender now, as if it had expired (the queue panel's "return to sender").
+    ReturnMessage {
+        /// Host whose queue holds it.
+        host: String,
+        /// Queue ID.
+        id: String,
+    },
     /// Resets the world to its initial state (sandboxes and rooms only).
     ResetWorld,
     /// Asks for a fresh [`ServerMsg::Snapshot`].

@@ -316,6 +316,26 @@ impl World {
         Some(moved)
     }
 
+    /// The queue of a host.
+    fn queue_of(&self, host: &str) -> Option<&Arc<Queue>> {
+        let i = self
+            .hosts
+            .iter()
+            .position(|h| h.config.name.eq_ignore_ascii_case(host) || h.fqdn.eq_ignore_ascii_case(host))?;
+        self.queues.get(i)
+    }
+
+    /// Retries one queued message now. False if that host has no such message.
+    pub fn retry_message(&self, host: &str, id: &str) -> bool {
+        self.queue_of(host).is_some_and(|q| q.retry(id))
+    }
+
+    /// Returns one queued message to its sender now. False if that host has no such message (or an attempt for
+    /// it is running).
+    pub fn return_message(&self, host: &str, id: &str) -> bool {
+        self.queue_of(host).is_some_and(|q| q.return_to_sender(id))
+    }
+
     /// Every queued message on every host.
     pub fn queue(&self) -> Vec<QueueView> {
         self.queues.iter().flat_map(|q| q.snapshot()).collect()

@@ -244,6 +244,57 @@ impl Queue {
         self.wake.notify_one();
     }
 
+    /// Makes one message's pending recipients due now ("retry now" in the queue panel). False if it is not queued.
+    pub fn retry(&self, id: &str) -> bool {
+        let now = self.clock.now();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(m) = entries.get_mut(id) else { return false };
+        for r in m.recipients.iter_mut().filter(|r| r.status == RcptStatus::Pending) {
+            r.next_attempt = now;
+        }
+        drop(entries);
+        self.wake.notify_one();
+        true
+    }
+
+    /// Gives up on one message now, as if it had expired: its pending recipients fail and the sender gets the
+    /// delivery status notification ("return to sender now" in the queue panel). False if it is not queued or an
+    /// attempt for it is running (try again in a moment).
+    pub fn return_to_sender(&self, id: &str) -> bool {
+        if self.busy.lock().unwrap_or_else(|e| e.into_inner()).contains(id) {
+            return false;
+        }
+        let Some(mut meta) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned() else {
+            return false;
+        };
+        let data = match self.spool.data(id) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(id, error = %e, "spooled message data unreadable");
+                return false;
+            }
+        };
+        let mut failed = Vec::new();
+        for r in meta.recipients.iter_mut().filter(|r| r.status == RcptStatus::Pending) {
+            r.status = RcptStatus::Failed;
+            self.emit(EventKind::Expired { id: id.to_string(), rcpt: r.rcpt.clone() });
+            failed.push(bounce::Failed {
+                rcpt: r.rcpt.clone(),
+                status: "4.4.7".into(),
+                diagnostic: format!(
+                    "returned to the sender before its expiry, on request; last error: {}",
+                    r.last_error.clone().unwrap_or_else(|| "none".into())
+                ),
+                remote_mta: None,
+            });
+        }
+        if !failed.is_empty() {
+            self.bounce(&meta, &data, &failed, true);
+        }
+        self.persist(meta);
+        true
+    }
+
     /// Stops the manager loop (attempts in flight finish; the spool keeps what is pending).
     pub fn stop(&self) {
         self.stop.send_replace(true);

@@ -318,3 +318,28 @@ async fn relays_to_one_destination_are_bounded() {
     assert!(most <= 8, "{most} connections to one destination at once (RFC 5321 §4.5.4.1: limit them)");
     assert!(most > 1, "attempts still run side by side");
 }
+
+#[tokio::test]
+async fn one_message_can_be_retried_or_returned_to_its_sender_now() {
+    let f = fixture(Arc::new(MemorySpool::default()));
+    let keep = f
+        .queue
+        .submit(String::new(), envelope("alice@example.com", &["carol@example.net"]), MSG.to_vec())
+        .unwrap();
+    let back = f
+        .queue
+        .submit(String::new(), envelope("alice@example.com", &["dave@example.net"]), MSG.to_vec())
+        .unwrap();
+    assert_eq!(f.queue.run_due().await, 2);
+    assert_eq!(f.queue.run_due().await, 0, "both wait for their next attempt");
+    assert!(f.queue.retry(&keep));
+    assert_eq!(f.queue.run_due().await, 1, "retry now makes that one due, and only it");
+    assert!(f.queue.return_to_sender(&back));
+    let ids: Vec<String> = f.queue.snapshot().into_iter().map(|q| q.id).collect();
+    assert_eq!(ids, vec![keep.clone()]);
+    let inbox = f.inbox("alice");
+    assert_eq!(inbox.len(), 1, "one report, long before the expiry");
+    assert!(contains(&inbox[0], "Final-Recipient: rfc822; dave@example.net"));
+    assert!(contains(&inbox[0], "on request"));
+    assert!(!f.queue.return_to_sender("NOSUCHID") && !f.queue.retry("NOSUCHID"));
+}

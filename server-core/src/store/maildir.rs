@@ -1215,7 +1215,6 @@ fn remove_all(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Makes a directory's entries (creations, renames, removals) durable.
 #[cfg(test)]
 thread_local! {
     /// Makes the next appends on this thread fail after their file was published (a full disk, no file
@@ -1223,6 +1222,7 @@ thread_local! {
     static FAIL_AFTER_PUBLISH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Makes a directory's entries (creations, renames, removals) durable.
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
