@@ -700,6 +700,25 @@ async fn a_busy_next_hop_answers_421_and_the_mail_waits_until_it_is_ready() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_off_pipelining_removes_it_from_ehlo() {
+    let s = start(|_| {}).await;
+    let (mut c, _) = s.session(sandbox()).await;
+    c.open(1, "mx1", "smtp").await;
+    c.read_until(1, "220 ").await;
+    assert!(c.cmd(1, "EHLO learner", "250 ").await.contains("250-PIPELINING"));
+    c.send(json!({ "type": "set_extension", "host": "mx1", "protocol": "smtp", "name": "PIPELINING", "on": false }))
+        .await;
+    c.until("the switch", |v| v["type"] == "event" && v["event"]["event"] == "extension_changed").await;
+    assert!(!c.cmd(1, "EHLO learner", "250 ").await.contains("PIPELINING"));
+    let snap = c.snapshot().await;
+    let mx1 = snap["hosts"].as_array().unwrap().iter().find(|h| h["name"] == "mx1").unwrap().clone();
+    assert_eq!(mx1["extensions_off"], json!([["smtp", "PIPELINING"]]));
+    c.send(json!({ "type": "set_extension", "host": "mx1", "protocol": "smtp", "name": "TELEPORT", "on": false }))
+        .await;
+    assert_eq!(c.until_type("error").await["code"], "unknown_extension");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pop3_delete_and_imap_keep_show_in_the_snapshot() {
     let s = start(|_| {}).await;
     let (mut c, w) = s.session(sandbox()).await;

@@ -432,6 +432,29 @@ impl Session {
                     self.error("unknown_host", format!("no host {host} in this world")).await
                 }
             }
+            ClientMsg::SetExtension { host, protocol, name, on } => {
+                if handle.kind == Kind::Persistent {
+                    return self
+                        .error("not_allowed", "the persistent world's extensions cannot be switched")
+                        .await;
+                }
+                let world = self.running(&handle).await?;
+                if world.set_extension(&host, &protocol, &name, on) {
+                    self.schedule_snapshot();
+                    Ok(())
+                } else {
+                    let list: Vec<String> =
+                        mailroom_core::host::SWITCHABLE.iter().map(|(p, n)| format!("{p} {n}")).collect();
+                    self.error(
+                        "unknown_extension",
+                        format!(
+                            "cannot switch {protocol} {name} on {host}; these can be: {}",
+                            list.join(", ")
+                        ),
+                    )
+                    .await
+                }
+            }
             ClientMsg::RetryMessage { host, id } => {
                 let world = self.running(&handle).await?;
                 if world.retry_message(&host, &id) {
@@ -838,13 +861,14 @@ fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
     let Some(ty) = value.get("type").and_then(|t| t.as_str()).map(str::to_string) else {
         return Err(("bad_json", "expected an object with a \"type\"".into()));
     };
-    const KNOWN: [&str; 15] = [
+    const KNOWN: [&str; 16] = [
         "hello",
         "open",
         "send",
         "close",
         "set_online",
         "set_busy",
+        "set_extension",
         "retry_queue",
         "retry_message",
         "return_message",

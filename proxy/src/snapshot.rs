@@ -94,6 +94,7 @@ pub fn build(world: &World, cache: &HeaderCache) -> WorldSnap {
             domain: h.config.domain.clone(),
             online: h.is_online(),
             busy: h.is_busy(),
+            extensions_off: h.extensions.off(),
             port_base: h.config.port_base,
             users,
         });

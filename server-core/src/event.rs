@@ -75,6 +75,8 @@ pub enum EventKind {
     OnlineChanged { online: bool },
     /// The host became busy (turns SMTP clients away with 421) or ready again.
     BusyChanged { busy: bool },
+    /// An extension was switched on or off (it is advertised and accepted only while on).
+    ExtensionChanged { protocol: String, name: String, on: bool },
     /// A mailbox changed (delivery, POP3 or IMAP action).
     MailboxChanged { user: String, folder: String, change: String, uids: Vec<u32> },
     /// A POP3 session retrieved a message (RETR or TOP).

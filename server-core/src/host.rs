@@ -46,6 +46,65 @@ pub trait Submitter: Send + Sync {
     fn submit(&self, id: String, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError>;
 }
 
+/// The extensions a sandbox's host can switch off, as (protocol, name): what EHLO, CAPA and CAPABILITY advertise.
+/// A switched-off extension is neither advertised nor accepted, so a learner sees both sides of the negotiation.
+pub const SWITCHABLE: &[(&str, &str)] = &[
+    ("smtp", "PIPELINING"),
+    ("smtp", "SIZE"),
+    ("smtp", "8BITMIME"),
+    ("smtp", "SMTPUTF8"),
+    ("smtp", "STARTTLS"),
+    ("smtp", "AUTH=PLAIN"),
+    ("smtp", "AUTH=LOGIN"),
+    ("pop3", "STLS"),
+    ("pop3", "TOP"),
+    ("pop3", "UIDL"),
+    ("pop3", "SASL"),
+    ("imap", "STARTTLS"),
+    ("imap", "AUTH=PLAIN"),
+    ("imap", "IDLE"),
+    ("imap", "MOVE"),
+    ("imap", "UNSELECT"),
+    ("imap", "NAMESPACE"),
+    ("imap", "ID"),
+];
+
+/// Which [`SWITCHABLE`] extensions are off.
+#[derive(Default)]
+pub struct Extensions {
+    off: std::sync::RwLock<std::collections::BTreeSet<(String, String)>>,
+}
+
+impl Extensions {
+    /// Whether `protocol` (`smtp`, `pop3`, `imap`) offers `name` now.
+    pub fn offers(&self, protocol: &str, name: &str) -> bool {
+        let off = self.off.read().unwrap_or_else(|e| e.into_inner());
+        off.is_empty() || !off.contains(&(protocol.to_string(), name.to_string()))
+    }
+
+    /// Switches an extension; false if it is not one of [`SWITCHABLE`].
+    pub fn set(&self, protocol: &str, name: &str, on: bool) -> bool {
+        let Some((p, n)) =
+            SWITCHABLE.iter().find(|(p, n)| p.eq_ignore_ascii_case(protocol) && n.eq_ignore_ascii_case(name))
+        else {
+            return false;
+        };
+        let mut off = self.off.write().unwrap_or_else(|e| e.into_inner());
+        let key = (p.to_string(), n.to_string());
+        if on {
+            off.remove(&key);
+        } else {
+            off.insert(key);
+        }
+        true
+    }
+
+    /// The switched-off extensions, as (protocol, name).
+    pub fn off(&self) -> Vec<(String, String)> {
+        self.off.read().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+    }
+}
+
 /// POP3 maildrop locks (RFC 1939 §4): one POP3 session per user at a time.
 #[derive(Default)]
 pub struct MaildropLocks {
@@ -105,6 +164,8 @@ pub struct Host {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// Plaintext AUTH from non-loopback peers (configured).
     pub allow_plaintext_auth: bool,
+    /// Extensions switched off (sandboxes and rooms).
+    pub extensions: Extensions,
 }
 
 impl Host {
@@ -128,6 +189,24 @@ impl Host {
         if self.busy.swap(busy, Ordering::SeqCst) != busy {
             self.emit(EventKind::BusyChanged { busy });
         }
+    }
+
+    /// Whether `protocol` offers extension `name` now.
+    pub fn offers(&self, protocol: &str, name: &str) -> bool {
+        self.extensions.offers(protocol, name)
+    }
+
+    /// Switches an extension and says so on the event bus; false if it cannot be switched.
+    pub fn set_extension(&self, protocol: &str, name: &str, on: bool) -> bool {
+        if !self.extensions.set(protocol, name, on) {
+            return false;
+        }
+        self.emit(EventKind::ExtensionChanged {
+            protocol: protocol.to_ascii_lowercase(),
+            name: name.to_ascii_uppercase(),
+            on,
+        });
+        true
     }
 
     /// Takes the host offline or brings it back, and says so on the event bus.
@@ -174,6 +253,7 @@ impl Host {
             online_watch: tokio::sync::watch::Sender::new(true),
             shutdown: tokio::sync::watch::Sender::new(false),
             allow_plaintext_auth: false,
+            extensions: Extensions::default(),
         }
     }
 }

@@ -98,6 +98,18 @@ pub enum ClientMsg {
         /// New state.
         busy: bool,
     },
+    /// Switches an extension of a host on or off (sandboxes and rooms): EHLO, CAPA or CAPABILITY change at once,
+    /// and the extension's commands and parameters are refused while it is off.
+    SetExtension {
+        /// Host name.
+        host: String,
+        /// `smtp`, `pop3` or `imap`.
+        protocol: String,
+        /// The extension as advertised (`PIPELINING`, `STARTTLS`, `AUTH=LOGIN`, `TOP`, `IDLE`...).
+        name: String,
+        /// On or off.
+        on: bool,
+    },
     /// Retries every queued message now.
     RetryQueue,
     /// Retries one queued message now (the queue panel's "retry now").
@@ -160,6 +172,9 @@ pub struct HostSnap {
     /// Whether it turns SMTP clients away with `421` (busy).
     #[serde(default)]
     pub busy: bool,
+    /// Extensions switched off, as (protocol, name).
+    #[serde(default)]
+    pub extensions_off: Vec<(String, String)>,
     /// Port base in this world (10000): the real port is base + well-known port.
     pub port_base: u16,
     /// Its users and their folders.

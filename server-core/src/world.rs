@@ -194,6 +194,7 @@ impl World {
                 online_watch: tokio::sync::watch::Sender::new(true),
                 shutdown: tokio::sync::watch::Sender::new(false),
                 allow_plaintext_auth: config.allow_plaintext_auth || persistence == Persistence::Memory,
+                extensions: Default::default(),
             });
             memory_connector
                 .hosts
@@ -289,6 +290,11 @@ impl World {
             }
             None => false,
         }
+    }
+
+    /// Switches an extension of a host; false for an unknown host or an extension that cannot be switched.
+    pub fn set_extension(&self, host: &str, protocol: &str, name: &str, on: bool) -> bool {
+        self.host(host).is_some_and(|h| h.set_extension(protocol, name, on))
     }
 
     /// Makes every deferred message due now.

@@ -574,3 +574,19 @@ fn limits_and_bad_input() {
     assert_eq!(c.session.timed_out(&mut out), Flow::Close);
     assert_eq!(out, b"* BYE Autologout; idle for too long\r\n");
 }
+
+#[test]
+fn switched_off_extensions_leave_capability_and_are_refused() {
+    let h = host();
+    let mut c = Client::new(&h);
+    assert!(c.send("a LOGIN alice password\r\n").starts_with("a OK"));
+    assert!(c.send("b CAPABILITY\r\n").contains(" IDLE"));
+    assert!(h.set_extension("imap", "IDLE", false));
+    assert!(h.set_extension("imap", "MOVE", false));
+    let caps = c.send("c CAPABILITY\r\n");
+    assert!(!caps.contains(" IDLE") && !caps.contains(" MOVE"), "{caps}");
+    assert!(c.send("d SELECT INBOX\r\n").contains("d OK"));
+    assert!(c.send("e IDLE\r\n").starts_with("e BAD"), "no continuation for a command that is switched off");
+    assert!(c.send("f MOVE 1 Trash\r\n").starts_with("f BAD"));
+    assert!(c.send("g NOOP\r\n").starts_with("g OK"));
+}

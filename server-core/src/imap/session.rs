@@ -198,12 +198,15 @@ impl ImapSession {
         let mut caps =
             vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS"];
         caps.extend(["MOVE", "UNSELECT", "SPECIAL-USE", "CHILDREN", "CONDSTORE"]);
+        caps.retain(|c| self.host.offers("imap", c));
         if matches!(self.state, State::NotAuthenticated) {
-            if self.conn.tls_available && self.conn.tls.is_none() {
+            if self.conn.tls_available && self.conn.tls.is_none() && self.host.offers("imap", "STARTTLS") {
                 caps.push("STARTTLS");
             }
             if self.conn.auth_allowed() {
-                caps.push("AUTH=PLAIN");
+                if self.host.offers("imap", "AUTH=PLAIN") {
+                    caps.push("AUTH=PLAIN");
+                }
             } else {
                 caps.push("LOGINDISABLED");
             }
@@ -379,6 +382,12 @@ impl ImapSession {
     fn execute(&mut self, tag: &str, body: CommandBody, out: &mut Vec<u8>) -> Result<Option<Reply>, Flow> {
         let authenticated = self.user().is_some();
         let selected = matches!(self.state, State::Selected { .. });
+        if let Some(ext) = extension_of(&body)
+            && !self.host.offers("imap", ext)
+        {
+            // Not advertised in CAPABILITY: to this client the command does not exist.
+            return Ok(Some(Reply::bad(format!("{} is not offered by this server", command_name(&body)))));
+        }
         let reply = match body {
             CommandBody::Capability => {
                 untagged(out, &format!("CAPABILITY {}", self.capabilities()));
@@ -1510,6 +1519,20 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
         dp = next;
     }
     dp[n.len()]
+}
+
+/// The switchable extension a command belongs to (see `host::SWITCHABLE`), if any.
+fn extension_of(body: &CommandBody) -> Option<&'static str> {
+    match body {
+        CommandBody::StartTls => Some("STARTTLS"),
+        CommandBody::Authenticate { .. } => Some("AUTH=PLAIN"),
+        CommandBody::Idle => Some("IDLE"),
+        CommandBody::Move { .. } => Some("MOVE"),
+        CommandBody::Unselect => Some("UNSELECT"),
+        CommandBody::Namespace => Some("NAMESPACE"),
+        CommandBody::Id { .. } => Some("ID"),
+        _ => None,
+    }
 }
 
 fn command_name(body: &CommandBody) -> &'static str {

@@ -34,6 +34,12 @@ impl Pop3Session {
             Err(e) => return self.refuse(Refusal::bad(e.to_string()), out),
         };
         tracing::debug!(?cmd, "pop3 command");
+        if let Some(ext) = super::session::extension_of(&cmd)
+            && !self.host.offers("pop3", ext)
+        {
+            return self
+                .refuse(Refusal::bad(format!("{} is not offered by this server", cmd.keyword())), out);
+        }
         match cmd {
             Command::Capa => {
                 self.capa(out);

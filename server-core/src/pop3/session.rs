@@ -191,15 +191,19 @@ impl Pop3Session {
     pub(super) fn capa(&self, out: &mut Vec<u8>) {
         response::ok(out, "Capability list follows");
         for cap in ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER"] {
-            response::line(out, cap);
+            if self.host.offers("pop3", cap) {
+                response::line(out, cap);
+            }
         }
         if matches!(self.state, State::Authorization(_)) {
             // RFC 2595 §4 and RFC 8314: credentials are not offered where they may not be sent.
             if self.conn.auth_allowed() {
                 response::line(out, "USER");
-                response::line(out, "SASL PLAIN");
+                if self.host.offers("pop3", "SASL") {
+                    response::line(out, "SASL PLAIN");
+                }
             }
-            if self.conn.tls.is_none() && self.conn.tls_available {
+            if self.conn.tls.is_none() && self.conn.tls_available && self.host.offers("pop3", "STLS") {
                 response::line(out, "STLS");
             }
         }
@@ -300,5 +304,17 @@ impl Session for Pop3Session {
     fn closed(&mut self) {
         // RFC 1939 §6: without QUIT there is no UPDATE state. Dropping the TRANSACTION data releases the lock.
         self.state = State::Done;
+    }
+}
+
+/// The switchable extension a command belongs to (see `host::SWITCHABLE`), if any.
+pub(super) fn extension_of(cmd: &super::command::Command) -> Option<&'static str> {
+    use super::command::Command;
+    match cmd {
+        Command::Stls => Some("STLS"),
+        Command::Top { .. } => Some("TOP"),
+        Command::Uidl { .. } => Some("UIDL"),
+        Command::Auth { .. } => Some("SASL"),
+        _ => None,
     }
 }

@@ -830,3 +830,18 @@ fn random_input_never_breaks_the_session() {
         Client::login(&host, "alice");
     }
 }
+
+#[test]
+fn switched_off_extensions_leave_capa_and_are_refused() {
+    let host = Arc::new(host_with(&[("alice", "password")]));
+    append(&host, "alice", b"Subject: one\r\n\r\nbody\r\n");
+    let mut c = Client::login(&host, "alice");
+    assert!(c.cmd("CAPA").contains("\r\nTOP\r\n"));
+    assert!(host.set_extension("pop3", "TOP", false));
+    assert!(host.set_extension("pop3", "UIDL", false));
+    let capa = c.cmd("CAPA");
+    assert!(!capa.contains("\r\nTOP\r\n") && !capa.contains("\r\nUIDL\r\n"), "{capa}");
+    assert!(c.cmd("TOP 1 0").starts_with("-ERR"));
+    assert!(c.cmd("UIDL").starts_with("-ERR"));
+    assert!(c.cmd("RETR 1").starts_with("+OK"), "the base protocol is untouched");
+}

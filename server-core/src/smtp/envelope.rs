@@ -57,6 +57,19 @@ impl SmtpSession {
                 out,
             );
         }
+        // A parameter of an extension that is switched off was not advertised: RFC 5321 §4.1.1.11 says 555.
+        for (given, name) in [
+            (params.size.is_some(), "SIZE"),
+            (params.smtputf8, "SMTPUTF8"),
+            (params.body == super::command::Body::EightBitMime, "8BITMIME"),
+        ] {
+            if given && !self.host.offers("smtp", name) {
+                return self.error(
+                    Reply::new(555, Status::new(5, 5, 4), format!("{name} is not offered by this server")),
+                    out,
+                );
+            }
+        }
         let max = self.host.limits.max_message_size;
         if params.size.is_some_and(|s| s > max as u64) {
             // RFC 1870 §6.1: refuse at MAIL when the declared size is already too large.

@@ -75,6 +75,17 @@ impl SmtpSession {
             return self.error(reply, out);
         }
         let initial = initial.map(|i| if i == "=" { String::new() } else { i });
+        let switched_off = match &mechanism {
+            Mechanism::Plain => !self.host.offers("smtp", "AUTH=PLAIN"),
+            Mechanism::Login => !self.host.offers("smtp", "AUTH=LOGIN"),
+            Mechanism::Other(_) => false,
+        };
+        if switched_off {
+            return self.error(
+                Reply::new(504, Status::new(5, 5, 4), "Unrecognized authentication type (not offered here)"),
+                out,
+            );
+        }
         match (mechanism, initial) {
             (Mechanism::Plain, Some(response)) => self.auth_plain(&response, out),
             (Mechanism::Plain, None) => {

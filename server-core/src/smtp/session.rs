@@ -111,7 +111,7 @@ impl SmtpSession {
 
     /// Whether STARTTLS is offered now.
     fn starttls_offered(&self) -> bool {
-        self.conn.tls_available && self.conn.tls.is_none()
+        self.conn.tls_available && self.conn.tls.is_none() && self.host.offers("smtp", "STARTTLS")
     }
 
     /// Whether this is a submission session (RFC 6409): the submission ports, or any authenticated client.
@@ -333,19 +333,26 @@ impl SmtpSession {
         if !extended {
             return self.reply(Reply::plain(250, hello), out);
         }
-        let mut lines = vec![
-            hello,
-            "PIPELINING".to_string(),
-            format!("SIZE {}", self.host.limits.max_message_size),
-            "8BITMIME".to_string(),
-            "ENHANCEDSTATUSCODES".to_string(),
-            "SMTPUTF8".to_string(),
-        ];
+        let offers = |name: &str| self.host.offers("smtp", name);
+        let mut lines = vec![hello];
+        for (name, line) in [
+            ("PIPELINING", "PIPELINING".to_string()),
+            ("SIZE", format!("SIZE {}", self.host.limits.max_message_size)),
+            ("8BITMIME", "8BITMIME".to_string()),
+            ("ENHANCEDSTATUSCODES", "ENHANCEDSTATUSCODES".to_string()),
+            ("SMTPUTF8", "SMTPUTF8".to_string()),
+        ] {
+            if offers(name) {
+                lines.push(line);
+            }
+        }
         if self.starttls_offered() {
             lines.push("STARTTLS".to_string());
         }
-        if self.auth_offered() {
-            lines.push("AUTH PLAIN LOGIN".to_string());
+        let mechanisms: Vec<&str> =
+            ["PLAIN", "LOGIN"].into_iter().filter(|m| offers(&format!("AUTH={m}"))).collect();
+        if self.auth_offered() && !mechanisms.is_empty() {
+            lines.push(format!("AUTH {}", mechanisms.join(" ")));
         }
         self.reply(Reply::multi(250, None, lines), out)
     }
@@ -388,7 +395,7 @@ impl SmtpSession {
         if self.conn.tls.is_some() {
             return self.error(Reply::new(503, Status::new(5, 5, 1), "TLS already active"), out);
         }
-        if !self.conn.tls_available {
+        if !self.conn.tls_available || !self.host.offers("smtp", "STARTTLS") {
             return self.error(Reply::new(502, Status::new(5, 5, 1), "STARTTLS not available here"), out);
         }
         if !matches!(self.phase, Phase::Idle) {

@@ -791,3 +791,33 @@ fn a_logged_in_user_sends_only_as_themselves() {
         h.lines("RSET\r\n");
     }
 }
+
+#[test]
+fn switched_off_extensions_are_neither_advertised_nor_accepted() {
+    let setup =
+        Setup { service: Service::Submission, plaintext_auth_ok: true, tls_available: true, tls: false };
+    let mut h = Harness::new(setup);
+    let host = h.session.host.clone();
+    let ehlo = h.lines("EHLO laptop\r\n");
+    for kw in ["250-PIPELINING", "250-STARTTLS", "250 AUTH PLAIN LOGIN"] {
+        assert!(ehlo.iter().any(|l| l == kw), "{kw} in {ehlo:?}");
+    }
+    for name in ["PIPELINING", "STARTTLS", "SIZE", "AUTH=LOGIN"] {
+        assert!(host.set_extension("smtp", name, false));
+    }
+    assert!(!host.set_extension("smtp", "NO-SUCH-THING", false));
+    let ehlo = h.lines("EHLO laptop\r\n");
+    assert!(
+        !ehlo.iter().any(|l| l.contains("PIPELINING") || l.contains("STARTTLS") || l.contains("SIZE")),
+        "{ehlo:?}"
+    );
+    assert_eq!(ehlo.last().unwrap(), "250 AUTH PLAIN");
+    assert!(h.lines("STARTTLS\r\n")[0].starts_with("502 "));
+    assert!(h.lines("AUTH LOGIN\r\n")[0].starts_with("504 "));
+    assert!(h.lines("AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk\r\n")[0].starts_with("235 "));
+    assert!(h.lines("MAIL FROM:<alice@example.com> SIZE=100\r\n")[0].starts_with("555 5.5.4 SIZE"));
+    assert!(h.lines("MAIL FROM:<alice@example.com> BODY=8BITMIME\r\n")[0].starts_with("250 "));
+    // Back on, back in EHLO.
+    assert!(host.set_extension("smtp", "pipelining", true));
+    assert!(h.lines("EHLO laptop\r\n").iter().any(|l| l == "250-PIPELINING"));
+}
