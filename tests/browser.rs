@@ -457,6 +457,7 @@ fn first_visit_starts_the_first_lesson_and_typing_it_completes() {
         e.wait_line(1, "MAIL FROM:<alice@example.com>").await;
         e.wait_css("#lesson[data-playing='false']", "the prelude to finish").await;
         assert!(e.text("#leave-lesson").await.contains("Just let me play"));
+        e.shots("lesson-first-start").await;
         e.click("#hint-btn").await;
         let hint = e.text("#hints li").await;
         assert!(hint.contains("RCPT TO:<bob@example.com>"), "{hint}");
@@ -474,8 +475,14 @@ fn first_visit_starts_the_first_lesson_and_typing_it_completes() {
         );
         e.click(".pane[data-conn='1'] .send-finish").await;
         e.wait_css("#lesson[data-done='true']", "the lesson to be complete").await;
+        // The live region says the goal, what it proved and the completion in one text (read in full).
         let said = e.text("#lesson-announce").await;
-        assert!(said.contains("Goal reached") && said.contains("Lesson complete"), "{said}");
+        assert!(
+            said.contains("Goal reached: A message from alice reaches bob's INBOX on mx1.")
+                && said.contains("A server delivers mail for its own users")
+                && said.contains("Lesson complete"),
+            "{said}"
+        );
         let live = e.attr("#lesson-announce", "aria-live").await;
         assert_eq!(live.as_deref(), Some("polite"));
         let count = e.text("#action-count").await;
@@ -545,6 +552,24 @@ fn bounce_lesson_skips_to_expiry_and_the_dsn_reaches_alice() {
         let subj = e.text("#mailbox-view .subject").await;
         assert!(subj.contains("Undelivered"), "{subj}");
         e.shots("lesson-bounce-done").await;
+    });
+}
+
+/// A lesson embedded in a 640×480 frame (`?lesson=ID&embed=1`): the compact layout shows the lesson's goals next
+/// to its connection, the prelude typed, the command line inside the frame.
+#[test]
+fn embedded_lesson_fits_640x480() {
+    run(async |e| {
+        e.open("/?lesson=first-mail&embed=1").await;
+        e.viewport(640, 480).await;
+        e.wait_css(".app.embed #lesson[data-lesson='first-mail']", "the lesson in the compact layout").await;
+        e.wait_line(1, "MAIL FROM:<alice@example.com>").await;
+        e.wait_css("#lesson[data-playing='false']", "the prelude to finish").await;
+        let rect = e.wait_css("#cmd-1", "the command line").await.rectangle().await.unwrap();
+        assert!(rect.1 + rect.3 <= 480.0, "the command line is below a 480 px frame: {rect:?}");
+        e.type_cmd(1, "RCPT TO:<bob@example.com>").await;
+        e.wait_line(1, "S: 250 2.1.5").await;
+        e.shot("lesson-embed-640x480").await;
     });
 }
 

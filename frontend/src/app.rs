@@ -181,6 +181,30 @@ pub fn app() -> Html {
         });
     }
 
+    // Marks the moment the first render is on screen (`window.mailroomReadyMs`, milliseconds since navigation
+    // start): the browser test reads it to report time to interactive.
+    use_effect_with((), |_| {
+        if let Some(w) = web_sys::window()
+            && let Some(p) = w.performance()
+        {
+            let _ = js_sys::Reflect::set(&w, &"mailroomReadyMs".into(), &p.now().into());
+        }
+    });
+
+    // A preset (`?host=mx1&service=smtp`, used by embed mode) opens its connection once the session is up.
+    {
+        let ctx = ctx.clone();
+        let up = state.link == Link::Up;
+        use_effect_with(up, move |up| {
+            if *up
+                && ctx.state.conns.is_empty()
+                && let (Some(h), Some(s)) = (&ctx.state.preset.host, &ctx.state.preset.service)
+            {
+                ctx.open(h, s);
+            }
+        });
+    }
+
     let lesson = state.lesson.is_some();
     let status = match &state.link {
         Link::Up => html! { <span class="status up">{ "connected" }</span> },

@@ -176,14 +176,19 @@ impl LessonRun {
         if progress.id != self.lesson.id {
             return false;
         }
-        for &i in reached {
-            if let Some(g) = self.lesson.goals.get(i) {
-                self.announcements.push(format!("Goal reached: {}. {}", g.text, g.proves));
-            }
-        }
+        // One announcement per report: a live region reads its latest content, so goals reached together and
+        // the completion must be said in one text, or a screen reader hears only the last.
+        let mut said: Vec<String> = reached
+            .iter()
+            .filter_map(|&i| self.lesson.goals.get(i))
+            .map(|g| format!("Goal reached: {}. {}", g.text, g.proves))
+            .collect();
         let newly_done = progress.done && !self.progress.done;
         if newly_done {
-            self.announcements.push(format!("Lesson complete: {}.", self.lesson.title));
+            said.push(format!("Lesson complete: {}.", self.lesson.title));
+        }
+        if !said.is_empty() {
+            self.announcements.push(said.join(" "));
         }
         self.progress = progress;
         newly_done
@@ -296,8 +301,8 @@ mod tests {
         assert_eq!(r.announcements, ["Goal reached: Bob gets it. Local delivery."]);
         assert!(r.progress(p(vec![true, true], true), &[1]));
         assert!(!r.progress(p(vec![true, true], true), &[]), "completion is announced once");
-        assert_eq!(r.announcements.len(), 3);
-        assert!(r.announcements[2].starts_with("Lesson complete"));
+        assert_eq!(r.announcements.len(), 2);
+        assert_eq!(r.announcements[1], "Goal reached: Two. P2. Lesson complete: T.");
         let mut other = p(vec![false, false], false);
         other.id = "relay".into();
         assert!(!r.progress(other, &[0]), "progress of another lesson is ignored");

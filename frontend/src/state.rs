@@ -448,6 +448,10 @@ impl AppState {
                 action: Action::Played(Played::Other),
                 msgs: vec![ClientMsg::SetOnline { host: host.clone(), online: *online }],
             },
+            Step::Busy { host, busy } => Play {
+                action: Action::Played(Played::Other),
+                msgs: vec![ClientMsg::SetBusy { host: host.clone(), busy: *busy }],
+            },
             Step::RetryQueue {} => {
                 Play { action: Action::Played(Played::Other), msgs: vec![ClientMsg::RetryQueue] }
             }
@@ -849,6 +853,9 @@ pub fn describe(e: &Event) -> String {
                 format!("{h} is ready again")
             }
         }
+        EventKind::ExtensionChanged { protocol, name, on } => {
+            format!("{h}: {protocol} extension {name} switched {}", if *on { "on" } else { "off" })
+        }
         EventKind::MailboxChanged { user, folder, change, uids } => {
             format!(
                 "{h}: {user}/{folder} {change} ({} message{})",
@@ -1034,7 +1041,10 @@ mod tests {
             reached: vec![0],
         }));
         assert!(s.done.contains("first-mail"));
-        assert_eq!(s.lesson.as_ref().unwrap().announcements[0], "Goal reached: Bob gets it. Local delivery.");
+        assert_eq!(
+            s.lesson.as_ref().unwrap().announcements[0],
+            "Goal reached: Bob gets it. Local delivery. Lesson complete: T."
+        );
         s.apply(Action::Server(ServerMsg::Lesson { lesson: None }));
         assert!(s.lesson.is_none() && s.conn(2).unwrap().device.is_none());
         assert!(s.done.contains("first-mail"), "leaving keeps the tick");

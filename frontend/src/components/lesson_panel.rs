@@ -49,9 +49,14 @@ pub fn lesson_panel() -> Html {
     let story = html! {
         <div class="story">{ for paragraphs(&l.story).into_iter().map(|p| html! { <p>{ p }</p> }) }</div>
     };
-    // The newest announcement is what the live region says; the last few stay visible.
+    // The newest announcement is what the live region says; the last few stay visible until the lesson is
+    // complete, when the summary below says it all again.
     let latest = run.announcements.last().cloned().unwrap_or_default();
-    let recent = run.announcements.iter().rev().take(3).rev().cloned().collect::<Vec<_>>();
+    let recent = if done {
+        Vec::new()
+    } else {
+        run.announcements.iter().rev().take(3).rev().cloned().collect::<Vec<_>>()
+    };
 
     let finished = done.then(|| {
         let (mine, best) = (run.actions, l.actions());
@@ -86,13 +91,16 @@ pub fn lesson_panel() -> Html {
             data-done={done.to_string()} data-playing={run.playing().to_string()} aria-labelledby="lesson-title">
             <p class="chapter-name">{ format!("Lesson · {}", l.chapter) }</p>
             <h2 id="lesson-title">{ l.title.clone() }</h2>
-            if s.preset.embed {
-                <details class="story-box" open={!done}><summary>{ "The story" }</summary>{ story }</details>
-            } else if !done {
-                { story }
+            // Embedded in a tutorial page (which tells the story around it), the goals come first and the story
+            // opens on request, so the frame shows what to do.
+            if !s.preset.embed && !done {
+                { story.clone() }
             }
             <h3 class="goals-title">{ "Goals" }</h3>
             <ol class="goals">{ for goals }</ol>
+            if s.preset.embed {
+                <details class="story-box"><summary>{ "The story" }</summary>{ story }</details>
+            }
             <div class="announce" id="lesson-announce" aria-live="polite" role="status">
                 <span class="sr-only">{ latest }</span>
                 { for recent.into_iter().map(|a| html! { <p aria-hidden="true">{ a }</p> }) }
@@ -107,7 +115,7 @@ pub fn lesson_panel() -> Html {
                         <ol id="hints">{ for l.hints.iter().take(run.hints).map(|h| html! { <li>{ h.clone() }</li> }) }</ol>
                     }
                     if run.hints < l.hints.len() {
-                        <button id="hint-btn" onclick={hint}>{ format!("💡 Hint ({} of {})", run.hints + 1, l.hints.len()) }</button>
+                        <button id="hint-btn" onclick={hint}>{ format!("Hint ({} of {})", run.hints + 1, l.hints.len()) }</button>
                     }
                 </div>
             }

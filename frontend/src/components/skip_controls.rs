@@ -22,8 +22,8 @@ pub fn skip_controls() -> Html {
     };
     html! {
         <div class="skip-controls" role="group" aria-label="Time in this sandbox">
-            { button(Skip::NextRetry, "next_retry", "⏩ Skip to next retry", "Move this sandbox's clock to the queue's next delivery attempt") }
-            { button(Skip::Expiry, "expiry", "⏭ Skip to expiry", "Move this sandbox's clock to the moment the oldest queued message is too old and bounces") }
+            { button(Skip::NextRetry, "next_retry", "Skip to next retry ⟶", "Move this sandbox's clock to the queue's next delivery attempt") }
+            { button(Skip::Expiry, "expiry", "Skip to expiry ⟶", "Move this sandbox's clock to the moment the oldest queued message is too old and bounces") }
         </div>
     }
 }
