@@ -555,6 +555,32 @@ fn bounce_lesson_skips_to_expiry_and_the_dsn_reaches_alice() {
     });
 }
 
+/// "Show me" completes every lesson of the catalogue: the page's player opens the lesson's connections, types
+/// each step only after the complete reply to the previous one (SMTP, POP3 multi-line answers, IMAP tagged
+/// replies and continuations, IDLE), switches connections and skips time as the solution says.
+#[test]
+fn show_me_completes_every_lesson() {
+    run(async |e| {
+        let port: u16 = e.base.rsplit(':').next().unwrap().parse().unwrap();
+        let (_, _, body) = fetch(port, "/api/lessons", false);
+        let catalogue: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+        assert!(catalogue.len() >= 3);
+        for entry in &catalogue {
+            let id = entry["id"].as_str().unwrap();
+            e.open(&format!("/?lesson={id}")).await;
+            e.wait_css(&format!("#lesson[data-lesson='{id}'][data-playing='false']"), id).await;
+            e.click("#show-me").await;
+            e.wait_css(
+                &format!("#lesson[data-lesson='{id}'][data-done='true']"),
+                &format!("{id} shown to the end"),
+            )
+            .await;
+            eprintln!("{id}: completed by Show me");
+        }
+        e.shots("lesson-last-shown").await;
+    });
+}
+
 /// A lesson embedded in a 640×480 frame (`?lesson=ID&embed=1`): the compact layout shows the lesson's goals next
 /// to its connection, the prelude typed, the command line inside the frame.
 #[test]

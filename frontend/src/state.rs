@@ -471,7 +471,16 @@ impl AppState {
         let Some(p) = &mut run.player else { return };
         p.next += 1;
         match step {
-            Played::Opened { conn, service, .. } => {
+            Played::Opened { conn, service, device, .. } => {
+                // A second device (laptop and phone): show both side by side, so what one does to the mailbox
+                // is seen arriving on the other.
+                let prev = run.current.and_then(|c| self.conns.iter().find(|x| x.id == c));
+                if let Some(prev) = prev
+                    && prev.device.is_some()
+                    && prev.device != device
+                {
+                    self.split = Some(prev.id);
+                }
                 run.conns.push(conn);
                 run.current = Some(conn);
                 let protocol = Protocol::from_service(&service).unwrap_or(Protocol::Smtp);
