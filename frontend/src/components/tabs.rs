@@ -12,6 +12,15 @@ use crate::state::Action;
 pub fn panes() -> Html {
     let ctx = use_ctx();
     let s = &ctx.state;
+    if s.conns.is_empty() && s.lesson.as_ref().is_some_and(|r| !r.playing()) {
+        // A lesson without connections (the queue lessons) is played with the buttons of the lesson and the world.
+        return html! {
+            <div class="empty" id="no-conns">
+                <p>{ "This lesson starts without a connection: follow its story, and watch the picture of the world below." }</p>
+                <p>{ "You can still open a connection above whenever you like." }</p>
+            </div>
+        };
+    }
     if s.conns.is_empty() {
         return html! {
             <div class="empty" id="no-conns">
