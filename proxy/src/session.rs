@@ -130,7 +130,7 @@ async fn supervise(
     tx: mpsc::Sender<Out>,
     metrics: &crate::metrics::Metrics,
 ) {
-    tokio::select! {
+    let writer_done = tokio::select! {
         r = &mut task => {
             if let Err(e) = r
                 && e.is_panic()
@@ -139,12 +139,17 @@ async fn supervise(
                 tracing::error!("session task panicked; closing its socket");
                 let _ = tx.send(Out::Close(close::INTERNAL_ERROR, "internal error".into())).await;
             }
+            false
         }
-        _ = &mut writer => task.abort(),
-    }
+        _ = &mut writer => {
+            task.abort();
+            true
+        }
+    };
     drop(tx);
-    // The writer ends once every sender (relays included) is gone; do not wait forever on a stuck browser.
-    if tokio::time::timeout(std::time::Duration::from_secs(5), &mut writer).await.is_err() {
+    // A finished JoinHandle must not be polled again (tokio panics). Otherwise the writer ends once every sender
+    // (relays included) is gone; do not wait forever on a stuck browser.
+    if !writer_done && tokio::time::timeout(std::time::Duration::from_secs(5), &mut writer).await.is_err() {
         writer.abort();
     }
 }
@@ -508,6 +513,9 @@ impl Session {
                 let world = self.running(&handle).await?;
                 match world.skip(to) {
                     Some(by) => {
+                        // Answer once the attempts the skip made due have run: what the learner (or "show me")
+                        // does next then meets the world after the retry, not a race with it.
+                        settle(&world).await;
                         self.schedule_snapshot();
                         self.send(ServerMsg::Skipped { by_ms: by.as_millis() as u64 }).await
                     }
@@ -539,6 +547,9 @@ impl Session {
             tracing::error!(lesson = id, error = %e, "lesson start state failed");
             return self.error("internal", format!("could not set up the lesson: {e}")).await;
         }
+        // Mail the start state put on a queue gets its first attempt right away; let it fail first, so the
+        // lesson opens on a message that is waiting, and a skip moves to its retry rather than to now.
+        settle(&world).await;
         // Follow the new world now, so no event of the old one reaches the checker.
         self.resubscribe().await?;
         let mut checker = Checker::new(lesson.clone());
@@ -854,6 +865,18 @@ impl Drop for Session {
     }
 }
 
+/// Waits (at most two seconds) until the world's queues have run every attempt that is due.
+async fn settle(world: &World) {
+    // The manager loop needs a turn to pick up what became due; `settled` is only meaningful after it.
+    tokio::task::yield_now().await;
+    for _ in 0..200 {
+        if world.settled() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// Parses a client message, telling malformed JSON from an unknown type from bad fields.
 fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
     let value: serde_json::Value =
@@ -937,6 +960,22 @@ mod tests {
         let got = done_rx.await.unwrap();
         assert_eq!(got, [format!("{:?}", Out::Close(close::INTERNAL_ERROR, "internal error".into()))]);
         assert_eq!(metrics.panics_total.load(Ordering::Relaxed), 1);
+    }
+
+    /// The browser goes away first: the writer ends, the session is aborted, and supervising ends without
+    /// polling the finished writer again (tokio panics on that).
+    #[tokio::test]
+    async fn a_browser_that_leaves_first_ends_the_session_quietly() {
+        let metrics = crate::metrics::Metrics::default();
+        let (tx, _rx) = mpsc::channel::<Out>(8);
+        let writer = tokio::spawn(async {});
+        let task = tokio::spawn(std::future::pending::<()>());
+        let abort = task.abort_handle();
+        tokio::task::yield_now().await;
+        supervise(task, writer, tx, &metrics).await;
+        tokio::task::yield_now().await;
+        assert!(abort.is_finished(), "the session task was aborted");
+        assert_eq!(metrics.panics_total.load(Ordering::Relaxed), 0);
     }
 
     #[test]

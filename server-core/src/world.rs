@@ -342,6 +342,11 @@ impl World {
         self.queue_of(host).is_some_and(|q| q.return_to_sender(id))
     }
 
+    /// Whether every queue waits for its clock (nothing due, no attempt running).
+    pub fn settled(&self) -> bool {
+        self.queues.iter().all(|q| q.settled())
+    }
+
     /// Every queued message on every host.
     pub fn queue(&self) -> Vec<QueueView> {
         self.queues.iter().flat_map(|q| q.snapshot()).collect()

@@ -201,6 +201,13 @@ pub enum Step {
         /// New state.
         online: bool,
     },
+    /// Makes a host busy (its SMTP answers `421`) or ready again.
+    Busy {
+        /// Host.
+        host: String,
+        /// New state.
+        busy: bool,
+    },
     /// Retries the queue now.
     RetryQueue {},
 }

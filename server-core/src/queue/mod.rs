@@ -345,6 +345,11 @@ impl Queue {
         d
     }
 
+    /// Whether nothing is due now and no attempt is running: the queue waits for its clock.
+    pub fn settled(&self) -> bool {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner()).is_empty() && self.due().0.is_empty()
+    }
+
     /// The earliest next attempt of any pending recipient ("skip to the next retry").
     pub fn next_attempt(&self) -> Option<DateTime<Utc>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
