@@ -39,9 +39,26 @@ pub fn command_line(p: &CommandLineProps) -> Html {
     let hist_pos = use_state(|| None::<usize>);
     let hint = use_state(String::new);
     let input_ref = use_node_ref();
+    // While a lesson's player types, the learner's input waits (two typists on one connection would interleave
+    // their lines); when it is done, the cursor is in the current connection's command line, ready to type.
+    let playing = ctx.state.lesson.as_ref().is_some_and(|r| r.playing());
+    let current = ctx.state.active == Some(p.conn);
+    {
+        let input_ref = input_ref.clone();
+        let in_lesson = ctx.state.lesson.is_some();
+        use_effect_with(playing, move |playing| {
+            if !*playing
+                && in_lesson
+                && current
+                && let Some(el) = input_ref.cast::<HtmlInputElement>()
+            {
+                let _ = el.focus();
+            }
+        });
+    }
     let Some(c) = ctx.state.conn(p.conn) else { return html! {} };
     let conn = p.conn;
-    let closed = c.closed.is_some();
+    let closed = c.closed.is_some() || playing;
     let mode = c.tracker.mode;
     let imap = c.protocol() == Protocol::Imap;
     let tag = (imap && ctx.state.auto_tag && mode == Mode::Command && !has_tag(&input))
