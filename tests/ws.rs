@@ -858,3 +858,16 @@ async fn connections_close_when_their_host_goes_offline_or_the_world_resets() {
     }
     assert_eq!(c.open(3, "mx1", "pop3").await["type"], "opened");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_tells_everyone_how_many_are_in_it() {
+    let s = start(|_| {}).await;
+    let room = json!({ "kind": "room", "code": "class-7b" });
+    let (mut a, _) = s.session(room.clone()).await;
+    assert_eq!(a.until_type("members").await["count"], 1);
+    let (mut b, _) = s.session(room.clone()).await;
+    assert_eq!(b.until_type("members").await["count"], 2);
+    assert_eq!(a.until_type("members").await["count"], 2);
+    drop(b);
+    assert_eq!(a.until_type("members").await["count"], 1);
+}

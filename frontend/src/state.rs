@@ -289,6 +289,8 @@ pub struct AppState {
     pub token: Option<String>,
     /// Whether the server lets plaintext AUTH through.
     pub plaintext_auth: bool,
+    /// Browsers attached to this world (a room's members), this one included.
+    pub members: usize,
     /// Connections, in opening order.
     pub conns: Vec<Conn>,
     /// The tab shown (left pane).
@@ -374,6 +376,7 @@ impl AppState {
             reconnects: 0,
             token: None,
             plaintext_auth: true,
+            members: 1,
             conns: Vec::new(),
             active: None,
             split: None,
@@ -724,6 +727,7 @@ impl AppState {
                     self.done.insert(run.lesson.id.clone());
                 }
             }
+            ServerMsg::Members { count } => self.members = count,
             ServerMsg::Skipped { .. } => {
                 if let Some(p) = self.lesson.as_mut().and_then(|r| r.player.as_mut())
                     && p.wait == Some(Wait::Skip)

@@ -185,6 +185,8 @@ struct Session {
     handle: Option<Arc<WorldHandle>>,
     /// Starts and resets of that world.
     world_rx: Option<watch::Receiver<Option<Arc<World>>>>,
+    /// How many sockets share the world.
+    members_rx: Option<watch::Receiver<usize>>,
     /// Its events, while it runs.
     events: Option<broadcast::Receiver<Arc<Event>>>,
     /// Events just replayed from the world's memory, which the live feed may deliver again.
@@ -229,6 +231,7 @@ impl Session {
             out,
             handle: None,
             world_rx: None,
+            members_rx: None,
             events: None,
             replayed: Vec::new(),
             conns: HashMap::new(),
@@ -282,6 +285,7 @@ impl Session {
                         Ok(())
                     }
                 }
+                Some(count) = members_changed(&mut self.members_rx) => self.send(ServerMsg::Members { count }).await,
                 _ = world_changed(&mut self.world_rx) => {
                     match self.resubscribe().await {
                         Ok(()) => self.send_snapshot().await,
@@ -652,6 +656,9 @@ impl Session {
         };
         let plaintext_auth = self.plaintext_auth_ok(&handle);
         self.world_rx = Some(handle.watch());
+        let mut members = handle.members();
+        members.mark_changed();
+        self.members_rx = Some(members);
         self.handle = Some(handle.clone());
         self.send(ServerMsg::Welcome { version: wire::VERSION, token, world, plaintext_auth }).await?;
         self.resubscribe().await?;
@@ -920,6 +927,17 @@ async fn recv_event(
 ) -> Result<Event, broadcast::error::RecvError> {
     match rx {
         Some(rx) => rx.recv().await.map(Arc::unwrap_or_clone),
+        None => std::future::pending().await,
+    }
+}
+
+/// The new member count when it changes (pending forever without a world, or once the handle is gone).
+async fn members_changed(rx: &mut Option<watch::Receiver<usize>>) -> Option<usize> {
+    match rx {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(*rx.borrow_and_update()),
+            Err(_) => std::future::pending().await,
+        },
         None => std::future::pending().await,
     }
 }

@@ -49,6 +49,8 @@ pub struct WorldHandle {
     start_lock: Mutex<()>,
     /// Sockets attached now.
     attached: AtomicUsize,
+    /// The same count for those who show it ("3 people in this room").
+    members: watch::Sender<usize>,
     /// When the last socket left (for reaping).
     detached_at: Mutex<Option<Instant>>,
     /// Set by snapshots when the world holds more than the sandbox limits allow.
@@ -70,6 +72,7 @@ impl WorldHandle {
             current: watch::Sender::new(None),
             start_lock: Mutex::new(()),
             attached: AtomicUsize::new(0),
+            members: watch::Sender::new(0),
             detached_at: Mutex::new(Some(Instant::now())),
             full: AtomicBool::new(false),
             headers: HeaderCache::default(),
@@ -86,6 +89,7 @@ impl WorldHandle {
             current: watch::Sender::new(Some(world)),
             start_lock: Mutex::new(()),
             attached: AtomicUsize::new(0),
+            members: watch::Sender::new(0),
             detached_at: Mutex::new(None),
             full: AtomicBool::new(false),
             headers: HeaderCache::default(),
@@ -153,15 +157,23 @@ impl WorldHandle {
 
     /// A socket attached.
     pub fn attach(&self) {
-        self.attached.fetch_add(1, Ordering::SeqCst);
+        let n = self.attached.fetch_add(1, Ordering::SeqCst) + 1;
+        self.members.send_replace(n);
         *self.detached_at.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// A socket left.
     pub fn detach(&self) {
-        if self.attached.fetch_sub(1, Ordering::SeqCst) == 1 {
+        let before = self.attached.fetch_sub(1, Ordering::SeqCst);
+        self.members.send_replace(before.saturating_sub(1));
+        if before == 1 {
             *self.detached_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         }
+    }
+
+    /// Watches how many sockets are attached.
+    pub fn members(&self) -> watch::Receiver<usize> {
+        self.members.subscribe()
     }
 
     /// Whether nobody has been attached for `ttl`.

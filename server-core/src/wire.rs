@@ -341,6 +341,12 @@ pub enum ServerMsg {
         /// Goals reached by what just happened (to announce), indexes into the lesson's goals.
         reached: Vec<usize>,
     },
+    /// How many browsers are attached to this world now (sent after `welcome` and whenever it changes; in a room,
+    /// everyone who joined by its code).
+    Members {
+        /// Sockets attached, this one included.
+        count: usize,
+    },
     /// The clock was skipped ahead.
     Skipped {
         /// By how much, in milliseconds.
