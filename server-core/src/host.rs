@@ -166,6 +166,9 @@ pub struct Host {
     pub allow_plaintext_auth: bool,
     /// Extensions switched off (sandboxes and rooms).
     pub extensions: Extensions,
+    /// The world's clock: protocol sessions take the time for trace headers and dates from it, never from the
+    /// system (a sandbox's clock may run ahead of real time).
+    pub clock: crate::clock::Clock,
 }
 
 impl Host {
@@ -254,6 +257,7 @@ impl Host {
             shutdown: tokio::sync::watch::Sender::new(false),
             allow_plaintext_auth: false,
             extensions: Extensions::default(),
+            clock: crate::clock::Clock::system(),
         }
     }
 }

@@ -195,6 +195,7 @@ impl World {
                 shutdown: tokio::sync::watch::Sender::new(false),
                 allow_plaintext_auth: config.allow_plaintext_auth || persistence == Persistence::Memory,
                 extensions: Default::default(),
+                clock: clock.clone(),
             });
             memory_connector
                 .hosts

@@ -125,9 +125,8 @@ pub(super) fn messages(n: usize) -> String {
 /// The last clock value used in a timestamp, so two sessions started in the same nanosecond still differ.
 static LAST_CLOCK: AtomicU64 = AtomicU64::new(0);
 
-fn apop_timestamp(fqdn: &str) -> String {
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+fn apop_timestamp(fqdn: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    let now = now.timestamp_nanos_opt().map_or(0, |n| n.max(0) as u64);
     let prev = LAST_CLOCK.fetch_max(now, Ordering::SeqCst);
     // When the clock did not move past the last value, take the next free one instead.
     let clock = if prev >= now { LAST_CLOCK.fetch_add(1, Ordering::SeqCst) + 1 } else { now };
@@ -137,7 +136,7 @@ fn apop_timestamp(fqdn: &str) -> String {
 impl Pop3Session {
     /// A session for a new connection to `host`'s POP3 or POP3S service.
     pub fn new(host: Arc<Host>, conn: ConnInfo) -> Pop3Session {
-        let timestamp = apop_timestamp(&host.fqdn);
+        let timestamp = apop_timestamp(&host.fqdn, host.clock.now());
         Pop3Session {
             host,
             conn,

@@ -71,7 +71,7 @@ impl SmtpSession {
         let id = self.host.spool.new_id();
         let mut head = self.trace_header(&tx, &id);
         if self.is_submission() {
-            match submission_headers(&body, &self.host.fqdn, &id) {
+            match submission_headers(&body, &self.host.fqdn, &id, self.host.clock.now()) {
                 Ok(extra) => head.push_str(&extra),
                 Err(reply) => return self.reply(reply, out),
             }
@@ -145,13 +145,18 @@ impl SmtpSession {
         if let [rcpt] = tx.rcpts.as_slice() {
             h.push_str(&format!("\r\n\tfor <{rcpt}>"));
         }
-        h.push_str(&format!(";\r\n\t{}\r\n", chrono::Utc::now().to_rfc2822()));
+        h.push_str(&format!(";\r\n\t{}\r\n", self.host.clock.now().to_rfc2822()));
         h
     }
 }
 
 /// Checks a submitted message's `From:` and returns the `Message-ID:`/`Date:` headers it lacks.
-fn submission_headers(message: &[u8], fqdn: &str, id: &str) -> Result<String, Reply> {
+fn submission_headers(
+    message: &[u8],
+    fqdn: &str,
+    id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, Reply> {
     let parsed = MessageParser::default().parse_headers(message);
     let headers = parsed.as_ref().map(|m| m.headers()).unwrap_or_default();
     let from_ok = parsed.as_ref().and_then(|m| m.from()).is_some_and(|from| {
@@ -169,13 +174,10 @@ fn submission_headers(message: &[u8], fqdn: &str, id: &str) -> Result<String, Re
     }
     let mut extra = String::new();
     if !headers.iter().any(|h| h.name == HeaderName::MessageId) {
-        extra.push_str(&format!(
-            "Message-ID: <{}.{id}@{fqdn}>\r\n",
-            chrono::Utc::now().format("%Y%m%d%H%M%S")
-        ));
+        extra.push_str(&format!("Message-ID: <{}.{id}@{fqdn}>\r\n", now.format("%Y%m%d%H%M%S")));
     }
     if !headers.iter().any(|h| h.name == HeaderName::Date) {
-        extra.push_str(&format!("Date: {}\r\n", chrono::Utc::now().to_rfc2822()));
+        extra.push_str(&format!("Date: {}\r\n", now.to_rfc2822()));
     }
     Ok(extra)
 }

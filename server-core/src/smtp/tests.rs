@@ -821,3 +821,36 @@ fn switched_off_extensions_are_neither_advertised_nor_accepted() {
     assert!(host.set_extension("smtp", "pipelining", true));
     assert!(h.lines("EHLO laptop\r\n").iter().any(|l| l == "250-PIPELINING"));
 }
+
+#[test]
+fn trace_and_date_headers_take_the_worlds_time() {
+    let world = WorldConfig::default();
+    let spool = Arc::new(CollectingSubmitter::default());
+    let mut host =
+        Host::new_memory(&world.hosts[0], world.routes.clone(), spool.clone(), EventBus::default());
+    // A sandbox skipped a year ahead: its mail is dated in the sandbox's time, not the machine's.
+    let then =
+        chrono::DateTime::parse_from_rfc3339("2031-05-06T07:08:09Z").unwrap().with_timezone(&chrono::Utc);
+    host.clock = crate::clock::Clock::manual(then);
+    let conn = ConnInfo {
+        service: Service::Submission,
+        peer: "192.0.2.7:40000".into(),
+        peer_ip: Some("192.0.2.7".parse().unwrap()),
+        plaintext_auth_ok: true,
+        tls: None,
+        tls_available: false,
+    };
+    let mut s = SmtpSession::new(Arc::new(host), conn);
+    let mut out = Vec::new();
+    s.greeting(&mut out);
+    s.receive(
+        b"EHLO laptop\r\nAUTH PLAIN AGFsaWNlAHBhc3N3b3Jk\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n",
+        &mut out,
+    );
+    s.receive(b"From: alice@example.com\r\nSubject: when\r\n\r\nhi\r\n.\r\n", &mut out);
+    let (_, msg) = spool.messages.lock().unwrap()[0].clone();
+    let msg = String::from_utf8(msg).unwrap();
+    let stamp = then.to_rfc2822();
+    assert!(msg.contains(&format!(";\r\n\t{stamp}\r\n")), "Received: {msg}");
+    assert!(msg.contains(&format!("Date: {stamp}\r\n")), "Date: {msg}");
+}
