@@ -92,7 +92,7 @@ impl<'m, 'a> Entity<'m, 'a> {
 
     /// The body, as stored (still transfer-encoded).
     fn body_bytes(&self) -> &'m [u8] {
-        if self.is_message && std::ptr::eq(self.part, &self.msg.parts[0]) && self.msg.parts.len() == 1 {
+        if std::ptr::eq(self.part, &self.msg.parts[0]) && self.msg.parts.len() == 1 {
             // A single-part message: its body runs to the end of its raw bytes.
             return self.slice(self.part.offset_body, self.part.offset_end.max(self.part.offset_body));
         }
@@ -138,6 +138,9 @@ impl<'m, 'a> Entity<'m, 'a> {
                     .to_ascii_lowercase(),
             ),
             None if self.is_multipart() => ("multipart".into(), "mixed".into()),
+            // RFC 2046 §5.1.5: in a multipart/digest the default is message/rfc822 (mail-parser parsed the part
+            // as a message for that reason; nothing else without a Content-Type becomes one).
+            None if matches!(self.part.body, PartType::Message(_)) => ("message".into(), "rfc822".into()),
             None => ("text".into(), "plain".into()),
         }
     }
@@ -186,10 +189,11 @@ fn unfold(v: &[u8]) -> Vec<u8> {
     v[start..end].to_vec()
 }
 
-/// Counts lines the way IMAP's `body-fld-lines` does: line ends, plus a final unterminated line.
+/// Counts lines the way IMAP's `body-fld-lines` does (RFC 3501 §7.4.2, "size of the body in text lines"): line
+/// ends. A last line without one is not counted, as Dovecot does; in a multipart the CRLF before a boundary belongs
+/// to the boundary (RFC 2046 §5.1.1), so a part's last line never has one.
 fn lines(body: &[u8]) -> usize {
-    let n = body.iter().filter(|&&b| b == b'\n').count();
-    if body.last().is_some_and(|&b| b != b'\n') { n + 1 } else { n }
+    body.iter().filter(|&&b| b == b'\n').count()
 }
 
 /// Writes `envelope` (RFC 3501 §7.4.2):
@@ -214,9 +218,9 @@ fn write_envelope(out: &mut Vec<u8>, e: &Entity<'_, '_>) {
     let from = e.header_value("from");
     for name in ["from", "sender", "reply-to", "to", "cc", "bcc"] {
         out.push(b' ');
-        // §7.4.2: a missing Sender or Reply-To is filled in from From.
+        // RFC 3501 §7.4.2: a missing (or empty) Sender or Reply-To is filled in from From.
         let value = match (name, e.header_value(name)) {
-            ("sender" | "reply-to", None) => from,
+            ("sender" | "reply-to", v) if v.is_none_or(|v| !has_address(v)) => from,
             (_, v) => v,
         };
         addresses(out, value);
@@ -228,11 +232,26 @@ fn write_envelope(out: &mut Vec<u8>, e: &Entity<'_, '_>) {
     out.push(b')');
 }
 
+/// Whether an address header names at least one address (an empty `Sender:` does not).
+fn has_address(value: &HeaderValue<'_>) -> bool {
+    match value {
+        HeaderValue::Address(a) => a.iter().any(|a| a.address.as_deref().is_some_and(|a| !a.is_empty())),
+        _ => false,
+    }
+}
+
 fn addresses(out: &mut Vec<u8>, value: Option<&HeaderValue<'_>>) {
     let addr = |out: &mut Vec<u8>, name: Option<&str>, address: &str| {
         out.push(b'(');
         nstring(out, name.filter(|n| !n.is_empty()).map(encode_word).as_deref().map(str::as_bytes));
-        out.extend_from_slice(b" NIL ");
+        out.push(b' ');
+        // RFC 3501 §7.4.2: addr-adl holds the source route (RFC 822 `@route,@route:`), the rest is mailbox@host.
+        let (adl, address) = match address.strip_prefix('@').and_then(|_| address.split_once(':')) {
+            Some((route, rest)) => (Some(route), rest),
+            None => (None, address),
+        };
+        nstring(out, adl.map(str::as_bytes));
+        out.push(b' ');
         let (mailbox, host) = address.rsplit_once('@').unwrap_or((address, ""));
         string(out, mailbox.as_bytes());
         out.push(b' ');
@@ -428,9 +447,34 @@ fn extension_tail(out: &mut Vec<u8>, e: &Entity<'_, '_>) {
         None => out.extend_from_slice(b"NIL"),
     }
     out.push(b' ');
-    nstring(out, e.raw_header("content-language").as_deref());
+    language(out, e.raw_header("content-language").as_deref());
     out.push(b' ');
     nstring(out, e.raw_header("content-location").as_deref());
+}
+
+/// Writes `body-fld-lang = nstring / "(" string *(SP string) ")"` (RFC 3501 §9) from a Content-Language value
+/// (RFC 3282: a comma-separated list of language tags): one tag as a string, several as a list.
+fn language(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    let tags: Vec<&[u8]> = value
+        .unwrap_or_default()
+        .split(|&b| b == b',')
+        .map(|t| t.trim_ascii())
+        .filter(|t| !t.is_empty())
+        .collect();
+    match tags[..] {
+        [] => out.extend_from_slice(b"NIL"),
+        [one] => string(out, one),
+        _ => {
+            out.push(b'(');
+            for (i, t) in tags.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                string(out, t);
+            }
+            out.push(b')');
+        }
+    }
 }
 
 /// The bytes `BODY[section]` names, or None when the message has no such part (answered NIL).
@@ -486,8 +530,9 @@ fn descend<'m, 'a>(e: &Entity<'m, 'a>, n: u32) -> Option<Entity<'m, 'a>> {
     if base.is_multipart() {
         return base.children().into_iter().nth(n.checked_sub(1)? as usize);
     }
-    // A non-multipart message has exactly one part: its body.
-    (n == 1 && target.is_some()).then_some(base)
+    // RFC 3501 §6.4.5: a non-multipart message has exactly one part, its body, numbered 1. That part is not the
+    // message itself: when it is message/rfc822, the next number steps into the encapsulated message.
+    (n == 1 && target.is_some()).then_some(Entity { is_message: false, ..base })
 }
 
 /// The header lines (with continuations) whose names are (or with `not`, are not) in `fields`, then a blank line.
@@ -515,7 +560,10 @@ pub fn header_fields(header: &[u8], fields: &[String], not: bool) -> Vec<u8> {
     out
 }
 
-/// Text for SEARCH: every header (decoded where mail-parser could) and every text body, decoded.
+/// Text for SEARCH (RFC 3501 §6.4.4): the top-level header when `headers` (TEXT), and with `bodies` the decoded
+/// contents of every text part as written (HTML as HTML: never a rendering of a text part, which would make markup
+/// that is not in the message match) and of every encapsulated message/rfc822 part, its header included, since
+/// both are in the body of the message that holds them.
 pub fn search_text(parsed: &Parsed<'_>, headers: bool, bodies: bool) -> String {
     let mut out = String::new();
     let Some(msg) = parsed.msg.as_ref() else {
@@ -528,26 +576,29 @@ pub fn search_text(parsed: &Parsed<'_>, headers: bool, bodies: bool) -> String {
         out.push_str(&String::from_utf8_lossy(root.header_bytes()));
     }
     if bodies {
-        for i in 0..msg.text_body_count() {
-            if let Some(t) = msg.body_text(i) {
-                out.push('\n');
-                out.push_str(&t);
-            }
-        }
-        for i in 0..msg.html_body_count() {
-            if let Some(t) = msg.body_html(i) {
-                out.push('\n');
-                out.push_str(&t);
-            }
-        }
-        if msg.text_body_count() == 0
-            && msg.html_body_count() == 0
-            && let Some(root) = Entity::root(msg)
-        {
-            out.push_str(&String::from_utf8_lossy(root.body_bytes()));
-        }
+        body_text(msg, &mut out, 0);
     }
     out
+}
+
+/// Appends the decoded text of every part of `msg`, stepping into encapsulated messages up to [`MAX_DEPTH`].
+fn body_text(msg: &Message<'_>, out: &mut String, depth: usize) {
+    for part in &msg.parts {
+        match &part.body {
+            PartType::Text(t) | PartType::Html(t) => {
+                out.push('\n');
+                out.push_str(t);
+            }
+            PartType::Message(inner) if depth < MAX_DEPTH => {
+                if let Some(root) = Entity::root(inner) {
+                    out.push('\n');
+                    out.push_str(&String::from_utf8_lossy(root.header_bytes()));
+                }
+                body_text(inner, out, depth + 1);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The decoded values of a header field (all occurrences) for SEARCH HEADER/FROM/SUBJECT...; None if absent.

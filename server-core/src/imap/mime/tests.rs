@@ -105,7 +105,7 @@ fn structure_and_envelope() {
     let s = String::from_utf8(out).unwrap();
     println!("{s}");
     assert!(
-        s.starts_with("((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 22 2 NIL NIL NIL NIL)"),
+        s.starts_with("((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 22 1 NIL NIL NIL NIL)"),
         "{s}"
     );
     assert!(s.contains("(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" "), "{s}");
@@ -161,4 +161,122 @@ fn a_flood_of_rfc2231_sections_is_not_parsed() {
     body_structure(&mut out, &parse(fine), false);
     let bs = String::from_utf8(out).unwrap();
     assert!(bs.contains("\"format\" \"flowed\""), "{bs}");
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Issue 13 regressions
+
+fn structure(raw: &[u8]) -> String {
+    let mut out = Vec::new();
+    body_structure(&mut out, &parse(raw), true);
+    String::from_utf8(out).unwrap()
+}
+
+fn envelope_of(raw: &[u8]) -> String {
+    let mut out = Vec::new();
+    envelope(&mut out, &parse(raw));
+    String::from_utf8(out).unwrap()
+}
+
+/// Defect 1: SEARCH BODY/TEXT searched an HTML rendering of text parts (`<html><body>…`), so markup that is not
+/// in the message matched, and `o` (of `body`) matched every message.
+#[test]
+fn search_text_is_only_what_the_message_holds() {
+    let raw = b"Subject: hello world\r\n\r\nxyz abc\r\n";
+    let body = search_text(&parse(raw), false, true);
+    assert!(body.contains("xyz abc"), "{body:?}");
+    assert!(!body.contains("<html>") && !body.contains("body"), "{body:?}");
+    let text = search_text(&parse(raw), true, true);
+    assert!(text.contains("hello world") && text.contains("xyz abc"), "{text:?}");
+    // An HTML part is searched as written, a text part is not turned into HTML.
+    let alt =
+        b"Content-Type: multipart/alternative; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+plain words\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>html words</p>\r\n--b--\r\n";
+    let body = search_text(&parse(alt), false, true);
+    assert!(body.contains("plain words") && body.contains("<p>html words</p>"), "{body:?}");
+    assert!(!body.contains("<html>"), "{body:?}");
+}
+
+const RFC822_INSIDE: &[u8] = b"From: a@example.com\r\nSubject: outer\r\n\
+Content-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nouter text\r\n\
+--o\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@example.com\r\nSubject: Zebrafish inner\r\n\r\ninner plain\r\n\
+--o--\r\n";
+
+/// Defect 2: the text of an encapsulated message/rfc822 part (its header and body) is part of the body searched.
+#[test]
+fn search_text_includes_encapsulated_messages() {
+    let p = parse(RFC822_INSIDE);
+    let body = search_text(&p, false, true);
+    assert!(body.contains("inner plain"), "{body:?}");
+    let text = search_text(&p, true, true).to_lowercase();
+    assert!(text.contains("zebrafish"), "{text:?}");
+    assert!(text.contains("outer text"), "{text:?}");
+}
+
+/// A message whose top-level type is message/rfc822 wrapping a multipart/digest (after imaptest's
+/// fetch-body-message-rfc822 mailbox).
+const TOP_RFC822_DIGEST: &[u8] = b"From: a@example.com\r\nSubject: wrapper\r\nMIME-Version: 1.0\r\n\
+Content-Type: message/rfc822\r\n\r\n\
+From: b@example.com\r\nSubject: digest\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/digest; boundary=\"d\"\r\n\r\n\
+--d\r\n\r\nSubject: first\r\n\r\nfirst body\r\n\
+--d\r\n\r\nSubject: second\r\n\r\nsecond body\r\n\
+--d--\r\n";
+
+/// Defect 3: RFC 3501 §6.4.5: the body of a non-multipart message is part 1; when that body is message/rfc822,
+/// the parts of the encapsulated message are numbered below it (1.1, 1.2…).
+#[test]
+fn sections_below_a_top_level_message_rfc822() {
+    let table: &[(Section, Option<&str>)] = &[
+        (sec(&[1, 1], None), Some("Subject: first\r\n\r\nfirst body")),
+        (sec(&[1, 1, 1], None), Some("first body")),
+        (sec(&[1, 2], Some(SectionText::Text)), Some("second body")),
+        (sec(&[1, 2], Some(SectionText::Header)), Some("Subject: second\r\n\r\n")),
+        (
+            sec(&[1], Some(SectionText::Header)),
+            Some(
+                "From: b@example.com\r\nSubject: digest\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/digest; boundary=\"d\"\r\n\r\n",
+            ),
+        ),
+        (sec(&[1, 3], None), None),
+    ];
+    for (s, want) in table {
+        assert_eq!(get(TOP_RFC822_DIGEST, s.clone()).as_deref(), *want, "{s:?}");
+    }
+}
+
+/// Defect 4: RFC 2046 §5.1.5: in a multipart/digest, a part without Content-Type is message/rfc822.
+#[test]
+fn digest_parts_default_to_message_rfc822() {
+    let s = structure(TOP_RFC822_DIGEST);
+    assert!(s.contains("(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 28 (NIL \"first\""), "{s}");
+    assert!(!s.contains("(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 28"), "{s}");
+    assert!(s.contains("\"digest\""), "{s}");
+}
+
+/// Defect 6: RFC 3501 §7.4.2: an empty Sender or Reply-To is set from From, and a source route goes in addr-adl.
+#[test]
+fn envelope_defaults_and_routes() {
+    let raw = b"From: <@route:user@domain>\r\nSender:\r\nReply-To: \r\nSubject: s\r\n\r\nbody\r\n";
+    let e = envelope_of(raw);
+    let from = "((NIL \"@route\" \"user\" \"domain\"))";
+    assert_eq!(e, format!("(NIL \"s\" {from} {from} {from} NIL NIL NIL NIL NIL)"));
+}
+
+/// Defect 8: RFC 3501 §7.4.2 body-fld-lang is a list when the part names more than one language.
+#[test]
+fn content_language_is_a_list() {
+    let raw = b"Content-Type: text/plain\r\nContent-Language: en, en-US\r\n\r\nbody\r\n";
+    let s = structure(raw);
+    assert!(s.ends_with(" NIL NIL (\"en\" \"en-US\") NIL)"), "{s}");
+    let one = structure(b"Content-Type: text/plain\r\nContent-Language: en\r\n\r\nbody\r\n");
+    assert!(one.ends_with(" NIL NIL \"en\" NIL)"), "{one}");
+}
+
+/// Defect 10: body-fld-lines counts line ends; a last line without one is not counted (as Dovecot does).
+#[test]
+fn lines_are_line_ends() {
+    let s = structure(b"Subject: x\r\n\r\none\r\ntwo");
+    assert!(s.contains("\"7bit\" 8 1 "), "{s}");
 }
