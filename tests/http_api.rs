@@ -85,6 +85,10 @@ async fn persistent_world_api() {
     let cfg = json(call(&s, "GET", "/api/config", &[]).await).await;
     assert_eq!(cfg["protocol_version"], 1);
     assert_eq!(cfg["max_connections_per_session"], 8);
+    let tcp = cfg["tcp"].as_array().unwrap();
+    assert_eq!(tcp.len(), 14, "7 services on each of 2 hosts: {tcp:?}");
+    let smtp = tcp.iter().find(|l| l["host"] == "mx1" && l["service"] == "smtp").unwrap();
+    assert_eq!(smtp["addr"], s.persistent.addr("mx1", mailroom_core::config::Service::Smtp).unwrap().to_string());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,6 +91,9 @@ async fn config(State(state): State<AppState>) -> Response {
         "sandbox_max_bytes": c.sandbox_max_bytes,
         "idle_timeout_secs": c.idle_timeout.as_secs(),
         "reattach_ttl_secs": c.reattach_ttl.as_secs(),
+        // Where real clients reach the persistent world (sandboxes and rooms have no TCP ports of their own):
+        // the page says which world it shows and whether a desktop client can see the same mail.
+        "tcp": state.persistent.listening(),
     }))
     .into_response()
 }
