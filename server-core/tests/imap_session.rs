@@ -324,7 +324,13 @@ fn search_store_copy_move_expunge() {
         c.send("d STORE 1:2 +FLAGS (\\Deleted)\r\n"),
         "* 1 FETCH (FLAGS (\\Deleted \\Recent))\r\n* 2 FETCH (FLAGS (\\Deleted \\Recent))\r\nd OK STORE completed\r\n"
     );
-    assert_eq!(c.send("e STORE 3 +FLAGS.SILENT ($Work)\r\n"), "e OK STORE completed\r\n");
+    // A new keyword is announced with FLAGS even when the STORE is silent (RFC 3501 §7.2.6).
+    assert_eq!(
+        c.send("e STORE 3 +FLAGS.SILENT ($Work)\r\n"),
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)\r\n\
+         * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] Flags permitted\r\n\
+         e OK STORE completed\r\n"
+    );
     assert_eq!(c.send("f SEARCH KEYWORD $Work\r\n"), "* SEARCH 3\r\nf OK SEARCH completed\r\n");
     assert!(c.send("g STORE 1 +FLAGS (\\Bogus)\r\n").starts_with("g BAD"));
     // COPY into a missing folder: TRYCREATE; into Trash: COPYUID.
@@ -529,8 +535,8 @@ fn limits_and_bad_input() {
     assert!(c.send("i CREATE \"&Jjo\"\r\n").starts_with("i NO [CANNOT]"));
     // A line too long before login.
     let mut c = Client::new(&h);
-    let long = format!("a LOGIN {} x\r\n", "a".repeat(h.limits.max_line + 10));
-    assert_eq!(c.send(&long), "* BAD Command line too long\r\n");
+    let long = format!("a LOGIN {} x\r\n", "a".repeat(h.limits.max_line.max(64 * 1024) + 10));
+    assert_eq!(c.send(&long), "a BAD Command line too long\r\n");
     assert!(c.send("b NOOP\r\n").starts_with("b OK"));
     // A synchronising literal over the limit: NO [TOOBIG] before any "+", the session lives on.
     let r = c.send(&format!("c APPEND INBOX {{{}}}\r\n", h.limits.max_message_size + 1));
@@ -589,4 +595,144 @@ fn switched_off_extensions_leave_capability_and_are_refused() {
     assert!(c.send("e IDLE\r\n").starts_with("e BAD"), "no continuation for a command that is switched off");
     assert!(c.send("f MOVE 1 Trash\r\n").starts_with("f BAD"));
     assert!(c.send("g NOOP\r\n").starts_with("g OK"));
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Issue 13 regressions (found by Dovecot's imaptest)
+
+/// Defects 1 and 2: SEARCH BODY/TEXT match what the message holds, encapsulated messages included, and nothing
+/// else (no HTML rendering of a text part).
+#[test]
+fn search_body_and_text_see_only_the_message() {
+    let h = host();
+    append(&h, "alice", "INBOX", "Subject: hello world\r\n\r\nxyz abc\r\n", &[]);
+    let nested = "Subject: outer\r\nContent-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\n\
+                  Content-Type: text/plain\r\n\r\nouter text\r\n--o\r\nContent-Type: message/rfc822\r\n\r\n\
+                  Subject: Zebrafish inner\r\n\r\ninner plain\r\n--o--\r\n";
+    append(&h, "alice", "INBOX", nested, &[]);
+    let mut c = Client::login(&h, "alice");
+    c.send("s SELECT INBOX\r\n");
+    assert_eq!(c.send("a SEARCH BODY \"<html><body>xyz\"\r\n"), "* SEARCH\r\na OK SEARCH completed\r\n");
+    assert_eq!(c.send("b SEARCH BODY \"o\"\r\n"), "* SEARCH 2\r\nb OK SEARCH completed\r\n");
+    assert_eq!(c.send("c SEARCH BODY \"inner plain\"\r\n"), "* SEARCH 2\r\nc OK SEARCH completed\r\n");
+    assert_eq!(c.send("d SEARCH TEXT zebrafish\r\n"), "* SEARCH 2\r\nd OK SEARCH completed\r\n");
+    assert_eq!(c.send("e SEARCH TEXT hello\r\n"), "* SEARCH 1\r\ne OK SEARCH completed\r\n");
+}
+
+/// Defect 5: RFC 3501 §6.3.9: LSUB with `%` shows a parent that is not subscribed as `\Noselect` when one of its
+/// children is (imaptest's `subscribe` script).
+#[test]
+fn lsub_percent_shows_unsubscribed_parents() {
+    let h = host();
+    let mut c = Client::login(&h, "alice");
+    for name in ["jb", "jb/test", "jb/x", "jb/x/y", "jb/z/w"] {
+        assert!(c.send(&format!("c CREATE {name}\r\n")).starts_with("c OK"), "{name}");
+    }
+    for name in ["jb/test", "jb/x/y", "jb/z/w"] {
+        assert!(c.send(&format!("s SUBSCRIBE {name}\r\n")).starts_with("s OK"), "{name}");
+    }
+    let r = c.send("a LSUB \"\" jb/%\r\n");
+    assert!(r.contains("* LSUB (\\HasNoChildren) \"/\" \"jb/test\"\r\n"), "{r}");
+    assert!(r.contains("* LSUB (\\Noselect) \"/\" \"jb/x\"\r\n"), "{r}");
+    assert!(r.contains("* LSUB (\\Noselect) \"/\" \"jb/z\"\r\n"), "{r}");
+    assert!(!r.contains("jb/x/y") && !r.contains("jb/z/w"), "{r}");
+    assert_eq!(r.matches("* LSUB").count(), 3, "{r}");
+    let r = c.send("b LSUB \"\" jb/*\r\n");
+    assert!(!r.contains("\\Noselect"), "{r}");
+    assert_eq!(r.matches("* LSUB").count(), 3, "{r}");
+}
+
+/// Defect 7: an over-long line gets a tagged BAD (RFC 3501 §7.1.5: the command is not accepted, and the client
+/// waits for its tag) and the session resyncs at the line's end; the limit admits an RFC 2971 ID with 30 pairs of
+/// 1,024-octet values (imaptest's `id` script), before login too.
+#[test]
+fn long_lines_get_a_tagged_bad_and_legal_ones_fit() {
+    let h = host();
+    let mut c = Client::new(&h);
+    let pairs: Vec<String> =
+        (0..30).map(|i| format!("\"k{i:028}\" \"{}\"", &"1234567890".repeat(103)[..1024])).collect();
+    let id = format!("i ID ({})\r\n", pairs.join(" "));
+    assert!(id.len() > 31_000);
+    let r = c.send(&id);
+    assert!(r.starts_with("* ID (") && r.ends_with("i OK ID completed\r\n"), "{r}");
+    // A line without end, fed in pieces: one tagged BAD, memory stays bounded, the rest of the line is dropped.
+    assert_eq!(c.send("a NOOP "), "");
+    let mut answered = String::new();
+    for _ in 0..40 {
+        answered.push_str(&c.send(&"x".repeat(4096)));
+    }
+    assert_eq!(answered, "a BAD Command line too long\r\n");
+    assert_eq!(c.send(&format!("{}\r\nb NOOP\r\n", "x".repeat(5000))), "b OK NOOP completed\r\n");
+    // The skipped line announces a non-synchronising literal: its data is skipped too, not run as commands.
+    let r = c.send(&format!("c LOGIN {} {{11+}}\r\nd LOGOUT\r\n\r\ne NOOP\r\n", "y".repeat(70_000)));
+    assert_eq!(r, "c BAD Command line too long\r\ne OK NOOP completed\r\n");
+    // Logged in, the same.
+    let mut c = Client::login(&h, "alice");
+    c.send("s SELECT INBOX\r\n");
+    let r = c.send(&format!("f UID FETCH {} FLAGS\r\ng NOOP\r\n", "1,".repeat(40_000)));
+    assert_eq!(r, "f BAD Command line too long\r\ng OK NOOP completed\r\n");
+}
+
+/// Defect 9: RFC 3501 §7.2.6: a keyword appears in FETCH FLAGS only after an untagged FLAGS listed it, in the
+/// session that set it and in every other session that has the mailbox selected.
+#[test]
+fn new_keywords_are_announced_before_use() {
+    let h = host();
+    append(&h, "alice", "INBOX", &msg("one", "1"), &[]);
+    let mut a = Client::login(&h, "alice");
+    let mut b = Client::login(&h, "alice");
+    a.send("s SELECT INBOX\r\n");
+    b.send("s SELECT INBOX\r\n");
+    let r = a.send("a1 STORE 1 +FLAGS ($Kw1)\r\n");
+    let flags = r.find("* FLAGS (").unwrap_or(usize::MAX);
+    let fetch = r.find("* 1 FETCH (FLAGS (").unwrap_or(0);
+    assert!(
+        flags < fetch
+            && r[flags..].starts_with("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Kw1)"),
+        "{r}"
+    );
+    assert!(
+        r.contains("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Kw1 \\*)]"),
+        "{r}"
+    );
+    // Once announced, not again.
+    let r = a.send("a2 STORE 1 -FLAGS ($Kw1)\r\na3 STORE 1 +FLAGS ($Kw1)\r\n");
+    assert!(!r.contains("* FLAGS"), "{r}");
+    // The other session hears FLAGS before the FETCH that uses the keyword.
+    let r = b.send("b1 NOOP\r\n");
+    let flags = r.find("* FLAGS (").unwrap_or(usize::MAX);
+    let fetch = r.find("* 1 FETCH").unwrap_or(0);
+    assert!(flags < fetch && r.contains("$Kw1"), "{r}");
+    // New mail with a new keyword, too.
+    append(&h, "alice", "INBOX", &msg("two", "2"), &[Flag::Keyword("$Kw2".into())]);
+    let r = b.send("b2 NOOP\r\n");
+    assert!(r.contains("* FLAGS (") && r.contains("$Kw2)"), "{r}");
+    let r = b.send("b3 FETCH 2 FLAGS\r\n");
+    assert!(r.contains("$Kw2") && !r.contains("* FLAGS"), "{r}");
+}
+
+/// Defect 10: renaming the selected mailbox keeps the session working on it under its new name.
+#[test]
+fn renaming_the_selected_mailbox_keeps_the_session() {
+    let h = host();
+    let mut c = Client::login(&h, "alice");
+    c.send("a CREATE Old\r\n");
+    append(&h, "alice", "Old", &msg("one", "1"), &[]);
+    assert!(c.send("b SELECT Old\r\n").contains("b OK"));
+    assert_eq!(c.send("c RENAME Old New\r\n"), "c OK RENAME completed\r\n");
+    let r = c.send("d STORE 1 +FLAGS (\\Flagged)\r\n");
+    assert_eq!(r, "* 1 FETCH (FLAGS (\\Flagged \\Recent))\r\nd OK STORE completed\r\n");
+    append(&h, "alice", "New", &msg("two", "2"), &[]);
+    assert!(c.send("e NOOP\r\n").contains("* 2 EXISTS"));
+}
+
+/// Defect 10: a LIST pattern that is not valid modified UTF-7 (`&'`) is a pattern that matches nothing, not an
+/// error (imaptest's `atoms` script); SELECT of such a name is NO.
+#[test]
+fn list_accepts_any_atom_pattern() {
+    let h = host();
+    let mut c = Client::login(&h, "alice");
+    assert_eq!(c.send("a LIST \"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*\r\n"), "a OK LIST completed\r\n");
+    assert!(c.send("b SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}\r\n").starts_with("b NO"));
+    assert_eq!(c.send("c LIST \"\" ~foo\r\n"), "c OK LIST completed\r\n");
 }

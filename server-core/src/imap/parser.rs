@@ -251,8 +251,9 @@ pub enum Frame {
     Incomplete,
     /// The client announced synchronising literal number `index` (0-based within the command) and waits for `+`.
     Continue { index: usize },
-    /// A line (not counting literal data) is longer than allowed.
-    LineTooLong,
+    /// A line (not counting literal data) is longer than allowed; it starts at byte `start` (after the command's
+    /// earlier lines and literals, if any).
+    LineTooLong { start: usize },
     /// The command's literals together would exceed the limit (`size` is their total so far, this one included).
     /// For a synchronising one the client sends nothing more for it, so the command ends after `consumed` bytes; a
     /// non-synchronising one is already on its way and cannot be skipped safely.
@@ -272,10 +273,14 @@ pub fn frame(buf: &[u8], acked: usize, max_line: usize, max_literal: u64) -> Fra
     let mut total: u64 = 0;
     loop {
         let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n').map(|n| n + pos) else {
-            return if buf.len() - pos > max_line { Frame::LineTooLong } else { Frame::Incomplete };
+            return if buf.len() - pos > max_line {
+                Frame::LineTooLong { start: pos }
+            } else {
+                Frame::Incomplete
+            };
         };
         if nl - pos > max_line {
-            return Frame::LineTooLong;
+            return Frame::LineTooLong { start: pos };
         }
         let line = strip_cr(&buf[pos..nl]);
         let Some((size, synchronizing)) = literal_announcement(line) else {
@@ -301,7 +306,7 @@ pub fn frame(buf: &[u8], acked: usize, max_line: usize, max_literal: u64) -> Fra
 }
 
 /// A line's trailing `{n}`/`{n+}`: (size, synchronising).
-fn literal_announcement(line: &[u8]) -> Option<(u64, bool)> {
+pub fn literal_announcement(line: &[u8]) -> Option<(u64, bool)> {
     let inner = line.strip_suffix(b"}")?;
     let open = inner.iter().rposition(|&b| b == b'{')?;
     let mut digits = &inner[open + 1..];
@@ -1268,7 +1273,12 @@ mod tests {
                 0,
                 Frame::LiteralTooBig { size: 120, synchronizing: false, consumed: 83 },
             ),
-            (b"0123456789012345678901234567890123456789", 0, Frame::LineTooLong),
+            (b"0123456789012345678901234567890123456789", 0, Frame::LineTooLong { start: 0 }),
+            (
+                b"a LOGIN {3+}\r\nabc 0123456789012345678901234567890123456789",
+                0,
+                Frame::LineTooLong { start: 17 },
+            ),
         ];
         for (input, acked, want) in cases {
             assert_eq!(frame(input, *acked, 32, 100), *want, "{:?}", String::from_utf8_lossy(input));

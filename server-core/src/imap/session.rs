@@ -70,8 +70,26 @@ use crate::store::{
 /// non-synchronising literal; a LOGIN with two literals fits twice that).
 const MAX_LITERALS_BEFORE_LOGIN: u64 = 8 * 1024;
 
-/// Longest command line once logged in (long UID sets from real clients); before login it is `limits.max_line`.
-const MAX_LINE_AUTHENTICATED: usize = 64 * 1024;
+/// Longest command line (not counting literal data), in every state, as Dovecot's default: long UID sets from real
+/// clients, and before login an RFC 2971 §3.3 ID of 30 pairs with values of up to 1,024 octets (32 KiB quoted,
+/// twice that if every octet needed a `\`), which imaptest's `id` script sends. Memory stays bounded by this and
+/// by [`MAX_LITERALS_BEFORE_LOGIN`].
+const MAX_LINE: usize = 64 * 1024;
+
+/// Longest tag repeated in the BAD for an over-long line.
+const MAX_ECHOED_TAG: usize = 256;
+
+/// What of the input is discarded after an over-long command line was answered with BAD.
+#[derive(Debug)]
+enum Skip {
+    /// Nothing: input is commands.
+    None,
+    /// The rest of the line; `tail` keeps its last bytes, to see whether it announces a literal.
+    Line { tail: Vec<u8> },
+    /// The data of a non-synchronising literal the skipped line announced (RFC 7888: sent without waiting for
+    /// `+`), after which the command line goes on.
+    Literal { remaining: u64 },
+}
 
 /// The connection state (RFC 3501 §3), with what each state owns.
 enum State {
@@ -103,6 +121,10 @@ struct Mailbox {
     changes: broadcast::Receiver<StoreChange>,
     /// Some message in `messages` is marked expunged and not yet reported.
     expunge_pending: bool,
+    /// The keywords the client was told of in untagged FLAGS, sorted. RFC 3501 §7.2.6: FLAGS lists the flags
+    /// that apply in the mailbox, so a keyword must be announced before a FETCH shows it (see
+    /// [`announce_keywords`]); every keyword in `messages` is in here.
+    keywords: Vec<String>,
     /// The store's (UIDVALIDITY, HIGHESTMODSEQ) of the folder when the snapshot was last compared with it. Every
     /// change bumps the folder's modseq, so a NOOP that finds the same pair has nothing to compare.
     version: (u32, u64),
@@ -156,8 +178,8 @@ pub struct ImapSession {
     buf: Vec<u8>,
     /// Literals of the command being received that already got their `+`.
     acked: usize,
-    /// After an over-long line: discard input up to the next line end.
-    skip_line: bool,
+    /// After an over-long line: what to discard before the next command.
+    skip: Skip,
     /// BAD responses and failed logins so far.
     errors: u32,
     /// Delay the driver applies before writing (failed logins).
@@ -178,7 +200,7 @@ impl ImapSession {
             state: State::NotAuthenticated,
             buf: Vec::new(),
             acked: 0,
-            skip_line: false,
+            skip: Skip::None,
             errors: 0,
             delay: None,
             pending: Pending::None,
@@ -215,9 +237,44 @@ impl ImapSession {
     }
 
     fn max_line(&self) -> usize {
-        match self.state {
-            State::NotAuthenticated => self.host.limits.max_line,
-            _ => self.host.limits.max_line.max(MAX_LINE_AUTHENTICATED),
+        self.host.limits.max_line.max(MAX_LINE)
+    }
+
+    /// Discards what [`Skip`] says from the front of the buffer; false when the buffer ran out first.
+    fn skip_input(&mut self) -> bool {
+        loop {
+            match &mut self.skip {
+                Skip::None => return true,
+                Skip::Line { tail } => {
+                    let nl = self.buf.iter().position(|&b| b == b'\n');
+                    let end = nl.unwrap_or(self.buf.len());
+                    tail.extend_from_slice(&self.buf[end.saturating_sub(32)..end]);
+                    let keep = tail.len().saturating_sub(32);
+                    tail.drain(..keep);
+                    let Some(nl) = nl else {
+                        self.buf.clear();
+                        return false;
+                    };
+                    self.buf.drain(..=nl);
+                    let line = tail.strip_suffix(b"\r").unwrap_or(tail);
+                    self.skip = match super::parser::literal_announcement(line) {
+                        // A synchronising literal is never sent: the client waits for a `+` that will not come.
+                        Some((size, false)) if size > 0 => Skip::Literal { remaining: size },
+                        Some((0, false)) => Skip::Line { tail: Vec::new() },
+                        _ => Skip::None,
+                    };
+                }
+                Skip::Literal { remaining } => {
+                    let take = (*remaining).min(self.buf.len() as u64);
+                    // `take` is at most the buffer's length, so it fits in usize.
+                    self.buf.drain(..take as usize);
+                    *remaining -= take;
+                    if *remaining > 0 {
+                        return false;
+                    }
+                    self.skip = Skip::Line { tail: Vec::new() };
+                }
+            }
         }
     }
 
@@ -249,17 +306,8 @@ impl ImapSession {
 
     fn process(&mut self, out: &mut Vec<u8>) -> Flow {
         loop {
-            if self.skip_line {
-                match self.buf.iter().position(|&b| b == b'\n') {
-                    Some(nl) => {
-                        self.buf.drain(..=nl);
-                        self.skip_line = false;
-                    }
-                    None => {
-                        self.buf.clear();
-                        return Flow::Continue;
-                    }
-                }
+            if !self.skip_input() {
+                return Flow::Continue;
             }
             if self.buf.is_empty() {
                 return Flow::Continue;
@@ -277,17 +325,21 @@ impl ImapSession {
                     self.acked = index + 1;
                     return Flow::Continue;
                 }
-                Frame::LineTooLong => {
-                    self.skip_line = true;
+                Frame::LineTooLong { start } => {
+                    // RFC 3501 §7.1.5 (RFC 9051 §7.1.5): BAD is tagged when the tag is known, and the client waits
+                    // for it to complete its command. The answer goes out now, before the line's end arrives, so
+                    // that a line without end cannot hold the client waiting or the server buffering; what is left
+                    // of the command is discarded as it comes (`skip`), and the session resyncs at its end.
+                    let tag = match std::mem::replace(&mut self.pending, Pending::None) {
+                        Pending::None => parse_tag(&self.buf),
+                        Pending::Authenticate { tag } | Pending::Idle { tag } => Some(tag),
+                    };
+                    self.buf.drain(..start);
                     self.acked = 0;
-                    untagged_status(out, Status::Bad, None, "Command line too long");
-                    // Keep nothing of the line; resync at its end.
-                    match self.buf.iter().position(|&b| b == b'\n') {
-                        Some(nl) => {
-                            self.buf.drain(..=nl);
-                            self.skip_line = false;
-                        }
-                        None => self.buf.clear(),
+                    self.skip = Skip::Line { tail: Vec::new() };
+                    match tag.filter(|t| t.len() <= MAX_ECHOED_TAG) {
+                        Some(tag) => tagged(out, &tag, Status::Bad, None, "Command line too long"),
+                        None => untagged_status(out, Status::Bad, None, "Command line too long"),
                     }
                     if self.count_error(out) == Flow::Close {
                         return Flow::Close;
@@ -663,15 +715,7 @@ impl ImapSession {
             .collect();
         keywords.sort();
         keywords.dedup();
-        let system = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
-        let kw = keywords.iter().fold(String::new(), |acc, k| acc + " " + k);
-        untagged(out, &format!("FLAGS ({system}{kw})"));
-        if read_only {
-            untagged_status(out, Status::Ok, Some("PERMANENTFLAGS ()"), "No permanent flags permitted");
-        } else {
-            let perm = format!("PERMANENTFLAGS ({system}{kw} \\*)");
-            untagged_status(out, Status::Ok, Some(&perm), "Flags permitted");
-        }
+        write_flags(out, &keywords, read_only);
         untagged(out, &format!("{} EXISTS", status.messages.len()));
         untagged(out, &format!("{recent_count} RECENT"));
         if let Some(i) = status.messages.iter().position(|m| !m.flags.contains(&Flag::Seen)) {
@@ -689,6 +733,7 @@ impl ImapSession {
             recent,
             changes,
             expunge_pending: false,
+            keywords,
             version: (status.uid_validity, status.highest_modseq),
         };
         self.state = State::Selected { user, mailbox: Box::new(mailbox) };
@@ -759,6 +804,17 @@ impl ImapSession {
         }
         match self.host.store.rename_folder(&user, &from, &to) {
             Ok(()) => {
+                // The selected mailbox (or one below the renamed one) keeps being selected under its new name, as
+                // in Dovecot: the session goes on working on the same messages (RFC 3501 §6.3.5 moves the
+                // mailbox, it does not replace it).
+                if let State::Selected { mailbox, .. } = &mut self.state
+                    && let Some(rest) = mailbox.name.strip_prefix(&from)
+                    && (rest.is_empty() || rest.starts_with('/'))
+                {
+                    mailbox.name = format!("{to}{rest}");
+                    mailbox.version =
+                        self.host.store.folder_version(&user, &mailbox.name).unwrap_or_default();
+                }
                 self.emit_change(&from, &format!("renamed to {to}"), vec![]);
                 Reply::ok("RENAME completed")
             }
@@ -788,7 +844,9 @@ impl ImapSession {
     ) -> Reply {
         let decode = |raw: &MailboxName| -> Result<String, Reply> {
             if raw.is_ascii() {
-                mutf7::decode(raw).map_err(|e| Reply::no(Some("CANNOT"), e.to_string()))
+                // A reference or pattern is not a mailbox name: one that is not valid modified UTF-7 (`&'`) is
+                // taken as written and matches no mailbox, as Dovecot does (RFC 3501 §6.3.8 allows any atom).
+                Ok(mutf7::decode(raw).unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned()))
             } else {
                 String::from_utf8(raw.clone())
                     .map_err(|_| Reply::no(Some("CANNOT"), "Name is not valid UTF-8"))
@@ -810,7 +868,31 @@ impl ImapSession {
             Ok(f) => f,
             Err(e) => return Self::store_error(e),
         };
+        // RFC 3501 §6.3.9: with `%`, LSUB shows a parent that is not itself subscribed but has a subscribed
+        // child the `%` stops at, as `\Noselect`.
+        let mut parents: Vec<&str> = Vec::new();
+        if lsub && full.contains('%') {
+            for f in folders.iter().filter(|f| f.subscribed) {
+                let mut at = 0;
+                while let Some(slash) = f.name[at..].find('/') {
+                    let parent = &f.name[..at + slash];
+                    at += slash + 1;
+                    let subscribed = folders.iter().any(|p| p.name == parent && p.subscribed);
+                    if !subscribed && wildcard_match(&full, parent) && !parents.contains(&parent) {
+                        parents.push(parent);
+                    }
+                }
+            }
+        }
         for f in &folders {
+            if lsub && parents.contains(&f.name.as_str()) {
+                parents.retain(|p| *p != f.name);
+                let mut line = b"* LSUB (\\Noselect) \"/\" ".to_vec();
+                response::mailbox(&mut line, &f.name);
+                line.extend_from_slice(b"\r\n");
+                out.extend_from_slice(&line);
+                continue;
+            }
             if !wildcard_match(&full, &f.name)
                 || lsub && !f.subscribed
                 || special_use_only && f.special_use.is_none()
@@ -829,6 +911,13 @@ impl ImapSession {
             }
             let mut line = format!("* {verb} ({}) \"/\" ", attrs.join(" ")).into_bytes();
             response::mailbox(&mut line, &f.name);
+            line.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&line);
+        }
+        // Parents that do not exist as mailboxes.
+        for parent in parents {
+            let mut line = b"* LSUB (\\Noselect) \"/\" ".to_vec();
+            response::mailbox(&mut line, parent);
             line.extend_from_slice(b"\r\n");
             out.extend_from_slice(&line);
         }
@@ -1081,6 +1170,7 @@ impl ImapSession {
                 if let Ok(metas) = host.store.store_flags(user, &mailbox.name, &[msg_uid], FlagOp::Add, &seen)
                     && let Some(meta) = metas.into_iter().next()
                 {
+                    announce_keywords(mailbox, [&meta.flags], out);
                     mailbox.messages[i].meta = meta;
                     flags_changed = true;
                     host.emit(EventKind::MailboxChanged {
@@ -1167,6 +1257,7 @@ impl ImapSession {
             Ok(m) => m,
             Err(e) => return Self::store_error(e),
         };
+        announce_keywords(mailbox, metas.iter().map(|m| &m.flags), out);
         for meta in metas {
             let Some(i) = apply.iter().copied().find(|&i| mailbox.messages[i].meta.uid == meta.uid) else {
                 continue;
@@ -1309,6 +1400,7 @@ impl ImapSession {
             untagged(out, "BYE Selected mailbox was replaced; please reselect");
             return;
         }
+        announce_keywords(mailbox, status.messages.iter().map(|m| &m.flags), out);
         // Mark what vanished, report flag changes of what remains.
         let mut current = status.messages.iter().peekable();
         for (i, snap) in mailbox.messages.iter_mut().enumerate() {
@@ -1351,6 +1443,40 @@ impl ImapSession {
             let recent = mailbox.messages.iter().filter(|s| mailbox.recent.contains(&s.meta.uid)).count();
             untagged(out, &format!("{recent} RECENT"));
         }
+    }
+}
+
+/// Writes untagged FLAGS and PERMANENTFLAGS (RFC 3501 §7.2.6, §7.1) for the system flags and `keywords`.
+fn write_flags(out: &mut Vec<u8>, keywords: &[String], read_only: bool) {
+    let system = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+    let kw = keywords.iter().fold(String::new(), |acc, k| acc + " " + k);
+    untagged(out, &format!("FLAGS ({system}{kw})"));
+    if read_only {
+        untagged_status(out, Status::Ok, Some("PERMANENTFLAGS ()"), "No permanent flags permitted");
+    } else {
+        let perm = format!("PERMANENTFLAGS ({system}{kw} \\*)");
+        untagged_status(out, Status::Ok, Some(&perm), "Flags permitted");
+    }
+}
+
+/// RFC 3501 §7.2.6: before a FETCH shows a keyword the client has not heard of (set by this session or another
+/// one, or carried by new mail), an untagged FLAGS lists it; call before writing responses with these flags.
+fn announce_keywords<'f>(
+    mailbox: &mut Mailbox,
+    flags: impl IntoIterator<Item = &'f Flags>,
+    out: &mut Vec<u8>,
+) {
+    let mut added = false;
+    for f in flags.into_iter().flatten() {
+        if let Flag::Keyword(k) = f
+            && let Err(at) = mailbox.keywords.binary_search(k)
+        {
+            mailbox.keywords.insert(at, k.clone());
+            added = true;
+        }
+    }
+    if added {
+        write_flags(out, &mailbox.keywords, mailbox.read_only);
     }
 }
 
