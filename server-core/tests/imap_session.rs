@@ -121,6 +121,15 @@ fn append(host: &Host, user: &str, folder: &str, msg: &str, flags: &[Flag]) -> u
     host.store.append(user, folder, msg.as_bytes(), &flags, None).unwrap()
 }
 
+/// Two sessions of alice with INBOX selected, as two devices.
+fn two_devices(host: &Arc<Host>) -> (Client, Client) {
+    let mut a = Client::login(host, "alice");
+    let mut b = Client::login(host, "alice");
+    a.send("s SELECT INBOX\r\n");
+    b.send("s SELECT INBOX\r\n");
+    (a, b)
+}
+
 fn msg(subject: &str, body: &str) -> String {
     format!(
         "From: Bob <bob@example.com>\r\nTo: alice@example.com\r\nSubject: {subject}\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\n\r\n{body}\r\n"
@@ -381,10 +390,7 @@ fn two_devices_stay_in_sync() {
     let h = host();
     append(&h, "alice", "INBOX", &msg("one", "1"), &[]);
     append(&h, "alice", "INBOX", &msg("two", "2"), &[]);
-    let mut a = Client::login(&h, "alice");
-    let mut b = Client::login(&h, "alice");
-    a.send("s SELECT INBOX\r\n");
-    b.send("s SELECT INBOX\r\n");
+    let (mut a, mut b) = two_devices(&h);
     assert!(b.session.wants_store_changes());
 
     // A flags a message; B learns on NOOP.
@@ -679,10 +685,7 @@ fn long_lines_get_a_tagged_bad_and_legal_ones_fit() {
 fn new_keywords_are_announced_before_use() {
     let h = host();
     append(&h, "alice", "INBOX", &msg("one", "1"), &[]);
-    let mut a = Client::login(&h, "alice");
-    let mut b = Client::login(&h, "alice");
-    a.send("s SELECT INBOX\r\n");
-    b.send("s SELECT INBOX\r\n");
+    let (mut a, mut b) = two_devices(&h);
     let r = a.send("a1 STORE 1 +FLAGS ($Kw1)\r\n");
     let flags = r.find("* FLAGS (").unwrap_or(usize::MAX);
     let fetch = r.find("* 1 FETCH (FLAGS (").unwrap_or(0);
@@ -735,4 +738,23 @@ fn list_accepts_any_atom_pattern() {
     assert_eq!(c.send("a LIST \"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*\r\n"), "a OK LIST completed\r\n");
     assert!(c.send("b SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}\r\n").starts_with("b NO"));
     assert_eq!(c.send("c LIST \"\" ~foo\r\n"), "c OK LIST completed\r\n");
+}
+
+/// Defect 9: RFC 2180 §4.1.1: a message another session expunged, that this session has not yet reported with
+/// EXPUNGE (§7.4.1 forbids it during FETCH), can still be fetched, as Dovecot does: no `NO [EXPUNGEISSUED]`.
+#[test]
+fn fetch_of_a_message_expunged_elsewhere_still_answers() {
+    let h = host();
+    append(&h, "alice", "INBOX", &msg("one", "first body"), &[]);
+    append(&h, "alice", "INBOX", &msg("two", "second body"), &[]);
+    let (mut a, mut b) = two_devices(&h);
+    assert!(a.send("a1 STORE 1 +FLAGS.SILENT (\\Deleted)\r\na2 EXPUNGE\r\n").contains("* 1 EXPUNGE"));
+    let r = b.send("b1 FETCH 1:2 (UID FLAGS BODY.PEEK[TEXT])\r\n");
+    assert!(
+        r.contains("* 1 FETCH (UID 1 FLAGS (") && r.contains(") BODY[TEXT] {12}\r\nfirst body\r\n)"),
+        "{r}"
+    );
+    assert!(r.contains("* 2 FETCH (UID 2 ") && r.ends_with("b1 OK FETCH completed\r\n"), "{r}");
+    assert!(!r.contains("EXPUNGE"), "{r}");
+    assert_eq!(b.send("b2 NOOP\r\n"), "* 1 EXPUNGE\r\nb2 OK NOOP completed\r\n");
 }

@@ -1153,12 +1153,19 @@ impl ImapSession {
             }
             let msg_uid = snap.meta.uid;
             let raw = if needs_content {
+                // RFC 2180 §4.1.1: a message expunged by another session after our snapshot, which we may not
+                // report during FETCH (RFC 3501 §7.4.1), is still served while the store keeps its bytes; only
+                // when they are gone too is the answer NO (§4.1.2).
                 match host.store.read(user, &mailbox.name, msg_uid) {
                     Ok(r) => Some(r),
                     Err(_) => {
-                        // Expunged by another session after our snapshot: nothing to show (RFC 2180 §4.1.2).
-                        failed = true;
-                        continue;
+                        match host.store.read_expunged(user, &mailbox.name, mailbox.uid_validity, msg_uid) {
+                            Some(r) => Some(r),
+                            None => {
+                                failed = true;
+                                continue;
+                            }
+                        }
                     }
                 }
             } else {

@@ -190,6 +190,8 @@ pub struct MaildirStore {
     next_validity: Mutex<u32>,
     /// Whether messages are staged as unnamed files (see "Staging"); probed at open.
     anonymous_staging: bool,
+    /// Messages expunged lately, for IMAP sessions that have not reported it yet.
+    graveyard: Mutex<super::Graveyard>,
 }
 
 impl MaildirStore {
@@ -214,6 +216,7 @@ impl MaildirStore {
             changes: broadcast::channel(1024).0,
             next_validity: Mutex::new(0),
             anonymous_staging: staging::probe(root),
+            graveyard: Mutex::default(),
         };
         match fs::read_to_string(root.join(VALIDITY)) {
             Ok(text) => store.note_validity(text.trim().parse().unwrap_or(0)),
@@ -791,6 +794,10 @@ impl MailStore for MaildirStore {
         }
     }
 
+    fn read_expunged(&self, user: &str, folder: &str, uid_validity: u32, uid: Uid) -> Option<Arc<Vec<u8>>> {
+        self.graveyard.lock().unwrap_or_else(|e| e.into_inner()).find(user, folder, uid_validity, uid)
+    }
+
     fn store_flags(
         &self,
         user: &str,
@@ -851,6 +858,13 @@ impl MailStore for MaildirStore {
                 let Some(entry) = state.messages.remove(uid) else {
                     continue;
                 };
+                // Read before the file goes (from the page cache, usually); small messages only.
+                if entry.meta.size <= super::Graveyard::MAX_BYTES as u64
+                    && let Ok(data) = fs::read(dir.join(&entry.rel))
+                {
+                    let mut graveyard = self.graveyard.lock().unwrap_or_else(|e| e.into_inner());
+                    graveyard.bury(user, folder, state.uid_validity, *uid, Arc::new(data));
+                }
                 // Files go before the list records it: a file left behind by a crash would come back as new mail.
                 match fs::remove_file(dir.join(&entry.rel)) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => {

@@ -38,6 +38,8 @@ pub struct MemoryStore {
     /// Source of UIDVALIDITY values: seconds since the epoch at creation, bumped so that a folder recreated under
     /// the same name never reuses its old value.
     next_validity: Mutex<u32>,
+    /// Messages expunged lately, for sessions that have not reported it yet.
+    graveyard: Mutex<super::Graveyard>,
 }
 
 impl Default for MemoryStore {
@@ -60,6 +62,7 @@ impl MemoryStore {
             users: Mutex::new(HashMap::new()),
             changes: broadcast::channel(capacity.max(1)).0,
             next_validity: Mutex::new(Utc::now().timestamp() as u32),
+            graveyard: Mutex::default(),
         }
     }
 
@@ -291,6 +294,10 @@ impl MailStore for MemoryStore {
         })
     }
 
+    fn read_expunged(&self, user: &str, folder: &str, uid_validity: u32, uid: Uid) -> Option<Arc<Vec<u8>>> {
+        self.graveyard.lock().unwrap_or_else(|e| e.into_inner()).find(user, folder, uid_validity, uid)
+    }
+
     fn store_flags(
         &self,
         user: &str,
@@ -326,8 +333,14 @@ impl MailStore for MemoryStore {
     fn expunge(&self, user: &str, folder: &str, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
         let canon = canonical_folder(folder);
         let removed = self.with_folder(user, &canon, |f| {
-            let mut removed: Vec<Uid> =
-                uids.iter().filter(|u| f.messages.remove(u).is_some()).copied().collect();
+            let mut graveyard = self.graveyard.lock().unwrap_or_else(|e| e.into_inner());
+            let mut removed = Vec::new();
+            for uid in uids {
+                if let Some((_, data)) = f.messages.remove(uid) {
+                    graveyard.bury(user, &canon, f.uid_validity, *uid, data);
+                    removed.push(*uid);
+                }
+            }
             removed.sort_unstable();
             removed.dedup();
             if !removed.is_empty() {

@@ -257,6 +257,18 @@ pub trait MailStore: Send + Sync + 'static {
     /// The message's bytes.
     fn read(&self, user: &str, folder: &str, uid: Uid) -> StoreResult<Arc<Vec<u8>>>;
 
+    /// The bytes of a message expunged lately from the folder while it had this UIDVALIDITY, if still kept (see
+    /// [`Graveyard`]): an IMAP session that has not yet told its client about the EXPUNGE may still FETCH it.
+    fn read_expunged(
+        &self,
+        _user: &str,
+        _folder: &str,
+        _uid_validity: u32,
+        _uid: Uid,
+    ) -> Option<Arc<Vec<u8>>> {
+        None
+    }
+
     /// Changes flags of some messages; returns the new metadata of those that exist (missing UIDs are skipped:
     /// another session may have expunged them).
     fn store_flags(
@@ -300,6 +312,53 @@ pub trait MailStore: Send + Sync + 'static {
 
     /// A feed of every change made to any folder of any user of this store.
     fn subscribe(&self) -> broadcast::Receiver<StoreChange>;
+}
+
+/// The bytes of the messages expunged last, kept a little while: RFC 2180 §4.1.1 lets a server go on serving an
+/// expunged message to a session that has not yet been told (IMAP forbids telling it during FETCH, RFC 3501
+/// §7.4.1), as Dovecot does; without this, sessions answer such a FETCH with `NO [EXPUNGEISSUED]`. Bounded by count
+/// and bytes; the oldest go first.
+#[derive(Default)]
+pub struct Graveyard {
+    /// (user lower-case, canonical folder, UIDVALIDITY, UID) and the bytes, oldest first.
+    entries: std::collections::VecDeque<((String, String, u32, Uid), Arc<Vec<u8>>)>,
+    /// Total length of the kept bytes.
+    bytes: usize,
+}
+
+impl Graveyard {
+    /// Most messages kept.
+    pub const MAX_MESSAGES: usize = 256;
+    /// Most bytes kept (a message larger than this is not kept at all). Small: a session reports an EXPUNGE at
+    /// its next command, so a message is wanted here for moments, and every sandbox store has a graveyard.
+    pub const MAX_BYTES: usize = 2 * 1024 * 1024;
+
+    /// Keeps an expunged message's bytes.
+    pub fn bury(&mut self, user: &str, folder: &str, uid_validity: u32, uid: Uid, data: Arc<Vec<u8>>) {
+        if data.len() > Self::MAX_BYTES {
+            return;
+        }
+        self.bytes += data.len();
+        let key = (user.to_ascii_lowercase(), canonical_folder(folder), uid_validity, uid);
+        self.entries.push_back((key, data));
+        while self.entries.len() > Self::MAX_MESSAGES || self.bytes > Self::MAX_BYTES {
+            // Not empty: `bytes` and the count are only above their bounds while something is kept.
+            let Some((_, old)) = self.entries.pop_front() else { break };
+            self.bytes -= old.len();
+        }
+    }
+
+    /// The bytes of an expunged message, if still kept.
+    pub fn find(&self, user: &str, folder: &str, uid_validity: u32, uid: Uid) -> Option<Arc<Vec<u8>>> {
+        let folder = canonical_folder(folder);
+        self.entries
+            .iter()
+            .rev()
+            .find(|((u, f, v, id), _)| {
+                *id == uid && *v == uid_validity && *f == folder && u.eq_ignore_ascii_case(user)
+            })
+            .map(|(_, data)| data.clone())
+    }
 }
 
 /// Canonical form of a folder name: `INBOX` in any case becomes `INBOX` (also as the first level: `inbox/x`).
@@ -489,6 +548,19 @@ pub(crate) mod tests {
         assert!(st.highest_modseq > before);
         assert!(s.expunge("carol", "INBOX", &[a]).unwrap().is_empty());
         assert!(matches!(s.read("carol", "INBOX", a), Err(StoreError::NoSuchMessage)));
+        // Sessions that have not reported the EXPUNGE yet can still read it a while (RFC 2180 §4.1.1), under the
+        // folder's UIDVALIDITY only.
+        let validity = st.uid_validity;
+        assert_eq!(
+            s.read_expunged("carol", "inbox", validity, a).as_deref().map(|d| &d[..]),
+            Some(&b"one\r\n"[..])
+        );
+        assert_eq!(
+            s.read_expunged("carol", "INBOX", validity, c).as_deref().map(|d| &d[..]),
+            Some(&b"three\r\n"[..])
+        );
+        assert!(s.read_expunged("carol", "INBOX", validity.wrapping_add(1), a).is_none());
+        assert!(s.read_expunged("carol", "INBOX", validity, b).is_none(), "not expunged");
         assert!(
             s.store_flags("carol", "INBOX", &[a], FlagOp::Add, &flags(&[Flag::Seen])).unwrap().is_empty()
         );
