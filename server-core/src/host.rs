@@ -153,12 +153,11 @@ pub struct Host {
     pub locks: Arc<MaildropLocks>,
     /// Whether TLS can be offered (a certificate is loaded).
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// While false, every listener of the host refuses connections.
-    pub online: AtomicBool,
     /// While true, the host accepts SMTP connections but answers `421` at once (overloaded): senders must keep the
     /// mail and retry, as with a host that is down.
     pub busy: AtomicBool,
-    /// The same switch as a watch channel: listeners close and reopen their sockets, sessions end.
+    /// Whether the host is online, as a watch channel: while false every listener refuses connections (it closes
+    /// its socket and reopens it when the host comes back) and sessions end.
     pub online_watch: tokio::sync::watch::Sender<bool>,
     /// Flipped to true once when the world shuts down: sessions say goodbye (SMTP 421) and end.
     pub shutdown: tokio::sync::watch::Sender<bool>,
@@ -179,7 +178,7 @@ impl Host {
 
     /// Whether the host accepts connections now.
     pub fn is_online(&self) -> bool {
-        self.online.load(Ordering::SeqCst)
+        *self.online_watch.borrow()
     }
 
     /// Whether the host turns SMTP clients away with `421` (busy).
@@ -214,8 +213,7 @@ impl Host {
 
     /// Takes the host offline or brings it back, and says so on the event bus.
     pub fn set_online(&self, online: bool) {
-        if self.online.swap(online, Ordering::SeqCst) != online {
-            self.online_watch.send_replace(online);
+        if self.online_watch.send_replace(online) != online {
             self.emit(EventKind::OnlineChanged { online });
         }
     }
@@ -251,7 +249,6 @@ impl Host {
             routes,
             locks: Arc::new(MaildropLocks::default()),
             tls: None,
-            online: AtomicBool::new(true),
             busy: AtomicBool::new(false),
             online_watch: tokio::sync::watch::Sender::new(true),
             shutdown: tokio::sync::watch::Sender::new(false),

@@ -13,6 +13,7 @@
 //! - [`smtp`], [`pop3`], [`imap`]: one module per protocol (sans-I/O state machines).
 //! - [`net`]: the only code that touches sockets: listeners, the session driver over any
 //!   `AsyncRead + AsyncWrite`, STARTTLS upgrades, timeouts.
+//! - [`durable`]: atomic, fsynced file writes (one helper for the spool and the Maildir store).
 //! - [`tls`]: certificates (rcgen on first start, or PEM files) and rustls configurations.
 //! - [`store`]: the mailbox-store trait with an in-memory and a Maildir implementation.
 //! - [`queue`]: the durable spool, the queue manager, the relay client, bounces (RFC 3464).
@@ -35,6 +36,8 @@ pub mod wire;
 pub mod auth;
 #[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
+pub mod durable;
 #[cfg(feature = "server")]
 pub mod host;
 #[cfg(feature = "server")]

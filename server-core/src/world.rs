@@ -189,7 +189,6 @@ impl World {
                 routes: config.routes.clone(),
                 locks: Arc::new(MaildropLocks::default()),
                 tls: Some(tls),
-                online: AtomicBool::new(true),
                 busy: AtomicBool::new(false),
                 online_watch: tokio::sync::watch::Sender::new(true),
                 shutdown: tokio::sync::watch::Sender::new(false),

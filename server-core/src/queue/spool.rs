@@ -7,8 +7,8 @@
 //! temporaries are cleaned up.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -112,20 +112,6 @@ pub struct DiskSpool {
     dir: PathBuf,
 }
 
-/// Writes `data` to `path` atomically and durably: temporary file, fsync, rename. The caller fsyncs the directory.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)
-}
-
-/// Fsyncs a directory so that renames and unlinks in it are durable.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 impl DiskSpool {
     /// Opens (creating) a spool directory.
     pub fn open(dir: &Path) -> io::Result<DiskSpool> {
@@ -144,14 +130,14 @@ impl DiskSpool {
 
 impl SpoolStore for DiskSpool {
     fn put(&self, meta: &QueuedMessage, data: &[u8]) -> io::Result<()> {
-        write_atomic(&self.path(&meta.id, "eml")?, data)?;
-        write_atomic(&self.path(&meta.id, "json")?, &serde_json::to_vec_pretty(meta)?)?;
-        sync_dir(&self.dir)
+        crate::durable::write(&self.path(&meta.id, "eml")?, data)?;
+        crate::durable::write(&self.path(&meta.id, "json")?, &serde_json::to_vec_pretty(meta)?)?;
+        crate::durable::sync_dir(&self.dir)
     }
 
     fn update(&self, meta: &QueuedMessage) -> io::Result<()> {
-        write_atomic(&self.path(&meta.id, "json")?, &serde_json::to_vec_pretty(meta)?)?;
-        sync_dir(&self.dir)
+        crate::durable::write(&self.path(&meta.id, "json")?, &serde_json::to_vec_pretty(meta)?)?;
+        crate::durable::sync_dir(&self.dir)
     }
 
     fn data(&self, id: &str) -> io::Result<Arc<Vec<u8>>> {
@@ -162,7 +148,7 @@ impl SpoolStore for DiskSpool {
         // The .json goes first: without it the .eml is an orphan that recovery deletes.
         fs::remove_file(self.path(id, "json")?)?;
         let _ = fs::remove_file(self.path(id, "eml")?);
-        sync_dir(&self.dir)
+        crate::durable::sync_dir(&self.dir)
     }
 
     fn load(&self) -> io::Result<Vec<QueuedMessage>> {

@@ -1236,19 +1236,11 @@ thread_local! {
     static FAIL_AFTER_PUBLISH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Makes a directory's entries (creations, renames, removals) durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
+use crate::durable::sync_dir;
 
-/// Replaces `dir/name` atomically and durably: tmp file, fsync, rename, fsync of the directory.
+/// Replaces `dir/name` atomically and durably (see [`crate::durable`]).
 fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut file = File::create(&tmp)?;
-    file.write_all(data)?;
-    file.sync_all()?;
-    fs::rename(&tmp, dir.join(name))?;
-    sync_dir(dir)
+    crate::durable::replace(&dir.join(name), data)
 }
 
 fn save_subscriptions(user_dir: &Path, subscribed: &BTreeSet<String>) -> io::Result<()> {
