@@ -758,3 +758,34 @@ fn fetch_of_a_message_expunged_elsewhere_still_answers() {
     assert!(!r.contains("EXPUNGE"), "{r}");
     assert_eq!(b.send("b2 NOOP\r\n"), "* 1 EXPUNGE\r\nb2 OK NOOP completed\r\n");
 }
+
+/// Defect 10: when another session deletes or renames the selected mailbox, the session does not go on as if
+/// nothing happened (a STORE answering `NO [NONEXISTENT]` with nothing untagged): it says BYE and closes, as
+/// Dovecot does; RFC 3501 has no other way to tell the client its mailbox is gone.
+#[test]
+fn the_selected_mailbox_renamed_elsewhere_ends_the_session() {
+    let h = host();
+    let mut a = Client::login(&h, "alice");
+    let mut b = Client::login(&h, "alice");
+    a.send("a CREATE Old\r\n");
+    append(&h, "alice", "Old", &msg("one", "1"), &[]);
+    assert!(a.send("b SELECT Old\r\n").contains("b OK"));
+    assert_eq!(b.send("c RENAME Old New\r\n"), "c OK RENAME completed\r\n");
+    let r = a.send("d NOOP\r\n");
+    assert!(r.starts_with("* BYE ") && r.ends_with("d OK NOOP completed\r\n"), "{r}");
+    assert_eq!(a.last_flow, Flow::Close);
+    // While idling, at once.
+    let mut feed = h.store.subscribe();
+    assert!(b.send("e SELECT New\r\n").contains("e OK"));
+    assert_eq!(b.send("f IDLE\r\n"), "+ idling\r\n");
+    let mut c = Client::login(&h, "alice");
+    assert_eq!(c.send("g DELETE New\r\n"), "g OK DELETE completed\r\n");
+    let mut out = Vec::new();
+    let mut flow = Flow::Continue;
+    while let Ok(change) = feed.try_recv() {
+        flow = b.session.store_changed(&change, &mut out);
+    }
+    check_grammar(&out, false);
+    assert!(String::from_utf8_lossy(&out).starts_with("* BYE "), "{out:?}");
+    assert_eq!(flow, Flow::Close);
+}

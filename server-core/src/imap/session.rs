@@ -185,7 +185,7 @@ pub struct ImapSession {
     /// Delay the driver applies before writing (failed logins).
     delay: Option<Duration>,
     pending: Pending,
-    /// Close once the tagged reply is written (too many failed logins).
+    /// Close once the tagged reply is written (too many failed logins; the selected mailbox vanished).
     close_after_reply: bool,
     /// The client enabled CONDSTORE (ENABLE, SELECT (CONDSTORE), or a MODSEQ fetch): FETCH responses carry MODSEQ.
     condstore: bool,
@@ -276,6 +276,15 @@ impl ImapSession {
                 }
             }
         }
+    }
+
+    /// Close when a BYE was sent (see `close_after_reply`), else go on.
+    fn closing(&mut self) -> Flow {
+        if self.close_after_reply {
+            self.state = State::Logout;
+            return Flow::Close;
+        }
+        Flow::Continue
     }
 
     /// Counts a BAD or failed login; past the limit, says goodbye.
@@ -639,7 +648,7 @@ impl ImapSession {
         if text.trim_end_matches(['\r', '\n']).eq_ignore_ascii_case("DONE") {
             self.sync(out, true, false);
             tagged(out, &tag, Status::Ok, None, "IDLE terminated");
-            Flow::Continue
+            self.closing()
         } else {
             tagged(out, &tag, Status::Bad, None, "Expected DONE to end IDLE");
             self.count_error(out)
@@ -1398,15 +1407,19 @@ impl ImapSession {
             }
             return;
         }
-        let Ok(status) = host.store.status(user, &mailbox.name) else {
-            return;
+        let status = match host.store.status(user, &mailbox.name) {
+            Ok(status) if status.uid_validity == mailbox.uid_validity => status,
+            // Deleted, renamed, or deleted and recreated (a new UIDVALIDITY) by another session: the snapshot means
+            // nothing now, and RFC 3501 has no response that deselects. As Dovecot does, say BYE (§7.1.5: the
+            // server is closing the connection) and close once the command's tagged reply is out.
+            Ok(_) | Err(StoreError::NoSuchFolder) => {
+                untagged(out, "BYE Selected mailbox was deleted, renamed or replaced; please reconnect");
+                self.close_after_reply = true;
+                return;
+            }
+            Err(_) => return,
         };
         mailbox.version = (status.uid_validity, status.highest_modseq);
-        if status.uid_validity != mailbox.uid_validity {
-            // The mailbox was deleted and recreated under us: the snapshot means nothing now.
-            untagged(out, "BYE Selected mailbox was replaced; please reselect");
-            return;
-        }
         announce_keywords(mailbox, status.messages.iter().map(|m| &m.flags), out);
         // Mark what vanished, report flag changes of what remains.
         let mut current = status.messages.iter().peekable();
@@ -1734,7 +1747,7 @@ impl Session for ImapSession {
         if ours && matches!(self.pending, Pending::Idle { .. }) {
             self.sync(out, true, false);
         }
-        Flow::Continue
+        self.closing()
     }
 
     fn store_lagged(&mut self, out: &mut Vec<u8>) -> Flow {
@@ -1742,7 +1755,7 @@ impl Session for ImapSession {
         if matches!(self.pending, Pending::Idle { .. }) {
             self.sync(out, true, true);
         }
-        Flow::Continue
+        self.closing()
     }
 
     fn timed_out(&mut self, out: &mut Vec<u8>) -> Flow {

@@ -314,14 +314,17 @@ pub trait MailStore: Send + Sync + 'static {
     fn subscribe(&self) -> broadcast::Receiver<StoreChange>;
 }
 
+/// A message in the [`Graveyard`]: user (lower-case), canonical folder, UIDVALIDITY, UID.
+type GraveKey = (String, String, u32, Uid);
+
 /// The bytes of the messages expunged last, kept a little while: RFC 2180 §4.1.1 lets a server go on serving an
 /// expunged message to a session that has not yet been told (IMAP forbids telling it during FETCH, RFC 3501
 /// §7.4.1), as Dovecot does; without this, sessions answer such a FETCH with `NO [EXPUNGEISSUED]`. Bounded by count
 /// and bytes; the oldest go first.
 #[derive(Default)]
 pub struct Graveyard {
-    /// (user lower-case, canonical folder, UIDVALIDITY, UID) and the bytes, oldest first.
-    entries: std::collections::VecDeque<((String, String, u32, Uid), Arc<Vec<u8>>)>,
+    /// The messages kept and their bytes, oldest first.
+    entries: std::collections::VecDeque<(GraveKey, Arc<Vec<u8>>)>,
     /// Total length of the kept bytes.
     bytes: usize,
 }
