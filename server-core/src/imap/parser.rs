@@ -108,6 +108,9 @@ pub enum CommandBody {
         uid: bool,
         charset: Option<String>,
         key: SearchKey,
+        /// `RETURN (...)` (RFC 4731 ESEARCH): the answer is `* ESEARCH` with these results; `None` for plain
+        /// SEARCH, empty for `RETURN ()`, which means ALL.
+        ret: Option<Vec<SearchReturn>>,
     },
     Fetch {
         uid: bool,
@@ -145,6 +148,19 @@ pub enum StatusItem {
     UidValidity,
     Unseen,
     HighestModSeq,
+}
+
+/// A result option of `SEARCH RETURN (...)` (RFC 4731 §3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchReturn {
+    /// The lowest matching message number or UID.
+    Min,
+    /// The highest.
+    Max,
+    /// All of them, as a sequence set.
+    All,
+    /// How many match.
+    Count,
 }
 
 /// One search criterion (RFC 3501 §6.4.4).
@@ -871,7 +887,32 @@ impl<'a> Parser<'a> {
         self.sp()?;
         Ok(match name {
             "SEARCH" => {
-                // search = "SEARCH" [SP "CHARSET" SP astring] 1*(SP search-key)
+                // search             = "SEARCH" [search-return-opts] [SP "CHARSET" SP astring] 1*(SP search-key)
+                // search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
+                // search-return-opt  = "MIN" / "MAX" / "ALL" / "COUNT"                    (RFC 4731 §3.1)
+                let mut ret = None;
+                let save = self.i;
+                if self.keyword().ok().as_deref() == Some("RETURN") {
+                    self.sp()?;
+                    self.expect(b'(', "'(' before search return options")?;
+                    let mut opts = Vec::new();
+                    while !self.eat(b')') {
+                        if !opts.is_empty() {
+                            self.sp()?;
+                        }
+                        opts.push(match self.keyword()?.as_str() {
+                            "MIN" => SearchReturn::Min,
+                            "MAX" => SearchReturn::Max,
+                            "ALL" => SearchReturn::All,
+                            "COUNT" => SearchReturn::Count,
+                            other => return Err(format!("unknown SEARCH RETURN option {other}")),
+                        });
+                    }
+                    self.sp()?;
+                    ret = Some(opts);
+                } else {
+                    self.i = save;
+                }
                 let mut charset = None;
                 let save = self.i;
                 if self.keyword().ok().as_deref() == Some("CHARSET") {
@@ -886,7 +927,7 @@ impl<'a> Parser<'a> {
                     keys.push(self.search_key()?);
                 }
                 let key = if keys.len() == 1 { keys.remove(0) } else { SearchKey::And(keys) };
-                CommandBody::Search { uid, charset, key }
+                CommandBody::Search { uid, charset, key, ret }
             }
             "FETCH" => {
                 // fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
@@ -1383,6 +1424,7 @@ mod tests {
             Ok(CommandBody::Search {
                 uid: false,
                 charset: None,
+                ret: None,
                 key: And(vec![
                     Flag("\\Flagged".into()),
                     Date(DateCmp::Since, NaiveDate::from_ymd_opt(1994, 2, 1).unwrap()),
@@ -1394,8 +1436,24 @@ mod tests {
         assert!(parse("a UID SEARCH CHARSET utf-8 OR (SEEN 1:3) TEXT {4}\r\nGrüß\r\n").is_err());
         assert!(matches!(
             parse("a UID SEARCH CHARSET utf-8 OR (SEEN 1:3) TEXT {6}\r\nGrüß\r\n"),
-            Ok(CommandBody::Search { uid: true, charset: Some(c), key: Or(..) }) if c == "UTF-8"
+            Ok(CommandBody::Search { uid: true, charset: Some(c), key: Or(..), ret: None }) if c == "UTF-8"
         ));
+        // RFC 4731 §3.1: result options.
+        assert_eq!(
+            parse("a UID SEARCH RETURN (MIN COUNT) CHARSET UTF-8 SEEN\r\n"),
+            Ok(CommandBody::Search {
+                uid: true,
+                charset: Some("UTF-8".into()),
+                key: Flag("\\Seen".into()),
+                ret: Some(vec![SearchReturn::Min, SearchReturn::Count]),
+            })
+        );
+        assert!(matches!(
+            parse("a SEARCH RETURN () 1:*\r\n"),
+            Ok(CommandBody::Search { ret: Some(r), .. }) if r.is_empty()
+        ));
+        assert!(parse("a SEARCH RETURN (SAVE) ALL\r\n").is_err());
+        assert!(parse("a SEARCH RETURN (MIN ALL\r\n").is_err());
         let deep = format!("a SEARCH {}ALL\r\n", "NOT ".repeat(100));
         assert_eq!(parse(&deep), Err("search criteria nested too deeply".into()));
         let parens = format!("a SEARCH {}ALL{}\r\n", "(".repeat(100), ")".repeat(100));

@@ -52,8 +52,8 @@ use tokio::sync::broadcast;
 use super::mime;
 use super::mutf7;
 use super::parser::{
-    Command, CommandBody, FetchItem, Frame, MailboxName, SearchKey, Section, SectionText, StatusItem, frame,
-    parse_command, parse_tag,
+    Command, CommandBody, FetchItem, Frame, MailboxName, SearchKey, SearchReturn, Section, SectionText,
+    StatusItem, frame, parse_command, parse_tag,
 };
 use super::response::{self, Status, date_time, flag_list, tagged, untagged, untagged_status};
 use super::search;
@@ -219,7 +219,7 @@ impl ImapSession {
     fn capabilities(&self) -> String {
         let mut caps =
             vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS"];
-        caps.extend(["MOVE", "UNSELECT", "SPECIAL-USE", "CHILDREN", "CONDSTORE"]);
+        caps.extend(["MOVE", "UNSELECT", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "ESEARCH"]);
         caps.retain(|c| self.host.offers("imap", c));
         if matches!(self.state, State::NotAuthenticated) {
             if self.conn.tls_available && self.conn.tls.is_none() && self.host.offers("imap", "STARTTLS") {
@@ -275,6 +275,21 @@ impl ImapSession {
                     self.skip = Skip::Line { tail: Vec::new() };
                 }
             }
+        }
+    }
+
+    /// A CONDSTORE-enabling command (RFC 7162 §3.1: FETCH MODSEQ or CHANGEDSINCE, SEARCH MODSEQ, STORE
+    /// UNCHANGEDSINCE): from now on FETCH responses carry MODSEQ, and the first such command while a mailbox is
+    /// selected tells the client the mailbox's HIGHESTMODSEQ, which SELECT did not (§3.1.2.1).
+    fn enable_condstore(&mut self, out: &mut Vec<u8>) {
+        if std::mem::replace(&mut self.condstore, true) {
+            return;
+        }
+        if let State::Selected { user, mailbox } = &self.state
+            && let Some((_, modseq)) = self.host.store.folder_version(user, &mailbox.name)
+        {
+            let code = format!("HIGHESTMODSEQ {}", modseq.max(1));
+            untagged_status(out, Status::Ok, Some(&code), "Highest");
         }
     }
 
@@ -563,7 +578,9 @@ impl ImapSession {
                     Reply::ok("EXPUNGE completed")
                 }
             }
-            CommandBody::Search { uid, charset, key } => self.search(uid, charset.as_deref(), &key, out),
+            CommandBody::Search { uid, charset, key, ret } => {
+                self.search(tag, uid, charset.as_deref(), &key, ret.as_deref(), out)
+            }
             CommandBody::Fetch { uid, set, items, changed_since } => {
                 self.fetch(uid, &set, items, changed_since, out)
             }
@@ -1069,11 +1086,22 @@ impl ImapSession {
         }
     }
 
-    fn search(&mut self, uid: bool, charset: Option<&str>, key: &SearchKey, out: &mut Vec<u8>) -> Reply {
+    fn search(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        charset: Option<&str>,
+        key: &SearchKey,
+        ret: Option<&[SearchReturn]>,
+        out: &mut Vec<u8>,
+    ) -> Reply {
         if let Some(cs) = charset
             && !matches!(cs, "UTF-8" | "US-ASCII")
         {
             return Reply::no(Some("BADCHARSET (UTF-8 US-ASCII)"), "Unsupported charset");
+        }
+        if search::uses_modseq(key) {
+            self.enable_condstore(out);
         }
         let State::Selected { user, mailbox } = &self.state else {
             return Reply::bad("No mailbox selected");
@@ -1081,8 +1109,8 @@ impl ImapSession {
         let content = search::needs_content(key);
         let max_seq = mailbox.messages.len() as u32;
         let max_uid = mailbox.messages.last().map_or(0, |s| s.meta.uid);
-        let mut hits = Vec::new();
-        let mut highest = 0;
+        // (number or UID, modseq) of each match, ascending.
+        let mut hits: Vec<(u32, u64)> = Vec::new();
         for (i, snap) in mailbox.messages.iter().enumerate() {
             if snap.expunged {
                 continue;
@@ -1099,18 +1127,23 @@ impl ImapSession {
                 parsed: parsed.as_ref(),
             };
             if search::matches(key, &candidate) {
-                hits.push(if uid { snap.meta.uid } else { i as u32 + 1 });
-                highest = highest.max(snap.meta.modseq);
+                hits.push((if uid { snap.meta.uid } else { i as u32 + 1 }, snap.meta.modseq));
             }
         }
-        let mut line = String::from("SEARCH");
-        for h in &hits {
-            line.push_str(&format!(" {h}"));
+        let modseq = search::uses_modseq(key);
+        match ret {
+            Some(ret) => esearch(out, tag, uid, ret, &hits, modseq),
+            None => {
+                let mut line = String::from("SEARCH");
+                for (h, _) in &hits {
+                    line.push_str(&format!(" {h}"));
+                }
+                if modseq && let Some(highest) = hits.iter().map(|&(_, m)| m).max() {
+                    line.push_str(&format!(" (MODSEQ {highest})"));
+                }
+                untagged(out, &line);
+            }
         }
-        if search::uses_modseq(key) && !hits.is_empty() {
-            line.push_str(&format!(" (MODSEQ {highest})"));
-        }
-        untagged(out, &line);
         Reply::ok("SEARCH completed")
     }
 
@@ -1130,7 +1163,7 @@ impl ImapSession {
             items.insert(0, FetchItem::Uid);
         }
         if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
-            self.condstore = true;
+            self.enable_condstore(out);
             if !items.contains(&FetchItem::ModSeq) {
                 items.push(FetchItem::ModSeq);
             }
@@ -1257,7 +1290,7 @@ impl ImapSession {
             Err(r) => return r,
         };
         if unchanged_since.is_some() {
-            self.condstore = true;
+            self.enable_condstore(out);
         }
         let condstore = self.condstore;
         let host = self.host.clone();
@@ -1464,6 +1497,55 @@ impl ImapSession {
             untagged(out, &format!("{recent} RECENT"));
         }
     }
+}
+
+/// Writes the ESEARCH response (RFC 4731 §3.1, §4):
+///
+/// ```text
+/// esearch-response  = "ESEARCH" [search-correlator] [SP "UID"] *(SP search-return-data)
+/// search-correlator = SP "(" "TAG" SP tag-string ")"
+/// search-return-data = "MIN" SP nz-number / "MAX" SP nz-number / "ALL" SP sequence-set / "COUNT" SP number
+/// ```
+///
+/// `RETURN ()` means ALL; with no match, MIN, MAX and ALL are left out and COUNT is 0. When the search used MODSEQ,
+/// RFC 7162 §3.1.5 adds the highest mod-sequence of the messages returned: those of MIN and MAX when only they
+/// were asked for, else of all matches.
+fn esearch(out: &mut Vec<u8>, tag: &str, uid: bool, ret: &[SearchReturn], hits: &[(u32, u64)], modseq: bool) {
+    let ret = if ret.is_empty() { &[SearchReturn::All][..] } else { ret };
+    let mut line = b"* ESEARCH (TAG ".to_vec();
+    response::string(&mut line, tag.as_bytes());
+    line.push(b')');
+    if uid {
+        line.extend_from_slice(b" UID");
+    }
+    let (first, last) = (hits.first(), hits.last());
+    let mut returned: Vec<u64> = Vec::new();
+    if ret.contains(&SearchReturn::Min)
+        && let Some(&(n, m)) = first
+    {
+        line.extend_from_slice(format!(" MIN {n}").as_bytes());
+        returned.push(m);
+    }
+    if ret.contains(&SearchReturn::Max)
+        && let Some(&(n, m)) = last
+    {
+        line.extend_from_slice(format!(" MAX {n}").as_bytes());
+        returned.push(m);
+    }
+    let all_kinds = ret.contains(&SearchReturn::All) || ret.contains(&SearchReturn::Count);
+    if ret.contains(&SearchReturn::All) && !hits.is_empty() {
+        let numbers: Vec<u32> = hits.iter().map(|&(n, _)| n).collect();
+        line.extend_from_slice(format!(" ALL {}", SequenceSet::compact(&numbers)).as_bytes());
+    }
+    if ret.contains(&SearchReturn::Count) {
+        line.extend_from_slice(format!(" COUNT {}", hits.len()).as_bytes());
+    }
+    let highest = if all_kinds { hits.iter().map(|&(_, m)| m).max() } else { returned.into_iter().max() };
+    if modseq && let Some(highest) = highest {
+        line.extend_from_slice(format!(" MODSEQ {highest}").as_bytes());
+    }
+    line.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&line);
 }
 
 /// Writes untagged FLAGS and PERMANENTFLAGS (RFC 3501 §7.2.6, §7.1) for the system flags and `keywords`.
