@@ -72,6 +72,9 @@ fn binary() -> PathBuf {
 struct Env {
     c: Client,
     base: String,
+    /// The WebDriver URL, for a second browser (rooms).
+    driver: String,
+    profile: PathBuf,
     _server: Proc,
     _driver: Proc,
     _dir: tempfile::TempDir,
@@ -113,24 +116,47 @@ impl Env {
         wait_port(http, "mailroom");
         wait_port(dport, "chromedriver");
         let profile = dir.path().join("chromium-profile");
-        let caps = json!({
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                    "--window-size=1280,1000", format!("--user-data-dir={}", profile.display()),
-                ]
-            }
-        });
-        let caps = caps.as_object().unwrap().clone();
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let c = ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{dport}"))
+        let driver_url = format!("http://127.0.0.1:{dport}");
+        let c = session(&driver_url, &profile).await;
+        Some(Env {
+            c,
+            base: format!("http://127.0.0.1:{http}"),
+            driver: driver_url,
+            profile: dir.path().join("chromium-profile-2"),
+            _server: server,
+            _driver: driver,
+            _dir: dir,
+        })
+    }
+
+    /// A second browser (its own profile, so its own sessionStorage), for rooms. Close it with `close()`.
+    async fn second(&self) -> Client {
+        session(&self.driver, &self.profile).await
+    }
+
+    /// Whether the element's box lies inside the viewport: returns (inside, [top, bottom, left, right, h, w]).
+    async fn in_view(&self, css: &str) -> (bool, Vec<f64>) {
+        self.wait_css(css, css).await;
+        let v = self
+            .c
+            .execute(
+                "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
+                 return [r.top, r.bottom, r.left, r.right, innerHeight, innerWidth];",
+                vec![json!(css)],
+            )
             .await
-            .expect("WebDriver session");
-        Some(Env { c, base: format!("http://127.0.0.1:{http}"), _server: server, _driver: driver, _dir: dir })
+            .unwrap();
+        let v: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let inside = v[1] > v[0] && v[0] >= 0.0 && v[1] <= v[4] && v[2] >= 0.0 && v[3] <= v[5];
+        (inside, v)
+    }
+
+    /// Opens the settings of a host (busy, extensions).
+    async fn host_settings(&self, host: &str) {
+        let open = self.attr(&format!("[data-settings='{host}']"), "open").await;
+        if open.is_none() {
+            self.click(&format!("[data-settings='{host}'] summary")).await;
+        }
     }
 
     /// Loads a page and checks that the real playground (not the fallback page) started.
@@ -278,6 +304,24 @@ impl Env {
     async fn finish(self) {
         let _ = self.c.close().await;
     }
+}
+
+/// A WebDriver session with headless Chromium and its own profile directory.
+async fn session(driver: &str, profile: &std::path::Path) -> Client {
+    let chromium = find(&["chromium", "chromium-browser", "google-chrome"]).unwrap();
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                "--window-size=1280,1000", format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let caps = caps.as_object().unwrap().clone();
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector).capabilities(caps).connect(driver).await.expect("WebDriver session")
 }
 
 fn run(f: impl AsyncFnOnce(&Env)) {
@@ -433,7 +477,9 @@ fn embed_mode_opens_its_preset_in_640x480() {
         e.wait_css(".app.embed", "the compact layout").await;
         e.wait_css(".pane[data-service='imap']", "the preset connection").await;
         e.wait_line(1, "* OK").await;
-        assert!(e.c.find_all(Locator::Css("#world")).await.unwrap().is_empty(), "embed mode hides the world");
+        // A compact strip of the world stays in view (the full picture does not fit).
+        let (inside, r) = e.in_view("#world-strip").await;
+        assert!(inside, "the world strip is outside a 640×480 frame: {r:?}");
         // The command line is inside the frame and works.
         let input = e.wait_css("#cmd-1", "the command line").await;
         let rect = input.rectangle().await.unwrap();
@@ -724,5 +770,260 @@ fn imap_append_literal_through_the_editor() {
         e.wait_attr("#mailbox-view", "data-count", "1").await;
         let subj = e.wait_css("#mailbox-view .subject", "the message").await.text().await.unwrap();
         assert_eq!(subj, "literal");
+    });
+}
+
+/// After a connection opens, the command line and the world are on screen together: the picture on a 1280×720
+/// desktop, the compact strip on a 390×844 phone, where the tab bar shows the picture and an explanation opens over
+/// the connection.
+#[test]
+fn the_world_stays_in_view_at_1280x720_and_on_a_phone() {
+    run(async |e| {
+        e.open("/?play=1").await;
+        e.viewport(1280, 720).await;
+        e.open_conn("mx1", "smtp", 1).await;
+        e.wait_line(1, "220").await;
+        // The cursor is in the new connection's command line (not on the Open button).
+        let focused = e.c.execute("return document.activeElement.id;", vec![]).await.unwrap();
+        assert_eq!(focused.as_str(), Some("cmd-1"));
+        e.type_cmd(1, "EHLO browser.test").await;
+        e.wait_line(1, "250 ").await;
+        for css in ["#world .world-svg", "#cmd-1"] {
+            let (inside, r) = e.in_view(css).await;
+            assert!(inside, "{css} is not inside the 1280×720 viewport: {r:?}");
+        }
+        e.shot("layout-1280x720").await;
+        e.viewport(390, 844).await;
+        for css in ["#world-strip", "#cmd-1"] {
+            let (inside, r) = e.in_view(css).await;
+            assert!(inside, "{css} is not inside the 390×844 viewport: {r:?}");
+        }
+        // Tapping a line explains it over the connection, inside the screen.
+        e.wait_line(1, "S: 220").await.click().await.unwrap();
+        e.wait_css("#explain", "the explanation").await;
+        let (inside, r) = e.in_view(".layout.explaining .pv-explain").await;
+        assert!(inside, "the explanation is not on screen: {r:?}");
+        e.shot("layout-390x844-explain").await;
+        e.click("[data-view-tab='world']").await;
+        // The picture keeps a readable size and scrolls sideways inside its frame, which is on screen.
+        let (inside, r) = e.in_view("#world").await;
+        assert!(inside, "the World tab does not show the picture: {r:?}");
+        e.shot("layout-390x844-world").await;
+        e.viewport(1400, 1000).await;
+        e.shot("layout-1400x1000").await;
+    });
+}
+
+/// Two browsers open the same `?room=` link (a code with `-`): both say they are in the room with one other, and a
+/// message one sends arrives in the mailbox the other sees.
+#[test]
+fn two_browsers_share_a_room_by_url() {
+    run(async |e| {
+        e.open("/?room=class-7b&play=1").await;
+        e.wait_css("#world-info[data-world='room']", "the room badge").await;
+        let other = e.second().await;
+        let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+            other.goto(&format!("{}/?room=class-7b&play=1", e.base)).await.unwrap();
+            e.wait_attr("#world-info", "data-members", "2").await;
+            assert!(e.text("#members").await.contains("1 other"));
+            let link =
+                e.c.execute("return document.getElementById('room-link').value;", vec![]).await.unwrap();
+            assert!(link.as_str().unwrap().ends_with("/?room=class-7b"), "{link}");
+            e.open_conn("mx1", "smtp", 1).await;
+            e.smtp_send(1, false, "alice@example.com", "bob@example.com", "For the class").await;
+            let deadline = Instant::now() + Duration::from_secs(TIMEOUT);
+            loop {
+                let n = match other.find(Locator::Css("[data-mailbox='mx1/bob']")).await {
+                    Ok(el) => el.attr("data-count").await.unwrap_or_default(),
+                    Err(_) => None,
+                };
+                if n.as_deref() == Some("1") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the second browser never saw bob's message ({n:?})");
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            let members = other.find(Locator::Css("#world-info")).await.unwrap().attr("data-members").await;
+            assert_eq!(members.unwrap().as_deref(), Some("2"));
+        }))
+        .await;
+        let _ = other.close().await;
+        if let Err(p) = outcome {
+            std::panic::resume_unwind(p);
+        }
+        e.shot("room").await;
+    });
+}
+
+/// The queue panel lists a deferred message with its countdowns; "Return to sender now" bounces it to alice.
+#[test]
+fn queue_panel_lists_a_deferred_message_and_returns_it_to_the_sender() {
+    run(async |e| {
+        e.open("/?play=1").await;
+        e.click("[data-host-toggle='mx2']").await;
+        e.wait_css("[data-host='mx2'].offline", "mx2 to go offline").await;
+        e.open_conn("mx1", "smtp", 1).await;
+        e.smtp_send(1, true, "alice@example.com", "carol@example.net", "Will bounce").await;
+        let item = e.wait_css("#queue-panel .queued[data-host='mx1']", "the queued message").await;
+        let deadline = Instant::now() + Duration::from_secs(TIMEOUT);
+        let text = loop {
+            let t = item.text().await.unwrap();
+            if t.contains("next try in") || Instant::now() > deadline {
+                break t;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        };
+        assert!(
+            text.contains("alice@example.com")
+                && text.contains("carol@example.net")
+                && text.contains("next try in")
+                && text.contains("bounces in")
+                && text.contains("attempts: 1"),
+            "{text}"
+        );
+        e.shot("queue-panel").await;
+        e.click("#queue-panel [data-return]").await;
+        e.wait_attr("[data-mailbox='mx1/alice']", "data-count", "1").await;
+        e.wait_attr("[data-spool='mx1']", "data-queued", "0").await;
+        assert!(e.c.find_all(Locator::Css("#queue-panel")).await.unwrap().is_empty());
+    });
+}
+
+/// A busy mx2 turns mx1's relay away with 421: the message stays queued with that error.
+#[test]
+fn a_busy_host_answers_421_and_the_message_is_deferred() {
+    run(async |e| {
+        e.open("/?play=1").await;
+        e.host_settings("mx2").await;
+        e.click("[data-busy-toggle='mx2']").await;
+        e.wait_css("[data-host='mx2'].busy", "mx2 to be busy").await;
+        e.open_conn("mx2", "smtp", 1).await;
+        e.wait_line(1, "421").await;
+        e.open_conn("mx1", "smtp", 2).await;
+        e.smtp_send(2, true, "alice@example.com", "carol@example.net", "Busy day").await;
+        e.wait_attr("[data-spool='mx1']", "data-queued", "1").await;
+        let err = e.text("#queue-panel .q-error").await;
+        assert!(err.contains("421"), "{err}");
+        e.shot("busy-host").await;
+    });
+}
+
+/// Unticking PIPELINING removes it from mx1's EHLO at once.
+#[test]
+fn switching_off_pipelining_removes_it_from_ehlo() {
+    run(async |e| {
+        e.open("/?play=1").await;
+        e.host_settings("mx1").await;
+        e.click("[data-ext='mx1/smtp/PIPELINING']").await;
+        e.wait_css("[data-ext='mx1/smtp/PIPELINING']:not(:checked)", "the switch to follow the snapshot")
+            .await;
+        e.open_conn("mx1", "smtp", 1).await;
+        e.wait_line(1, "220").await;
+        e.type_cmd(1, "EHLO browser.test").await;
+        e.wait_line(1, "250 ").await;
+        let lines = e.c.find_all(Locator::Css(".pane[data-conn='1'] .line")).await.unwrap();
+        let mut all = String::new();
+        for l in lines {
+            all += &l.text().await.unwrap();
+            all.push('\n');
+        }
+        assert!(all.contains("250-") && !all.contains("PIPELINING"), "{all}");
+    });
+}
+
+/// The ladder diagram draws the learner's exchange with mx1 and mx1's relay conversation with mx2 (server to
+/// server, shaded once inside TLS); clicking an arrow of the learner's explains it.
+#[test]
+fn ladder_diagram_draws_the_relays_arrows() {
+    run(async |e| {
+        e.open("/?play=1").await;
+        e.open_conn("mx1", "submission", 1).await;
+        e.smtp_send(1, true, "alice@example.com", "carol@example.net", "Drawn as a ladder").await;
+        e.wait_attr("[data-mailbox='mx2/carol']", "data-count", "1").await;
+        e.click("#open-ladder").await;
+        e.wait_css("#ladder .arrow.relay", "the relay's arrows").await;
+        let mut relay = String::new();
+        for a in e.c.find_all(Locator::Css("#ladder .arrow.relay title")).await.unwrap() {
+            relay += &a.html(true).await.unwrap();
+            relay.push('\n');
+        }
+        assert!(
+            relay.contains("RCPT TO:&lt;carol@example.net&gt;")
+                || relay.contains("RCPT TO:<carol@example.net>"),
+            "{relay}"
+        );
+        let names = e.text("#ladder .ladder-svg").await;
+        assert!(names.contains("laptop") && names.contains("mx1") && names.contains("mx2"), "{names}");
+        assert!(
+            !e.c.find_all(Locator::Css("#ladder .arrow.relay.tls")).await.unwrap().is_empty(),
+            "no TLS band"
+        );
+        e.shots("ladder").await;
+        e.click("#ladder .arrow:not(.relay)").await;
+        e.wait_css("#explain", "the arrow's explanation").await;
+    });
+}
+
+/// A reload keeps the transcripts (sessionStorage, with the session token), shown as closed, and the world.
+#[test]
+fn a_reload_keeps_the_transcripts() {
+    run(async |e| {
+        e.open("/?play=1").await;
+        e.open_conn("mx1", "smtp", 1).await;
+        e.wait_line(1, "220").await;
+        e.type_cmd(1, "EHLO before.reload").await;
+        e.wait_line(1, "250 ").await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        e.c.refresh().await.unwrap();
+        e.wait_css("#app[data-link='up']", "the session to come back").await;
+        e.wait_line(1, "EHLO before.reload").await;
+        e.wait_line(1, "the page was reloaded").await;
+        // New connections go on numbering after the kept ones.
+        e.open_conn("mx1", "pop3", 2).await;
+        e.wait_line(2, "+OK").await;
+    });
+}
+
+/// `/?replay=` with a link (here a `data:` URL holding a replay file) plays it back step by step: no session, the
+/// transcript growing one line per "Next step", the ladder drawing it.
+#[test]
+fn a_replay_link_plays_back_step_by_step() {
+    run(async |e| {
+        let replay = json!({
+            "mailroom_replay": 1,
+            "world": null,
+            "steps": [
+                { "kind": "open", "host": "mx1", "service": "smtp" },
+                { "kind": "line", "conn": 1, "dir": "s", "at": 1764170000000i64, "text": "220 mx1.example.com ESMTP Mailroom ready\r\n" },
+                { "kind": "line", "conn": 1, "dir": "c", "at": 1764170001000i64, "text": "EHLO teacher.example\r\n" },
+                { "kind": "line", "conn": 1, "dir": "s", "at": 1764170001010i64, "text": "250 mx1.example.com\r\n" }
+            ]
+        });
+        let pct = |s: &str| -> String {
+            s.bytes()
+                .map(
+                    |b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") },
+                )
+                .collect()
+        };
+        // The link a teacher shares: `?replay=` and the URL of the file (a `data:` URL holds the file itself).
+        let enc = pct(&format!("data:application/json,{}", pct(&replay.to_string())));
+        e.c.goto(&format!("{}/?replay={enc}", e.base)).await.unwrap();
+        e.wait_attr("#replay-bar", "data-steps", "4").await;
+        for n in 1..=2 {
+            e.click("#replay-next").await;
+            e.wait_attr("#replay-bar", "data-step", &n.to_string()).await;
+        }
+        e.wait_line(1, "220 mx1.example.com").await;
+        assert!(e.c.find_all(Locator::Css(".line")).await.unwrap().len() == 1, "one line after two steps");
+        e.click("#replay-next").await;
+        e.wait_line(1, "EHLO teacher.example").await;
+        e.click("#replay-back").await;
+        e.wait_attr("#replay-bar", "data-step", "2").await;
+        assert_eq!(e.c.find_all(Locator::Css(".line")).await.unwrap().len(), 1, "Back takes the line away");
+        e.click("#replay-play").await;
+        e.wait_attr("#replay-bar", "data-step", "4").await;
+        e.wait_line(1, "250 mx1.example.com").await;
+        e.shot("replay").await;
     });
 }

@@ -10,12 +10,14 @@ use mailroom_core::wire::ClientMsg;
 use yew::prelude::*;
 
 use crate::components::{
-    banner::Banner, event_log::EventLog, lesson_panel::LessonPanel, picker::Picker, side_panel::SidePanel,
-    tabs::Panes, world::World,
+    banner::Banner, event_log::EventLog, lesson_panel::LessonPanel, picker::Picker, replay_bar::ReplayBar,
+    side_panel::SidePanel, tabs::Panes, world::World, world_info::WorldInfo, world_strip::WorldStrip,
 };
-use crate::hooks::{use_catalogue::use_catalogue, use_player::use_player, use_session::use_session};
+use crate::hooks::{
+    use_catalogue::use_catalogue, use_config::use_config, use_player::use_player, use_session::use_session,
+};
 use crate::lesson::{FIRST_LESSON, parse_done, store_done};
-use crate::state::{Action, AppState, Link, Panel, Preset};
+use crate::state::{Action, AppState, Link, Panel, Preset, View};
 
 /// `localStorage` key of the completed lessons (a JSON array of ids).
 const PROGRESS_KEY: &str = "mailroom.progress";
@@ -23,6 +25,15 @@ const PROGRESS_KEY: &str = "mailroom.progress";
 const RESUME_WAIT_MS: u32 = 400;
 /// `localStorage` key set once the first lesson was offered: later visits open the free playground.
 const VISITED_KEY: &str = "mailroom.visited";
+
+/// `sessionStorage` key of the transcripts kept across a reload.
+const TRANSCRIPTS_KEY: &str = "mailroom.transcripts";
+/// How long after the last transcript change they are saved.
+const SAVE_WAIT_MS: u32 = 300;
+
+fn session() -> Option<web_sys::Storage> {
+    web_sys::window()?.session_storage().ok()?
+}
 
 fn local() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
@@ -81,6 +92,7 @@ pub fn app() -> Html {
     });
     let raw = use_session(state.clone());
     use_catalogue(state.clone());
+    use_config(state.clone());
     use_player(state.clone(), raw.clone());
     // What the learner sends counts as an action of the running lesson (the reference solution is counted the same
     // way: a line or message sent, a connection opened, a button that changes the world).
@@ -103,6 +115,31 @@ pub fn app() -> Html {
     };
     let ctx = Ctx { state: state.clone(), send, raw };
     let embed = state.preset.embed;
+
+    // Transcripts survive a reload: kept in `sessionStorage` with the session token (a moment after the last change),
+    // and brought back when the server welcomes the same token again.
+    {
+        let key: (usize, usize) = (state.conns.len(), state.conns.iter().map(|c| c.rows.end()).sum());
+        let latest = state.clone();
+        use_effect_with(key, move |_| {
+            let timer = Timeout::new(SAVE_WAIT_MS, move || {
+                if let (Some(json), Some(st)) = (latest.save(), session()) {
+                    let _ = st.set_item(TRANSCRIPTS_KEY, &json);
+                }
+            });
+            move || drop(timer)
+        });
+        let d = state.dispatcher();
+        let sandbox = state.sandbox();
+        use_effect_with(state.token.clone(), move |token| {
+            if token.is_some()
+                && sandbox
+                && let Some(json) = session().and_then(|s| s.get_item(TRANSCRIPTS_KEY).ok().flatten())
+            {
+                d.dispatch(Action::Restore(json));
+            }
+        });
+    }
 
     // Completed lessons survive a reload.
     use_effect_with(state.done.clone(), |done: &BTreeSet<String>| {
@@ -208,21 +245,36 @@ pub fn app() -> Html {
     let lesson = state.lesson.is_some();
     let status = match &state.link {
         Link::Up => html! { <span class="status up">{ "connected" }</span> },
+        Link::Connecting if state.preset.replay.is_some() => {
+            html! { <span class="status">{ "replay, not connected" }</span> }
+        }
         Link::Connecting => html! { <span class="status wait">{ "connecting…" }</span> },
         Link::Down(_) => html! { <span class="status down">{ "disconnected" }</span> },
     };
+    let view = state.view;
+    let tab = |v: View, label: &'static str, key: &'static str| {
+        let d = state.dispatcher();
+        let onclick = Callback::from(move |_| d.dispatch(Action::View(v)));
+        html! {
+            <button role="tab" aria-selected={(view == v).to_string()} data-view-tab={key} {onclick}>{ label }</button>
+        }
+    };
+    let explaining = matches!(state.panel, Panel::Explain(..));
     html! {
         <ContextProvider<Ctx> context={ctx}>
             <div class={classes!("app", embed.then_some("embed"))} id="app" data-link={format!("{:?}", state.link).to_lowercase()}>
                 <header class="top">
                     <h1>{ "Mailroom" }</h1>
                     if !embed { <p class="tagline">{ "Type SMTP, POP3 and IMAP by hand and watch the mail move." }</p> }
+                    if !embed { <WorldInfo /> }
                     { status }
                 </header>
                 <Banner />
+                if state.preset.replay.is_some() { <ReplayBar /> }
                 if embed {
                     <main class={classes!("layout", "embed-layout", (state.panel != Panel::Help || lesson).then_some("with-side"))}>
                         <section class="work" aria-label="Connections">
+                            <WorldStrip />
                             if state.conns.is_empty() {
                                 <Picker />
                             } else {
@@ -238,20 +290,33 @@ pub fn app() -> Html {
                         }
                     </main>
                 } else {
-                    <main class={classes!("layout", lesson.then_some("with-lesson"))}>
-                        <section class="work" aria-label="Connections">
+                    // Wide screens show everything: the connection on the left, the world at the top of the right
+                    // column (a strip above the connection while a lesson's story takes that place). Phones show one
+                    // part at a time, chosen in the tab bar; an explanation opens over the connection.
+                    <main class={classes!("layout", lesson.then_some("with-lesson"), explaining.then_some("explaining"))}
+                        data-view={format!("{view:?}").to_lowercase()}>
+                        <section class="work pv-connection" aria-label="Connections">
+                            <WorldStrip />
                             <Picker />
                             <Panes />
                         </section>
                         <div class="side-col">
-                            <LessonPanel />
-                            if !lesson || state.panel != Panel::Help { <SidePanel /> }
+                            <div class="lesson-slot pv-connection"><LessonPanel /></div>
+                            <section class="world-area pv-world" aria-label="The mail world">
+                                <World />
+                            </section>
+                            <div class="pv-explain">
+                                if !lesson || state.panel != Panel::Help { <SidePanel /> }
+                            </div>
+                            <div class="pv-log"><EventLog /></div>
                         </div>
-                        <section class="world-area" aria-label="The mail world">
-                            <World />
-                            <EventLog />
-                        </section>
                     </main>
+                    <nav class="phone-tabs" role="tablist" aria-label="Parts of the page">
+                        { tab(View::Connection, "Connection", "connection") }
+                        { tab(View::World, "World", "world") }
+                        { tab(View::Explain, "Explain", "explain") }
+                        { tab(View::Log, "Log", "log") }
+                    </nav>
                 }
             </div>
         </ContextProvider<Ctx>>

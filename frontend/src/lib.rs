@@ -7,6 +7,8 @@
 //! ## Layout
 //! - [`state`]: the one reducer (`AppState` + `Action`), fed by the WebSocket and by the learner.
 //! - [`transcript`]: line splitting, colour classes by meaning, export.
+//! - [`ladder`]: the ladder diagram's columns and arrows.
+//! - [`replay`]: a session exported as steps, and played back.
 //! - [`proto`]: follows each connection's protocol state for Tab completion, chips and the DATA editor.
 //! - `hooks/use_session.rs`: the WebSocket (`wire::ClientMsg`/`ServerMsg`, the types the server uses).
 //! - `components/`: one file per component; `app.rs` puts them together.
@@ -16,8 +18,10 @@
 #![forbid(unsafe_code)]
 
 pub mod assist;
+pub mod ladder;
 pub mod lesson;
 pub mod proto;
+pub mod replay;
 pub mod state;
 pub mod transcript;
 

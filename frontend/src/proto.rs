@@ -365,7 +365,8 @@ fn complete_args(protocol: Protocol, cmd: &str) -> String {
     match (protocol, cmd) {
         (Protocol::Smtp, "MAIL") => "MAIL FROM:<".into(),
         (Protocol::Smtp, "RCPT") => "RCPT TO:<".into(),
-        (_, c) if explain::command(protocol, c).is_some_and(|c| c.syntax.contains(' ')) => format!("{c} "),
+        // No space after the command: the learner types it (a completed `LOGIN ` plus a typed space would send
+        // two, and IMAP answers that with BAD).
         (_, c) => c.to_string(),
     }
 }
@@ -531,13 +532,13 @@ mod tests {
     #[test]
     fn completion() {
         let t = Tracker::new(Protocol::Smtp);
-        assert_eq!(t.complete("eh"), Completion::Done("EHLO ".into()));
+        assert_eq!(t.complete("eh"), Completion::Done("EHLO".into()));
         assert_eq!(t.complete("xyz"), Completion::None);
         let t = run(Protocol::Smtp, &[("C", "EHLO me"), ("S", "250 ok")]);
         assert_eq!(t.complete("MA"), Completion::Done("MAIL FROM:<".into()));
         assert!(matches!(t.complete("") , Completion::Ambiguous(v) if v.contains(&"MAIL".to_string())));
         let t = run(Protocol::Imap, &[("C", "a1 LOGIN x y"), ("S", "a1 OK")]);
-        assert_eq!(t.complete("a2 SEL"), Completion::Done("a2 SELECT ".into()));
+        assert_eq!(t.complete("a2 SEL"), Completion::Done("a2 SELECT".into()));
         assert!(matches!(t.complete("a2 S"), Completion::Ambiguous(v) if v.contains(&"STATUS".to_string())));
         // FETCH is only valid in the Selected state.
         assert_eq!(t.complete("a2 FET"), Completion::None);

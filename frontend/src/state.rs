@@ -216,6 +216,8 @@ pub struct Relay {
     pub mx: String,
     /// Lines.
     pub lines: Vec<TranscriptLine>,
+    /// When the conversation was recorded (its event's time, ms since the epoch, world time).
+    pub at: i64,
 }
 
 /// What the side panel shows.
@@ -229,6 +231,8 @@ pub enum Panel {
     Mailbox(String, String),
     /// The relay transcripts.
     Relay,
+    /// The ladder diagram of every exchange.
+    Ladder,
 }
 
 /// URL options (`?embed=1&host=mx1&service=smtp&room=ABC`, `?lesson=relay`, `?play=1`).
@@ -246,6 +250,8 @@ pub struct Preset {
     pub lesson: Option<String>,
     /// The free playground: no first lesson on a first visit (`?play=1`).
     pub play: bool,
+    /// Replay mode (`?replay=URL`, still URL-encoded; `?replay=1`: choose or paste a file): no session.
+    pub replay: Option<String>,
 }
 
 impl Preset {
@@ -260,7 +266,7 @@ impl Preset {
                 "embed" => p.embed = v != "0" && v != "false",
                 "host" if ok(&v) => p.host = Some(v.to_ascii_lowercase()),
                 "service" if ok(&v) => p.service = Some(v.to_ascii_lowercase()),
-                "room" if ok(&v) => p.room = Some(v),
+                "room" if room_code_ok(&v) => p.room = Some(v),
                 "lesson"
                     if !v.is_empty()
                         && v.len() <= 64
@@ -269,11 +275,96 @@ impl Preset {
                     p.lesson = Some(v)
                 }
                 "play" => p.play = v != "0" && v != "false",
+                "replay" if !v.is_empty() => p.replay = Some(v),
                 _ => {}
             }
         }
         p
     }
+}
+
+/// Rows per connection kept in `sessionStorage` across a reload.
+pub const SAVED_ROWS: usize = 400;
+
+/// Transcripts as kept in `sessionStorage` (with the session token they belong to).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Saved {
+    token: String,
+    next_conn: u32,
+    conns: Vec<SavedConn>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedConn {
+    id: u32,
+    host: String,
+    service: String,
+    device: Option<String>,
+    history: Vec<String>,
+    rows: Vec<SavedRow>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum SavedRow {
+    /// A line: client side?, time, text, line ending.
+    L(bool, i64, String, String),
+    /// TLS began: version, cipher, subject, fingerprint, implicit.
+    T(String, String, String, String, bool),
+    /// Closed, with the reason.
+    X(String),
+}
+
+/// Whether `code` is a valid room code: 1–32 letters, digits, `-` or `_` (docs/websocket-protocol.md).
+pub fn room_code_ok(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 32
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Which part of the page a phone shows (the tab bar under 700 px; wider screens show them all).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum View {
+    /// The connections: transcript and command line (with a compact world strip).
+    #[default]
+    Connection,
+    /// The picture of the world, its controls and queues.
+    World,
+    /// The details panel: explanation, mailbox, relay, lessons.
+    Explain,
+    /// The event log.
+    Log,
+}
+
+/// How long to wait before reconnecting after `failures` lost sockets in a row: 1, 2, 4, 8, 16, then 30 s.
+pub fn backoff_ms(failures: u32) -> u32 {
+    (1000u32 << failures.saturating_sub(1).min(5)).min(30_000)
+}
+
+/// Where a real mail client reaches a service of the persistent world (`GET /api/config`, `tcp`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// `mx1`.
+    pub host: String,
+    /// `smtp`.
+    pub service: String,
+    /// `127.0.0.1:10025`.
+    pub addr: String,
+}
+
+/// Reads `tcp` out of `/api/config`'s JSON (nothing when absent or malformed).
+pub fn parse_tcp(json: &str) -> Vec<Listener> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    let s = |l: &serde_json::Value, k: &str| l.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    v.get("tcp")
+        .and_then(|t| t.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| {
+                    Some(Listener { host: s(l, "host")?, service: s(l, "service")?, addr: s(l, "addr")? })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Everything the page shows.
@@ -285,6 +376,8 @@ pub struct AppState {
     pub link: Link,
     /// Bumped to ask the session hook to reconnect.
     pub reconnects: u32,
+    /// Sockets lost in a row since the last Welcome (sets the reconnect backoff).
+    pub retries: u32,
     /// Token from Welcome (reattach after reload).
     pub token: Option<String>,
     /// Whether the server lets plaintext AUTH through.
@@ -327,6 +420,12 @@ pub struct AppState {
     pub starting: (bool, bool),
     /// Lesson starts so far (see [`LessonRun::serial`]).
     pub lesson_starts: u32,
+    /// The part a phone shows.
+    pub view: View,
+    /// Where real clients reach the persistent world (empty: nowhere, or not known yet).
+    pub tcp: Vec<Listener>,
+    /// The replay being played back, and how many of its steps are shown.
+    pub replay: Option<(Rc<crate::replay::Replay>, usize)>,
 }
 
 /// Something the player does now: dispatch `action`, then send `msgs`.
@@ -374,6 +473,7 @@ impl AppState {
             preset,
             link: Link::Connecting,
             reconnects: 0,
+            retries: 0,
             token: None,
             plaintext_auth: true,
             members: 1,
@@ -395,7 +495,106 @@ impl AppState {
             done: BTreeSet::new(),
             starting: (false, false),
             lesson_starts: 0,
+            view: View::Connection,
+            tcp: Vec::new(),
+            replay: None,
         }
+    }
+
+    /// The transcripts as JSON for `sessionStorage` (the last [`SAVED_ROWS`] rows of each), if there is a token.
+    pub fn save(&self) -> Option<String> {
+        let token = self.token.clone()?;
+        let conns = self
+            .conns
+            .iter()
+            .map(|c| SavedConn {
+                id: c.id,
+                host: c.host.clone(),
+                service: c.service.clone(),
+                device: c.device.clone(),
+                history: c.history.clone(),
+                rows: c
+                    .rows
+                    .iter()
+                    .skip(c.rows.len().saturating_sub(SAVED_ROWS))
+                    .map(|r| match r {
+                        Row::Line(l) => SavedRow::L(l.dir == Dir::C, l.at, l.text.clone(), l.eol.to_string()),
+                        Row::Tls(t) => SavedRow::T(
+                            t.version.clone(),
+                            t.cipher.clone(),
+                            t.subject.clone(),
+                            t.sha256.clone(),
+                            t.implicit,
+                        ),
+                        Row::Closed(r) => SavedRow::X(r.clone()),
+                    })
+                    .collect(),
+            })
+            .collect();
+        serde_json::to_string(&Saved { token, next_conn: self.next_conn, conns }).ok()
+    }
+
+    /// Brings back the transcripts saved before a reload, when they belong to this session's token and nothing
+    /// is open yet. Their connections ended with the old page; they are shown closed.
+    fn restore(&mut self, json: &str) {
+        let Ok(saved) = serde_json::from_str::<Saved>(json) else { return };
+        if self.token.as_deref() != Some(saved.token.as_str()) || !self.conns.is_empty() {
+            return;
+        }
+        for sc in saved.conns {
+            let mut c = Conn::new(sc.id, &sc.host, &sc.service);
+            c.device = sc.device;
+            c.history = sc.history;
+            for r in sc.rows {
+                match r {
+                    SavedRow::L(client, at, text, eol) => {
+                        let eol = match eol.as_str() {
+                            "\r\n" => "\r\n",
+                            "\n" => "\n",
+                            _ => "",
+                        };
+                        c.line(if client { Dir::C } else { Dir::S }, at, text, eol);
+                    }
+                    SavedRow::T(version, cipher, subject, sha256, implicit) => {
+                        let t = TlsInfo { version, cipher, subject, sha256, implicit };
+                        c.tls = Some(t.clone());
+                        c.push(Row::Tls(t));
+                    }
+                    SavedRow::X(r) => {
+                        c.closed = Some(r.clone());
+                        c.push(Row::Closed(r));
+                    }
+                }
+            }
+            if c.closed.is_none() {
+                let why = "the page was reloaded (this is the transcript from before)".to_string();
+                c.closed = Some(why.clone());
+                c.push(Row::Closed(why));
+            }
+            self.active = Some(c.id);
+            self.conns.push(c);
+        }
+        self.next_conn = self.next_conn.max(saved.next_conn);
+    }
+
+    /// Shows the replay's first `n` steps: the connections and the log are rebuilt from them.
+    fn replay_to(&mut self, n: usize) {
+        let Some((r, _)) = self.replay.clone() else { return };
+        let n = n.min(r.steps.len());
+        self.conns.clear();
+        self.events.clear();
+        self.relays.clear();
+        self.next_conn = 1;
+        self.active = None;
+        self.split = None;
+        self.panel = Panel::Help;
+        self.world = r.world.clone();
+        for step in &r.steps[..n] {
+            for a in crate::replay::actions(step) {
+                self.apply(a);
+            }
+        }
+        self.replay = Some((r, n));
     }
 
     /// A connection by ID.
@@ -533,6 +732,7 @@ impl AppState {
                         c.push(Row::Closed(why));
                     }
                 }
+                self.retries += 1;
                 self.link = Link::Down(reason);
             }
             Action::Reconnect => {
@@ -580,7 +780,25 @@ impl AppState {
                     c.tracker.next_tag += 1;
                 }
             }
-            Action::Panel(p) => self.panel = p,
+            Action::Panel(p) => {
+                // On a phone an explanation opens over the connection it explains; other details have their tab.
+                if !matches!(p, Panel::Explain(..) | Panel::Help) {
+                    self.view = View::Explain;
+                }
+                self.panel = p
+            }
+            Action::View(v) => self.view = v,
+            Action::Tcp(t) => self.tcp = t,
+            Action::Restore(json) => self.restore(&json),
+            Action::ReplayLoad(r) => {
+                self.replay = Some((r, 0));
+                self.replay_to(0);
+            }
+            Action::ReplayTo(n) => self.replay_to(n),
+            Action::ClearLog => {
+                self.events.clear();
+                self.relays.clear();
+            }
             Action::ToggleCrlf => self.show_crlf = !self.show_crlf,
             Action::ToggleAutoTag => self.auto_tag = !self.auto_tag,
             Action::DismissError => self.error = None,
@@ -611,7 +829,12 @@ impl AppState {
     fn server(&mut self, msg: ServerMsg) {
         match msg {
             ServerMsg::Welcome { token, plaintext_auth, world, .. } => {
+                // A reattached session is sent the world's recent events again: start the log afresh, so nothing
+                // is listed twice after a reconnect.
+                self.events.clear();
+                self.relays.clear();
                 self.world_kind = Some(world);
+                self.retries = 0;
                 self.token = Some(token);
                 self.plaintext_auth = plaintext_auth;
                 self.link = Link::Up;
@@ -671,6 +894,7 @@ impl AppState {
                         from_host: event.host.clone(),
                         mx: mx.clone(),
                         lines: lines.clone(),
+                        at: event.at.timestamp_millis(),
                     });
                     if self.relays.len() > 20 {
                         self.relays.remove(0);
@@ -800,6 +1024,18 @@ pub enum Action {
     Acted,
     /// Forget which lessons were completed.
     ResetProgress,
+    /// Show this part on a phone.
+    View(View),
+    /// Empty the event log (the world was reset).
+    ClearLog,
+    /// The persistent world's listeners arrived.
+    Tcp(Vec<Listener>),
+    /// Transcripts saved before a reload (JSON from `sessionStorage`).
+    Restore(String),
+    /// A replay file was loaded: show its start.
+    ReplayLoad(Rc<crate::replay::Replay>),
+    /// Show the replay's first n steps.
+    ReplayTo(usize),
 }
 
 impl Reducible for AppState {
@@ -810,6 +1046,60 @@ impl Reducible for AppState {
         s.apply(action);
         Rc::new(s)
     }
+}
+
+/// The queue ID an event is about, if it is about one message on its way.
+pub fn message_id(e: &Event) -> Option<&str> {
+    match &e.kind {
+        EventKind::Received { id, .. }
+        | EventKind::Queued { id, .. }
+        | EventKind::Routed { id, .. }
+        | EventKind::Connecting { id, .. }
+        | EventKind::RelayTls { id, .. }
+        | EventKind::Delivered { id, .. }
+        | EventKind::Deferred { id, .. }
+        | EventKind::Bounced { id, .. }
+        | EventKind::Expired { id, .. }
+        | EventKind::RelayTranscript { id, .. } => Some(id),
+        _ => None,
+    }
+}
+
+/// One entry of the event log read as a story: a lone event, or every event of one message (oldest first).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Story<'a> {
+    /// An event not about a message in transit (a login, a host going offline...).
+    One(&'a Event),
+    /// A message's journey, placed where it began.
+    Message {
+        /// Queue ID.
+        id: &'a str,
+        /// Its events, oldest first.
+        events: Vec<&'a Event>,
+    },
+}
+
+/// The event log as a story: oldest first, the events of one message grouped where its first event stands.
+pub fn story(events: &VecDeque<Event>) -> Vec<Story<'_>> {
+    let mut out: Vec<Story> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for e in events {
+        match message_id(e) {
+            Some(id) => match at.get(id) {
+                Some(&i) => {
+                    if let Story::Message { events, .. } = &mut out[i] {
+                        events.push(e);
+                    }
+                }
+                None => {
+                    at.insert(id, out.len());
+                    out.push(Story::Message { id, events: vec![e] });
+                }
+            },
+            None => out.push(Story::One(e)),
+        }
+    }
+    out
 }
 
 /// Plain words for an event (the event log).
@@ -870,11 +1160,21 @@ pub fn describe(e: &Event) -> String {
             format!("{h}: {protocol} extension {name} switched {}", if *on { "on" } else { "off" })
         }
         EventKind::MailboxChanged { user, folder, change, uids } => {
-            format!(
-                "{h}: {user}/{folder} {change} ({} message{})",
-                uids.len(),
-                if uids.len() == 1 { "" } else { "s" }
-            )
+            let n = uids.len();
+            let msgs = if n == 1 { "a message".to_string() } else { format!("{n} messages") };
+            let what = match change.as_str() {
+                "delivered" => format!("{msgs} arrived in"),
+                "appended" => format!("{msgs} appended to"),
+                "copied in" => format!("{msgs} copied into"),
+                "moved in" => format!("{msgs} moved into"),
+                "moved out" => format!("{msgs} moved out of"),
+                "expunged" => format!("{msgs} removed for good (expunged) from"),
+                "flags" => format!("flags changed on {msgs} in"),
+                "created" => "new folder:".to_string(),
+                "deleted" => "folder deleted:".to_string(),
+                other => format!("{other} ({msgs}) in"),
+            };
+            format!("{h}: {what} {user}'s {folder}")
         }
         EventKind::Retrieved { user, uid, size } => {
             format!("{h}: {user} downloaded message {uid} ({size} bytes)")
@@ -986,7 +1286,8 @@ mod tests {
                 service: Some("imap".into()),
                 room: None,
                 lesson: None,
-                play: false
+                play: false,
+                replay: None,
             }
         );
         assert_eq!(Preset::parse(""), Preset::default());
@@ -1078,5 +1379,116 @@ mod tests {
             Preset { embed: true, lesson: Some("relay".into()), play: true, ..Preset::default() }
         );
         assert_eq!(Preset::parse("?lesson=../x").lesson, None);
+    }
+
+    fn ev(json: serde_json::Value) -> Event {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn room_codes_with_dash_and_underscore_are_kept() {
+        assert_eq!(Preset::parse("?room=class-7b").room.as_deref(), Some("class-7b"));
+        assert_eq!(Preset::parse("?room=a_b").room.as_deref(), Some("a_b"));
+        for bad in ["", "a.b", "<x>", &"x".repeat(33)] {
+            assert_eq!(Preset::parse(&format!("?room={bad}")).room, None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn event_log_is_a_story_grouped_per_message_and_fresh_after_a_reattach() {
+        let at = "2026-01-01T00:00:00Z";
+        let mut s = AppState::new(Preset::default());
+        for e in [
+            serde_json::json!({"at":at,"host":"mx1","event":"queued","id":"A1","rcpt":"carol@example.net"}),
+            serde_json::json!({"at":at,"host":"mx2","event":"online_changed","online":false}),
+            serde_json::json!({"at":at,"host":"mx1","event":"queued","id":"B2","rcpt":"bob@example.com"}),
+            serde_json::json!({"at":at,"host":"mx1","event":"expired","id":"A1","rcpt":"carol@example.net"}),
+        ] {
+            s.apply(Action::Server(ServerMsg::Event { event: ev(e) }));
+        }
+        let st = story(&s.events);
+        assert_eq!(st.len(), 3, "{st:?}");
+        assert!(matches!(&st[0], Story::Message { id: "A1", events } if events.len() == 2));
+        assert!(matches!(&st[1], Story::One(_)));
+        assert!(matches!(&st[2], Story::Message { id: "B2", .. }));
+        // The server replays the world's recent events after Welcome: the log starts afresh, nothing twice.
+        s.apply(Action::Server(ServerMsg::Welcome {
+            version: 1,
+            token: "t".into(),
+            world: WorldChoice::Sandbox,
+            plaintext_auth: true,
+        }));
+        assert!(s.events.is_empty());
+        s.apply(Action::Server(ServerMsg::Event {
+            event: ev(serde_json::json!({"at":at,"host":"mx1","event":"queued","id":"A1","rcpt":"c"})),
+        }));
+        s.apply(Action::ClearLog);
+        assert!(s.events.is_empty(), "Reset world clears the log");
+        let e = ev(
+            serde_json::json!({"at":at,"host":"mx2","event":"mailbox_changed","user":"carol","folder":"INBOX","change":"delivered","uids":[1]}),
+        );
+        assert_eq!(describe(&e), "mx2: a message arrived in carol's INBOX");
+    }
+
+    #[test]
+    fn reconnects_back_off_and_reset_on_welcome() {
+        assert_eq!([1, 2, 3, 4, 5, 6, 9].map(backoff_ms), [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+        let mut s = AppState::new(Preset::default());
+        s.apply(Action::LinkDown("x".into()));
+        s.apply(Action::LinkDown("x".into()));
+        assert_eq!(s.retries, 2);
+        s.apply(Action::Server(ServerMsg::Welcome {
+            version: 1,
+            token: "t".into(),
+            world: WorldChoice::Room { code: "class-7b".into() },
+            plaintext_auth: true,
+        }));
+        assert_eq!((s.retries, s.link.clone()), (0, Link::Up));
+    }
+
+    #[test]
+    fn config_tcp_and_phone_views() {
+        let tcp = parse_tcp(r#"{"tcp":[{"host":"mx1","service":"smtp","addr":"127.0.0.1:10025"}],"x":1}"#);
+        assert_eq!(
+            tcp,
+            vec![Listener { host: "mx1".into(), service: "smtp".into(), addr: "127.0.0.1:10025".into() }]
+        );
+        assert!(parse_tcp("{}").is_empty() && parse_tcp("nonsense").is_empty());
+        let mut s = AppState::new(Preset::default());
+        s.apply(Action::Panel(Panel::Explain(1, 0)));
+        assert_eq!(s.view, View::Connection, "an explanation opens over the connection");
+        s.apply(Action::Panel(Panel::Mailbox("mx1".into(), "bob".into())));
+        assert_eq!(s.view, View::Explain, "a mailbox opens in the Explain tab");
+    }
+
+    #[test]
+    fn transcripts_survive_a_reload_for_the_same_token_only() {
+        let welcome = |token: &str| {
+            Action::Server(ServerMsg::Welcome {
+                version: 1,
+                token: token.into(),
+                world: WorldChoice::Sandbox,
+                plaintext_auth: true,
+            })
+        };
+        let mut s = AppState::new(Preset::default());
+        s.apply(welcome("t1"));
+        s.apply(Action::Opening { host: "mx1".into(), service: "smtp".into() });
+        s.apply(data(1, Dir::S, "220 mx1 ESMTP\r\n"));
+        s.apply(data(1, Dir::C, "EHLO me\r\n"));
+        s.apply(Action::Typed { conn: 1, line: "EHLO me".into() });
+        let json = s.save().unwrap();
+        let mut fresh = AppState::new(Preset::default());
+        fresh.apply(welcome("t1"));
+        fresh.apply(Action::Restore(json.clone()));
+        let c = fresh.conn(1).unwrap();
+        assert_eq!(c.rows.len(), 3, "two lines and the closing note");
+        assert!(matches!(c.row(1), Some(Row::Line(l)) if l.text == "EHLO me" && l.eol == "\r\n"));
+        assert!(c.closed.is_some() && c.history == ["EHLO me"]);
+        assert_eq!((fresh.next_conn, fresh.active), (2, Some(1)));
+        let mut other = AppState::new(Preset::default());
+        other.apply(welcome("t2"));
+        other.apply(Action::Restore(json));
+        assert!(other.conns.is_empty(), "another session's transcripts stay out");
     }
 }

@@ -142,7 +142,8 @@ impl LineBuf {
     }
 }
 
-/// Shows control characters visibly: CR LF as `␍␊` when asked, other controls as `^X`.
+/// Shows control characters visibly: CR LF as `<CR><LF>` when asked (RFC notation, in any font: the Unicode
+/// control pictures are missing from common fonts), other controls as `^X`.
 pub fn visible(text: &str, eol: &str, show_crlf: bool) -> String {
     let mut s = String::with_capacity(text.len() + 2);
     for ch in text.chars() {
@@ -157,7 +158,7 @@ pub fn visible(text: &str, eol: &str, show_crlf: bool) -> String {
         }
     }
     if show_crlf {
-        s.push_str(&eol.replace('\r', "␍").replace('\n', "␊"));
+        s.push_str(&eol.replace('\r', "<CR>").replace('\n', "<LF>"));
     }
     s
 }
@@ -236,7 +237,7 @@ mod tests {
 
     #[test]
     fn visible_and_export() {
-        assert_eq!(visible("a\u{1b}b", "\r\n", true), "a^[b␍␊");
+        assert_eq!(visible("a\u{1b}b", "\r\n", true), "a^[b<CR><LF>");
         assert_eq!(visible("x", "\r\n", false), "x");
         let l = |dir, t: &str| Line { dir, text: t.into(), eol: "\r\n", at: 0, class: Class::Ok };
         assert_eq!(export(&[l(Dir::C, "EHLO x"), l(Dir::S, "250 hi")]), "C: EHLO x\nS: 250 hi\n");

@@ -13,8 +13,8 @@ pub fn banner() -> Html {
         let d = s.dispatcher();
         html! {
             <div class="banner down" role="alert" id="link-down">
-                <span>{ format!("The connection to the playground server was lost: {reason}. Open connections were closed.") }</span>
-                <button onclick={move |_| d.dispatch(Action::Reconnect)} id="reconnect">{ "Reconnect" }</button>
+                <span>{ format!("The connection to the playground server was lost: {reason}. Open connections were closed. Reconnecting by itself in {} s…", crate::state::backoff_ms(s.retries) / 1000) }</span>
+                <button onclick={move |_| d.dispatch(Action::Reconnect)} id="reconnect">{ "Reconnect now" }</button>
             </div>
         }
     } else {

@@ -56,6 +56,20 @@ pub fn command_line(p: &CommandLineProps) -> Html {
             }
         });
     }
+    {
+        // A connection just opened (its pane appears as the current one): the cursor goes to its command line, not
+        // left on the "Open connection" button.
+        let input_ref = input_ref.clone();
+        let in_lesson = ctx.state.lesson.is_some();
+        use_effect_with((), move |_| {
+            if current
+                && !in_lesson
+                && let Some(el) = input_ref.cast::<HtmlInputElement>()
+            {
+                let _ = el.focus();
+            }
+        });
+    }
     let Some(c) = ctx.state.conn(p.conn) else { return html! {} };
     let conn = p.conn;
     let closed = c.closed.is_some() || playing;

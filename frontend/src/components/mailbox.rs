@@ -15,6 +15,13 @@ pub struct MailboxProps {
     pub user: String,
 }
 
+/// A folder's depth in the hierarchy and its own name (`Projects/2026` is 1, `2026`; `/` or `.` separate levels).
+fn folder_depth(name: &str) -> (usize, &str) {
+    let sep = if name.contains('/') { '/' } else { '.' };
+    let depth = name.matches(sep).count();
+    (depth, name.rsplit(sep).next().unwrap_or(name))
+}
+
 #[function_component(MailboxView)]
 pub fn mailbox_view(p: &MailboxProps) -> Html {
     let ctx = use_ctx();
@@ -37,9 +44,13 @@ pub fn mailbox_view(p: &MailboxProps) -> Html {
             <h2>{ format!("{}@{} on {}", u.name, host.domain, host.name) }</h2>
             <p>{ "What the server stores, whatever the clients show." }
                 <button onclick={refresh} class="refresh">{ "Refresh" }</button></p>
-            { for u.folders.iter().map(|f| html! {
-                <section class="folder" data-folder={f.name.clone()}>
-                    <h3>{ format!("{} ({} message{})", f.name, f.messages.len(), if f.messages.len() == 1 { "" } else { "s" }) }</h3>
+            { for u.folders.iter().map(|f| {
+                // The hierarchy the learner built (`Projects/2026` under `Projects`): indented by depth, the leaf name
+                // shown, the full name in the tooltip.
+                let (depth, leaf) = folder_depth(&f.name);
+                html! {
+                <section class="folder" data-folder={f.name.clone()} style={format!("margin-left:{}em", depth as f32 * 1.2)}>
+                    <h3 title={f.name.clone()}>{ if depth > 0 { "└ " } else { "" } }{ format!("{leaf} ({} message{})", f.messages.len(), if f.messages.len() == 1 { "" } else { "s" }) }</h3>
                     if f.messages.is_empty() { <p class="muted">{ "empty" }</p> } else {
                         <table class="messages">
                             <thead><tr><th scope="col">{ "UID" }</th><th scope="col">{ "From" }</th>
@@ -54,7 +65,7 @@ pub fn mailbox_view(p: &MailboxProps) -> Html {
                         </table>
                     }
                 </section>
-            }) }
+            }}) }
         </div>
     }
 }

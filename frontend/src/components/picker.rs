@@ -1,5 +1,6 @@
-//! The connection picker: host (mx1 example.com / mx2 example.net) and service, showing the real port and the
-//! port it has here ("IMAP, port 143 — 10143 here").
+//! The connection picker: host (mx1 example.com / mx2 example.net) and service with its well-known port ("IMAP,
+//! port 143"). The page's connections go through the WebSocket, so no TCP port is claimed here: the world info in
+//! the header says whether and where real clients reach a world.
 
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
@@ -18,20 +19,11 @@ pub const SERVICES: &[(&str, &str, u16)] = &[
     ("imaps", "IMAPS", 993),
 ];
 
-/// The port base of a host: from the snapshot, else the contract's defaults (mx1 10000, mx2 20000).
-pub fn port_base(world: Option<&mailroom_core::wire::WorldSnap>, host: &str) -> u16 {
-    world
-        .and_then(|w| w.hosts.iter().find(|h| h.name == host))
-        .map(|h| h.port_base)
-        .unwrap_or(if host == "mx2" { 20000 } else { 10000 })
-}
-
 #[function_component(Picker)]
 pub fn picker() -> Html {
     let ctx = use_ctx();
     let host = use_state(|| ctx.state.preset.host.clone().unwrap_or_else(|| "mx1".into()));
     let service = use_state(|| ctx.state.preset.service.clone().unwrap_or_else(|| "smtp".into()));
-    let base = port_base(ctx.state.world.as_ref(), &host);
     let hosts: Vec<(String, String)> = match &ctx.state.world {
         Some(w) if !w.hosts.is_empty() => {
             w.hosts.iter().map(|h| (h.name.clone(), h.domain.clone())).collect()
@@ -67,7 +59,7 @@ pub fn picker() -> Html {
                 <select id="picker-service" onchange={on_service}>
                     { for SERVICES.iter().map(|(id, name, port)| html! {
                         <option value={*id} selected={*id == service.as_str()}>
-                            { format!("{name}, port {port} — {} here", base + port) }
+                            { format!("{name}, port {port}") }
                         </option>
                     }) }
                 </select>

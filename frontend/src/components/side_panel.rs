@@ -2,11 +2,15 @@
 //! the lesson list and a short how-to when nothing is selected (every step of it works as written: no step leads
 //! into a refusal the learner cannot get out of).
 
+use mailroom_core::explain::Protocol;
 use yew::prelude::*;
 
 use crate::app::use_ctx;
-use crate::components::{explain_panel::ExplainPanel, lesson_list::LessonList, mailbox::MailboxView};
+use crate::components::{
+    explain_panel::ExplainPanel, ladder_view::LadderView, lesson_list::LessonList, mailbox::MailboxView,
+};
 use crate::state::{Action, Panel};
+use crate::transcript::classify;
 
 #[function_component(SidePanel)]
 pub fn side_panel() -> Html {
@@ -31,6 +35,7 @@ pub fn side_panel() -> Html {
         Panel::Explain(conn, row) => html! { <ExplainPanel conn={*conn} row={*row} /> },
         Panel::Mailbox(host, user) => html! { <MailboxView host={host.clone()} user={user.clone()} /> },
         Panel::Relay => relay(s),
+        Panel::Ladder => html! { <LadderView /> },
     };
     let d = s.dispatcher();
     let close = Callback::from(move |_| d.dispatch(Action::Panel(Panel::Help)));
@@ -50,8 +55,11 @@ fn relay(s: &crate::state::AppState) -> Html {
             { for s.relays.iter().rev().map(|r| html! {
                 <section class="relay">
                     <h3>{ format!("{} → {} for {}", r.from_host, r.mx, r.id) }</h3>
-                    <pre class="relay-lines">{ for r.lines.iter().map(|l| html! {
-                        <span class={if l.dir == 'C' { "c" } else { "s" }}>{ format!("{:>5} ms {}: {}\n", l.ms, l.dir, l.line) }</span>
+                    // Coloured by meaning like the learner's own transcripts; long lines (a certificate's whole
+                    // fingerprint) wrap instead of being cut.
+                    <pre class="relay-lines">{ for r.lines.iter().map(|l| {
+                        let class = if l.dir == 'C' { "c" } else { classify(Protocol::Smtp, &l.line).css() };
+                        html! { <span class={classes!("rl", class)}>{ format!("{:>5} ms {}: {}\n", l.ms, l.dir, l.line) }</span> }
                     }) }</pre>
                 </section>
             }) }

@@ -82,7 +82,12 @@ pub struct PaneProps {
 pub fn pane(p: &PaneProps) -> Html {
     let ctx = use_ctx();
     let Some(c) = ctx.state.conn(p.conn) else { return html! {} };
-    let port = c.port.map(|p| format!(", port {p}")).unwrap_or_default();
+    // The well-known port the service stands for: the page reaches it through the playground, not a TCP port.
+    let port = crate::components::picker::SERVICES
+        .iter()
+        .find(|(id, ..)| *id == c.service)
+        .map(|(.., p)| format!(", port {p}"))
+        .unwrap_or_default();
     let tls = c.tls.as_ref().map(|t| html! { <span class="badge tls" title={t.subject.clone()}>{ format!("TLS {}", t.version) }</span> });
     let state = if let Some(r) = &c.closed {
         html! { <span class="badge closed">{ format!("closed: {r}") }</span> }

@@ -149,7 +149,7 @@ pub fn transcript_view(p: &TranscriptProps) -> Html {
 }
 
 /// Saves text as a file through a temporary object URL.
-fn download(name: &str, text: &str) {
+pub fn download(name: &str, text: &str) {
     let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return };
     let parts = js_sys::Array::of1(&text.into());
     let opts = web_sys::BlobPropertyBag::new();

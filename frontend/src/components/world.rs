@@ -9,7 +9,9 @@ use mailroom_core::wire::{ClientMsg, HostSnap, QueueSnap};
 use yew::prelude::*;
 
 use crate::app::use_ctx;
-use crate::components::{picker::SERVICES, skip_controls::SkipControls};
+use crate::components::{
+    host_settings::HostSettings, picker::SERVICES, queue_panel::QueuePanel, skip_controls::SkipControls,
+};
 use crate::hooks::use_now::use_now;
 use crate::state::{Action, Panel};
 
@@ -35,8 +37,10 @@ pub fn world() -> Html {
     };
     // Queue times are in the world's time, which runs ahead of ours in a sandbox whose clock was skipped.
     let world_now = now + w.clock_offset_ms as f64;
-    let tls_link = s.events.iter().any(|e| matches!(e.kind, EventKind::RelayTls { .. }));
     let hosts: Vec<&HostSnap> = w.hosts.iter().take(2).collect();
+    // Green with a lock only while both ends are up: a link to an offline host carries nothing, encrypted or not.
+    let tls_link = s.events.iter().any(|e| matches!(e.kind, EventKind::RelayTls { .. }))
+        && hosts.iter().all(|h| h.online);
     let host_index = |name: &str| hosts.iter().position(|h| h.name == name);
 
     let boxes = hosts.iter().enumerate().map(|(i, h)| {
@@ -59,8 +63,9 @@ pub fn world() -> Html {
             (n, None) => format!("{n} waiting"),
         };
         let expiry_text = expiry.map(|e| format!("bounces in {e} s unless delivered")).unwrap_or_default();
-        let services: Vec<String> =
-            SERVICES.iter().map(|(_, name, port)| format!("{name} {}", h.port_base + port)).collect();
+        // The well-known ports the services stand for (a sandbox or room has no TCP port of its own; the header
+        // says where real clients reach the persistent world).
+        let services: Vec<String> = SERVICES.iter().map(|(_, name, port)| format!("{name} {port}")).collect();
         let mboxes = h.users.iter().enumerate().map(|(j, u)| {
             let count: usize = u.folders.iter().map(|f| f.messages.len()).sum();
             let mx = x + (j % 3) as f64 * 66.0;
@@ -91,10 +96,10 @@ pub fn world() -> Html {
             }
         });
         html! {
-            <g class={classes!("host", if h.online { "online" } else { "offline" })} data-host={h.name.clone()}>
+            <g class={classes!("host", if h.online { "online" } else { "offline" }, h.busy.then_some("busy"))} data-host={h.name.clone()}>
                 <rect x={x.to_string()} y="30" width="200" height="140" rx="8" />
                 <text x={(x + 10.0).to_string()} y="52" class="host-name">{ format!("{} · {}", h.name, h.domain) }</text>
-                <text x={(x + 190.0).to_string()} y="160" text-anchor="end" class="host-state">{ if h.online { "online" } else { "OFFLINE" } }</text>
+                <text x={(x + 190.0).to_string()} y="160" text-anchor="end" class="host-state">{ if !h.online { "OFFLINE" } else if h.busy { "BUSY (421)" } else { "online" } }</text>
                 { for services.chunks(2).enumerate().map(|(k, pair)| html! {
                     <text x={(x + 10.0).to_string()} y={(74.0 + 18.0 * k as f64).to_string()} class="svc">{ pair.join(" · ") }</text>
                 }) }
@@ -109,6 +114,9 @@ pub fn world() -> Html {
         }
     });
 
+    // Tall enough for the rows of mailboxes drawn (three a row), no empty band below them.
+    let rows = hosts.iter().map(|h| h.users.len().div_ceil(3)).max().unwrap_or(1).max(1);
+    let height = 268 + rows * 46;
     let d = s.dispatcher();
     let open_relay = Callback::from(move |_| d.dispatch(Action::Panel(Panel::Relay)));
     let open_relay2 = open_relay.clone();
@@ -150,15 +158,23 @@ pub fn world() -> Html {
     let anims = s.events.iter().enumerate().filter(|(_, e)| world_now - ms(&e.at) < ANIM_MS && ms(&e.at) - world_now < ANIM_MS).filter_map(|(k, e)| {
         let hi = host_index(&e.host)?;
         let hx = host_x(hi) + 100.0;
+        // Envelopes travel in the empty lane between the host boxes and the spools (y = 180), never over text.
+        const LANE: f64 = 180.0;
         let (cls, from, to) = match &e.kind {
-            EventKind::Received { .. } => ("travel", (60.0, 100.0), (hx, 100.0)),
+            EventKind::Received { .. } => ("travel", (110.0, LANE), (hx, LANE)),
             EventKind::Delivered { mx: Some(mx), mailbox: None, .. } => {
                 let ti = host_index(mx.split('.').next().unwrap_or(mx)).unwrap_or(1 - hi.min(1));
-                ("travel", (hx, 100.0), (host_x(ti) + 100.0, 100.0))
+                ("travel", (hx, LANE), (host_x(ti) + 100.0, LANE))
             }
-            EventKind::Delivered { .. } => ("arrive", (hx, 170.0), (hx, 280.0)),
-            EventKind::Deferred { .. } => ("wait", (hx, 220.0), (hx, 220.0)),
-            EventKind::Bounced { .. } => ("bounce", (hx, 100.0), (60.0, 100.0)),
+            EventKind::Delivered { rcpt, .. } => {
+                // Into the recipient's own mailbox (its place in the picture, as drawn below).
+                let local = rcpt.split('@').next().unwrap_or("");
+                let j = hosts[hi].users.iter().position(|u| u.name.eq_ignore_ascii_case(local)).unwrap_or(0);
+                let to = (host_x(hi) + (j % 3) as f64 * 66.0 + 30.0, 268.0 + (j / 3) as f64 * 46.0 + 19.0);
+                ("arrive", (hx, LANE), to)
+            }
+            EventKind::Deferred { .. } => ("wait", (host_x(hi) + 186.0, 204.0), (host_x(hi) + 186.0, 204.0)),
+            EventKind::Bounced { .. } => ("bounce", (hx, LANE), (110.0, LANE)),
             _ => return None,
         };
         let style = format!("--dx:{}px;--dy:{}px", to.0 - from.0, to.1 - from.1);
@@ -178,13 +194,34 @@ pub fn world() -> Html {
             </button>
         }
     });
+    let latest = s.clone();
+    let export = Callback::from(move |_| {
+        // Serialising our own types cannot fail: no maps with non-string keys.
+        let json = serde_json::to_string(&crate::replay::export(&latest)).expect("a replay serialises");
+        crate::components::transcript_view::download("mailroom-replay.json", &json);
+    });
+    let d = s.dispatcher();
+    let ladder = Callback::from(move |_| d.dispatch(Action::Panel(Panel::Ladder)));
     let send = ctx.send.clone();
     let retry = Callback::from(move |_| send.emit(ClientMsg::RetryQueue));
-    let send = ctx.send.clone();
-    let reset = Callback::from(move |_| send.emit(ClientMsg::ResetWorld));
+    let (send, d) = (ctx.send.clone(), s.dispatcher());
+    let reset = Callback::from(move |_| {
+        // Everything in this world goes (mailboxes, queues, connections): ask first.
+        let sure = web_sys::window().and_then(|w| {
+            w.confirm_with_message(
+                "Reset this world? Every mailbox, queue and open connection goes back to the start.",
+            )
+            .ok()
+        });
+        if sure == Some(true) {
+            d.dispatch(Action::ClearLog);
+            send.emit(ClientMsg::ResetWorld);
+        }
+    });
     html! {
         <div class="world" id="world">
-            <svg viewBox="0 0 680 370" role="img" aria-labelledby="world-title" class="world-svg">
+            <div class="world-pic">
+            <svg viewBox={format!("0 0 680 {height}")} role="img" aria-labelledby="world-title" class="world-svg">
                 <title id="world-title">{ "The mail world: your browser, mx1 and mx2, their queues and mailboxes" }</title>
                 <g class="device">
                     <rect x="10" y="70" width="100" height="60" rx="6" />
@@ -196,13 +233,22 @@ pub fn world() -> Html {
                 { for link }
                 { for anims }
             </svg>
+            </div>
             <div class="world-controls">
                 { for controls }
                 <button onclick={retry} id="retry-now">{ "Retry queue now" }</button>
+                <button onclick={ladder} id="open-ladder" title="Every command and reply as arrows between the devices and the hosts">{ "Ladder diagram" }</button>
+                <button onclick={export} id="export-replay" title="Save the transcripts and events as a file that /?replay= plays back step by step">{ "Export replay" }</button>
                 <button onclick={reset} id="reset-world">{ "Reset world" }</button>
             </div>
             // In a lesson the skip buttons sit in the lesson panel, where the learner is reading.
             if s.lesson.is_none() { <SkipControls /> }
+            <QueuePanel />
+            if !matches!(s.world_kind, Some(mailroom_core::wire::WorldChoice::Persistent)) {
+                <div class="host-settings-row">
+                    { for hosts.iter().map(|h| html! { <HostSettings host={(*h).clone()} /> }) }
+                </div>
+            }
         </div>
     }
 }

@@ -8,15 +8,18 @@ use yew::prelude::*;
 
 use crate::state::{Action, AppState};
 
-async fn fetch() -> Option<Vec<LessonEntry>> {
+/// The body of a successful `GET path` (None on any failure: the callers can do without).
+pub async fn get_text(path: &str) -> Option<String> {
     let w = web_sys::window()?;
-    let resp: web_sys::Response =
-        JsFuture::from(w.fetch_with_str("/api/lessons")).await.ok()?.dyn_into().ok()?;
+    let resp: web_sys::Response = JsFuture::from(w.fetch_with_str(path)).await.ok()?.dyn_into().ok()?;
     if !resp.ok() {
         return None;
     }
-    let text = JsFuture::from(resp.text().ok()?).await.ok()?.as_string()?;
-    serde_json::from_str(&text).ok()
+    JsFuture::from(resp.text().ok()?).await.ok()?.as_string()
+}
+
+async fn fetch() -> Option<Vec<LessonEntry>> {
+    serde_json::from_str(&get_text("/api/lessons").await?).ok()
 }
 
 /// Loads the catalogue into the state.

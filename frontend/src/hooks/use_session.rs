@@ -1,19 +1,20 @@
 //! `use_session`: the one WebSocket to the proxy's `/ws`. It sends `wire::ClientMsg::Hello` when the socket opens
 //! (with the token of an earlier session, kept in `sessionStorage`, so a reload reattaches to the same sandbox),
 //! turns every `wire::ServerMsg` into an [`Action`], and reports a lost socket in words. The returned callback
-//! sends a message; view code never touches the socket. A change of `AppState::reconnects` reconnects.
+//! sends a message; view code never touches the socket. A change of `AppState::reconnects` reconnects, and a
+//! lost socket reconnects by itself with backoff.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use gloo_timers::callback::Interval;
+use gloo_timers::callback::{Interval, Timeout};
 use mailroom_core::wire::{ClientMsg, ServerMsg, VERSION, WorldChoice};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use yew::prelude::*;
 
-use crate::state::{Action, AppState};
+use crate::state::{Action, AppState, Link, backoff_ms};
 
 const TOKEN_KEY: &str = "mailroom-token";
 
@@ -73,8 +74,10 @@ pub fn use_session(state: UseReducerHandle<AppState>) -> Callback<ClientMsg> {
     let room = state.preset.room.clone();
     {
         let live = live.clone();
+        let replay = state.preset.replay.is_some();
         use_effect_with(state.reconnects, move |_| {
-            let ws = WebSocket::new(&ws_url());
+            // A replay plays a recording: no session, no world.
+            let ws = if replay { Err(wasm_bindgen::JsValue::NULL) } else { WebSocket::new(&ws_url()) };
             match ws {
                 Ok(ws) => {
                     let d = dispatch.clone();
@@ -94,7 +97,9 @@ pub fn use_session(state: UseReducerHandle<AppState>) -> Callback<ClientMsg> {
                         let Some(text) = e.data().as_string() else { return };
                         match serde_json::from_str::<ServerMsg>(&text) {
                             Ok(msg) => {
-                                if let ServerMsg::Welcome { token, .. } = &msg
+                                // Only a sandbox's token is kept: a room is found again by its code, and keeping
+                                // its token would lose the learner's own sandbox.
+                                if let ServerMsg::Welcome { token, world: WorldChoice::Sandbox, .. } = &msg
                                     && let Some(s) = storage()
                                 {
                                     let _ = s.set_item(TOKEN_KEY, token);
@@ -129,6 +134,7 @@ pub fn use_session(state: UseReducerHandle<AppState>) -> Callback<ClientMsg> {
                         _ping: ping,
                     });
                 }
+                Err(_) if replay => {}
                 Err(_) => {
                     dispatch.dispatch(Action::LinkDown("the browser could not open a WebSocket".into()))
                 }
@@ -140,6 +146,17 @@ pub fn use_session(state: UseReducerHandle<AppState>) -> Callback<ClientMsg> {
                     let _ = l.ws.close();
                 }
             }
+        });
+    }
+    // A dropped socket reconnects by itself, waiting longer after each failure (1, 2, 4… up to 30 s); Hello
+    // carries the token, so the same sandbox comes back.
+    {
+        let d = state.dispatcher();
+        let retries = state.retries;
+        use_effect_with(state.link.clone(), move |link| {
+            let timer = matches!(link, Link::Down(_))
+                .then(|| Timeout::new(backoff_ms(retries), move || d.dispatch(Action::Reconnect)));
+            move || drop(timer)
         });
     }
     let dispatch = state.dispatcher();
