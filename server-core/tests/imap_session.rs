@@ -2,7 +2,9 @@
 //! two-device sync test, STARTTLS input discarding and the limits.
 //!
 //! Every response line the server writes here is decoded by imap-codec's response parser (strict, no quirks), a
-//! parser we did not write: a response it rejects fails the test, so the grammar is checked by a third party.
+//! parser we did not write: a response it rejects fails the test, so the grammar is checked by a third party. The
+//! one exception is ESEARCH (RFC 4731), which that imap-codec version does not know: it is checked by a strict
+//! matcher of the RFC's grammar here, and by imaptest's `esearch` scripts (docs/imap-compliance.md).
 
 use std::sync::Arc;
 
