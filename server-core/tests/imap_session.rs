@@ -886,3 +886,37 @@ fn esearch_returns_min_max_all_count() {
     // Plain SEARCH is unchanged.
     assert_eq!(c.send("x SEARCH 1:2\r\n"), "* SEARCH 1 2\r\nx OK SEARCH completed\r\n");
 }
+
+/// MULTIAPPEND (RFC 3502): several messages in one APPEND, all or none, after imaptest's `multiappend` script.
+#[test]
+fn multiappend_appends_all_or_nothing() {
+    let h = host();
+    let mut c = Client::login(&h, "alice");
+    assert!(c.send("a CAPABILITY\r\n").contains(" MULTIAPPEND"));
+    let one = msg("mail1", "body1");
+    let two = msg("mail2", "body2");
+    let r = c.send(&format!(
+        "b APPEND INBOX {{{}+}}\r\n{one} (\\Seen) {{{}+}}\r\n{two}\r\n",
+        one.len(),
+        two.len()
+    ));
+    assert!(r.starts_with("b OK [APPENDUID ") && r.contains(" 1:2] "), "{r}");
+    c.send("s SELECT INBOX\r\n");
+    let r = c.send("c FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n");
+    assert!(
+        r.contains("Subject: mail1")
+            && r.contains("Subject: mail2")
+            && r.contains("* 2 FETCH (FLAGS (\\Seen"),
+        "{r}"
+    );
+    // One bad message: none is appended.
+    let r = c.send(&format!(
+        "d APPEND INBOX {{{}+}}\r\n{one} (\\Bogus) {{{}+}}\r\n{two}\r\n",
+        one.len(),
+        two.len()
+    ));
+    assert!(r.starts_with("d BAD"), "{r}");
+    assert!(c.send("e STATUS INBOX (MESSAGES)\r\n").contains("(MESSAGES 2)"));
+    let r = c.send(&format!("f APPEND Nowhere {{{}+}}\r\n{one} {{{}+}}\r\n{two}\r\n", one.len(), two.len()));
+    assert!(r.starts_with("f NO [TRYCREATE]"), "{r}");
+}

@@ -82,11 +82,10 @@ pub enum CommandBody {
         mailbox: MailboxName,
         items: Vec<StatusItem>,
     },
+    /// One message, or several (RFC 3502 MULTIAPPEND), appended all or none.
     Append {
         mailbox: MailboxName,
-        flags: Vec<String>,
-        date: Option<DateTime<FixedOffset>>,
-        message: Vec<u8>,
+        messages: Vec<AppendMessage>,
     },
     /// RFC 2342.
     Namespace,
@@ -148,6 +147,17 @@ pub enum StatusItem {
     UidValidity,
     Unseen,
     HighestModSeq,
+}
+
+/// One message of an APPEND.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppendMessage {
+    /// Its flags (`\Recent` is ignored when stored).
+    pub flags: Vec<String>,
+    /// Its internal date; the server's clock when absent.
+    pub date: Option<DateTime<FixedOffset>>,
+    /// The message itself.
+    pub message: Vec<u8>,
 }
 
 /// A result option of `SEARCH RETURN (...)` (RFC 4731 §3.1).
@@ -801,26 +811,30 @@ impl<'a> Parser<'a> {
                 CommandBody::Status { mailbox, items }
             }
             "APPEND" => {
-                // append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
+                // append         = "APPEND" SP mailbox 1*append-message                 (RFC 3502 §6)
+                // append-message = [SP flag-list] [SP date-time] SP literal
                 self.sp()?;
                 let mailbox = self.mailbox()?;
-                self.sp()?;
-                let mut flags = Vec::new();
-                if self.peek() == Some(b'(') {
-                    flags = self.flag_list()?;
+                let mut messages = Vec::new();
+                while self.peek() == Some(b' ') || messages.is_empty() {
                     self.sp()?;
+                    let mut flags = Vec::new();
+                    if self.peek() == Some(b'(') {
+                        flags = self.flag_list()?;
+                        self.sp()?;
+                    }
+                    let mut date = None;
+                    if self.peek() == Some(b'"') {
+                        let text = self.quoted()?;
+                        date = Some(parse_date_time(&text).ok_or("invalid date-time")?);
+                        self.sp()?;
+                    }
+                    if self.peek() != Some(b'{') {
+                        return Err("expected the message as a literal".into());
+                    }
+                    messages.push(AppendMessage { flags, date, message: self.literal()? });
                 }
-                let mut date = None;
-                if self.peek() == Some(b'"') {
-                    let text = self.quoted()?;
-                    date = Some(parse_date_time(&text).ok_or("invalid date-time")?);
-                    self.sp()?;
-                }
-                if self.peek() != Some(b'{') {
-                    return Err("expected the message as a literal".into());
-                }
-                let message = self.literal()?;
-                CommandBody::Append { mailbox, flags, date, message }
+                CommandBody::Append { mailbox, messages }
             }
             "ID" => {
                 // id = "ID" SP id-params-list ; id-params-list = "(" *(string SP nstring) ")" / nil
@@ -1359,13 +1373,24 @@ mod tests {
             Ok(Status { items, .. }) if items == vec![StatusItem::UidNext, StatusItem::Messages]
         ));
         match parse("A003 APPEND saved-messages (\\Seen) \" 7-Feb-1994 21:52:25 -0800\" {5}\r\nhello\r\n") {
-            Ok(Append { flags, date, message, .. }) => {
-                assert_eq!(flags, vec!["\\Seen".to_string()]);
+            Ok(Append { messages, .. }) => {
+                let [AppendMessage { flags, date, message }] = &messages[..] else { panic!("{messages:?}") };
+                assert_eq!(flags, &vec!["\\Seen".to_string()]);
                 assert_eq!(date.unwrap().to_rfc3339(), "1994-02-07T21:52:25-08:00");
                 assert_eq!(message, b"hello");
             }
             other => panic!("{other:?}"),
         }
+        // RFC 3502 MULTIAPPEND: several messages, each with its own flags and date.
+        match parse("a APPEND x {1+}\r\n1 (\\Draft) {2+}\r\n22 \"7-Feb-1994 21:52:25 -0800\" {1+}\r\n3\r\n") {
+            Ok(Append { messages, .. }) => {
+                let m: Vec<(&[u8], usize, bool)> =
+                    messages.iter().map(|m| (&m.message[..], m.flags.len(), m.date.is_some())).collect();
+                assert_eq!(m, vec![(&b"1"[..], 0, false), (&b"22"[..], 1, false), (&b"3"[..], 0, true)]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse("a APPEND x {1+}\r\n1 \r\n").is_err());
         match parse("a FETCH 2:4 (FLAGS BODY.PEEK[HEADER.FIELDS (DATE FROM)]<0.100> BODY[1.2.MIME] UID)\r\n")
         {
             Ok(Fetch { items, .. }) => {

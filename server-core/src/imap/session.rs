@@ -52,8 +52,8 @@ use tokio::sync::broadcast;
 use super::mime;
 use super::mutf7;
 use super::parser::{
-    Command, CommandBody, FetchItem, Frame, MailboxName, SearchKey, SearchReturn, Section, SectionText,
-    StatusItem, frame, parse_command, parse_tag,
+    AppendMessage, Command, CommandBody, FetchItem, Frame, MailboxName, SearchKey, SearchReturn, Section,
+    SectionText, StatusItem, frame, parse_command, parse_tag,
 };
 use super::response::{self, Status, date_time, flag_list, tagged, untagged, untagged_status};
 use super::search;
@@ -219,7 +219,7 @@ impl ImapSession {
     fn capabilities(&self) -> String {
         let mut caps =
             vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS"];
-        caps.extend(["MOVE", "UNSELECT", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "ESEARCH"]);
+        caps.extend(["MOVE", "UNSELECT", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "ESEARCH", "MULTIAPPEND"]);
         caps.retain(|c| self.host.offers("imap", c));
         if matches!(self.state, State::NotAuthenticated) {
             if self.conn.tls_available && self.conn.tls.is_none() && self.host.offers("imap", "STARTTLS") {
@@ -547,9 +547,7 @@ impl ImapSession {
                 self.list(&reference, &pattern, lsub, special_use_only, out)
             }
             CommandBody::Status { mailbox, items } => self.status(&mailbox, &items, out),
-            CommandBody::Append { mailbox, flags, date, message } => {
-                self.append(&mailbox, &flags, date.map(|d| d.to_utc()), &message)
-            }
+            CommandBody::Append { mailbox, messages } => self.append(&mailbox, &messages),
             CommandBody::Idle => {
                 out.extend_from_slice(b"+ idling\r\n");
                 self.sync(out, true, true);
@@ -992,21 +990,18 @@ impl ImapSession {
         Reply::ok("STATUS completed")
     }
 
-    fn append(
-        &mut self,
-        raw: &MailboxName,
-        flags: &[String],
-        date: Option<chrono::DateTime<chrono::Utc>>,
-        message: &[u8],
-    ) -> Reply {
+    /// APPEND of one message or, with MULTIAPPEND, several: all or none (RFC 3502 §6.3.11: "if the server
+    /// is unable to append any of the messages, none of them are appended").
+    fn append(&mut self, raw: &MailboxName, messages: &[AppendMessage]) -> Reply {
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(r) => return r,
         };
-        let flags = match parse_flags(flags) {
-            Ok(f) => f,
-            Err(r) => return r,
-        };
+        let flags =
+            match messages.iter().map(|m| parse_flags(&m.flags)).collect::<Result<Vec<Flags>, Reply>>() {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
         let user = self.user().unwrap_or_default().to_string();
         let store = self.host.store.clone();
         let validity = match store.status(&user, &name) {
@@ -1015,13 +1010,20 @@ impl ImapSession {
             Err(StoreError::NoSuchFolder) => return Reply::no(Some("TRYCREATE"), "No such mailbox"),
             Err(e) => return Self::store_error(e),
         };
-        match store.append(&user, &name, message, &flags, date) {
-            Ok(uid) => {
-                self.emit_change(&name, "appended", vec![uid]);
-                Reply::ok_code(format!("APPENDUID {validity} {uid}"), "APPEND completed")
+        let mut uids = Vec::new();
+        for (m, flags) in messages.iter().zip(&flags) {
+            match store.append(&user, &name, &m.message, flags, m.date.map(|d| d.to_utc())) {
+                Ok(uid) => uids.push(uid),
+                Err(e) => {
+                    // Take back the ones already in: a client retrying would otherwise append them twice.
+                    let _ = store.expunge(&user, &name, &uids);
+                    return Self::store_error(e);
+                }
             }
-            Err(e) => Self::store_error(e),
         }
+        self.emit_change(&name, "appended", uids.clone());
+        // RFC 4315 §3: APPENDUID carries a UID set for a MULTIAPPEND.
+        Reply::ok_code(format!("APPENDUID {validity} {}", SequenceSet::compact(&uids)), "APPEND completed")
     }
 
     // ---------------------------------------------------------------------------------------------------------
