@@ -920,3 +920,106 @@ fn multiappend_appends_all_or_nothing() {
     let r = c.send(&format!("f APPEND Nowhere {{{}+}}\r\n{one} {{{}+}}\r\n{two}\r\n", one.len(), two.len()));
     assert!(r.starts_with("f NO [TRYCREATE]"), "{r}");
 }
+
+/// Bad input never panics or hangs, and every answer is well-formed: pseudo-random commands from IMAP's alphabet
+/// and its troublesome pieces (literals, RETURN options, MULTIAPPEND, long lines, stray CR/LF), fed in random
+/// pieces to a logged-in session with a mailbox selected.
+#[test]
+fn random_input_gets_well_formed_answers() {
+    let h = host();
+    append(&h, "alice", "INBOX", &msg("one", "1"), &[]);
+    append(&h, "alice", "INBOX", &msg("two", "2"), &[]);
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let pieces: &[&str] = &[
+        "SEARCH",
+        "RETURN",
+        "(",
+        ")",
+        "MIN",
+        "MAX",
+        "ALL",
+        "COUNT",
+        "MODSEQ",
+        "1",
+        "1:*",
+        "*",
+        "UID",
+        "FETCH",
+        "BODY[1.2.TEXT]",
+        "BODY.PEEK[HEADER.FIELDS (SUBJECT)]",
+        "BODYSTRUCTURE",
+        "ENVELOPE",
+        "STORE",
+        "+FLAGS",
+        "($Kw \\Seen)",
+        "APPEND",
+        "INBOX",
+        "{3+}\r\nabc",
+        "{0+}\r\n",
+        "{2}\r\n",
+        "\"",
+        "\\",
+        "LSUB",
+        "LIST",
+        "\"\"",
+        "%",
+        "&'",
+        "RENAME",
+        "CHARSET",
+        "UTF-8",
+        "BODY",
+        "TEXT",
+        "NOT",
+        "OR",
+        "ID",
+        "NIL",
+        "\r",
+        "\n",
+        " ",
+        " ",
+        " ",
+        "IDLE",
+        "DONE",
+        "EXPUNGE",
+        "SELECT",
+        "x",
+    ];
+    let mut c = Client::login(&h, "alice");
+    c.send("s SELECT INBOX\r\n");
+    for round in 0..400 {
+        let mut line = format!("r{round} ");
+        for _ in 0..(next() % 12) {
+            line.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+            line.push(' ');
+        }
+        if next() % 50 == 0 {
+            line.push_str(&"y".repeat(70_000));
+        }
+        line.push_str("\r\n");
+        let bytes = line.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            let n = 1 + (next() % 64) as usize;
+            let end = (at + n).min(bytes.len());
+            c.send_bytes(&bytes[at..end]);
+            if c.last_flow == Flow::Close {
+                c = Client::login(&h, "alice");
+                c.send("s SELECT INBOX\r\n");
+                break;
+            }
+            at = end;
+        }
+    }
+    // Whatever happened, the session still answers.
+    let mut tail = c.send("DONE\r\n}\r\nz NOOP\r\n");
+    if !tail.contains("z OK") {
+        tail = c.send("z NOOP\r\n");
+    }
+    assert!(tail.contains("z OK") || c.last_flow == Flow::Close, "{tail}");
+}
