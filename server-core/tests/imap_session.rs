@@ -3,8 +3,8 @@
 //!
 //! Every response line the server writes here is decoded by imap-codec's response parser (strict, no quirks), a
 //! parser we did not write: a response it rejects fails the test, so the grammar is checked by a third party. The
-//! one exception is ESEARCH (RFC 4731), which that imap-codec version does not know: it is checked by a strict
-//! matcher of the RFC's grammar here, and by imaptest's `esearch` scripts (docs/imap-compliance.md).
+//! exceptions are ESEARCH (RFC 4731) and SORT (RFC 5256), which that imap-codec version does not know: they are
+//! checked by strict matchers of the RFCs' grammar here, and by imaptest's scripts (docs/imap-compliance.md).
 
 use std::sync::Arc;
 
@@ -105,6 +105,13 @@ fn check_grammar(out: &[u8], greeting: bool) {
     for (i, r) in split_responses(out).into_iter().enumerate() {
         let ok = if r.starts_with(b"* ESEARCH") {
             esearch_ok(r)
+        } else if let Some(numbers) = r.strip_prefix(b"* SORT").and_then(|n| n.strip_suffix(b"\r\n")) {
+            // RFC 5256 §5, also unknown to imap-codec: sort-data = "SORT" *(SP nz-number)
+            numbers
+                .split(|&b| b == b' ')
+                .skip(1)
+                .all(|n| !n.is_empty() && n[0] != b'0' && n.iter().all(u8::is_ascii_digit))
+                && (numbers.is_empty() || numbers[0] == b' ')
         } else if greeting && i == 0 {
             matches!(GreetingCodec::default().decode(r), Ok((rest, _)) if rest.is_empty())
         } else {
@@ -160,6 +167,14 @@ impl Client {
 fn append(host: &Host, user: &str, folder: &str, msg: &str, flags: &[Flag]) -> u32 {
     let flags: Flags = flags.iter().cloned().collect();
     host.store.append(user, folder, msg.as_bytes(), &flags, None).unwrap()
+}
+
+/// Sends each command of a table as tag `t` and expects its one untagged line, then `t OK <verb> completed`.
+fn expect_each(c: &mut Client, table: &[(&str, &str)], verb: &str) {
+    for (command, want) in table {
+        let r = c.send(&format!("t {command}\r\n"));
+        assert_eq!(r, format!("{want}\r\nt OK {verb} completed\r\n"), "{command}");
+    }
 }
 
 /// Two sessions of alice with INBOX selected, as two devices.
@@ -860,10 +875,7 @@ fn esearch_returns_min_max_all_count() {
         ("SEARCH RETURN (COUNT) 1000", "* ESEARCH (TAG \"t\") COUNT 0"),
         ("UID SEARCH RETURN (COUNT) 1000", "* ESEARCH (TAG \"t\") UID COUNT 0"),
     ];
-    for (command, want) in table {
-        let r = c.send(&format!("t {command}\r\n"));
-        assert_eq!(r, format!("{want}\r\nt OK SEARCH completed\r\n"), "{command}");
-    }
+    expect_each(&mut c, &table, "SEARCH");
     assert!(c.send("u SEARCH RETURN (SAVE) ALL\r\n").starts_with("u BAD"));
     // RFC 7162 §3.1.5: MODSEQ is that of the messages returned (MIN/MAX), or of all matches.
     c.send("v STORE 1 +FLAGS (\\Seen)\r\nv STORE 3 +FLAGS (\\Seen)\r\nv STORE 2 +FLAGS (\\Seen)\r\n");
@@ -1022,4 +1034,55 @@ fn random_input_gets_well_formed_answers() {
         tail = c.send("z NOOP\r\n");
     }
     assert!(tail.contains("z OK") || c.last_flow == Flow::Close, "{tail}");
+}
+
+/// SORT (RFC 5256), after imaptest's `sort-*` scripts: criteria in order, REVERSE per criterion, ties by sequence
+/// number; addresses by the first addr-mailbox (a group's name), subjects by base subject, dates in UTC.
+#[test]
+fn sort_orders_by_criteria_then_sequence() {
+    let h = host();
+    let m = |from: &str, cc: &str, subject: &str, date: &str, body: &str| {
+        format!(
+            "From: {from}\r\nTo: x@example.com\r\nCc: {cc}\r\nSubject: {subject}\r\nDate: {date}\r\n\r\n{body}\r\n"
+        )
+    };
+    append(
+        &h,
+        "alice",
+        "INBOX",
+        &m("user2@domain2.org", "user2@b.org", "Re: b", "Fri, 22 Feb 2008 00:00:00 +0200", "x"),
+        &[],
+    );
+    append(
+        &h,
+        "alice",
+        "INBOX",
+        &m("user2@domain1.org", "user2: blah@a.org;", "[list] a", "Fri, 22 Feb 2008 02:00:00 +0200", "xxx"),
+        &[],
+    );
+    append(
+        &h,
+        "alice",
+        "INBOX",
+        &m("user1@domain1.org", "user1@a.org", "Fwd: B (fwd)", "Thu, 21 Feb 2008 23:30:00 +0000", "xx"),
+        &[],
+    );
+    let mut c = Client::login(&h, "alice");
+    assert!(c.send("a CAPABILITY\r\n").contains(" SORT"));
+    c.send("s SELECT INBOX\r\n");
+    let table = [
+        ("SORT (ARRIVAL) UTF-8 ALL", "* SORT 1 2 3"),
+        ("SORT (FROM) UTF-8 ALL", "* SORT 3 1 2"),
+        ("SORT (REVERSE FROM) UTF-8 ALL", "* SORT 1 2 3"),
+        ("SORT (CC) US-ASCII ALL", "* SORT 3 1 2"),
+        ("SORT (SUBJECT) UTF-8 ALL", "* SORT 2 1 3"),
+        ("SORT (SUBJECT REVERSE SIZE) UTF-8 ALL", "* SORT 2 3 1"),
+        ("SORT (DATE) UTF-8 ALL", "* SORT 1 3 2"),
+        ("SORT (SIZE) UTF-8 2:3", "* SORT 3 2"),
+        ("UID SORT (REVERSE ARRIVAL) UTF-8 ALL", "* SORT 3 2 1"),
+        ("SORT (SIZE) UTF-8 1000", "* SORT"),
+    ];
+    expect_each(&mut c, &table, "SORT");
+    assert!(c.send("u SORT (SIZE) KOI8-R ALL\r\n").starts_with("u NO [BADCHARSET"));
+    assert!(c.send("v SORT (NAME) UTF-8 ALL\r\n").starts_with("v BAD"));
 }

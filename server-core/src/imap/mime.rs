@@ -625,6 +625,129 @@ pub fn header_search_values(parsed: &Parsed<'_>, name: &str) -> Option<Vec<Strin
     (!values.is_empty()).then_some(values)
 }
 
+/// SORT keys taken from the message (RFC 5256 §3): FROM, TO and CC sort by the addr-mailbox of the first address
+/// (a group's name for a group, as ENVELOPE shows it), empty when there is none.
+pub fn first_mailbox(parsed: &Parsed<'_>, header: &str) -> String {
+    let Some(value) = parsed.msg.as_ref().and_then(Entity::root).and_then(|r| r.header_value(header)) else {
+        return String::new();
+    };
+    let local = |a: &mail_parser::Addr<'_>| {
+        let address = a.address.as_deref().unwrap_or_default();
+        address.rsplit_once('@').map_or(address, |(l, _)| l).to_string()
+    };
+    match value {
+        HeaderValue::Address(Address::List(l)) => l.first().map(local).unwrap_or_default(),
+        HeaderValue::Address(Address::Group(groups)) => match groups.first() {
+            Some(g) => match &g.name {
+                Some(name) => name.to_string(),
+                None => g.addresses.first().map(local).unwrap_or_default(),
+            },
+            None => String::new(),
+        },
+        _ => String::new(),
+    }
+}
+
+/// The sent date as seconds since the epoch (SORT DATE, RFC 5256 §3: normalized to UTC), None when the `Date:`
+/// header is missing or unreadable.
+pub fn sent_timestamp(parsed: &Parsed<'_>) -> Option<i64> {
+    parsed.msg.as_ref()?.date().map(|d| d.to_timestamp())
+}
+
+/// The base subject (RFC 5256 §2.1) of the message's decoded Subject, for SORT SUBJECT (and THREAD).
+pub fn base_subject(parsed: &Parsed<'_>) -> String {
+    base_subject_of(parsed.msg.as_ref().and_then(|m| m.subject()).unwrap_or_default())
+}
+
+/// RFC 5256 §2.1, steps 1–6, on an already decoded subject:
+///
+/// ```text
+/// subj-refwd   = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"
+/// subj-blob    = "[" *BLOBCHAR "]" *WSP
+/// subj-fwd     = subj-fwd-hdr subject subj-fwd-trl ; "[fwd:" … "]"
+/// subj-leader  = (*subj-blob subj-refwd) / WSP
+/// subj-trailer = "(fwd)" / WSP
+/// ```
+pub fn base_subject_of(subject: &str) -> String {
+    // (1) White space runs become one space.
+    let mut s: String = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+    if subject.starts_with(char::is_whitespace) && !s.is_empty() {
+        s.insert(0, ' ');
+    }
+    loop {
+        // (2) Trailers, repeatedly.
+        loop {
+            let t = s.trim_end();
+            let lower = t.to_ascii_lowercase();
+            if lower.ends_with("(fwd)") {
+                s = t[..t.len() - 5].to_string();
+            } else if t.len() != s.len() {
+                s = t.to_string();
+            } else {
+                break;
+            }
+        }
+        // (3) and (4), until neither changes anything.
+        loop {
+            let before = s.len();
+            // (3) Leaders.
+            loop {
+                if let Some(rest) = s.strip_prefix(' ') {
+                    s = rest.to_string();
+                    continue;
+                }
+                let mut at = 0;
+                while let Some(end) = blob_end(&s[at..]) {
+                    at += end;
+                }
+                match refwd_end(&s[at..]) {
+                    Some(end) => s = s[at + end..].to_string(),
+                    None => break,
+                }
+            }
+            // (4) A leading blob, unless nothing would be left.
+            if let Some(end) = blob_end(&s)
+                && !s[end..].is_empty()
+            {
+                s = s[end..].to_string();
+            }
+            if s.len() == before {
+                break;
+            }
+        }
+        // (6) A "[fwd: …]" wrapper: unwrap and start again from (2).
+        let lower = s.to_ascii_lowercase();
+        if lower.starts_with("[fwd:") && lower.ends_with(']') {
+            s = s[5..s.len() - 1].to_string();
+            continue;
+        }
+        return s;
+    }
+}
+
+/// Length of a `subj-blob` at the start of `s`.
+fn blob_end(s: &str) -> Option<usize> {
+    let rest = s.strip_prefix('[')?;
+    let close = rest.find([']', '['])?;
+    if rest.as_bytes()[close] != b']' {
+        return None;
+    }
+    let after = 1 + close + 1;
+    Some(after + s[after..].len() - s[after..].trim_start_matches([' ', '\t']).len())
+}
+
+/// Length of a `subj-refwd` at the start of `s`.
+fn refwd_end(s: &str) -> Option<usize> {
+    let lower = s.to_ascii_lowercase();
+    let word = ["fwd", "fw", "re"].into_iter().find(|w| lower.starts_with(w))?;
+    let mut at = word.len();
+    at += s[at..].len() - s[at..].trim_start_matches([' ', '\t']).len();
+    if let Some(end) = blob_end(&s[at..]) {
+        at += end;
+    }
+    s[at..].starts_with(':').then_some(at + 1)
+}
+
 /// The `Date:` header as a calendar date in its own time zone (SENTBEFORE/SENTON/SENTSINCE).
 pub fn sent_date(parsed: &Parsed<'_>) -> Option<chrono::NaiveDate> {
     let d = parsed.msg.as_ref()?.date()?;

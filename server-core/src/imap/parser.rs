@@ -111,6 +111,13 @@ pub enum CommandBody {
         /// SEARCH, empty for `RETURN ()`, which means ALL.
         ret: Option<Vec<SearchReturn>>,
     },
+    /// RFC 5256: the matching messages in the order of `criteria` (each reversed when its flag is set).
+    Sort {
+        uid: bool,
+        criteria: Vec<(bool, SortKey)>,
+        charset: String,
+        key: SearchKey,
+    },
     Fetch {
         uid: bool,
         set: SequenceSet,
@@ -158,6 +165,25 @@ pub struct AppendMessage {
     pub date: Option<DateTime<FixedOffset>>,
     /// The message itself.
     pub message: Vec<u8>,
+}
+
+/// A SORT key (RFC 5256 §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    /// Internal date and time.
+    Arrival,
+    /// addr-mailbox of the first Cc address.
+    Cc,
+    /// Sent date (`Date:`), the internal date when it has none.
+    Date,
+    /// addr-mailbox of the first From address.
+    From,
+    /// RFC822.SIZE.
+    Size,
+    /// Base subject (RFC 5256 §2.1).
+    Subject,
+    /// addr-mailbox of the first To address.
+    To,
 }
 
 /// A result option of `SEARCH RETURN (...)` (RFC 4731 §3.1).
@@ -864,12 +890,14 @@ impl<'a> Parser<'a> {
                     CommandBody::Id { params: None }
                 }
             }
-            "SEARCH" | "FETCH" | "STORE" | "COPY" | "MOVE" => self.select_command(&name, false)?,
+            "SEARCH" | "SORT" | "FETCH" | "STORE" | "COPY" | "MOVE" => self.select_command(&name, false)?,
             "UID" => {
                 self.sp()?;
                 let sub = self.keyword()?;
                 match sub.as_str() {
-                    "SEARCH" | "FETCH" | "STORE" | "COPY" | "MOVE" => self.select_command(&sub, true)?,
+                    "SEARCH" | "SORT" | "FETCH" | "STORE" | "COPY" | "MOVE" => {
+                        self.select_command(&sub, true)?
+                    }
                     "EXPUNGE" => {
                         self.sp()?;
                         CommandBody::Expunge { uids: Some(self.sequence_set()?) }
@@ -900,6 +928,46 @@ impl<'a> Parser<'a> {
     fn select_command(&mut self, name: &str, uid: bool) -> R<CommandBody> {
         self.sp()?;
         Ok(match name {
+            "SORT" => {
+                // sort           = ["UID" SP] "SORT" SP sort-criteria SP search-charset 1*(SP search-key)
+                // sort-criteria  = "(" sort-criterion *(SP sort-criterion) ")"
+                // sort-criterion = ["REVERSE" SP] sort-key
+                // sort-key       = "ARRIVAL" / "CC" / "DATE" / "FROM" / "SIZE" / "SUBJECT" / "TO"   (RFC 5256 §5)
+                self.expect(b'(', "'(' before sort criteria")?;
+                let mut criteria = Vec::new();
+                loop {
+                    let mut word = self.keyword()?;
+                    let reverse = word == "REVERSE";
+                    if reverse {
+                        self.sp()?;
+                        word = self.keyword()?;
+                    }
+                    let key = match word.as_str() {
+                        "ARRIVAL" => SortKey::Arrival,
+                        "CC" => SortKey::Cc,
+                        "DATE" => SortKey::Date,
+                        "FROM" => SortKey::From,
+                        "SIZE" => SortKey::Size,
+                        "SUBJECT" => SortKey::Subject,
+                        "TO" => SortKey::To,
+                        other => return Err(format!("unknown sort key {other}")),
+                    };
+                    criteria.push((reverse, key));
+                    if self.eat(b')') {
+                        break;
+                    }
+                    self.sp()?;
+                }
+                self.sp()?;
+                let charset = String::from_utf8_lossy(&self.astring()?).to_ascii_uppercase();
+                self.sp()?;
+                let mut keys = vec![self.search_key()?];
+                while self.eat(b' ') {
+                    keys.push(self.search_key()?);
+                }
+                let key = if keys.len() == 1 { keys.remove(0) } else { SearchKey::And(keys) };
+                CommandBody::Sort { uid, criteria, charset, key }
+            }
             "SEARCH" => {
                 // search             = "SEARCH" [search-return-opts] [SP "CHARSET" SP astring] 1*(SP search-key)
                 // search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
@@ -1479,6 +1547,21 @@ mod tests {
         ));
         assert!(parse("a SEARCH RETURN (SAVE) ALL\r\n").is_err());
         assert!(parse("a SEARCH RETURN (MIN ALL\r\n").is_err());
+        // RFC 5256 §5: SORT.
+        assert!(matches!(
+            parse("a UID SORT (REVERSE DATE SUBJECT) utf-8 SEEN 1:5\r\n"),
+            Ok(CommandBody::Sort { uid: true, criteria, charset, key: And(keys) })
+                if criteria == vec![(true, SortKey::Date), (false, SortKey::Subject)]
+                    && charset == "UTF-8" && keys.len() == 2
+        ));
+        for bad in [
+            "a SORT () UTF-8 ALL",
+            "a SORT (REVERSE) UTF-8 ALL",
+            "a SORT (SIZE) ALL",
+            "a SORT (NAME) UTF-8 ALL",
+        ] {
+            assert!(parse(&format!("{bad}\r\n")).is_err(), "{bad}");
+        }
         let deep = format!("a SEARCH {}ALL\r\n", "NOT ".repeat(100));
         assert_eq!(parse(&deep), Err("search criteria nested too deeply".into()));
         let parens = format!("a SEARCH {}ALL{}\r\n", "(".repeat(100), ")".repeat(100));

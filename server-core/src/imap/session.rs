@@ -53,7 +53,7 @@ use super::mime;
 use super::mutf7;
 use super::parser::{
     AppendMessage, Command, CommandBody, FetchItem, Frame, MailboxName, SearchKey, SearchReturn, Section,
-    SectionText, StatusItem, frame, parse_command, parse_tag,
+    SectionText, SortKey, StatusItem, frame, parse_command, parse_tag,
 };
 use super::response::{self, Status, date_time, flag_list, tagged, untagged, untagged_status};
 use super::search;
@@ -219,7 +219,16 @@ impl ImapSession {
     fn capabilities(&self) -> String {
         let mut caps =
             vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS"];
-        caps.extend(["MOVE", "UNSELECT", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "ESEARCH", "MULTIAPPEND"]);
+        caps.extend([
+            "MOVE",
+            "UNSELECT",
+            "SPECIAL-USE",
+            "CHILDREN",
+            "CONDSTORE",
+            "ESEARCH",
+            "MULTIAPPEND",
+            "SORT",
+        ]);
         caps.retain(|c| self.host.offers("imap", c));
         if matches!(self.state, State::NotAuthenticated) {
             if self.conn.tls_available && self.conn.tls.is_none() && self.host.offers("imap", "STARTTLS") {
@@ -428,7 +437,10 @@ impl ImapSession {
         // §7.4.1: no EXPUNGE while answering FETCH, STORE or SEARCH (sequence numbers must stay put).
         let allow_expunge = !matches!(
             body,
-            CommandBody::Fetch { .. } | CommandBody::Store { .. } | CommandBody::Search { .. }
+            CommandBody::Fetch { .. }
+                | CommandBody::Store { .. }
+                | CommandBody::Search { .. }
+                | CommandBody::Sort { .. }
         );
         // NOOP and CHECK are the client's way to poll: they also look for changes made on disk behind the store's
         // back (a file mutt renamed in the Maildir), which no change notification announces.
@@ -575,6 +587,9 @@ impl ImapSession {
                     self.expunge_deleted(uids.as_ref());
                     Reply::ok("EXPUNGE completed")
                 }
+            }
+            CommandBody::Sort { uid, criteria, charset, key } => {
+                self.sort(uid, &criteria, &charset, &key, out)
             }
             CommandBody::Search { uid, charset, key, ret } => {
                 self.search(tag, uid, charset.as_deref(), &key, ret.as_deref(), out)
@@ -1105,14 +1120,44 @@ impl ImapSession {
         if search::uses_modseq(key) {
             self.enable_condstore(out);
         }
-        let State::Selected { user, mailbox } = &self.state else {
+        let State::Selected { mailbox, .. } = &self.state else {
             return Reply::bad("No mailbox selected");
+        };
+        // (number or UID, modseq) of each match, ascending.
+        let hits: Vec<(u32, u64)> = self
+            .matching(key)
+            .into_iter()
+            .map(|i| {
+                let meta = &mailbox.messages[i].meta;
+                (if uid { meta.uid } else { i as u32 + 1 }, meta.modseq)
+            })
+            .collect();
+        let modseq = search::uses_modseq(key);
+        match ret {
+            Some(ret) => esearch(out, tag, uid, ret, &hits, modseq),
+            None => {
+                let mut line = String::from("SEARCH");
+                for (h, _) in &hits {
+                    line.push_str(&format!(" {h}"));
+                }
+                if modseq && let Some(highest) = hits.iter().map(|&(_, m)| m).max() {
+                    line.push_str(&format!(" (MODSEQ {highest})"));
+                }
+                untagged(out, &line);
+            }
+        }
+        Reply::ok("SEARCH completed")
+    }
+
+    /// Indexes into the snapshot of the messages that match `key` (not those expunged underneath us).
+    fn matching(&self, key: &SearchKey) -> Vec<usize> {
+        let State::Selected { user, mailbox } = &self.state else {
+            return Vec::new();
         };
         let content = search::needs_content(key);
         let max_seq = mailbox.messages.len() as u32;
         let max_uid = mailbox.messages.last().map_or(0, |s| s.meta.uid);
-        // (number or UID, modseq) of each match, ascending.
-        let mut hits: Vec<(u32, u64)> = Vec::new();
+        let mut hits = Vec::new();
         for (i, snap) in mailbox.messages.iter().enumerate() {
             if snap.expunged {
                 continue;
@@ -1129,24 +1174,93 @@ impl ImapSession {
                 parsed: parsed.as_ref(),
             };
             if search::matches(key, &candidate) {
-                hits.push((if uid { snap.meta.uid } else { i as u32 + 1 }, snap.meta.modseq));
+                hits.push(i);
             }
         }
-        let modseq = search::uses_modseq(key);
-        match ret {
-            Some(ret) => esearch(out, tag, uid, ret, &hits, modseq),
-            None => {
-                let mut line = String::from("SEARCH");
-                for (h, _) in &hits {
-                    line.push_str(&format!(" {h}"));
-                }
-                if modseq && let Some(highest) = hits.iter().map(|&(_, m)| m).max() {
-                    line.push_str(&format!(" (MODSEQ {highest})"));
-                }
-                untagged(out, &line);
-            }
+        hits
+    }
+
+    /// SORT (RFC 5256 §3): the matches ordered by the criteria, then by sequence number; strings compare with
+    /// i;ascii-casemap (ASCII letters upper-cased, RFC 4790 §9.2).
+    fn sort(
+        &mut self,
+        uid: bool,
+        criteria: &[(bool, SortKey)],
+        charset: &str,
+        key: &SearchKey,
+        out: &mut Vec<u8>,
+    ) -> Reply {
+        if !matches!(charset, "UTF-8" | "US-ASCII") {
+            return Reply::no(Some("BADCHARSET (UTF-8 US-ASCII)"), "Unsupported charset");
         }
-        Reply::ok("SEARCH completed")
+        if search::uses_modseq(key) {
+            self.enable_condstore(out);
+        }
+        let hits = self.matching(key);
+        let State::Selected { user, mailbox } = &self.state else {
+            return Reply::bad("No mailbox selected");
+        };
+        let needs_message = criteria.iter().any(|(_, k)| !matches!(k, SortKey::Arrival | SortKey::Size));
+        /// What one message sorts by.
+        #[derive(Default)]
+        struct Keys {
+            from: String,
+            to: String,
+            cc: String,
+            subject: String,
+            date: i64,
+        }
+        let casemap = |s: String| s.to_ascii_uppercase();
+        let mut rows: Vec<(usize, Keys)> = hits
+            .into_iter()
+            .map(|i| {
+                let meta = &mailbox.messages[i].meta;
+                let arrival = meta.internal_date.timestamp();
+                let raw = if needs_message {
+                    self.host.store.read(user, &mailbox.name, meta.uid).ok()
+                } else {
+                    None
+                };
+                let keys = match raw.as_deref().map(|r| mime::parse(r)) {
+                    Some(p) => Keys {
+                        from: casemap(mime::first_mailbox(&p, "from")),
+                        to: casemap(mime::first_mailbox(&p, "to")),
+                        cc: casemap(mime::first_mailbox(&p, "cc")),
+                        subject: casemap(mime::base_subject(&p)),
+                        date: mime::sent_timestamp(&p).unwrap_or(arrival),
+                    },
+                    None => Keys { date: arrival, ..Keys::default() },
+                };
+                (i, keys)
+            })
+            .collect();
+        let messages = &mailbox.messages;
+        rows.sort_by(|(a, ka), (b, kb)| {
+            for &(reverse, k) in criteria {
+                let (ma, mb) = (&messages[*a].meta, &messages[*b].meta);
+                let order = match k {
+                    SortKey::Arrival => ma.internal_date.cmp(&mb.internal_date),
+                    SortKey::Cc => ka.cc.cmp(&kb.cc),
+                    SortKey::Date => ka.date.cmp(&kb.date),
+                    SortKey::From => ka.from.cmp(&kb.from),
+                    SortKey::Size => ma.size.cmp(&mb.size),
+                    SortKey::Subject => ka.subject.cmp(&kb.subject),
+                    SortKey::To => ka.to.cmp(&kb.to),
+                };
+                let order = if reverse { order.reverse() } else { order };
+                if order.is_ne() {
+                    return order;
+                }
+            }
+            a.cmp(b)
+        });
+        let mut line = String::from("SORT");
+        for (i, _) in &rows {
+            let n = if uid { messages[*i].meta.uid } else { *i as u32 + 1 };
+            line.push_str(&format!(" {n}"));
+        }
+        untagged(out, &line);
+        Reply::ok("SORT completed")
     }
 
     fn fetch(
@@ -1791,6 +1905,7 @@ fn command_name(body: &CommandBody) -> &'static str {
         CommandBody::Unselect => "UNSELECT",
         CommandBody::Expunge { .. } => "EXPUNGE",
         CommandBody::Search { .. } => "SEARCH",
+        CommandBody::Sort { .. } => "SORT",
         CommandBody::Fetch { .. } => "FETCH",
         CommandBody::Store { .. } => "STORE",
         CommandBody::Copy { .. } => "COPY",

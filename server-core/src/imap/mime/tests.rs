@@ -280,3 +280,25 @@ fn lines_are_line_ends() {
     let s = structure(b"Subject: x\r\n\r\none\r\ntwo");
     assert!(s.contains("\"7bit\" 8 1 "), "{s}");
 }
+
+/// RFC 5256 §2.1 base subjects, with the subjects of imaptest's `sort-subject` mailbox.
+#[test]
+fn base_subjects() {
+    let table = [
+        ("a", "a"),
+        ("Re: a", "a"),
+        ("RE: [list] a", "a"),
+        ("[foo] Fwd: [bar] Re: fw: b (fWd)  (fwd)", "b"),
+        ("b (a)", "b (a)"),
+        ("Re: [FWD: c]", "c"),
+        ("[xyz]", "[xyz]"),
+        (" ", ""),
+        ("Ad: Re: Ad: Re: Ad: x", "Ad: Re: Ad: Re: Ad: x"),
+        ("re: [fwd: [fwd: re: [fwd: babylon]]]", "babylon"),
+        ("Re:   hello\t world  ", "hello world"),
+        ("[a] [b]", "[b]"),
+    ];
+    for (subject, want) in table {
+        assert_eq!(base_subject_of(subject), want, "{subject:?}");
+    }
+}
