@@ -10,12 +10,12 @@
 //! - [`sequence`]: sequence sets (`1:*`, `2,4:7`).
 //! - [`mutf7`]: modified UTF-7 mailbox names.
 //! - [`mime`]: ENVELOPE, BODYSTRUCTURE and `BODY[section]` on top of `mail-parser`.
-//! - [`search`]: SEARCH evaluation.
+//! - [`search`]: SEARCH evaluation (SORT orders its matches in [`session`]).
 //! - [`session`]: states, commands, and the per-session snapshot that keeps devices in sync (§7.4.1).
 //!
 //! Extensions: LITERAL+ (RFC 7888), SASL-IR (4959), ID (2971), ENABLE (5161), IDLE (2177), NAMESPACE (2342),
 //! UIDPLUS (4315), MOVE (6851), UNSELECT (3691), SPECIAL-USE (6154), CHILDREN (3348), CONDSTORE (7162),
-//! ESEARCH (4731), MULTIAPPEND (3502).
+//! ESEARCH (4731), MULTIAPPEND (3502), SORT (5256).
 
 pub mod mime;
 pub mod mutf7;
