@@ -1083,6 +1083,16 @@ fn sort_orders_by_criteria_then_sequence() {
         ("SORT (SIZE) UTF-8 1000", "* SORT"),
     ];
     expect_each(&mut c, &table, "SORT");
+    // ESORT (RFC 5267 §3): ESEARCH in sort order.
+    let esort = [
+        ("SORT RETURN (MIN) (SIZE) UTF-8 ALL", "* ESEARCH (TAG \"t\") MIN 1"),
+        ("SORT RETURN (MAX) (SIZE) UTF-8 ALL", "* ESEARCH (TAG \"t\") MAX 2"),
+        ("SORT RETURN (ALL COUNT) (SIZE) UTF-8 ALL", "* ESEARCH (TAG \"t\") ALL 1,3,2 COUNT 3"),
+        ("SORT RETURN () (ARRIVAL) UTF-8 ALL", "* ESEARCH (TAG \"t\") ALL 1:3"),
+        ("UID SORT RETURN (ALL) (REVERSE ARRIVAL) UTF-8 ALL", "* ESEARCH (TAG \"t\") UID ALL 3,2,1"),
+    ];
+    assert!(c.send("t CAPABILITY\r\n").contains(" ESORT"));
+    expect_each(&mut c, &esort, "SORT");
     assert!(c.send("u SORT (SIZE) KOI8-R ALL\r\n").starts_with("u NO [BADCHARSET"));
     assert!(c.send("v SORT (NAME) UTF-8 ALL\r\n").starts_with("v BAD"));
 }

@@ -117,6 +117,8 @@ pub enum CommandBody {
         criteria: Vec<(bool, SortKey)>,
         charset: String,
         key: SearchKey,
+        /// `RETURN (...)` (RFC 5267 ESORT): the answer is `* ESEARCH` in sort order.
+        ret: Option<Vec<SearchReturn>>,
     },
     Fetch {
         uid: bool,
@@ -925,14 +927,47 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// `search-return-opts SP` if present (RFC 4731 §3.1), after the command name and its SP:
+    ///
+    /// ```text
+    /// search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
+    /// search-return-opt  = "MIN" / "MAX" / "ALL" / "COUNT"
+    /// ```
+    fn search_return(&mut self) -> R<Option<Vec<SearchReturn>>> {
+        let save = self.i;
+        if self.keyword().ok().as_deref() != Some("RETURN") {
+            self.i = save;
+            return Ok(None);
+        }
+        self.sp()?;
+        self.expect(b'(', "'(' before search return options")?;
+        let mut opts = Vec::new();
+        while !self.eat(b')') {
+            if !opts.is_empty() {
+                self.sp()?;
+            }
+            opts.push(match self.keyword()?.as_str() {
+                "MIN" => SearchReturn::Min,
+                "MAX" => SearchReturn::Max,
+                "ALL" => SearchReturn::All,
+                "COUNT" => SearchReturn::Count,
+                other => return Err(format!("unknown RETURN option {other}")),
+            });
+        }
+        self.sp()?;
+        Ok(Some(opts))
+    }
+
     fn select_command(&mut self, name: &str, uid: bool) -> R<CommandBody> {
         self.sp()?;
         Ok(match name {
             "SORT" => {
-                // sort           = ["UID" SP] "SORT" SP sort-criteria SP search-charset 1*(SP search-key)
+                // sort           = ["UID" SP] "SORT" [search-return-opts] SP sort-criteria SP search-charset
+                //                  1*(SP search-key)                       ; RETURN: ESORT, RFC 5267 §3
                 // sort-criteria  = "(" sort-criterion *(SP sort-criterion) ")"
                 // sort-criterion = ["REVERSE" SP] sort-key
                 // sort-key       = "ARRIVAL" / "CC" / "DATE" / "FROM" / "SIZE" / "SUBJECT" / "TO"   (RFC 5256 §5)
+                let ret = self.search_return()?;
                 self.expect(b'(', "'(' before sort criteria")?;
                 let mut criteria = Vec::new();
                 loop {
@@ -966,35 +1001,13 @@ impl<'a> Parser<'a> {
                     keys.push(self.search_key()?);
                 }
                 let key = if keys.len() == 1 { keys.remove(0) } else { SearchKey::And(keys) };
-                CommandBody::Sort { uid, criteria, charset, key }
+                CommandBody::Sort { uid, criteria, charset, key, ret }
             }
             "SEARCH" => {
                 // search             = "SEARCH" [search-return-opts] [SP "CHARSET" SP astring] 1*(SP search-key)
                 // search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
                 // search-return-opt  = "MIN" / "MAX" / "ALL" / "COUNT"                    (RFC 4731 §3.1)
-                let mut ret = None;
-                let save = self.i;
-                if self.keyword().ok().as_deref() == Some("RETURN") {
-                    self.sp()?;
-                    self.expect(b'(', "'(' before search return options")?;
-                    let mut opts = Vec::new();
-                    while !self.eat(b')') {
-                        if !opts.is_empty() {
-                            self.sp()?;
-                        }
-                        opts.push(match self.keyword()?.as_str() {
-                            "MIN" => SearchReturn::Min,
-                            "MAX" => SearchReturn::Max,
-                            "ALL" => SearchReturn::All,
-                            "COUNT" => SearchReturn::Count,
-                            other => return Err(format!("unknown SEARCH RETURN option {other}")),
-                        });
-                    }
-                    self.sp()?;
-                    ret = Some(opts);
-                } else {
-                    self.i = save;
-                }
+                let ret = self.search_return()?;
                 let mut charset = None;
                 let save = self.i;
                 if self.keyword().ok().as_deref() == Some("CHARSET") {
@@ -1550,9 +1563,13 @@ mod tests {
         // RFC 5256 §5: SORT.
         assert!(matches!(
             parse("a UID SORT (REVERSE DATE SUBJECT) utf-8 SEEN 1:5\r\n"),
-            Ok(CommandBody::Sort { uid: true, criteria, charset, key: And(keys) })
+            Ok(CommandBody::Sort { uid: true, criteria, charset, key: And(keys), ret: None })
                 if criteria == vec![(true, SortKey::Date), (false, SortKey::Subject)]
                     && charset == "UTF-8" && keys.len() == 2
+        ));
+        assert!(matches!(
+            parse("a SORT RETURN (MIN COUNT) (ARRIVAL) US-ASCII 1:5\r\n"),
+            Ok(CommandBody::Sort { ret: Some(r), .. }) if r == vec![SearchReturn::Min, SearchReturn::Count]
         ));
         for bad in [
             "a SORT () UTF-8 ALL",

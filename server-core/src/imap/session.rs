@@ -228,6 +228,7 @@ impl ImapSession {
             "ESEARCH",
             "MULTIAPPEND",
             "SORT",
+            "ESORT",
         ]);
         caps.retain(|c| self.host.offers("imap", c));
         if matches!(self.state, State::NotAuthenticated) {
@@ -588,8 +589,8 @@ impl ImapSession {
                     Reply::ok("EXPUNGE completed")
                 }
             }
-            CommandBody::Sort { uid, criteria, charset, key } => {
-                self.sort(uid, &criteria, &charset, &key, out)
+            CommandBody::Sort { uid, criteria, charset, key, ret } => {
+                self.sort(tag, uid, &criteria, &charset, &key, ret.as_deref(), out)
             }
             CommandBody::Search { uid, charset, key, ret } => {
                 self.search(tag, uid, charset.as_deref(), &key, ret.as_deref(), out)
@@ -1182,12 +1183,15 @@ impl ImapSession {
 
     /// SORT (RFC 5256 §3): the matches ordered by the criteria, then by sequence number; strings compare with
     /// i;ascii-casemap (ASCII letters upper-cased, RFC 4790 §9.2).
+    #[allow(clippy::too_many_arguments)]
     fn sort(
         &mut self,
+        tag: &str,
         uid: bool,
         criteria: &[(bool, SortKey)],
         charset: &str,
         key: &SearchKey,
+        ret: Option<&[SearchReturn]>,
         out: &mut Vec<u8>,
     ) -> Reply {
         if !matches!(charset, "UTF-8" | "US-ASCII") {
@@ -1254,12 +1258,24 @@ impl ImapSession {
             }
             a.cmp(b)
         });
-        let mut line = String::from("SORT");
-        for (i, _) in &rows {
-            let n = if uid { messages[*i].meta.uid } else { *i as u32 + 1 };
-            line.push_str(&format!(" {n}"));
+        let sorted: Vec<(u32, u64)> = rows
+            .iter()
+            .map(|(i, _)| {
+                let meta = &messages[*i].meta;
+                (if uid { meta.uid } else { *i as u32 + 1 }, meta.modseq)
+            })
+            .collect();
+        match ret {
+            // RFC 5267 §3: ESORT answers with ESEARCH, MIN and MAX being the first and last in sort order.
+            Some(ret) => esearch(out, tag, uid, ret, &sorted, search::uses_modseq(key)),
+            None => {
+                let mut line = String::from("SORT");
+                for (n, _) in &sorted {
+                    line.push_str(&format!(" {n}"));
+                }
+                untagged(out, &line);
+            }
         }
-        untagged(out, &line);
         Reply::ok("SORT completed")
     }
 
@@ -1623,7 +1639,7 @@ impl ImapSession {
 /// search-return-data = "MIN" SP nz-number / "MAX" SP nz-number / "ALL" SP sequence-set / "COUNT" SP number
 /// ```
 ///
-/// `RETURN ()` means ALL; with no match, MIN, MAX and ALL are left out and COUNT is 0. When the search used MODSEQ,
+/// `hits` are in the order to report (ascending, or sort order for ESORT). `RETURN ()` means ALL; with no match, MIN, MAX and ALL are left out and COUNT is 0. When the search used MODSEQ,
 /// RFC 7162 §3.1.5 adds the highest mod-sequence of the messages returned: those of MIN and MAX when only they
 /// were asked for, else of all matches.
 fn esearch(out: &mut Vec<u8>, tag: &str, uid: bool, ret: &[SearchReturn], hits: &[(u32, u64)], modseq: bool) {
@@ -1650,8 +1666,7 @@ fn esearch(out: &mut Vec<u8>, tag: &str, uid: bool, ret: &[SearchReturn], hits: 
     }
     let all_kinds = ret.contains(&SearchReturn::All) || ret.contains(&SearchReturn::Count);
     if ret.contains(&SearchReturn::All) && !hits.is_empty() {
-        let numbers: Vec<u32> = hits.iter().map(|&(n, _)| n).collect();
-        line.extend_from_slice(format!(" ALL {}", SequenceSet::compact(&numbers)).as_bytes());
+        line.extend_from_slice(format!(" ALL {}", runs(hits.iter().map(|&(n, _)| n))).as_bytes());
     }
     if ret.contains(&SearchReturn::Count) {
         line.extend_from_slice(format!(" COUNT {}", hits.len()).as_bytes());
@@ -1662,6 +1677,33 @@ fn esearch(out: &mut Vec<u8>, tag: &str, uid: bool, ret: &[SearchReturn], hits: 
     }
     line.extend_from_slice(b"\r\n");
     out.extend_from_slice(&line);
+}
+
+/// A sequence-set of `numbers` in their order (ascending for SEARCH, sort order for ESORT, RFC 5267 §3.1): each
+/// run of consecutive ascending numbers as `a:b`.
+fn runs(numbers: impl IntoIterator<Item = u32>) -> String {
+    let mut out = String::new();
+    let mut run: Option<(u32, u32)> = None;
+    let flush = |out: &mut String, (a, b): (u32, u32)| {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(&if a == b { a.to_string() } else { format!("{a}:{b}") });
+    };
+    for n in numbers {
+        run = match run {
+            Some((a, b)) if b.checked_add(1) == Some(n) => Some((a, n)),
+            Some(r) => {
+                flush(&mut out, r);
+                Some((n, n))
+            }
+            None => Some((n, n)),
+        };
+    }
+    if let Some(r) = run {
+        flush(&mut out, r);
+    }
+    out
 }
 
 /// Writes untagged FLAGS and PERMANENTFLAGS (RFC 3501 §7.2.6, §7.1) for the system flags and `keywords`.
