@@ -9,6 +9,9 @@
 //! 2. Memory per idle session: VmRSS before and after opening N WebSocket sessions (each `hello` + `welcome` +
 //!    snapshot, a private sandbox each), divided by N. The clients run in a child process (this binary with
 //!    `--client URL`), so the figure is the server's alone; the child's own VmRSS is printed beside it.
+//! 3. With `--churn N`: N sessions at once each start their sandbox and open SMTPS and IMAPS connections (TLS
+//!    handshakes in the proxy, greetings), then all close; VmRSS before, at the peak and once every session and
+//!    world is gone, to see how much memory the process gives back.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -20,6 +23,10 @@ use mailroom_core::world::{Persistence, World};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
+
+// The same allocator as the `mailroom` binary, so the memory figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -123,7 +130,7 @@ async fn until_snapshot(ws: &mut Ws) {
 }
 
 /// Child mode: opens `sessions` WebSockets to `url`, prints `ready N`, holds them until stdin closes.
-async fn client(url: &str, sessions: usize, started: bool) -> anyhow::Result<()> {
+async fn client(url: &str, sessions: usize, started: bool, traffic: bool) -> anyhow::Result<()> {
     let small = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0);
@@ -143,6 +150,19 @@ async fn client(url: &str, sessions: usize, started: bool) -> anyhow::Result<()>
             ws.send(Message::Text(m.to_string().into())).await?;
             until_snapshot(&mut ws).await;
         }
+        if traffic {
+            for (conn, service) in [(1, "smtps"), (2, "imaps")] {
+                let m = json!({"type":"open","conn":conn,"host":"mx1","service":service});
+                ws.send(Message::Text(m.to_string().into())).await?;
+                // Until the greeting arrived (inside TLS).
+                loop {
+                    let v = recv(&mut ws).await;
+                    if v["type"] == "data" && v["conn"] == conn && v["dir"] == "s" {
+                        break;
+                    }
+                }
+            }
+        }
         held.push(ws);
     }
     println!("ready {}", held.len());
@@ -151,13 +171,58 @@ async fn client(url: &str, sessions: usize, started: bool) -> anyhow::Result<()>
     Ok(())
 }
 
+/// `--churn N`: memory before, at the peak of N busy sessions, and after they and their worlds are gone.
+async fn churn_memory(url: &str, state: &AppState, n: usize) -> anyhow::Result<()> {
+    use std::sync::atomic::Ordering;
+    println!("Memory given back after {n} sessions close (each: sandbox started, SMTPS + IMAPS opened):");
+    for round in 1..=3 {
+        let before = rss_kib();
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["--client", url, "--sessions", &n.to_string(), "--started", "--traffic"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        while let Some(line) = lines.next_line().await? {
+            if line.starts_with("ready ") {
+                break;
+            }
+            println!("  {line}");
+        }
+        let peak = rss_kib();
+        drop(child.stdin.take());
+        let _ = child.wait().await;
+        // Every session ends, then the reaper drops every world (reattach window: 1 s here).
+        let t = Instant::now();
+        while (state.metrics.sessions.load(Ordering::SeqCst) > 0 || state.registry.stats().0 > 0)
+            && t.elapsed() < Duration::from_secs(30)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Allocators give memory back with some delay (jemalloc's dirty-page decay is 10 s).
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        let after = rss_kib();
+        println!(
+            "  round {round}: VmRSS {before} KiB -> peak {peak} KiB -> {after} KiB after ({} KiB kept of {} KiB); \
+             {} tasks alive",
+            after.saturating_sub(before),
+            peak.saturating_sub(before),
+            tokio::runtime::Handle::current().metrics().num_alive_tasks()
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--client") {
         let url = args.get(i + 1).cloned().unwrap_or_default();
-        return client(&url, arg("--sessions", 10_000), args.iter().any(|a| a == "--started")).await;
+        let flag = |f: &str| args.iter().any(|a| a == f);
+        return client(&url, arg("--sessions", 10_000), flag("--started"), flag("--traffic")).await;
     }
+    let churn = arg("--churn", 0);
     let rounds = arg("--rounds", 5000);
     let sessions = arg("--sessions", 10_000);
     // With --started, each session also starts its sandbox's world (two hosts, certificates, queue managers).
@@ -172,6 +237,12 @@ async fn main() -> anyhow::Result<()> {
             max_worlds: usize::MAX,
             msgs_per_sec: 1_000_000,
             msgs_burst: 1_000_000,
+            // --churn measures memory once every world is gone: keep none for reattach.
+            reattach_ttl: if churn > 0 {
+                Duration::from_secs(1)
+            } else {
+                ProxyConfig::default().reattach_ttl
+            },
             ..ProxyConfig::default()
         },
         world.clone(),
@@ -188,6 +259,9 @@ async fn main() -> anyhow::Result<()> {
     });
     let url = format!("ws://{addr}/ws");
     let smtp = world.addr("mx1", Service::Smtp).expect("mx1 smtp listening");
+    if churn > 0 {
+        return churn_memory(&url, &state, churn).await;
+    }
 
     println!("NOOP round trips ({rounds} each, after 200 warm-up):");
     let d = direct(smtp, rounds + 200).await;
