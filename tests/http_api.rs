@@ -88,7 +88,10 @@ async fn persistent_world_api() {
     let tcp = cfg["tcp"].as_array().unwrap();
     assert_eq!(tcp.len(), 14, "7 services on each of 2 hosts: {tcp:?}");
     let smtp = tcp.iter().find(|l| l["host"] == "mx1" && l["service"] == "smtp").unwrap();
-    assert_eq!(smtp["addr"], s.persistent.addr("mx1", mailroom_core::config::Service::Smtp).unwrap().to_string());
+    assert_eq!(
+        smtp["addr"],
+        s.persistent.addr("mx1", mailroom_core::config::Service::Smtp).unwrap().to_string()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
