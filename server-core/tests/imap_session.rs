@@ -99,12 +99,69 @@ fn esearch_ok(r: &[u8]) -> bool {
         })
 }
 
+/// RFC 5256 §5, unknown to imap-codec too:
+///
+/// ```text
+/// thread-data    = "THREAD" [SP 1*thread-list]
+/// thread-list    = "(" (thread-members / thread-nested) ")"
+/// thread-members = nz-number *(SP nz-number) [SP thread-nested]
+/// thread-nested  = 2*thread-list
+/// ```
+fn thread_ok(r: &[u8]) -> bool {
+    fn list(s: &[u8], at: &mut usize) -> bool {
+        if s.get(*at) != Some(&b'(') {
+            return false;
+        }
+        *at += 1;
+        loop {
+            match s.get(*at) {
+                Some(b'1'..=b'9') => {
+                    while s.get(*at).is_some_and(u8::is_ascii_digit) {
+                        *at += 1;
+                    }
+                    match s.get(*at) {
+                        Some(b' ') => *at += 1,
+                        Some(b')') => {
+                            *at += 1;
+                            return true;
+                        }
+                        _ => return false,
+                    }
+                }
+                Some(b'(') => {
+                    let mut nested = 0;
+                    while s.get(*at) == Some(&b'(') {
+                        if !list(s, at) {
+                            return false;
+                        }
+                        nested += 1;
+                    }
+                    *at += 1;
+                    return s.get(*at - 1) == Some(&b')') && nested >= 2;
+                }
+                _ => return false,
+            }
+        }
+    }
+    let Some(rest) = r.strip_prefix(b"* THREAD").and_then(|r| r.strip_suffix(b"\r\n")) else { return false };
+    let Some(rest) = rest.strip_prefix(b" ") else { return rest.is_empty() };
+    let mut at = 0;
+    while at < rest.len() {
+        if !list(rest, &mut at) {
+            return false;
+        }
+    }
+    !rest.is_empty()
+}
+
 /// Decodes every response with imap-codec (ESEARCH, which it lacks, with [`esearch_ok`]); panics on the first it
 /// rejects.
 fn check_grammar(out: &[u8], greeting: bool) {
     for (i, r) in split_responses(out).into_iter().enumerate() {
         let ok = if r.starts_with(b"* ESEARCH") {
             esearch_ok(r)
+        } else if r.starts_with(b"* THREAD") {
+            thread_ok(r)
         } else if let Some(numbers) = r.strip_prefix(b"* SORT").and_then(|n| n.strip_suffix(b"\r\n")) {
             // RFC 5256 §5, also unknown to imap-codec: sort-data = "SORT" *(SP nz-number)
             numbers
@@ -1095,4 +1152,34 @@ fn sort_orders_by_criteria_then_sequence() {
     expect_each(&mut c, &esort, "SORT");
     assert!(c.send("u SORT (SIZE) KOI8-R ALL\r\n").starts_with("u NO [BADCHARSET"));
     assert!(c.send("v SORT (NAME) UTF-8 ALL\r\n").starts_with("v BAD"));
+}
+
+/// THREAD=ORDEREDSUBJECT (RFC 5256 §3), after imaptest's `thread-orderedsubject` scripts: groups by base subject,
+/// the first (by sent date) the parent of the rest, groups by the date of their first message.
+#[test]
+fn thread_orderedsubject() {
+    assert!(thread_ok(b"* THREAD (1)(2 (7)(12)(13))(9 10)\r\n") && thread_ok(b"* THREAD\r\n"));
+    for bad in ["* THREAD ()\r\n", "* THREAD (1 (2))\r\n", "* THREAD (0)\r\n", "* THREAD (1\r\n"] {
+        assert!(!thread_ok(bad.as_bytes()), "{bad}");
+    }
+    let h = host();
+    let m = |subject: &str, day: u32| {
+        format!(
+            "From: a@example.com\r\nSubject: {subject}\r\nDate: {day} Feb 2008 00:00:00 +0000\r\n\r\nx\r\n"
+        )
+    };
+    for (subject, day) in [("b", 5), ("a", 3), ("Re: a", 4), ("Re: b", 2), ("c", 1), ("a", 6), ("Fwd: b", 7)]
+    {
+        append(&h, "alice", "INBOX", &m(subject, day), &[]);
+    }
+    let mut c = Client::login(&h, "alice");
+    assert!(c.send("a CAPABILITY\r\n").contains(" THREAD=ORDEREDSUBJECT"));
+    c.send("s SELECT INBOX\r\n");
+    let table = [
+        ("THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD (5)(4 (1)(7))(2 (3)(6))"),
+        ("THREAD ORDEREDSUBJECT US-ASCII 2:3", "* THREAD (2 3)"),
+        ("UID THREAD ORDEREDSUBJECT UTF-8 1000", "* THREAD"),
+    ];
+    expect_each(&mut c, &table, "THREAD");
+    assert!(c.send("b THREAD REFERENCES UTF-8 ALL\r\n").starts_with("b BAD"));
 }

@@ -120,6 +120,12 @@ pub enum CommandBody {
         /// `RETURN (...)` (RFC 5267 ESORT): the answer is `* ESEARCH` in sort order.
         ret: Option<Vec<SearchReturn>>,
     },
+    /// RFC 5256 THREAD=ORDEREDSUBJECT.
+    Thread {
+        uid: bool,
+        charset: String,
+        key: SearchKey,
+    },
     Fetch {
         uid: bool,
         set: SequenceSet,
@@ -892,12 +898,14 @@ impl<'a> Parser<'a> {
                     CommandBody::Id { params: None }
                 }
             }
-            "SEARCH" | "SORT" | "FETCH" | "STORE" | "COPY" | "MOVE" => self.select_command(&name, false)?,
+            "SEARCH" | "SORT" | "THREAD" | "FETCH" | "STORE" | "COPY" | "MOVE" => {
+                self.select_command(&name, false)?
+            }
             "UID" => {
                 self.sp()?;
                 let sub = self.keyword()?;
                 match sub.as_str() {
-                    "SEARCH" | "SORT" | "FETCH" | "STORE" | "COPY" | "MOVE" => {
+                    "SEARCH" | "SORT" | "THREAD" | "FETCH" | "STORE" | "COPY" | "MOVE" => {
                         self.select_command(&sub, true)?
                     }
                     "EXPUNGE" => {
@@ -958,9 +966,32 @@ impl<'a> Parser<'a> {
         Ok(Some(opts))
     }
 
+    /// `search-charset 1*(SP search-key)` of SORT and THREAD (RFC 5256 §5): the charset upper-cased, and the keys
+    /// as one (an AND of several).
+    fn charset_and_keys(&mut self) -> R<(String, SearchKey)> {
+        let charset = String::from_utf8_lossy(&self.astring()?).to_ascii_uppercase();
+        self.sp()?;
+        let mut keys = vec![self.search_key()?];
+        while self.eat(b' ') {
+            keys.push(self.search_key()?);
+        }
+        Ok((charset, if keys.len() == 1 { keys.remove(0) } else { SearchKey::And(keys) }))
+    }
+
     fn select_command(&mut self, name: &str, uid: bool) -> R<CommandBody> {
         self.sp()?;
         Ok(match name {
+            "THREAD" => {
+                // thread = ["UID" SP] "THREAD" SP thread-alg SP search-charset 1*(SP search-key)   (RFC 5256 §5)
+                // Only ORDEREDSUBJECT is offered (REFERENCES is not implemented, nor advertised).
+                let alg = self.keyword()?;
+                if alg != "ORDEREDSUBJECT" {
+                    return Err(format!("unsupported threading algorithm {alg}"));
+                }
+                self.sp()?;
+                let (charset, key) = self.charset_and_keys()?;
+                CommandBody::Thread { uid, charset, key }
+            }
             "SORT" => {
                 // sort           = ["UID" SP] "SORT" [search-return-opts] SP sort-criteria SP search-charset
                 //                  1*(SP search-key)                       ; RETURN: ESORT, RFC 5267 §3
@@ -994,13 +1025,7 @@ impl<'a> Parser<'a> {
                     self.sp()?;
                 }
                 self.sp()?;
-                let charset = String::from_utf8_lossy(&self.astring()?).to_ascii_uppercase();
-                self.sp()?;
-                let mut keys = vec![self.search_key()?];
-                while self.eat(b' ') {
-                    keys.push(self.search_key()?);
-                }
-                let key = if keys.len() == 1 { keys.remove(0) } else { SearchKey::And(keys) };
+                let (charset, key) = self.charset_and_keys()?;
                 CommandBody::Sort { uid, criteria, charset, key, ret }
             }
             "SEARCH" => {

@@ -229,6 +229,7 @@ impl ImapSession {
             "MULTIAPPEND",
             "SORT",
             "ESORT",
+            "THREAD=ORDEREDSUBJECT",
         ]);
         caps.retain(|c| self.host.offers("imap", c));
         if matches!(self.state, State::NotAuthenticated) {
@@ -442,6 +443,7 @@ impl ImapSession {
                 | CommandBody::Store { .. }
                 | CommandBody::Search { .. }
                 | CommandBody::Sort { .. }
+                | CommandBody::Thread { .. }
         );
         // NOOP and CHECK are the client's way to poll: they also look for changes made on disk behind the store's
         // back (a file mutt renamed in the Maildir), which no change notification announces.
@@ -592,6 +594,7 @@ impl ImapSession {
             CommandBody::Sort { uid, criteria, charset, key, ret } => {
                 self.sort(tag, uid, &criteria, &charset, &key, ret.as_deref(), out)
             }
+            CommandBody::Thread { uid, charset, key } => self.thread(uid, &charset, &key, out),
             CommandBody::Search { uid, charset, key, ret } => {
                 self.search(tag, uid, charset.as_deref(), &key, ret.as_deref(), out)
             }
@@ -1183,39 +1186,15 @@ impl ImapSession {
 
     /// SORT (RFC 5256 §3): the matches ordered by the criteria, then by sequence number; strings compare with
     /// i;ascii-casemap (ASCII letters upper-cased, RFC 4790 §9.2).
-    #[allow(clippy::too_many_arguments)]
-    fn sort(
-        &mut self,
-        tag: &str,
-        uid: bool,
-        criteria: &[(bool, SortKey)],
-        charset: &str,
-        key: &SearchKey,
-        ret: Option<&[SearchReturn]>,
-        out: &mut Vec<u8>,
-    ) -> Reply {
-        if !matches!(charset, "UTF-8" | "US-ASCII") {
-            return Reply::no(Some("BADCHARSET (UTF-8 US-ASCII)"), "Unsupported charset");
-        }
-        if search::uses_modseq(key) {
-            self.enable_condstore(out);
-        }
-        let hits = self.matching(key);
+    /// The messages at `hits` with what they sort by, ordered by `criteria` and then by sequence number (RFC 5256
+    /// §3); strings compare with i;ascii-casemap (ASCII letters upper-cased, RFC 4790 §9.2).
+    fn sort_rows(&self, hits: Vec<usize>, criteria: &[(bool, SortKey)]) -> Vec<(usize, SortValues)> {
         let State::Selected { user, mailbox } = &self.state else {
-            return Reply::bad("No mailbox selected");
+            return Vec::new();
         };
         let needs_message = criteria.iter().any(|(_, k)| !matches!(k, SortKey::Arrival | SortKey::Size));
-        /// What one message sorts by.
-        #[derive(Default)]
-        struct Keys {
-            from: String,
-            to: String,
-            cc: String,
-            subject: String,
-            date: i64,
-        }
         let casemap = |s: String| s.to_ascii_uppercase();
-        let mut rows: Vec<(usize, Keys)> = hits
+        let mut rows: Vec<(usize, SortValues)> = hits
             .into_iter()
             .map(|i| {
                 let meta = &mailbox.messages[i].meta;
@@ -1226,14 +1205,14 @@ impl ImapSession {
                     None
                 };
                 let keys = match raw.as_deref().map(|r| mime::parse(r)) {
-                    Some(p) => Keys {
+                    Some(p) => SortValues {
                         from: casemap(mime::first_mailbox(&p, "from")),
                         to: casemap(mime::first_mailbox(&p, "to")),
                         cc: casemap(mime::first_mailbox(&p, "cc")),
                         subject: casemap(mime::base_subject(&p)),
                         date: mime::sent_timestamp(&p).unwrap_or(arrival),
                     },
-                    None => Keys { date: arrival, ..Keys::default() },
+                    None => SortValues { date: arrival, ..SortValues::default() },
                 };
                 (i, keys)
             })
@@ -1258,6 +1237,85 @@ impl ImapSession {
             }
             a.cmp(b)
         });
+        rows
+    }
+
+    /// THREAD=ORDEREDSUBJECT (RFC 5256 §3): messages grouped by base subject, each group in sent-date order with
+    /// the first message as the parent of the others, groups in the sent-date order of their first message.
+    ///
+    /// ```text
+    /// thread-data = "THREAD" [SP 1*thread-list]
+    /// thread-list = "(" (thread-members / thread-nested) ")"
+    /// ```
+    fn thread(&mut self, uid: bool, charset: &str, key: &SearchKey, out: &mut Vec<u8>) -> Reply {
+        if !matches!(charset, "UTF-8" | "US-ASCII") {
+            return Reply::no(Some("BADCHARSET (UTF-8 US-ASCII)"), "Unsupported charset");
+        }
+        if search::uses_modseq(key) {
+            self.enable_condstore(out);
+        }
+        let hits = self.matching(key);
+        let rows = self.sort_rows(hits, &[(false, SortKey::Subject), (false, SortKey::Date)]);
+        let State::Selected { mailbox, .. } = &self.state else {
+            return Reply::bad("No mailbox selected");
+        };
+        let number = |i: usize| if uid { mailbox.messages[i].meta.uid } else { i as u32 + 1 };
+        // (first message's date, its index, members' numbers)
+        let mut threads: Vec<(i64, usize, Vec<u32>)> = Vec::new();
+        let mut subject: Option<&str> = None;
+        for (i, v) in &rows {
+            match threads.last_mut() {
+                Some((_, _, members)) if subject == Some(v.subject.as_str()) => members.push(number(*i)),
+                _ => threads.push((v.date, *i, vec![number(*i)])),
+            }
+            subject = Some(&v.subject);
+        }
+        threads.sort_by_key(|&(date, i, _)| (date, i));
+        let mut line = String::from("THREAD");
+        for (n, (_, _, members)) in threads.iter().enumerate() {
+            if n == 0 {
+                line.push(' ');
+            }
+            match &members[..] {
+                [one] => line.push_str(&format!("({one})")),
+                [parent, child] => line.push_str(&format!("({parent} {child})")),
+                [parent, children @ ..] => {
+                    line.push_str(&format!("({parent} "));
+                    for c in children {
+                        line.push_str(&format!("({c})"));
+                    }
+                    line.push(')');
+                }
+                [] => {}
+            }
+        }
+        untagged(out, &line);
+        Reply::ok("THREAD completed")
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sort(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        criteria: &[(bool, SortKey)],
+        charset: &str,
+        key: &SearchKey,
+        ret: Option<&[SearchReturn]>,
+        out: &mut Vec<u8>,
+    ) -> Reply {
+        if !matches!(charset, "UTF-8" | "US-ASCII") {
+            return Reply::no(Some("BADCHARSET (UTF-8 US-ASCII)"), "Unsupported charset");
+        }
+        if search::uses_modseq(key) {
+            self.enable_condstore(out);
+        }
+        let hits = self.matching(key);
+        let State::Selected { mailbox, .. } = &self.state else {
+            return Reply::bad("No mailbox selected");
+        };
+        let rows = self.sort_rows(hits, criteria);
+        let messages = &mailbox.messages;
         let sorted: Vec<(u32, u64)> = rows
             .iter()
             .map(|(i, _)| {
@@ -1679,6 +1737,18 @@ fn esearch(out: &mut Vec<u8>, tag: &str, uid: bool, ret: &[SearchReturn], hits: 
     out.extend_from_slice(&line);
 }
 
+/// What one message sorts by (RFC 5256 §3), strings already case-mapped.
+#[derive(Default)]
+struct SortValues {
+    from: String,
+    to: String,
+    cc: String,
+    /// Base subject (§2.1).
+    subject: String,
+    /// Sent date in seconds since the epoch; the internal date when the message has none.
+    date: i64,
+}
+
 /// A sequence-set of `numbers` in their order (ascending for SEARCH, sort order for ESORT, RFC 5267 §3.1): each
 /// run of consecutive ascending numbers as `a:b`.
 fn runs(numbers: impl IntoIterator<Item = u32>) -> String {
@@ -1948,6 +2018,7 @@ fn command_name(body: &CommandBody) -> &'static str {
         CommandBody::Expunge { .. } => "EXPUNGE",
         CommandBody::Search { .. } => "SEARCH",
         CommandBody::Sort { .. } => "SORT",
+        CommandBody::Thread { .. } => "THREAD",
         CommandBody::Fetch { .. } => "FETCH",
         CommandBody::Store { .. } => "STORE",
         CommandBody::Copy { .. } => "COPY",
