@@ -958,7 +958,17 @@ fn ladder_diagram_draws_the_relays_arrows() {
             !e.c.find_all(Locator::Css("#ladder .arrow.relay.tls")).await.unwrap().is_empty(),
             "no TLS band"
         );
-        e.shots("ladder").await;
+        // The relay's arrows are the latest: show them (the README's pictures).
+        let show = "const l = document.querySelector('.ladder-scroll'); l.scrollTop = l.scrollHeight; \
+                    if (innerWidth < 700) document.getElementById('ladder').scrollIntoView(); \
+                    else window.scrollTo(0, 0); return null;";
+        for (w, h) in [(1280, 720), (1400, 1000), (390, 844)] {
+            e.viewport(w, h).await;
+            e.c.execute(show, vec![]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            e.shot(&format!("ladder-{w}x{h}")).await;
+        }
+        e.viewport(1280, 1000).await;
         e.click("#ladder .arrow:not(.relay)").await;
         e.wait_css("#explain", "the arrow's explanation").await;
     });

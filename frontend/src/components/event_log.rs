@@ -17,9 +17,19 @@ fn item(e: &Event) -> Html {
 pub fn event_log() -> Html {
     let ctx = use_ctx();
     let entries = story(&ctx.state.events);
+    // The newest step of the story is at the bottom: keep it in view as events arrive.
+    let list = use_node_ref();
+    {
+        let list = list.clone();
+        use_effect_with(ctx.state.event_count, move |_| {
+            if let Some(el) = list.cast::<web_sys::Element>() {
+                el.set_scroll_top(el.scroll_height());
+            }
+        });
+    }
     let skip = entries.len().saturating_sub(200);
     html! {
-        <section class="events" aria-label="Event log" id="events">
+        <section class="events" aria-label="Event log" id="events" ref={list}>
             <h2>{ "What happened (oldest first)" }</h2>
             if entries.is_empty() { <p class="muted">{ "Nothing yet: open a connection and send a message." }</p> }
             <ol class="event-log" role="log" aria-live="polite" id="event-log">
