@@ -53,6 +53,8 @@ async fn healthz_and_metrics() {
     for name in [
         "mailroom_sessions ",
         "mailroom_worlds ",
+        "mailroom_sandboxes ",
+        "mailroom_rooms ",
         "mailroom_connections ",
         "mailroom_messages ",
         "mailroom_queue ",

@@ -871,3 +871,23 @@ async fn a_room_tells_everyone_how_many_are_in_it() {
     drop(b);
     assert_eq!(a.until_type("members").await["count"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_in_the_url_must_match_the_hello_and_attached_names_the_instance() {
+    let s = start(|c| c.instance_name = "edu-1".into()).await;
+    let url = format!("ws://{}/ws?room=class-7b", s.addr);
+    let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut c = Client { ws, seen: Vec::new() };
+    c.send(json!({ "type": "hello", "version": 1, "world": { "kind": "room", "code": "other" } })).await;
+    assert_eq!(c.until_type("error").await["code"], "room_mismatch");
+    c.send(json!({ "type": "hello", "version": 1, "world": { "kind": "room", "code": "Class-7B" } })).await;
+    c.until_type("welcome").await;
+    let a = c.until_type("attached").await;
+    assert_eq!((a["instance"].as_str(), a["created"].as_bool()), (Some("edu-1"), Some(true)));
+    let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut d = Client { ws, seen: Vec::new() };
+    d.hello(json!({ "kind": "room", "code": "class-7b" }), None).await;
+    assert_eq!(d.until_type("attached").await["created"], false, "the second member finds the room");
+    let (sandboxes, rooms) = s.state.registry.kinds();
+    assert_eq!((sandboxes, rooms), (0, 1));
+}

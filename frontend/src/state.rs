@@ -384,6 +384,8 @@ pub struct AppState {
     pub plaintext_auth: bool,
     /// Browsers attached to this world (a room's members), this one included.
     pub members: usize,
+    /// The server instance that holds the world (several may stand behind a load balancer).
+    pub instance: Option<String>,
     /// Connections, in opening order.
     pub conns: Vec<Conn>,
     /// The tab shown (left pane).
@@ -477,6 +479,7 @@ impl AppState {
             token: None,
             plaintext_auth: true,
             members: 1,
+            instance: None,
             conns: Vec::new(),
             active: None,
             split: None,
@@ -838,6 +841,20 @@ impl AppState {
                 self.token = Some(token);
                 self.plaintext_auth = plaintext_auth;
                 self.link = Link::Up;
+            }
+            ServerMsg::Attached { instance, created } => {
+                // Behind a load balancer a reconnect may land on another instance (the first one was drained): a
+                // room starts there afresh, and the learner must be told rather than find the mail gone.
+                if self.instance.as_ref().is_some_and(|before| *before != instance)
+                    && let Some(WorldChoice::Room { code }) = &self.world_kind
+                {
+                    let how = if created { "recreated, empty," } else { "already recreated" };
+                    self.error = Some(format!(
+                        "The server that held room {code} went away: the room was {how} on another server \
+                         ({instance}), where everyone in the room reconnects."
+                    ));
+                }
+                self.instance = Some(instance);
             }
             ServerMsg::Opened { conn, port, .. } => {
                 if let Some(c) = self.conn_mut(conn) {
@@ -1490,5 +1507,31 @@ mod tests {
         other.apply(welcome("t2"));
         other.apply(Action::Restore(json));
         assert!(other.conns.is_empty(), "another session's transcripts stay out");
+    }
+
+    #[test]
+    fn a_room_that_moves_to_another_instance_is_announced() {
+        let mut s = AppState::new(Preset::default());
+        let welcome = || {
+            Action::Server(ServerMsg::Welcome {
+                version: 1,
+                token: "t".into(),
+                world: WorldChoice::Room { code: "class-7b".into() },
+                plaintext_auth: true,
+            })
+        };
+        let attached = |instance: &str, created| {
+            Action::Server(ServerMsg::Attached { instance: instance.into(), created })
+        };
+        s.apply(welcome());
+        s.apply(attached("a", true));
+        assert!(s.error.is_none(), "joining a room is not news");
+        s.apply(welcome());
+        s.apply(attached("a", false));
+        assert!(s.error.is_none(), "a reconnect to the same instance finds the room as it was");
+        s.apply(welcome());
+        s.apply(attached("b", true));
+        let notice = s.error.clone().unwrap_or_default();
+        assert!(notice.contains("class-7b") && notice.contains("empty"), "{notice}");
     }
 }

@@ -73,7 +73,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
     })
     .await
     .unwrap_or(0);
-    let text = state.metrics.render(&Gauges { worlds, worlds_running, messages, queue });
+    let (sandboxes, rooms) = state.registry.kinds();
+    let text = state.metrics.render(&Gauges { worlds, worlds_running, sandboxes, rooms, messages, queue });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 

@@ -63,6 +63,9 @@ pub struct Args {
     /// Requests naming any other host are refused (DNS rebinding).
     #[arg(long = "public-host", value_name = "NAME")]
     pub public_hosts: Vec<String>,
+    /// This instance's name, shown to sessions (several instances behind a load balancer); default mailroom-PID.
+    #[arg(long)]
+    pub instance_name: Option<String>,
     /// Header carrying the client address behind a reverse proxy (e.g. x-forwarded-for).
     #[arg(long)]
     pub forwarded_header: Option<String>,
@@ -187,6 +190,7 @@ impl Args {
             },
             allowed_origins: self.allowed_origins.clone(),
             public_hosts: self.public_hosts.clone(),
+            instance_name: self.instance_name.clone().unwrap_or_else(|| ProxyConfig::default().instance_name),
             forwarded_header: self.forwarded_header.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
             ..ProxyConfig::default()

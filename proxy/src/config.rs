@@ -31,6 +31,10 @@ pub struct ProxyConfig {
     /// Origins allowed to open `/ws` besides the page's own (`https://tutorial.example.org`). Same origin is always
     /// allowed; a request without `Origin` (not a browser) is allowed too.
     pub allowed_origins: Vec<String>,
+    /// This instance's name, told to every session (`attached`) so a page and an operator can see which of several
+    /// instances behind a load balancer holds a world.
+    #[serde(default)]
+    pub instance_name: String,
     /// Host names this server answers to besides `localhost` and IP addresses (`playground.example.org`). A
     /// request naming another host in `Host` is refused: that is how a DNS-rebinding page would reach a server on
     /// loopback.
@@ -90,6 +94,7 @@ impl Default for ProxyConfig {
             allow_persistent: true,
             allowed_origins: Vec::new(),
             public_hosts: Vec::new(),
+            instance_name: format!("mailroom-{}", std::process::id()),
             forwarded_header: None,
             trusted_proxies: Vec::new(),
             remotes: Vec::new(),

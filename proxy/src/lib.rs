@@ -279,8 +279,12 @@ async fn ws_handler(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
     headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // `/ws?room=CODE`: the room is in the URL so that a load balancer can send every member of a room to the
+    // instance that holds it (nginx `hash $arg_room consistent`); the `hello` must then name the same room.
+    let url_room = query.get("room").cloned();
     let ip = limits::client_ip(&state.config, peer, &headers);
     // Hard cap in the WebSocket layer; up to it, the session closes politely with 1009 above `max_frame`.
     let hard = state.config.max_frame.saturating_mul(4).max(64 * 1024);
@@ -290,7 +294,7 @@ async fn ws_handler(
         .max_frame_size(hard)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| session::run(socket, state, ip))
+        .on_upgrade(move |socket| session::run(socket, state, ip, url_room))
 }
 
 #[cfg(test)]

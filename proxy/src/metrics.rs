@@ -32,6 +32,10 @@ pub struct Gauges {
     pub worlds: usize,
     /// ...of which running.
     pub worlds_running: usize,
+    /// Private sandboxes kept.
+    pub sandboxes: usize,
+    /// Shared rooms kept.
+    pub rooms: usize,
     /// Messages in the persistent world's mailboxes.
     pub messages: usize,
     /// Messages in the persistent world's queue.
@@ -61,6 +65,8 @@ impl Metrics {
             get(&self.limited_total),
         );
         line("mailroom_worlds", "gauge", "Sandboxes and rooms kept (started or not).", g.worlds as u64);
+        line("mailroom_sandboxes", "gauge", "Private sandboxes kept on this instance.", g.sandboxes as u64);
+        line("mailroom_rooms", "gauge", "Shared rooms held by this instance.", g.rooms as u64);
         line(
             "mailroom_worlds_running",
             "gauge",

@@ -66,7 +66,7 @@ const OUT_QUEUE: usize = 256;
 const CONN_QUEUE: usize = 64;
 
 /// Runs one socket to the end. Never panics: a failing session is closed with 1011.
-pub async fn run(socket: WebSocket, state: AppState, ip: Option<IpAddr>) {
+pub async fn run(socket: WebSocket, state: AppState, ip: Option<IpAddr>, url_room: Option<String>) {
     let (mut sink, stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Out>(OUT_QUEUE);
     let metrics = state.metrics.clone();
@@ -116,7 +116,8 @@ pub async fn run(socket: WebSocket, state: AppState, ip: Option<IpAddr>) {
     }
     state.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
 
-    let session = Session::new(state.clone(), ip, tx.clone());
+    let mut session = Session::new(state.clone(), ip, tx.clone());
+    session.url_room = url_room;
     let task = tokio::spawn(session.run(stream));
     supervise(task, writer, tx, &state.metrics).await;
     drop(slot);
@@ -187,6 +188,8 @@ struct Session {
     world_rx: Option<watch::Receiver<Option<Arc<World>>>>,
     /// How many sockets share the world.
     members_rx: Option<watch::Receiver<usize>>,
+    /// The room named in the WebSocket URL (`/ws?room=CODE`), which `hello` must agree with.
+    url_room: Option<String>,
     /// Its events, while it runs.
     events: Option<broadcast::Receiver<Arc<Event>>>,
     /// Events just replayed from the world's memory, which the live feed may deliver again.
@@ -232,6 +235,7 @@ impl Session {
             handle: None,
             world_rx: None,
             members_rx: None,
+            url_room: None,
             events: None,
             replayed: Vec::new(),
             conns: HashMap::new(),
@@ -602,8 +606,20 @@ impl Session {
                 format!("unsupported protocol version {version}; this server speaks {}", wire::VERSION),
             ));
         }
+        if let Some(url_room) = &self.url_room {
+            let agrees = matches!(&choice, WorldChoice::Room { code } if code.eq_ignore_ascii_case(url_room));
+            if !agrees {
+                return self
+                    .bad(
+                        "room_mismatch",
+                        format!("this socket was opened for room {url_room:?}: say hello to that room"),
+                    )
+                    .await;
+            }
+        }
         let reg = &self.state.registry;
         let mut reattached = None;
+        let mut created = false;
         if let (Some(t), WorldChoice::Sandbox) = (&token, &choice) {
             match reg.by_token(t) {
                 Some(h) => reattached = Some((t.clone(), h)),
@@ -616,8 +632,14 @@ impl Session {
             Some(r) => r,
             None => {
                 let handle = match &choice {
-                    WorldChoice::Sandbox => reg.new_sandbox(self.ip, self.state.config.max_worlds_per_ip),
-                    WorldChoice::Room { code } => reg.room(code),
+                    WorldChoice::Sandbox => {
+                        created = true;
+                        reg.new_sandbox(self.ip, self.state.config.max_worlds_per_ip)
+                    }
+                    WorldChoice::Room { code } => reg.room_created(code).map(|(h, c)| {
+                        created = c;
+                        h
+                    }),
                     WorldChoice::Persistent if self.state.config.allow_persistent => {
                         Ok(reg.persistent.clone())
                     }
@@ -661,6 +683,8 @@ impl Session {
         self.members_rx = Some(members);
         self.handle = Some(handle.clone());
         self.send(ServerMsg::Welcome { version: wire::VERSION, token, world, plaintext_auth }).await?;
+        let instance = self.state.config.instance_name.clone();
+        self.send(ServerMsg::Attached { instance, created }).await?;
         self.resubscribe().await?;
         self.send_snapshot().await?;
         // A reload in the middle of a lesson comes back to it, goals reached so far included.

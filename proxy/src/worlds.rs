@@ -342,6 +342,11 @@ impl Registry {
 
     /// The room with this code, created on first use.
     pub fn room(&self, code: &str) -> Result<Arc<WorldHandle>, AttachError> {
+        self.room_created(code).map(|(h, _)| h)
+    }
+
+    /// [`Registry::room`], and whether this call created the room.
+    pub fn room_created(&self, code: &str) -> Result<(Arc<WorldHandle>, bool), AttachError> {
         let valid = !code.is_empty()
             && code.len() <= 32
             && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -350,16 +355,31 @@ impl Registry {
         }
         let code = code.to_ascii_lowercase();
         if let Some(h) = self.rooms.lock().unwrap_or_else(|e| e.into_inner()).get(&code) {
-            return Ok(h.clone());
+            return Ok((h.clone(), false));
         }
         if self.count() >= self.max_worlds {
             return Err(AttachError::TooManyWorlds);
         }
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(rooms
+        let mut created = false;
+        let h = rooms
             .entry(code.clone())
-            .or_insert_with(|| WorldHandle::lazy(Kind::Room(code), self.sandbox_config.clone(), None))
-            .clone())
+            .or_insert_with(|| {
+                created = true;
+                WorldHandle::lazy(Kind::Room(code), self.sandbox_config.clone(), None)
+            })
+            .clone();
+        Ok((h, created))
+    }
+
+    /// Sandboxes and rooms kept now (for `/metrics`: the spread over instances behind a balancer).
+    pub fn kinds(&self) -> (usize, usize) {
+        let mut sandboxes: Vec<Arc<WorldHandle>> =
+            self.tokens.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        sandboxes.sort_by_key(|h| Arc::as_ptr(h) as usize);
+        sandboxes.dedup_by_key(|h| Arc::as_ptr(h) as usize);
+        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner()).len();
+        (sandboxes.len(), rooms)
     }
 
     /// Remembers which world a token belongs to.

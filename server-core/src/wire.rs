@@ -265,6 +265,15 @@ pub enum ServerMsg {
         /// Whether plaintext AUTH is allowed in this world (sandboxes: yes, so learners can see it).
         plaintext_auth: bool,
     },
+    /// Sent right after [`ServerMsg::Welcome`]: which server instance holds this world, and whether the world was
+    /// created by this `hello` (a new sandbox, or a room nobody held on this instance: after a reconnect that means
+    /// the room's earlier server went away and it starts empty here).
+    Attached {
+        /// The instance's name (`--instance-name`).
+        instance: String,
+        /// The world is new.
+        created: bool,
+    },
     /// A connection is open.
     Opened {
         /// Connection ID.

@@ -31,11 +31,14 @@ fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.session_storage().ok()?
 }
 
-fn ws_url() -> String {
+/// The WebSocket URL. A room's code goes in the query (`/ws?room=CODE`) so that a load balancer can send every
+/// member of a room to the one instance that holds it (docs/deploy.md); room codes are URL-safe by construction.
+fn ws_url(room: Option<&str>) -> String {
     let loc = web_sys::window().map(|w| w.location());
     let host = loc.as_ref().and_then(|l| l.host().ok()).unwrap_or_else(|| "127.0.0.1:8080".into());
     let secure = loc.and_then(|l| l.protocol().ok()).is_some_and(|p| p == "https:");
-    format!("{}://{host}/ws", if secure { "wss" } else { "ws" })
+    let query = room.map(|r| format!("?room={r}")).unwrap_or_default();
+    format!("{}://{host}/ws{query}", if secure { "wss" } else { "ws" })
 }
 
 fn send_on(ws: &WebSocket, msg: &ClientMsg) -> bool {
@@ -77,7 +80,8 @@ pub fn use_session(state: UseReducerHandle<AppState>) -> Callback<ClientMsg> {
         let replay = state.preset.replay.is_some();
         use_effect_with(state.reconnects, move |_| {
             // A replay plays a recording: no session, no world.
-            let ws = if replay { Err(wasm_bindgen::JsValue::NULL) } else { WebSocket::new(&ws_url()) };
+            let url = ws_url(room.as_deref());
+            let ws = if replay { Err(wasm_bindgen::JsValue::NULL) } else { WebSocket::new(&url) };
             match ws {
                 Ok(ws) => {
                     let d = dispatch.clone();
