@@ -1151,6 +1151,24 @@ fn sort_orders_by_criteria_then_sequence() {
     assert!(c.send("t CAPABILITY\r\n").contains(" ESORT"));
     expect_each(&mut c, &esort, "SORT");
     assert!(c.send("u SORT (SIZE) KOI8-R ALL\r\n").starts_with("u NO [BADCHARSET"));
+    // SORT=DISPLAY (RFC 5957), with the From lines of imaptest's `sort-display-from` mailbox.
+    for from in [
+        "foo bar <a@b.c>",
+        "b@c.d",
+        "d",
+        "=?iso-8859-1?q?foo_aar?= <e@f.g>",
+        "=?iso-8859-1?q?foo_car?= <f@g.h>",
+    ] {
+        append(&h, "alice", "Trash", &format!("From: {from}\r\nTo: {from}\r\n\r\nx\r\n"), &[]);
+    }
+    assert!(c.send("t CAPABILITY\r\n").contains(" SORT=DISPLAY"));
+    c.send("s SELECT Trash\r\n");
+    let display = [
+        ("SORT (DISPLAYFROM) UTF-8 ALL", "* SORT 2 3 4 1 5"),
+        ("SORT (REVERSE DISPLAYFROM) UTF-8 ALL", "* SORT 5 1 4 3 2"),
+        ("SORT (DISPLAYTO) UTF-8 ALL", "* SORT 2 3 4 1 5"),
+    ];
+    expect_each(&mut c, &display, "SORT");
     assert!(c.send("v SORT (NAME) UTF-8 ALL\r\n").starts_with("v BAD"));
 }
 

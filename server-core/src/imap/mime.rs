@@ -628,19 +628,36 @@ pub fn header_search_values(parsed: &Parsed<'_>, name: &str) -> Option<Vec<Strin
 /// SORT keys taken from the message (RFC 5256 §3): FROM, TO and CC sort by the addr-mailbox of the first address
 /// (a group's name for a group, as ENVELOPE shows it), empty when there is none.
 pub fn first_mailbox(parsed: &Parsed<'_>, header: &str) -> String {
+    first_address(parsed, header, |a| {
+        let address = a.address.as_deref().unwrap_or_default();
+        address.rsplit_once('@').map_or(address, |(l, _)| l).to_string()
+    })
+}
+
+/// SORT=DISPLAY keys (RFC 5957 §3): the display name of the first address (decoded), or its addr-spec when it has
+/// none; a group's name for a group.
+pub fn first_display(parsed: &Parsed<'_>, header: &str) -> String {
+    first_address(parsed, header, |a| match a.name.as_deref().filter(|n| !n.trim().is_empty()) {
+        Some(name) => name.trim().to_string(),
+        None => a.address.as_deref().unwrap_or_default().to_string(),
+    })
+}
+
+/// `key` of the first address in an address header; a group's name when the header starts with a named group.
+fn first_address(
+    parsed: &Parsed<'_>,
+    header: &str,
+    key: impl Fn(&mail_parser::Addr<'_>) -> String,
+) -> String {
     let Some(value) = parsed.msg.as_ref().and_then(Entity::root).and_then(|r| r.header_value(header)) else {
         return String::new();
     };
-    let local = |a: &mail_parser::Addr<'_>| {
-        let address = a.address.as_deref().unwrap_or_default();
-        address.rsplit_once('@').map_or(address, |(l, _)| l).to_string()
-    };
     match value {
-        HeaderValue::Address(Address::List(l)) => l.first().map(local).unwrap_or_default(),
+        HeaderValue::Address(Address::List(l)) => l.first().map(&key).unwrap_or_default(),
         HeaderValue::Address(Address::Group(groups)) => match groups.first() {
             Some(g) => match &g.name {
                 Some(name) => name.to_string(),
-                None => g.addresses.first().map(local).unwrap_or_default(),
+                None => g.addresses.first().map(&key).unwrap_or_default(),
             },
             None => String::new(),
         },

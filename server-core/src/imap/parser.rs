@@ -184,6 +184,10 @@ pub enum SortKey {
     Cc,
     /// Sent date (`Date:`), the internal date when it has none.
     Date,
+    /// Display name of the first From address, else its address (RFC 5957 SORT=DISPLAY).
+    DisplayFrom,
+    /// The same for To.
+    DisplayTo,
     /// addr-mailbox of the first From address.
     From,
     /// RFC822.SIZE.
@@ -998,6 +1002,7 @@ impl<'a> Parser<'a> {
                 // sort-criteria  = "(" sort-criterion *(SP sort-criterion) ")"
                 // sort-criterion = ["REVERSE" SP] sort-key
                 // sort-key       = "ARRIVAL" / "CC" / "DATE" / "FROM" / "SIZE" / "SUBJECT" / "TO"   (RFC 5256 §5)
+                //                  / "DISPLAYFROM" / "DISPLAYTO"                                  (RFC 5957 §4)
                 let ret = self.search_return()?;
                 self.expect(b'(', "'(' before sort criteria")?;
                 let mut criteria = Vec::new();
@@ -1012,6 +1017,8 @@ impl<'a> Parser<'a> {
                         "ARRIVAL" => SortKey::Arrival,
                         "CC" => SortKey::Cc,
                         "DATE" => SortKey::Date,
+                        "DISPLAYFROM" => SortKey::DisplayFrom,
+                        "DISPLAYTO" => SortKey::DisplayTo,
                         "FROM" => SortKey::From,
                         "SIZE" => SortKey::Size,
                         "SUBJECT" => SortKey::Subject,

@@ -228,6 +228,7 @@ impl ImapSession {
             "ESEARCH",
             "MULTIAPPEND",
             "SORT",
+            "SORT=DISPLAY",
             "ESORT",
             "THREAD=ORDEREDSUBJECT",
         ]);
@@ -1210,6 +1211,8 @@ impl ImapSession {
                         to: casemap(mime::first_mailbox(&p, "to")),
                         cc: casemap(mime::first_mailbox(&p, "cc")),
                         subject: casemap(mime::base_subject(&p)),
+                        display_from: casemap(mime::first_display(&p, "from")),
+                        display_to: casemap(mime::first_display(&p, "to")),
                         date: mime::sent_timestamp(&p).unwrap_or(arrival),
                     },
                     None => SortValues { date: arrival, ..SortValues::default() },
@@ -1225,6 +1228,8 @@ impl ImapSession {
                     SortKey::Arrival => ma.internal_date.cmp(&mb.internal_date),
                     SortKey::Cc => ka.cc.cmp(&kb.cc),
                     SortKey::Date => ka.date.cmp(&kb.date),
+                    SortKey::DisplayFrom => ka.display_from.cmp(&kb.display_from),
+                    SortKey::DisplayTo => ka.display_to.cmp(&kb.display_to),
                     SortKey::From => ka.from.cmp(&kb.from),
                     SortKey::Size => ma.size.cmp(&mb.size),
                     SortKey::Subject => ka.subject.cmp(&kb.subject),
@@ -1745,6 +1750,9 @@ struct SortValues {
     cc: String,
     /// Base subject (§2.1).
     subject: String,
+    /// RFC 5957 display names.
+    display_from: String,
+    display_to: String,
     /// Sent date in seconds since the epoch; the internal date when the message has none.
     date: i64,
 }
