@@ -1037,3 +1037,26 @@ fn a_replay_link_plays_back_step_by_step() {
         e.shot("replay").await;
     });
 }
+
+/// Embedded SMTP in a 640×480 frame: after DATA the message editor (its placeholder's line breaks real, not
+/// `&#10;`) and its send button are inside the frame, with the world strip above.
+#[test]
+fn embed_keeps_the_data_editor_and_the_world_strip_in_640x480() {
+    run(async |e| {
+        e.open("/?embed=1&host=mx1&service=smtp").await;
+        e.viewport(640, 480).await;
+        e.wait_line(1, "220").await;
+        for cmd in ["EHLO embed.test", "MAIL FROM:<bob@example.com>", "RCPT TO:<alice@example.com>", "DATA"] {
+            e.type_cmd(1, cmd).await;
+        }
+        e.wait_line(1, "354").await;
+        let body = e.wait_css("#body-1", "the DATA editor").await;
+        let placeholder = body.attr("placeholder").await.unwrap().unwrap_or_default();
+        assert!(placeholder.contains('\n') && !placeholder.contains("&#10;"), "{placeholder:?}");
+        for css in ["#world-strip", "#body-1", ".pane[data-conn='1'] .send-finish"] {
+            let (inside, r) = e.in_view(css).await;
+            assert!(inside, "{css} is outside the 640×480 frame: {r:?}");
+        }
+        e.shot("embed-data-640x480").await;
+    });
+}
