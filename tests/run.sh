@@ -2,7 +2,7 @@
 # The whole test suite, on a fresh Debian machine with only the Rust toolchain:
 #   bash tests/run.sh
 # Installs what the tests need when it is missing (the wasm32 target, Debian's swaks, curl, fetchmail, isync,
-# python3, chromium and chromium-driver), builds once, and runs every test of the workspace.
+# python3, nginx, chromium and chromium-driver), builds once, and runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +14,7 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
 fi
 
 need_pkgs=()
-for pair in swaks:swaks curl:curl fetchmail:fetchmail mbsync:isync python3:python3 chromium:chromium chromedriver:chromium-driver; do
+for pair in swaks:swaks curl:curl fetchmail:fetchmail mbsync:isync python3:python3 nginx:nginx chromium:chromium chromedriver:chromium-driver; do
     cmd=${pair%%:*}; pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
