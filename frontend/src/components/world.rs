@@ -1,4 +1,4 @@
-//! The picture of the mail world (SVG): the learner's browser, mx1 and mx2 with their services, the link between
+//! The picture of the mail world (SVG): the learner's devices (laptop, phone), mx1 and mx2 with their services, the link between
 //! them (a lock once a relay used TLS), each host's spool with deferred messages and a countdown to the next try,
 //! each user's mailbox with its message count. Recent events animate (a message travelling, arriving, waiting,
 //! bouncing back). Below: offline/online switches, "retry now" and "reset world" as ordinary buttons.
@@ -140,20 +140,50 @@ pub fn world() -> Html {
             }
         </g>
     });
-    // Devices: one line from the learner's browser to each host it has an open connection to.
-    let device_lines = hosts
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| s.conns.iter().any(|c| c.closed.is_none() && c.host == h.name))
-        .map(|(i, _)| {
-            // The line to the second host arcs over the first, so both stay visible.
-            let d = if i == 0 {
-                format!("M110 100 L{} 100", host_x(0))
-            } else {
-                format!("M110 85 C 180 0, {} 0, {} 40", host_x(i) - 60.0, host_x(i) + 20.0)
-            };
-            html! { <path class="device-line" d={d} /> }
-        });
+    // Devices: the learner's devices (a lesson names them; free play: "laptop", and "phone" for the connection shown
+    // side by side), each with one line to every host it has an open connection to.
+    let mut devices: Vec<String> = Vec::new();
+    for c in &s.conns {
+        let d = crate::ladder::device_of(s, c);
+        if !devices.contains(&d) {
+            devices.push(d);
+        }
+    }
+    if devices.is_empty() {
+        devices.push("your browser".into());
+    }
+    devices.truncate(2);
+    let dev_y = |k: usize| if devices.len() == 1 { 75.0 } else { 45.0 + 70.0 * k as f64 };
+    let device_boxes = devices.iter().enumerate().map(|(k, d)| {
+        let y = dev_y(k);
+        html! {
+            <g class="device" data-device={d.clone()}>
+                <rect x="10" y={y.to_string()} width="100" height="50" rx="6" />
+                <text x="60" y={(y + 30.0).to_string()} text-anchor="middle">{ d.clone() }</text>
+            </g>
+        }
+    });
+    let device_lines = devices.iter().enumerate().flat_map(|(k, d)| {
+        let y = dev_y(k) + 25.0;
+        hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| {
+                s.conns
+                    .iter()
+                    .any(|c| c.closed.is_none() && c.host == h.name && crate::ladder::device_of(s, c) == *d)
+            })
+            .map(move |(i, _)| {
+                // The line to the second host arcs over the first, so both stay visible.
+                let d = if i == 0 {
+                    format!("M110 {y} L{} {y}", host_x(0))
+                } else {
+                    format!("M110 {} C 180 0, {} 0, {} 40", y - 10.0, host_x(i) - 60.0, host_x(i) + 20.0)
+                };
+                html! { <path class="device-line" d={d} /> }
+            })
+            .collect::<Vec<_>>()
+    });
     // Animations for events of the last few seconds.
     let anims = s.events.iter().enumerate().filter(|(_, e)| world_now - ms(&e.at) < ANIM_MS && ms(&e.at) - world_now < ANIM_MS).filter_map(|(k, e)| {
         let hi = host_index(&e.host)?;
@@ -222,12 +252,8 @@ pub fn world() -> Html {
         <div class="world" id="world">
             <div class="world-pic">
             <svg viewBox={format!("0 0 680 {height}")} role="img" aria-labelledby="world-title" class="world-svg">
-                <title id="world-title">{ "The mail world: your browser, mx1 and mx2, their queues and mailboxes" }</title>
-                <g class="device">
-                    <rect x="10" y="70" width="100" height="60" rx="6" />
-                    <text x="60" y="96" text-anchor="middle">{ "your" }</text>
-                    <text x="60" y="114" text-anchor="middle">{ "browser" }</text>
-                </g>
+                <title id="world-title">{ "The mail world: your devices, mx1 and mx2, their queues and mailboxes" }</title>
+                { for device_boxes }
                 { for device_lines }
                 { for boxes }
                 { for link }
