@@ -854,12 +854,14 @@ impl MailStore for MaildirStore {
         self.with_folder(user, folder, |state, dir| {
             let mut removed = Vec::new();
             let mut touched = BTreeSet::new();
-            for uid in uids {
+            for (n, uid) in uids.iter().enumerate() {
                 let Some(entry) = state.messages.remove(uid) else {
                     continue;
                 };
-                // Read before the file goes (from the page cache, usually); small messages only.
-                if entry.meta.size <= super::Graveyard::MAX_BYTES as u64
+                // Read before the file goes (from the page cache, usually); small messages only, and only the
+                // last ones of a large expunge, which are all the graveyard keeps.
+                if uids.len() - n <= super::Graveyard::MAX_MESSAGES
+                    && entry.meta.size <= super::Graveyard::MAX_BYTES as u64
                     && let Ok(data) = fs::read(dir.join(&entry.rel))
                 {
                     let mut graveyard = self.graveyard.lock().unwrap_or_else(|e| e.into_inner());
