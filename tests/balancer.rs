@@ -8,26 +8,11 @@
 mod web;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use web::Client;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use web::{Client, Proc, binary, free_port};
 
 fn nginx() -> PathBuf {
     for p in ["/usr/sbin/nginx", "/usr/bin/nginx"] {
@@ -39,11 +24,8 @@ fn nginx() -> PathBuf {
 }
 
 fn instance(name: &str, http: u16, dir: &Path) -> Proc {
-    let bin = std::env::var_os("MAILROOM_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_mailroom").into());
     Proc(
-        Command::new(bin)
+        Command::new(binary())
             .args(["--data-dir", dir.join(name).to_str().unwrap()])
             .args(["--port-base", "mx1=0", "--port-base", "mx2=0"])
             .args(["--http-port", &http.to_string(), "--instance-name", name])

@@ -7,36 +7,15 @@
 #[path = "web/mod.rs"]
 mod web;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mailroom_core::lesson::{Lesson, Step};
 use serde_json::{Value, json};
-use web::Client;
+use web::{Client, Proc, binary, free_port};
 
 /// How long the world may take to settle after a wrong path before we judge it.
 const SETTLE: Duration = Duration::from_millis(1500);
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn binary() -> PathBuf {
-    std::env::var_os("MAILROOM_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_mailroom").into())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// The real binary on ephemeral ports, with its data in a temporary directory.
 struct Binary {
