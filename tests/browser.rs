@@ -87,7 +87,7 @@ impl Env {
             eprintln!("MAILROOM_SKIP_BROWSER is set: skipping");
             return None;
         }
-        let chromium = find(&["chromium", "chromium-browser", "google-chrome"])
+        let _chromium = find(&["chromium", "chromium-browser", "google-chrome"])
             .expect("Chromium not found: apt-get install -y chromium chromium-driver (or set MAILROOM_SKIP_BROWSER=1)");
         let chromedriver = find(&["chromedriver"]).expect(
             "chromedriver not found: apt-get install -y chromium-driver (or set MAILROOM_SKIP_BROWSER=1)",
@@ -1058,5 +1058,23 @@ fn embed_keeps_the_data_editor_and_the_world_strip_in_640x480() {
             assert!(inside, "{css} is outside the 640×480 frame: {r:?}");
         }
         e.shot("embed-data-640x480").await;
+    });
+}
+
+/// "Share a world…" makes a room code and moves this browser into it; the page shows the room and its link.
+#[test]
+fn share_a_world_moves_this_browser_into_a_new_room() {
+    run(async |e| {
+        e.open("/?play=1").await;
+        e.wait_css("#world-info[data-world='sandbox']", "the sandbox badge").await;
+        e.click("#share-world").await;
+        e.wait_css("#world-info[data-world='room']", "the room badge").await;
+        let url = e.c.current_url().await.unwrap();
+        let code =
+            url.query_pairs().find(|(k, _)| k == "room").map(|(_, v)| v.into_owned()).unwrap_or_default();
+        assert!(code.starts_with("room-") && code.len() == 13, "{url}");
+        let link = e.c.execute("return document.getElementById('room-link').value;", vec![]).await.unwrap();
+        assert!(link.as_str().unwrap().ends_with(&format!("/?room={code}")), "{link}");
+        assert!(e.text("#members").await.contains("only you"));
     });
 }
