@@ -75,7 +75,8 @@ struct Env {
     /// The WebDriver URL, for a second browser (rooms).
     driver: String,
     profile: PathBuf,
-    _server: Proc,
+    /// The server (replaced when a test restarts it).
+    server: Mutex<Proc>,
     _driver: Proc,
     _dir: tempfile::TempDir,
 }
@@ -94,16 +95,7 @@ impl Env {
         );
         let dir = tempfile::tempdir().unwrap();
         let http = free_port();
-        let server = Proc(
-            Command::new(binary())
-                .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
-                .args(["--port-base", "mx1=0", "--port-base", "mx2=0"])
-                .args(["--http-port", &http.to_string()])
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start mailroom"),
-        );
+        let server = start_server(dir.path(), http);
         let dport = free_port();
         let driver = Proc(
             Command::new(chromedriver)
@@ -123,10 +115,25 @@ impl Env {
             base: format!("http://127.0.0.1:{http}"),
             driver: driver_url,
             profile: dir.path().join("chromium-profile-2"),
-            _server: server,
+            server: Mutex::new(server),
             _driver: driver,
             _dir: dir,
         })
+    }
+
+    /// Stops the server with SIGTERM (as a service manager does) and waits until it has exited.
+    fn stop_server(&self) {
+        let mut server = self.server.lock().unwrap();
+        let pid = server.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        let _ = server.0.wait();
+    }
+
+    /// Starts the server again on the same HTTP port.
+    fn restart_server(&self) {
+        let http: u16 = self.base.rsplit(':').next().unwrap().parse().unwrap();
+        *self.server.lock().unwrap() = start_server(self._dir.path(), http);
+        wait_port(http, "mailroom (restarted)");
     }
 
     /// A second browser (its own profile, so its own sessionStorage), for rooms. Close it with `close()`.
@@ -304,6 +311,20 @@ impl Env {
     async fn finish(self) {
         let _ = self.c.close().await;
     }
+}
+
+/// Starts the binary on `http` with its data in `dir`.
+fn start_server(dir: &std::path::Path, http: u16) -> Proc {
+    Proc(
+        Command::new(binary())
+            .args(["--data-dir", dir.join("data").to_str().unwrap()])
+            .args(["--port-base", "mx1=0", "--port-base", "mx2=0"])
+            .args(["--http-port", &http.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start mailroom"),
+    )
 }
 
 /// A WebDriver session with headless Chromium and its own profile directory.
@@ -1076,5 +1097,25 @@ fn share_a_world_moves_this_browser_into_a_new_room() {
         let link = e.c.execute("return document.getElementById('room-link').value;", vec![]).await.unwrap();
         assert!(link.as_str().unwrap().ends_with(&format!("/?room={code}")), "{link}");
         assert!(e.text("#members").await.contains("only you"));
+    });
+}
+
+/// The server stopped with SIGTERM closes the page's session with 1001 ("going away"); the page says so and, once
+/// the server is back, reconnects by itself (no click), keeping the transcript it had.
+#[test]
+fn the_page_reconnects_by_itself_after_the_server_restarts() {
+    run(async |e| {
+        e.open("/?play=1").await;
+        e.open_conn("mx1", "smtp", 1).await;
+        e.wait_line(1, "220").await;
+        e.stop_server();
+        let banner = e.text("#link-down").await;
+        assert!(banner.contains("going away") && banner.contains("1001"), "{banner}");
+        e.restart_server();
+        e.wait_css("#app[data-link='up']", "the page to reconnect by itself").await;
+        assert!(e.c.find_all(Locator::Css("#link-down")).await.unwrap().is_empty());
+        e.wait_line(1, "220").await;
+        e.open_conn("mx1", "pop3", 2).await;
+        e.wait_line(2, "+OK").await;
     });
 }
