@@ -891,3 +891,17 @@ async fn a_room_in_the_url_must_match_the_hello_and_attached_names_the_instance(
     let (sandboxes, rooms) = s.state.registry.kinds();
     assert_eq!((sandboxes, rooms), (0, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_is_announced_to_every_member_of_a_room() {
+    let s = start(|_| {}).await;
+    let room = json!({ "kind": "room", "code": "reset-me" });
+    let (mut a, _) = s.session(room.clone()).await;
+    let (mut b, _) = s.session(room.clone()).await;
+    a.open(1, "mx1", "smtp").await;
+    a.read_until(1, "220 ").await;
+    assert!(!b.seen.iter().any(|v| v["type"] == "world_reset"), "a first start is not a reset");
+    a.send(json!({ "type": "reset_world" })).await;
+    a.until_type("world_reset").await;
+    b.until_type("world_reset").await;
+}

@@ -969,6 +969,11 @@ impl AppState {
                 }
             }
             ServerMsg::Members { count } => self.members = count,
+            // Someone reset the world (in a room, maybe another member): its story starts over for everyone.
+            ServerMsg::WorldReset => {
+                self.events.clear();
+                self.relays.clear();
+            }
             ServerMsg::Skipped { .. } => {
                 if let Some(p) = self.lesson.as_mut().and_then(|r| r.player.as_mut())
                     && p.wait == Some(Wait::Skip)

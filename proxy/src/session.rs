@@ -190,6 +190,8 @@ struct Session {
     members_rx: Option<watch::Receiver<usize>>,
     /// The room named in the WebSocket URL (`/ws?room=CODE`), which `hello` must agree with.
     url_room: Option<String>,
+    /// Which world instance the session follows (its address), to tell a reset from a first start.
+    world_id: Option<usize>,
     /// Its events, while it runs.
     events: Option<broadcast::Receiver<Arc<Event>>>,
     /// Events just replayed from the world's memory, which the live feed may deliver again.
@@ -236,6 +238,7 @@ impl Session {
             world_rx: None,
             members_rx: None,
             url_room: None,
+            world_id: None,
             events: None,
             replayed: Vec::new(),
             conns: HashMap::new(),
@@ -291,8 +294,11 @@ impl Session {
                 }
                 Some(count) = members_changed(&mut self.members_rx) => self.send(ServerMsg::Members { count }).await,
                 _ = world_changed(&mut self.world_rx) => {
-                    match self.resubscribe().await {
-                        Ok(()) => self.send_snapshot().await,
+                    match self.world_replaced().await {
+                        Ok(()) => match self.resubscribe().await {
+                            Ok(()) => self.send_snapshot().await,
+                            Err(e) => Err(e),
+                        },
                         Err(e) => Err(e),
                     }
                 }
@@ -834,7 +840,19 @@ impl Session {
     /// Follows the attached world after hello, a start or a reset, and replays what already happened in it: a
     /// reload or a newcomer to a room sees the story so far, and the events of a world another socket just started
     /// (say, by taking a host offline) are not lost. Events both replayed and received live are sent once.
+    /// Says `world_reset` when the attached world was replaced by a new one (a reset, ours or another member's),
+    /// not when it first starts.
+    async fn world_replaced(&mut self) -> Handled {
+        let now = self.handle.as_ref().and_then(|h| h.world()).map(|w| Arc::as_ptr(&w) as usize);
+        let before = std::mem::replace(&mut self.world_id, now);
+        if before.is_some() && before != now {
+            self.send(ServerMsg::WorldReset).await?;
+        }
+        Ok(())
+    }
+
     async fn resubscribe(&mut self) -> Handled {
+        self.world_id = self.handle.as_ref().and_then(|h| h.world()).map(|w| Arc::as_ptr(&w) as usize);
         let world = self.handle.as_ref().and_then(|h| h.world());
         self.events = world.as_ref().map(|w| w.events.subscribe());
         self.replayed = world.map(|w| w.events.recent()).unwrap_or_default();

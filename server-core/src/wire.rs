@@ -350,6 +350,8 @@ pub enum ServerMsg {
         /// Goals reached by what just happened (to announce), indexes into the lesson's goals.
         reached: Vec<usize>,
     },
+    /// The world was reset (by anyone in a room): everything in it is new; the log of the old one is history.
+    WorldReset,
     /// How many browsers are attached to this world now (sent after `welcome` and whenever it changes; in a room,
     /// everyone who joined by its code).
     Members {
