@@ -46,28 +46,7 @@ pub trait Submitter: Send + Sync {
     fn submit(&self, id: String, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError>;
 }
 
-/// The extensions a sandbox's host can switch off, as (protocol, name): what EHLO, CAPA and CAPABILITY advertise.
-/// A switched-off extension is neither advertised nor accepted, so a learner sees both sides of the negotiation.
-pub const SWITCHABLE: &[(&str, &str)] = &[
-    ("smtp", "PIPELINING"),
-    ("smtp", "SIZE"),
-    ("smtp", "8BITMIME"),
-    ("smtp", "SMTPUTF8"),
-    ("smtp", "STARTTLS"),
-    ("smtp", "AUTH=PLAIN"),
-    ("smtp", "AUTH=LOGIN"),
-    ("pop3", "STLS"),
-    ("pop3", "TOP"),
-    ("pop3", "UIDL"),
-    ("pop3", "SASL"),
-    ("imap", "STARTTLS"),
-    ("imap", "AUTH=PLAIN"),
-    ("imap", "IDLE"),
-    ("imap", "MOVE"),
-    ("imap", "UNSELECT"),
-    ("imap", "NAMESPACE"),
-    ("imap", "ID"),
-];
+pub use crate::wire::SWITCHABLE;
 
 /// Which [`SWITCHABLE`] extensions are off.
 #[derive(Default)]

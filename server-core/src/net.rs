@@ -269,8 +269,9 @@ where
                 Err(e) => return Outcome::Closed(format!("read failed: {e}")),
             },
             _ = sleep_until(login_deadline.unwrap_or(deadline)), if login_deadline.is_some() && !session.logged_in() => {
-                flow = session.timed_out(&mut out);
-                flow = if flow == Flow::Close { flow } else { Flow::Close };
+                // The autologout reply, then close whatever the session would rather do.
+                session.timed_out(&mut out);
+                flow = Flow::Close;
             }
             _ = sleep_until(deadline) => {
                 flow = session.timed_out(&mut out);

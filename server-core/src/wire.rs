@@ -15,6 +15,30 @@ use crate::lesson::{Lesson, Progress};
 /// The protocol version. A client that sends another version in [`ClientMsg::Hello`] is refused.
 pub const VERSION: u32 = 1;
 
+/// The extensions a sandbox's host can switch off, as (protocol, name): what EHLO, CAPA and CAPABILITY advertise.
+/// A switched-off extension is neither advertised nor accepted, so a learner sees both sides of the negotiation.
+/// Part of the protocol ([`ClientMsg::SetExtension`]), so the page lists the same switches the server honours.
+pub const SWITCHABLE: &[(&str, &str)] = &[
+    ("smtp", "PIPELINING"),
+    ("smtp", "SIZE"),
+    ("smtp", "8BITMIME"),
+    ("smtp", "SMTPUTF8"),
+    ("smtp", "STARTTLS"),
+    ("smtp", "AUTH=PLAIN"),
+    ("smtp", "AUTH=LOGIN"),
+    ("pop3", "STLS"),
+    ("pop3", "TOP"),
+    ("pop3", "UIDL"),
+    ("pop3", "SASL"),
+    ("imap", "STARTTLS"),
+    ("imap", "AUTH=PLAIN"),
+    ("imap", "IDLE"),
+    ("imap", "MOVE"),
+    ("imap", "UNSELECT"),
+    ("imap", "NAMESPACE"),
+    ("imap", "ID"),
+];
+
 /// Raw bytes, lossless: `{"text": "..."}` when valid UTF-8, else `{"b64": "..."}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]

@@ -1,33 +1,10 @@
 //! A host's switches beyond online/offline: busy (its SMTP greets with `421` and closes, a temporary failure) and
 //! the extensions it advertises (EHLO, CAPA and CAPABILITY change at once). Sandboxes and rooms only.
 
-use mailroom_core::wire::{ClientMsg, HostSnap};
+use mailroom_core::wire::{ClientMsg, HostSnap, SWITCHABLE};
 use yew::prelude::*;
 
 use crate::app::use_ctx;
-
-/// The extensions a host can switch, as (protocol, name): a copy of `mailroom_core::host::SWITCHABLE`, which is
-/// compiled only into the server.
-pub const SWITCHABLE: &[(&str, &str)] = &[
-    ("smtp", "PIPELINING"),
-    ("smtp", "SIZE"),
-    ("smtp", "8BITMIME"),
-    ("smtp", "SMTPUTF8"),
-    ("smtp", "STARTTLS"),
-    ("smtp", "AUTH=PLAIN"),
-    ("smtp", "AUTH=LOGIN"),
-    ("pop3", "STLS"),
-    ("pop3", "TOP"),
-    ("pop3", "UIDL"),
-    ("pop3", "SASL"),
-    ("imap", "STARTTLS"),
-    ("imap", "AUTH=PLAIN"),
-    ("imap", "IDLE"),
-    ("imap", "MOVE"),
-    ("imap", "UNSELECT"),
-    ("imap", "NAMESPACE"),
-    ("imap", "ID"),
-];
 
 /// Props of [`HostSettings`].
 #[derive(Properties, PartialEq)]

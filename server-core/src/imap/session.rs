@@ -1985,7 +1985,7 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
     dp[n.len()]
 }
 
-/// The switchable extension a command belongs to (see `host::SWITCHABLE`), if any.
+/// The switchable extension a command belongs to (see `wire::SWITCHABLE`), if any.
 fn extension_of(body: &CommandBody) -> Option<&'static str> {
     match body {
         CommandBody::StartTls => Some("STARTTLS"),

@@ -166,10 +166,10 @@ impl Checker {
             if dir == Dir::C {
                 client_line(c, &line);
             } else {
-                let reply = server_line(c, &line);
+                server_line(c, &line);
                 for (g, goal) in self.lesson.goals.iter().enumerate() {
                     for (k, check) in goal.checks.iter().enumerate() {
-                        if !self.seen[g][k] && reply_matches(check, c, &reply) {
+                        if !self.seen[g][k] && reply_matches(check, c, &line) {
                             self.seen[g][k] = true;
                         }
                     }
@@ -242,14 +242,8 @@ fn client_line(c: &mut Conn, line: &str) {
     }
 }
 
-/// A server line as the checks see it.
-#[derive(Debug)]
-struct ReplyLine {
-    line: String,
-}
-
-/// Follows the server's side (DATA accepted, IDLE accepted) and returns the line for matching.
-fn server_line(c: &mut Conn, line: &str) -> ReplyLine {
+/// Follows the server's side: DATA accepted, IDLE accepted.
+fn server_line(c: &mut Conn, line: &str) {
     match family(&c.service) {
         "smtp" => {
             if line.starts_with("354") && c.last.as_deref() == Some("DATA") {
@@ -263,14 +257,13 @@ fn server_line(c: &mut Conn, line: &str) -> ReplyLine {
         }
         _ => {}
     }
-    ReplyLine { line: line.to_string() }
 }
 
 fn host_matches(want: &Option<String>, got: &str) -> bool {
     want.as_ref().is_none_or(|w| w.eq_ignore_ascii_case(got))
 }
 
-fn reply_matches(check: &Check, c: &Conn, reply: &ReplyLine) -> bool {
+fn reply_matches(check: &Check, c: &Conn, line: &str) -> bool {
     let Check::Reply { host, services, code, untagged, after, idle } = check else { return false };
     if !host_matches(host, &c.host) {
         return false;
@@ -288,7 +281,6 @@ fn reply_matches(check: &Check, c: &Conn, reply: &ReplyLine) -> bool {
     {
         return false;
     }
-    let line = reply.line.as_str();
     match family(&c.service) {
         "smtp" => line.len() >= 3 && line.starts_with(code.as_str()),
         "pop3" => line.split_whitespace().next().is_some_and(|w| w.eq_ignore_ascii_case(code)),

@@ -306,7 +306,7 @@ impl Session for Pop3Session {
     }
 }
 
-/// The switchable extension a command belongs to (see `host::SWITCHABLE`), if any.
+/// The switchable extension a command belongs to (see `wire::SWITCHABLE`), if any.
 pub(super) fn extension_of(cmd: &super::command::Command) -> Option<&'static str> {
     use super::command::Command;
     match cmd {
