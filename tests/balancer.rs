@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use web::{Client, Proc, binary, free_port};
+use web::{Client, Proc, free_port, start_binary};
 
 fn nginx() -> PathBuf {
     for p in ["/usr/sbin/nginx", "/usr/bin/nginx"] {
@@ -24,17 +24,9 @@ fn nginx() -> PathBuf {
 }
 
 fn instance(name: &str, http: u16, dir: &Path) -> Proc {
-    Proc(
-        Command::new(binary())
-            .args(["--data-dir", dir.join(name).to_str().unwrap()])
-            .args(["--port-base", "mx1=0", "--port-base", "mx2=0"])
-            .args(["--http-port", &http.to_string(), "--instance-name", name])
-            .args(["--forwarded-header", "x-forwarded-for", "--trusted-proxy", "127.0.0.1"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start mailroom"),
-    )
+    let flags =
+        ["--instance-name", name, "--forwarded-header", "x-forwarded-for", "--trusted-proxy", "127.0.0.1"];
+    start_binary(&dir.join(name), http, &flags)
 }
 
 /// The first ```nginx block of docs/deploy.md, with the test's addresses in place of the documented ones.

@@ -8,9 +8,11 @@
 //! Without Chromium the tests fail with instructions, unless `MAILROOM_SKIP_BROWSER=1` is set. A binary built
 //! without the wasm frontend (the fallback page of proxy/build.rs) fails every test.
 
-use std::net::TcpListener;
+#[path = "web/mod.rs"]
+mod web;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -23,20 +25,7 @@ const TIMEOUT: u64 = 30;
 /// One browser test at a time.
 static LOCK: Mutex<()> = Mutex::new(());
 
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    // Binding port 0 always yields a free port on loopback.
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use web::{Proc, free_port, start_binary};
 
 fn wait_port(port: u16, what: &str) {
     // Generous: the first start creates TLS certificates, and CI machines may be busy.
@@ -58,14 +47,6 @@ fn find(names: &[&str]) -> Option<PathBuf> {
         }
     }
     None
-}
-
-/// The binary under test: `MAILROOM_BIN` when set (a private copy, when several worktrees share one target
-/// directory and may replace `target/debug/mailroom` mid-run), else the one cargo built for this test.
-fn binary() -> PathBuf {
-    std::env::var_os("MAILROOM_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_mailroom").into())
 }
 
 /// The server, chromedriver and a WebDriver session.
@@ -315,16 +296,7 @@ impl Env {
 
 /// Starts the binary on `http` with its data in `dir`.
 fn start_server(dir: &std::path::Path, http: u16) -> Proc {
-    Proc(
-        Command::new(binary())
-            .args(["--data-dir", dir.join("data").to_str().unwrap()])
-            .args(["--port-base", "mx1=0", "--port-base", "mx2=0"])
-            .args(["--http-port", &http.to_string()])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start mailroom"),
-    )
+    start_binary(&dir.join("data"), http, &[])
 }
 
 /// A WebDriver session with headless Chromium and its own profile directory.

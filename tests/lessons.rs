@@ -7,12 +7,11 @@
 #[path = "web/mod.rs"]
 mod web;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mailroom_core::lesson::{Lesson, Step};
 use serde_json::{Value, json};
-use web::{Client, Proc, binary, free_port};
+use web::{Client, Proc, free_port, start_binary};
 
 /// How long the world may take to settle after a wrong path before we judge it.
 const SETTLE: Duration = Duration::from_millis(1500);
@@ -28,16 +27,7 @@ impl Binary {
     async fn start() -> Binary {
         let dir = tempfile::tempdir().unwrap();
         let http = free_port();
-        let proc = Proc(
-            Command::new(binary())
-                .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
-                .args(["--port-base", "mx1=0", "--port-base", "mx2=0"])
-                .args(["--http-port", &http.to_string()])
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start mailroom"),
-        );
+        let proc = start_binary(&dir.path().join("data"), http, &[]);
         let b = Binary { http, _proc: proc, _dir: dir };
         web::wait_async(|| async { b.get("/healthz").await.is_some() }).await;
         b

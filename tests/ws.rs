@@ -638,15 +638,7 @@ async fn mail_waits_in_the_queue_then_crosses_to_mx2_with_a_relay_transcript() {
     let (mut c, _) = s.session(sandbox()).await;
     c.send(json!({ "type": "set_online", "host": "mx2", "online": false })).await;
     c.until("mx2 offline", |v| v["type"] == "snapshot" && !online(&v["world"], "mx2")).await;
-    c.open(1, "mx1", "submission").await;
-    c.read_until(1, "220 ").await;
-    c.cmd(1, "EHLO learner", "250 ").await;
-    // \0alice\0password
-    c.cmd(1, "AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk", "235").await;
-    c.cmd(1, "MAIL FROM:<alice@example.com>", "250").await;
-    c.cmd(1, "RCPT TO:<carol@example.net>", "250").await;
-    c.cmd(1, "DATA", "354").await;
-    c.cmd(1, "From: alice@example.com\r\nSubject: across\r\n\r\nhi carol\r\n.", "250").await;
+    c.alice_to_carol(1, "across").await;
     c.cmd(1, "QUIT", "221").await;
     let queued = c
         .seen_or_until("queued with a next attempt", |v| {
@@ -678,14 +670,7 @@ async fn a_busy_next_hop_answers_421_and_the_mail_waits_until_it_is_ready() {
     let (mut c, _) = s.session(sandbox()).await;
     c.send(json!({ "type": "set_busy", "host": "mx2", "busy": true })).await;
     c.until("mx2 busy", |v| v["type"] == "event" && v["event"]["event"] == "busy_changed").await;
-    c.open(1, "mx1", "submission").await;
-    c.read_until(1, "220 ").await;
-    c.cmd(1, "EHLO learner", "250 ").await;
-    c.cmd(1, "AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk", "235").await;
-    c.cmd(1, "MAIL FROM:<alice@example.com>", "250").await;
-    c.cmd(1, "RCPT TO:<carol@example.net>", "250").await;
-    c.cmd(1, "DATA", "354").await;
-    c.cmd(1, "From: alice@example.com\r\nSubject: busy\r\n\r\nhi carol\r\n.", "250").await;
+    c.alice_to_carol(1, "busy").await;
     let d = c
         .seen_or_until("deferred by the 421", |v| v["type"] == "event" && v["event"]["event"] == "deferred")
         .await;
@@ -900,7 +885,12 @@ async fn a_reset_is_announced_to_every_member_of_a_room() {
     let (mut b, _) = s.session(room.clone()).await;
     a.open(1, "mx1", "smtp").await;
     a.read_until(1, "220 ").await;
-    assert!(!b.seen.iter().any(|v| v["type"] == "world_reset"), "a first start is not a reset");
+    // b follows the world a just started (it sees a's session open): a first start is not a reset.
+    b.until("a's session in the started world", |v| {
+        v["type"] == "event" && v["event"]["event"] == "session_opened"
+    })
+    .await;
+    assert!(!b.seen.iter().any(|v| v["type"] == "world_reset"), "a first start was announced as a reset");
     a.send(json!({ "type": "reset_world" })).await;
     a.until_type("world_reset").await;
     b.until_type("world_reset").await;

@@ -222,6 +222,21 @@ impl Client {
         self.read_until(conn, wait_for).await
     }
 
+    /// On connection `conn`: opens mx1's submission port, logs in as alice and sends a message to carol@example.net
+    /// with `subject` (mx1 then relays it to mx2).
+    pub async fn alice_to_carol(&mut self, conn: u32, subject: &str) {
+        self.open(conn, "mx1", "submission").await;
+        self.read_until(conn, "220 ").await;
+        self.cmd(conn, "EHLO learner", "250 ").await;
+        // \0alice\0password
+        self.cmd(conn, "AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk", "235").await;
+        self.cmd(conn, "MAIL FROM:<alice@example.com>", "250").await;
+        self.cmd(conn, "RCPT TO:<carol@example.net>", "250").await;
+        self.cmd(conn, "DATA", "354").await;
+        let message = format!("From: alice@example.com\r\nSubject: {subject}\r\n\r\nhi carol\r\n.");
+        self.cmd(conn, &message, "250").await;
+    }
+
     /// Asks for a snapshot and returns it.
     /// Unsolicited snapshots may be in flight; the last one before the `pong` that follows the request is at least
     /// as fresh as the request.
@@ -298,6 +313,22 @@ pub fn binary() -> std::path::PathBuf {
     std::env::var_os("MAILROOM_BIN")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_mailroom").into())
+}
+
+/// Starts the real binary with its data in `data`, the web server on `http`, both mail hosts on ephemeral ports,
+/// and `extra` flags.
+pub fn start_binary(data: &std::path::Path, http: u16, extra: &[&str]) -> Proc {
+    Proc(
+        std::process::Command::new(binary())
+            .args(["--data-dir", data.to_str().unwrap()])
+            .args(["--port-base", "mx1=0", "--port-base", "mx2=0"])
+            .args(["--http-port", &http.to_string()])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start mailroom"),
+    )
 }
 
 /// A loopback port free right now.
