@@ -16,7 +16,7 @@ pub fn panes() -> Html {
         // A lesson without connections (the queue lessons) is played with the buttons of the lesson and the world.
         return html! {
             <div class="empty" id="no-conns">
-                <p>{ "This lesson starts without a connection: follow its story, and watch the picture of the world below." }</p>
+                <p>{ "This lesson starts without a connection: follow its story, and watch the picture of the world (on a phone: the World tab)." }</p>
                 <p>{ "You can still open a connection above whenever you like." }</p>
             </div>
         };
