@@ -10,19 +10,34 @@
 //! - [`sequence`]: sequence sets (`1:*`, `2,4:7`).
 //! - [`mutf7`]: modified UTF-7 mailbox names.
 //! - [`mime`]: ENVELOPE, BODYSTRUCTURE and `BODY[section]` on top of `mail-parser`.
-//! - [`search`]: SEARCH evaluation (SORT orders its matches in [`session`]).
-//! - [`session`]: states, commands, and the per-session snapshot that keeps devices in sync (§7.4.1).
+//! - [`search`]: what a SEARCH key means for one message.
+//! - [`session`]: [`ImapSession`]: input framing, the connection states (RFC 3501 §3) and command dispatch.
+//! - The command handlers, one file per command group: `auth` (LOGIN, AUTHENTICATE), `select` (SELECT,
+//!   EXAMINE, CLOSE, UNSELECT, EXPUNGE), `mailboxes` (CREATE, DELETE, RENAME, SUBSCRIBE, LIST, LSUB, STATUS),
+//!   `append` (APPEND), `search_cmd` (SEARCH), `sort` (SORT, THREAD), `fetch` (FETCH), `store_cmd` (STORE),
+//!   `copy` (COPY, MOVE).
+//! - `sync`: the per-session snapshot of the selected mailbox, kept in step with the store (§7.4.1), and IDLE.
 //!
 //! Extensions: LITERAL+ (RFC 7888), SASL-IR (4959), ID (2971), ENABLE (5161), IDLE (2177), NAMESPACE (2342),
 //! UIDPLUS (4315), MOVE (6851), UNSELECT (3691), SPECIAL-USE (6154), CHILDREN (3348), CONDSTORE (7162),
 //! ESEARCH (4731), MULTIAPPEND (3502), SORT and THREAD=ORDEREDSUBJECT (5256), ESORT (5267), SORT=DISPLAY (5957).
 
+mod append;
+mod auth;
+mod copy;
+mod fetch;
+mod mailboxes;
 pub mod mime;
 pub mod mutf7;
 pub mod parser;
 pub mod response;
 pub mod search;
+mod search_cmd;
+mod select;
 pub mod sequence;
 pub mod session;
+mod sort;
+mod store_cmd;
+mod sync;
 
 pub use session::ImapSession;

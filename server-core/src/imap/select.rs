@@ -1,0 +1,149 @@
+//! The selected mailbox: SELECT and EXAMINE (RFC 3501 §6.3.1-2), leaving it (CLOSE, UNSELECT), EXPUNGE and UID
+//! EXPUNGE (§6.4.3, RFC 4315), and turning sequence sets into messages of the snapshot.
+
+use super::parser::MailboxName;
+use super::response::{Status, untagged, untagged_status};
+use super::sequence::SequenceSet;
+use super::session::{ImapSession, Mailbox, Reply, Snap, State};
+use super::sync::write_flags;
+use crate::store::{Flag, Uid};
+use std::collections::HashSet;
+
+impl ImapSession {
+    pub(super) fn select(
+        &mut self,
+        raw: &MailboxName,
+        read_only: bool,
+        condstore: bool,
+        out: &mut Vec<u8>,
+    ) -> Reply {
+        // §6.3.1: a SELECT, even a failed one, first closes the selected mailbox (without expunging).
+        self.deselect();
+        let name = match self.mailbox_name(raw) {
+            Ok(n) => n,
+            Err(r) => return r,
+        };
+        // user() is Some: execute only calls us when authenticated.
+        let user = self.user().unwrap_or_default().to_string();
+        let store = self.host.store.clone();
+        // Subscribed first: a change made between the snapshot and the subscription would go unnoticed.
+        let changes = store.subscribe();
+        let status = match store.status(&user, &name) {
+            Ok(s) => s,
+            Err(e) => return Self::store_error(e),
+        };
+        let recent: HashSet<Uid> = if read_only {
+            HashSet::new()
+        } else {
+            store.claim_recent(&user, &name).unwrap_or_default().into_iter().collect()
+        };
+        // EXAMINE claims nothing, but reports how many messages are still recent for the next SELECT.
+        let recent_count =
+            if read_only { store.recent_count(&user, &name).unwrap_or(0) } else { recent.len() };
+        self.condstore |= condstore;
+        let mut keywords: Vec<String> = status
+            .messages
+            .iter()
+            .flat_map(|m| m.flags.iter())
+            .filter_map(|f| match f {
+                Flag::Keyword(k) => Some(k.clone()),
+                _ => None,
+            })
+            .collect();
+        keywords.sort();
+        keywords.dedup();
+        write_flags(out, &keywords, read_only);
+        untagged(out, &format!("{} EXISTS", status.messages.len()));
+        untagged(out, &format!("{recent_count} RECENT"));
+        if let Some(i) = status.messages.iter().position(|m| !m.flags.contains(&Flag::Seen)) {
+            untagged_status(out, Status::Ok, Some(&format!("UNSEEN {}", i + 1)), "First unseen");
+        }
+        untagged_status(out, Status::Ok, Some(&format!("UIDVALIDITY {}", status.uid_validity)), "UIDs valid");
+        untagged_status(out, Status::Ok, Some(&format!("UIDNEXT {}", status.uid_next)), "Predicted next UID");
+        let modseq = status.highest_modseq.max(1);
+        untagged_status(out, Status::Ok, Some(&format!("HIGHESTMODSEQ {modseq}")), "Highest");
+        let mailbox = Mailbox {
+            name,
+            read_only,
+            uid_validity: status.uid_validity,
+            messages: status.messages.into_iter().map(|meta| Snap { meta, expunged: false }).collect(),
+            recent,
+            changes,
+            expunge_pending: false,
+            keywords,
+            version: (status.uid_validity, status.highest_modseq),
+        };
+        self.state = State::Selected { user, mailbox: Box::new(mailbox) };
+        let (code, verb) = if read_only { ("READ-ONLY", "EXAMINE") } else { ("READ-WRITE", "SELECT") };
+        Reply::ok_code(code.into(), &format!("{verb} completed"))
+    }
+
+    pub(super) fn deselect(&mut self) {
+        if let State::Selected { user, .. } = &self.state {
+            self.state = State::Authenticated { user: user.clone() };
+        }
+    }
+
+    pub(super) fn selected_read_only(&self) -> bool {
+        matches!(&self.state, State::Selected { mailbox, .. } if mailbox.read_only)
+    }
+
+    /// Indexes into the snapshot named by a sequence set (message numbers, or UIDs for UID commands), skipping
+    /// messages expunged underneath us. A message number past the end is an error; a UID that does not exist is
+    /// silently ignored (§6.4.8).
+    pub(super) fn resolve(&self, uid: bool, set: &SequenceSet) -> Result<Vec<usize>, Reply> {
+        let State::Selected { mailbox, .. } = &self.state else {
+            return Ok(Vec::new());
+        };
+        let msgs = &mailbox.messages;
+        let indexes = if uid {
+            set.select(msgs, |s| s.meta.uid)
+        } else {
+            let count = msgs.len() as u32;
+            let too_big = set.0.iter().any(|&(a, b)| {
+                [a, b].iter().any(|n| matches!(n, super::sequence::SeqNumber::Value(v) if *v > count))
+            });
+            if too_big {
+                return Err(Reply::bad("Message sequence number out of range"));
+            }
+            (0..msgs.len()).filter(|&i| set.contains(i as u32 + 1, count)).collect()
+        };
+        Ok(indexes.into_iter().filter(|&i| !msgs[i].expunged).collect())
+    }
+
+    pub(super) fn expunge_deleted(&mut self, within: Option<&SequenceSet>) {
+        let State::Selected { user, mailbox } = &self.state else {
+            return;
+        };
+        let uids: Vec<Uid> = mailbox
+            .messages
+            .iter()
+            .filter(|s| !s.expunged && s.meta.flags.contains(&Flag::Deleted))
+            .filter(|s| {
+                within.is_none_or(|set| {
+                    set.contains(s.meta.uid, mailbox.messages.last().map_or(0, |l| l.meta.uid))
+                })
+            })
+            .map(|s| s.meta.uid)
+            .collect();
+        if uids.is_empty() {
+            return;
+        }
+        // Only messages the store still marks \Deleted (another device may have undeleted one since).
+        let still: Vec<Uid> = match self.host.store.status(user, &mailbox.name) {
+            Ok(st) => st
+                .messages
+                .iter()
+                .filter(|m| m.flags.contains(&Flag::Deleted) && uids.binary_search(&m.uid).is_ok())
+                .map(|m| m.uid)
+                .collect(),
+            Err(_) => return,
+        };
+        let name = mailbox.name.clone();
+        if let Ok(removed) = self.host.store.expunge(user, &name, &still)
+            && !removed.is_empty()
+        {
+            self.emit_change(&name, "expunged", removed);
+        }
+    }
+}
