@@ -26,8 +26,9 @@ impl ImapSession {
         // user() is Some: execute only calls us when authenticated.
         let user = self.user().unwrap_or_default().to_string();
         let store = self.host.store.clone();
-        // Subscribed first: a change made between the snapshot and the subscription would go unnoticed.
-        let changes = store.subscribe();
+        // Counted first: a change made between the count and the snapshot is looked for again, needlessly but
+        // harmlessly; one made between the snapshot and the count would go unnoticed.
+        let change_count = store.change_count();
         let status = match store.status(&user, &name) {
             Ok(s) => s,
             Err(e) => return Self::store_error(e),
@@ -68,7 +69,7 @@ impl ImapSession {
             uid_validity: status.uid_validity,
             messages: status.messages.into_iter().map(|meta| Snap { meta, expunged: false }).collect(),
             recent,
-            changes,
+            change_count,
             expunge_pending: false,
             keywords,
             version: (status.uid_validity, status.highest_modseq),

@@ -43,8 +43,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-
 use super::mutf7;
 use super::parser::{Command, CommandBody, Frame, MailboxName, frame, parse_command, parse_tag};
 use super::response::{Status, tagged, untagged, untagged_status};
@@ -102,10 +100,10 @@ pub(super) struct Mailbox {
     pub(super) messages: Vec<Snap>,
     /// UIDs that are `\Recent` in this session (RFC 3501 §2.3.2).
     pub(super) recent: HashSet<Uid>,
-    /// The store's change feed, subscribed before the snapshot was taken: the snapshot is compared with the store
-    /// only when a change to this folder arrived (or the feed overflowed), so a command costs nothing per message
-    /// when nothing changed (a 50,000-message mailbox would otherwise be copied after every command).
-    pub(super) changes: broadcast::Receiver<StoreChange>,
+    /// The store's change count ([`crate::store::MailStore::change_count`]) when the snapshot was last compared
+    /// with the store: the store is asked about this folder only when the count moved, so a command costs nothing
+    /// per message when nothing changed (a 50,000-message mailbox would otherwise be copied after every command).
+    pub(super) change_count: u64,
     /// Some message in `messages` is marked expunged and not yet reported.
     pub(super) expunge_pending: bool,
     /// The keywords the client was told of in untagged FLAGS, sorted. RFC 3501 §7.2.6: FLAGS lists the flags

@@ -11,8 +11,7 @@
 use super::response::{Status, flag_list, tagged, untagged, untagged_status};
 use super::session::{ImapSession, Mailbox, Snap, State};
 use crate::session::Flow;
-use crate::store::{Flag, Flags, MessageMeta, StoreError, canonical_folder};
-use tokio::sync::broadcast;
+use crate::store::{Flag, Flags, MessageMeta, StoreError};
 
 impl ImapSession {
     pub(super) fn idle_input(&mut self, tag: String, line: &[u8], out: &mut Vec<u8>) -> Flow {
@@ -28,31 +27,21 @@ impl ImapSession {
     }
 
     /// Tells the client what changed in the selected mailbox since it last heard (§7.4.1, §5.2). The store is
-    /// consulted only when its change feed mentioned this folder, or when `poll` asks to look anyway.
+    /// consulted only when its change count moved since the last look, or when `poll` asks to look anyway.
     pub(super) fn sync(&mut self, out: &mut Vec<u8>, allow_expunge: bool, poll: bool) {
         let condstore = self.condstore;
         let host = self.host.clone();
         let State::Selected { user, mailbox } = &mut self.state else {
             return;
         };
-        let mut dirty = false;
-        loop {
-            match mailbox.changes.try_recv() {
-                Ok(change) => {
-                    dirty |= change.user.eq_ignore_ascii_case(user)
-                        && canonical_folder(&change.folder) == mailbox.name
-                }
-                // Missed some: assume they were ours.
-                Err(broadcast::error::TryRecvError::Lagged(_)) => dirty = true,
-                Err(_) => break,
-            }
-        }
-        if !dirty && poll {
-            // Asked to look anyway (NOOP, CHECK): files may have been changed by hand (mutt, `mv`), which only the
-            // disk tells. The store rereads the directories if their times changed; the version says whether
-            // anything changed at all, without copying a list of every message.
-            dirty = host.store.folder_version(user, &mailbox.name).is_none_or(|v| v != mailbox.version);
-        }
+        // Read before the folder, as at SELECT: a change made in between is counted again next time.
+        let count = host.store.change_count();
+        // Something changed somewhere (any user, any folder), or the client polls (NOOP, CHECK): files may have been
+        // changed by hand (mutt, `mv`), which only the disk tells. The store rereads the directories if their times
+        // changed; the version says whether this folder changed at all, without copying a list of every message.
+        let dirty = (count != mailbox.change_count || poll)
+            && host.store.folder_version(user, &mailbox.name).is_none_or(|v| v != mailbox.version);
+        mailbox.change_count = count;
         if !dirty {
             if allow_expunge && mailbox.expunge_pending {
                 report_expunges(mailbox, out);

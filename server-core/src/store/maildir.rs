@@ -184,7 +184,7 @@ pub struct MaildirStore {
     /// Per-process counter in unique file names.
     seq: AtomicU64,
     users: Mutex<HashMap<String, Arc<UserHandle>>>,
-    changes: broadcast::Sender<StoreChange>,
+    changes: super::ChangeFeed,
     /// The last UIDVALIDITY handed out (or seen on disk): values only grow, so a folder recreated or rebuilt under the
     /// same name never gets its old value again.
     next_validity: Mutex<u32>,
@@ -213,7 +213,7 @@ impl MaildirStore {
             hostname,
             seq: AtomicU64::new(0),
             users: Mutex::new(HashMap::new()),
-            changes: broadcast::channel(1024).0,
+            changes: super::ChangeFeed::new(1024),
             next_validity: Mutex::new(0),
             anonymous_staging: staging::probe(root),
             graveyard: Mutex::default(),
@@ -262,7 +262,7 @@ impl MaildirStore {
     }
 
     fn notify(&self, user: &str, folder: &str, kind: ChangeKind) {
-        let _ = self.changes.send(StoreChange { user: user.to_string(), folder: folder.to_string(), kind });
+        self.changes.send(user, folder, kind);
     }
 
     fn notify_all(&self, user: &str, folder: &str, kinds: Vec<ChangeKind>) {
@@ -922,6 +922,10 @@ impl MailStore for MaildirStore {
 
     fn subscribe(&self) -> broadcast::Receiver<StoreChange> {
         self.changes.subscribe()
+    }
+
+    fn change_count(&self) -> u64 {
+        self.changes.count()
     }
 }
 

@@ -34,7 +34,7 @@ struct Mailbox {
 /// Mailboxes kept in RAM.
 pub struct MemoryStore {
     users: Mutex<HashMap<String, Mailbox>>,
-    changes: broadcast::Sender<StoreChange>,
+    changes: super::ChangeFeed,
     /// Source of UIDVALIDITY values: seconds since the epoch at creation, bumped so that a folder recreated under
     /// the same name never reuses its old value.
     next_validity: Mutex<u32>,
@@ -60,7 +60,7 @@ impl MemoryStore {
     pub fn with_capacity(capacity: usize) -> MemoryStore {
         MemoryStore {
             users: Mutex::new(HashMap::new()),
-            changes: broadcast::channel(capacity.max(1)).0,
+            changes: super::ChangeFeed::new(capacity),
             next_validity: Mutex::new(Utc::now().timestamp() as u32),
             graveyard: Mutex::default(),
         }
@@ -73,7 +73,7 @@ impl MemoryStore {
     }
 
     fn notify(&self, user: &str, folder: &str, kind: ChangeKind) {
-        let _ = self.changes.send(StoreChange { user: user.to_string(), folder: folder.to_string(), kind });
+        self.changes.send(user, folder, kind);
     }
 
     fn with<T>(&self, user: &str, f: impl FnOnce(&mut Mailbox) -> StoreResult<T>) -> StoreResult<T> {
@@ -368,6 +368,10 @@ impl MailStore for MemoryStore {
 
     fn subscribe(&self) -> broadcast::Receiver<StoreChange> {
         self.changes.subscribe()
+    }
+
+    fn change_count(&self) -> u64 {
+        self.changes.count()
     }
 }
 

@@ -312,6 +312,45 @@ pub trait MailStore: Send + Sync + 'static {
 
     /// A feed of every change made to any folder of any user of this store.
     fn subscribe(&self) -> broadcast::Receiver<StoreChange>;
+
+    /// How many changes the store has announced on its feed so far. The count only grows, so a caller that reads
+    /// the same count twice knows nothing changed in between: an IMAP session compares it after each command
+    /// without holding a feed of its own (and without an async runtime).
+    fn change_count(&self) -> u64;
+}
+
+/// The change announcements of one store: the feed [`MailStore::subscribe`] hands out and the count
+/// [`MailStore::change_count`] reports, kept together so that no change reaches one and not the other.
+pub struct ChangeFeed {
+    /// Subscribers' channel; a subscriber that falls `capacity` changes behind sees `Lagged`.
+    tx: broadcast::Sender<StoreChange>,
+    /// Changes announced so far; raised before the change goes on the channel, so a subscriber that hears of a
+    /// change and then reads the count sees it counted.
+    count: std::sync::atomic::AtomicU64,
+}
+
+impl ChangeFeed {
+    /// A feed that holds `capacity` changes per subscriber (slots are allocated up front).
+    pub fn new(capacity: usize) -> ChangeFeed {
+        ChangeFeed { tx: broadcast::channel(capacity.max(1)).0, count: Default::default() }
+    }
+
+    /// Announces a change, made already, to one user's folder.
+    pub fn send(&self, user: &str, folder: &str, kind: ChangeKind) {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // No subscriber is not an error: nobody is listening.
+        let _ = self.tx.send(StoreChange { user: user.to_string(), folder: folder.to_string(), kind });
+    }
+
+    /// A new subscriber, hearing of changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<StoreChange> {
+        self.tx.subscribe()
+    }
+
+    /// Changes announced so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// A message in the [`Graveyard`]: user (lower-case), canonical folder, UIDVALIDITY, UID.
@@ -599,9 +638,11 @@ pub(crate) mod tests {
 
     pub(crate) fn notifications<S: MailStore>(s: &S) {
         s.ensure_user("alice").unwrap();
+        let start = s.change_count();
         let mut rx = s.subscribe();
         let mut next = || rx.try_recv().unwrap();
         let a = s.append("alice", "INBOX", b"a\r\n", &Flags::new(), None).unwrap();
+        assert_eq!(s.change_count(), start + 1, "the count moves with the feed");
         let change = next();
         assert_eq!((change.user.as_str(), change.folder.as_str()), ("alice", "INBOX"));
         assert_eq!(change.kind, ChangeKind::Appended { uids: vec![a] });
@@ -622,6 +663,7 @@ pub(crate) mod tests {
         s.expunge("alice", "INBOX", &[a]).unwrap();
         s.status("alice", "INBOX").unwrap();
         assert!(rx.try_recv().is_err());
+        assert_eq!(s.change_count(), start + 7, "one per change announced, none for the no-ops");
     }
 
     pub(crate) fn subscriptions_and_special_use<S: MailStore>(s: &S) {
