@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use mailroom_core::config::{Service, WorldConfig};
 use mailroom_core::event::EventBus;
 use mailroom_core::host::{CollectingSubmitter, Host};
-use mailroom_core::session::{ConnInfo, Flow, Session, TlsInfo};
+use mailroom_core::session::{ConnInfo, Flow, Session, TlsInfo, submit_now};
 use mailroom_core::smtp::SmtpSession;
 
 const FRAGMENTS: [&[u8]; 32] = [
@@ -62,12 +62,8 @@ fuzz_target!(|data: &[u8]| {
     let chunk = [1, 2, 3, 7, 64, 4096][usize::from(setup >> 2 & 7) % 6];
 
     let world = WorldConfig::default();
-    let mut host = Host::new_memory(
-        &world.hosts[0],
-        world.routes.clone(),
-        Arc::new(CollectingSubmitter::default()),
-        EventBus::default(),
-    );
+    let spool = Arc::new(CollectingSubmitter::default());
+    let mut host = Host::new_memory(&world.hosts[0], world.routes.clone(), spool.clone(), EventBus::default());
     host.limits.max_message_size = 4096;
     host.limits.max_line = 512;
     let conn = ConnInfo {
@@ -87,7 +83,8 @@ fuzz_target!(|data: &[u8]| {
     let mut closed = false;
     for piece in input.chunks(chunk) {
         let before = out.len();
-        match session.receive(piece, &mut out) {
+        let flow = session.receive(piece, &mut out);
+        match submit_now(&mut session, &*spool, flow, &mut out) {
             Flow::Close => {
                 if closed {
                     assert_eq!(out.len(), before, "output after close");
@@ -103,7 +100,7 @@ fuzz_target!(|data: &[u8]| {
                     &mut out,
                 );
             }
-            Flow::Continue => assert!(!closed, "reopened"),
+            Flow::Continue | Flow::Submit => assert!(!closed, "reopened"),
         }
     }
     if !closed {

@@ -22,6 +22,10 @@ pub struct Envelope {
     pub peer: String,
     /// The authenticated user, if any.
     pub auth_user: Option<String>,
+    /// MAIL carried SMTPUTF8 (RFC 6531): the message may have UTF-8 addresses and headers, and is relayed with
+    /// the parameter. Absent in spools written before it existed.
+    #[serde(default)]
+    pub smtputf8: bool,
 }
 
 /// Why the spool refused a message.

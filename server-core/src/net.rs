@@ -1,4 +1,5 @@
-//! The only code that touches sockets: listeners, the session driver, STARTTLS upgrades, timeouts.
+//! The only code that touches sockets: listeners, the session driver, the relay client's driver, STARTTLS
+//! upgrades, timeouts.
 //!
 //! [`serve`] drives any protocol [`Session`] over any `AsyncRead + AsyncWrite` stream: a TCP connection from a
 //! listener, or one end of an in-memory duplex handed in by the playground proxy ([`connect_memory`]). It writes
@@ -21,7 +22,9 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::config::{Protocol, Service};
+use crate::config::{Protocol, Route, Service};
+use crate::queue::Connector;
+use crate::queue::client::{Dialogue, MAX_REPLY_LINE, Next, RelayJob, RelayReport};
 use crate::event::EventKind;
 use crate::host::Host;
 use crate::session::{ConnInfo, Flow, Session, TlsInfo};
@@ -251,6 +254,22 @@ where
                 return Outcome::Closed("closed by server".into());
             }
             Flow::StartTls => return Outcome::StartTls(stream),
+            Flow::Submit => {
+                // Spooling fsyncs: off the async workers. Awaited to the end even if the server is shutting
+                // down, so that what the spool acknowledged is answered.
+                let outcome = match session.take_submission() {
+                    Some(sub) => {
+                        let spool = host.spool.clone();
+                        tokio::task::spawn_blocking(move || spool.submit(sub.id, sub.envelope, sub.message))
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r.map_err(|e| e.to_string()))
+                    }
+                    None => Err("no message to submit".to_string()),
+                };
+                flow = session.submitted(outcome, &mut out);
+                continue;
+            }
             Flow::Continue => {}
         }
         if *shutdown.borrow() {
@@ -296,6 +315,101 @@ where
             }
             _ = shutdown.changed() => {}
         }
+    }
+}
+
+/// Any stream the relay client can speak over (TCP, TLS, in-memory).
+pub trait RelayStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> RelayStream for T {}
+
+/// A boxed relay stream.
+pub type BoxStream = Box<dyn RelayStream>;
+
+/// Reaches next hops over TCP at the route's address (the persistent world's [`Connector`]).
+pub struct TcpConnector;
+
+impl Connector for TcpConnector {
+    fn connect(
+        &self,
+        route: &Route,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<BoxStream>> + Send + '_>> {
+        let addr = route.addr.clone();
+        Box::pin(async move {
+            let s = tokio::net::TcpStream::connect(addr).await?;
+            let _ = s.set_nodelay(true);
+            Ok(Box::new(s) as BoxStream)
+        })
+    }
+}
+
+/// Drives one relay conversation ([`Dialogue`]) over an open stream: reads, writes and the STARTTLS handshake,
+/// each bounded by `limit` (the message data by at least 10 s). Never fails as a whole: failures become
+/// per-recipient outcomes.
+pub async fn relay(stream: BoxStream, job: RelayJob<'_>, limit: Duration) -> RelayReport {
+    let started = Instant::now();
+    let ms = move || started.elapsed().as_millis() as u64;
+    let mut dialogue = Dialogue::new(job);
+    let mut stream = Some(stream);
+    let mut buf = vec![0u8; MAX_REPLY_LINE];
+    let mut next = Next::Read;
+    loop {
+        let Some(s) = stream.as_mut() else { break };
+        next = match next {
+            Next::Done => break,
+            Next::Read => match timeout(limit, s.read(&mut buf)).await {
+                Ok(Ok(0)) => dialogue.failed("4.4.2 connection closed by next hop"),
+                Ok(Ok(n)) => dialogue.receive(&buf[..n], ms()),
+                Ok(Err(e)) => dialogue.failed(&format!("4.4.2 read failed: {e}")),
+                Err(_) => dialogue.failed("4.4.2 timeout waiting for reply"),
+            },
+            Next::Write(bytes) => {
+                let limit = if dialogue.sending_data() { limit.max(Duration::from_secs(10)) } else { limit };
+                match timeout(limit, async {
+                    s.write_all(&bytes).await?;
+                    s.flush().await
+                })
+                .await
+                {
+                    Ok(Ok(())) => Next::Read,
+                    Ok(Err(e)) => dialogue.failed(&format!("4.4.2 write failed: {e}")),
+                    Err(_) => dialogue.failed("4.4.2 timeout while writing"),
+                }
+            }
+            Next::StartTls => {
+                let plain = stream.take().expect("checked above");
+                match relay_tls(plain, job.mx, limit).await {
+                    Ok((tls, info, peer)) => {
+                        stream = Some(tls);
+                        dialogue.tls_started(info, peer, ms())
+                    }
+                    Err(why) => dialogue.failed(&why),
+                }
+            }
+        };
+    }
+    if let Some(mut s) = stream {
+        let _ = timeout(Duration::from_secs(1), s.shutdown()).await;
+    }
+    dialogue.report()
+}
+
+/// The client's STARTTLS handshake: the TLS stream, its details and a description of the next hop's certificate.
+async fn relay_tls(
+    plain: BoxStream,
+    mx: &str,
+    limit: Duration,
+) -> Result<(BoxStream, TlsInfo, Option<String>), String> {
+    let name = rustls::pki_types::ServerName::try_from(mx.to_string())
+        .map_err(|_| "4.7.0 bad server name".to_string())?;
+    let connector = tokio_rustls::TlsConnector::from(crate::tls::insecure_client_config());
+    match timeout(limit, connector.connect(name, plain)).await {
+        Ok(Ok(s)) => {
+            let info = crate::tls::info(s.get_ref().1);
+            let peer = crate::tls::peer_cert(s.get_ref().1).map(|c| format!("{} SHA-256 {}", c.subject, c.sha256));
+            Ok((Box::new(s), info, peer))
+        }
+        Ok(Err(e)) => Err(format!("4.7.5 TLS handshake failed: {e}")),
+        Err(_) => Err("4.7.5 TLS handshake timed out".into()),
     }
 }
 

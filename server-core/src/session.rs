@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::config::Service;
+use crate::host::{Envelope, Submitter};
 use crate::store::StoreChange;
 
 /// Details of an established TLS session, shown to learners.
@@ -54,6 +55,35 @@ pub enum Flow {
     StartTls,
     /// Write the output, then close the connection.
     Close,
+    /// Write the output, then take the accepted message with [`Session::take_submission`], hand it to the host's
+    /// spool, and report the outcome with [`Session::submitted`]. The session reads no input until then: commands
+    /// pipelined after the message are kept and answered after the message's own reply.
+    Submit,
+}
+
+/// A message a session accepted, for the driver to spool: the session does no file I/O itself.
+#[derive(Debug)]
+pub struct Submission {
+    /// The queue ID the session already named in the trace header.
+    pub id: String,
+    /// Who sent it to whom.
+    pub envelope: Envelope,
+    /// The message, trace headers included.
+    pub message: Vec<u8>,
+}
+
+/// Performs every [`Flow::Submit`] at once in this thread, until the session asks for something else: the driver
+/// for tests, fuzzing and anything else that runs sessions synchronously. [`crate::net`] does the same off the
+/// async workers.
+pub fn submit_now(session: &mut dyn Session, spool: &dyn Submitter, mut flow: Flow, out: &mut Vec<u8>) -> Flow {
+    while flow == Flow::Submit {
+        let outcome = match session.take_submission() {
+            Some(s) => spool.submit(s.id, s.envelope, s.message).map_err(|e| e.to_string()),
+            None => Err("no message to submit".to_string()),
+        };
+        flow = session.submitted(outcome, out);
+    }
+    flow
 }
 
 /// A protocol state machine.
@@ -62,7 +92,7 @@ pub trait Session: Send {
     fn greeting(&mut self, out: &mut Vec<u8>) -> Flow;
 
     /// Consumes bytes from the client (any split: half a line, many pipelined commands), writes replies.
-    /// May perform short, synchronous store or spool operations.
+    /// May perform short, synchronous mailbox store operations (POP3, IMAP); spooling is a [`Flow::Submit`].
     fn receive(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow;
 
     /// TLS was established after [`Flow::StartTls`]. The session resets as its RFC requires (SMTP forgets EHLO).
@@ -106,6 +136,17 @@ pub trait Session: Send {
     /// The connection is gone (closed by either side or timed out). POP3 releases its lock here without entering
     /// UPDATE: messages marked deleted are not removed when QUIT never came (RFC 1939 §6).
     fn closed(&mut self) {}
+
+    /// The message behind a [`Flow::Submit`], taken once.
+    fn take_submission(&mut self) -> Option<Submission> {
+        None
+    }
+
+    /// What became of the last submission: the queue ID, or why the spool refused it. Writes the reply and goes on
+    /// with any input kept meanwhile.
+    fn submitted(&mut self, _outcome: Result<String, String>, _out: &mut Vec<u8>) -> Flow {
+        Flow::Continue
+    }
 
     /// Whether this session wants store changes delivered to [`Session::store_changed`].
     fn wants_store_changes(&self) -> bool {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use mailroom_core::config::{Service, WorldConfig};
 use mailroom_core::event::EventBus;
 use mailroom_core::host::{CollectingSubmitter, Host};
-use mailroom_core::session::{ConnInfo, Flow, Session, TlsInfo};
+use mailroom_core::session::{ConnInfo, Flow, Session, TlsInfo, submit_now};
 use mailroom_core::smtp::SmtpSession;
 
 #[derive(Debug)]
@@ -166,8 +166,9 @@ fn run(v: &Vector, chunk: usize) {
         assert_ne!(flow, Flow::Close, "{}", ctx("the client sent more after the server closed"));
         for piece in input.chunks(chunk) {
             flow = session.receive(piece, &mut out);
+            flow = submit_now(&mut session, &*spool, flow, &mut out);
             match flow {
-                Flow::Continue => {}
+                Flow::Continue | Flow::Submit => {}
                 Flow::StartTls => {
                     // The driver drops the rest of the run (it was pipelined in the clear) and shakes hands.
                     flow = session.tls_started(

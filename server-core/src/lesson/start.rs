@@ -71,6 +71,7 @@ pub fn apply(world: &World, start: &Start) -> anyhow::Result<()> {
             helo: "laptop".into(),
             peer: "lesson start".into(),
             auth_user: q.from.split('@').next().map(str::to_string),
+            smtputf8: false,
         };
         let to = q.to.join(">, <");
         queue.submit(queue.new_id(), env, message(&q.from, &to, &q.subject, &q.body, now, 1000 + n))?;

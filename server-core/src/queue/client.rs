@@ -1,24 +1,17 @@
-//! The relay client: how server-1 hands a message to server-2 (RFC 5321 §3, client side).
+//! The relay client: how server-1 hands a message to server-2 (RFC 5321 §3, client side), as a state machine.
 //!
-//! It reads the greeting, says EHLO, upgrades with STARTTLS when the next hop offers it (opportunistic TLS, the
-//! green link of the classic figure), says EHLO again, then MAIL, one RCPT per recipient, DATA with dot-stuffing, and
-//! QUIT. Every line each way is recorded with a timestamp so the playground can show mx1 talking to mx2. Each
+//! [`Dialogue`] reads the greeting, says EHLO, upgrades with STARTTLS when the next hop offers it (opportunistic TLS,
+//! the green link of the classic figure), says EHLO again, then MAIL (with `SMTPUTF8` when the message needs it,
+//! RFC 6531 §3.4), one RCPT per recipient, DATA with dot-stuffing, and QUIT. It never touches a socket or a clock:
+//! the driver ([`crate::net::relay`]) feeds it the bytes the next hop sent and the time, and does what it asks
+//! ([`Next`]). Every line each way is recorded with its time so the playground can show mx1 talking to mx2. Each
 //! recipient comes back as delivered, temporarily failed (4xx, timeouts, refused) or permanently failed (5xx).
-
-use std::time::{Duration, Instant};
-
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::time::timeout;
 
 use crate::event::TranscriptLine;
 use crate::session::TlsInfo;
 
-/// Any stream the client can speak over (TCP, TLS, in-memory).
-pub trait RelayStream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> RelayStream for T {}
-
-/// A boxed relay stream.
-pub type BoxStream = Box<dyn RelayStream>;
+/// The longest reply line read from a next hop: a hostile one must not make us buffer without end.
+pub const MAX_REPLY_LINE: usize = 4096;
 
 /// What happened to one recipient.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +36,7 @@ pub struct RelayReport {
 }
 
 /// What to send.
+#[derive(Clone, Copy)]
 pub struct RelayJob<'a> {
     /// Our name for EHLO.
     pub helo: &'a str,
@@ -54,90 +48,296 @@ pub struct RelayJob<'a> {
     pub rcpts: &'a [String],
     /// The message.
     pub data: &'a [u8],
-    /// Per-command timeout.
-    pub timeout: Duration,
+    /// Whether the message was received with SMTPUTF8 (RFC 6531), and so is relayed with it.
+    pub smtputf8: bool,
 }
 
-struct Conn {
-    reader: BufReader<BoxStream>,
-    transcript: Vec<TranscriptLine>,
-    started: Instant,
-    timeout: Duration,
+/// What the driver does next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Read from the next hop and [`Dialogue::receive`] what came.
+    Read,
+    /// Write these bytes, then read.
+    Write(Vec<u8>),
+    /// Run the TLS handshake as client, then [`Dialogue::tls_started`] (or [`Dialogue::failed`]).
+    StartTls,
+    /// The conversation is over: take the [`Dialogue::report`] and close.
+    Done,
 }
 
-/// A reply: code and the text lines.
-struct Reply {
-    code: u16,
-    lines: Vec<String>,
+/// One SMTP reply: its code and its lines.
+#[derive(Debug)]
+pub struct Reply {
+    /// The three-digit code.
+    pub code: u16,
+    /// Every line as received, code included.
+    pub lines: Vec<String>,
 }
 
 impl Reply {
     fn text(&self) -> String {
         self.lines.join(" / ")
     }
-}
 
-#[derive(Debug)]
-enum Failure {
-    /// Connection-level failure: every pending recipient is deferred.
-    Temporary(String),
-    /// A 5xx to the whole transaction (MAIL, DATA): every pending recipient fails.
-    Permanent(String),
-}
-
-impl Conn {
-    fn record(&mut self, dir: char, line: &str) {
-        self.transcript.push(TranscriptLine {
-            ms: self.started.elapsed().as_millis() as u64,
-            dir,
-            line: line.to_string(),
-        });
+    fn keyword(&self, word: &str) -> bool {
+        // An EHLO keyword line: `250-STARTTLS`, `250 SMTPUTF8`, `250-SIZE 10240000`.
+        self.lines.iter().any(|l| {
+            l.get(4..).and_then(|k| k.split(' ').next()).is_some_and(|k| k.eq_ignore_ascii_case(word))
+        })
     }
+}
 
-    async fn send(&mut self, line: &str) -> Result<(), Failure> {
-        self.record('C', line);
-        let w = self.reader.get_mut();
-        let fut = async {
-            w.write_all(line.as_bytes()).await?;
-            w.write_all(b"\r\n").await?;
-            w.flush().await
-        };
-        match timeout(self.timeout, fut).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Failure::Temporary(format!("4.4.2 write failed: {e}"))),
-            Err(_) => Err(Failure::Temporary("4.4.2 timeout while writing".into())),
+/// One reply line, parsed: its code and whether more lines follow (RFC 5321 §4.2.1). `None` if it is not a reply.
+pub fn parse_reply_line(line: &str) -> Option<(u16, bool)> {
+    let b = line.as_bytes();
+    if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) || !(b'2'..=b'5').contains(&b[0]) {
+        return None;
+    }
+    let more = match b.get(3) {
+        None | Some(b' ') => false,
+        Some(b'-') => true,
+        Some(_) => return None,
+    };
+    Some((line[..3].parse().ok()?, more))
+}
+
+/// Where the conversation is: which reply is awaited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Greeting,
+    Ehlo,
+    Helo,
+    StartTls,
+    Handshake,
+    EhloAfterTls,
+    Mail,
+    Rcpt(usize),
+    Data,
+    EndOfData,
+    Quit,
+    Done,
+}
+
+/// The client side of one relay conversation. See the module docs.
+pub struct Dialogue<'a> {
+    job: RelayJob<'a>,
+    state: State,
+    /// Bytes of a reply line not yet complete.
+    buf: Vec<u8>,
+    /// Lines of a multi-line reply so far.
+    lines: Vec<String>,
+    /// The next hop's EHLO offered SMTPUTF8.
+    utf8_offered: bool,
+    /// Recipients the next hop accepted at RCPT.
+    accepted: Vec<String>,
+    outcomes: Vec<(String, RcptOutcome)>,
+    transcript: Vec<TranscriptLine>,
+    tls: Option<TlsInfo>,
+}
+
+impl<'a> Dialogue<'a> {
+    /// A conversation about to start: the driver reads the greeting first.
+    pub fn new(job: RelayJob<'a>) -> Dialogue<'a> {
+        Dialogue {
+            job,
+            state: State::Greeting,
+            buf: Vec::new(),
+            lines: Vec::new(),
+            utf8_offered: false,
+            accepted: Vec::new(),
+            outcomes: Vec::new(),
+            transcript: Vec::new(),
+            tls: None,
         }
     }
 
-    async fn reply(&mut self) -> Result<Reply, Failure> {
-        let mut lines = Vec::new();
-        loop {
-            let mut raw = Vec::new();
-            // Bound each reply line: a hostile next hop must not make us buffer without end.
-            let read = timeout(self.timeout, (&mut self.reader).take(4096).read_until(b'\n', &mut raw)).await;
-            match read {
-                Ok(Ok(0)) => return Err(Failure::Temporary("4.4.2 connection closed by next hop".into())),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(Failure::Temporary(format!("4.4.2 read failed: {e}"))),
-                Err(_) => return Err(Failure::Temporary("4.4.2 timeout waiting for reply".into())),
-            }
-            let line = String::from_utf8_lossy(&raw).trim_end_matches(['\r', '\n']).to_string();
-            self.record('S', &line);
-            let code = line.get(..3).and_then(|c| c.parse::<u16>().ok());
-            let Some(code) = code else {
-                return Err(Failure::Temporary(format!("4.5.0 malformed reply: {line}")));
+    /// Bytes from the next hop, `ms` milliseconds after the conversation started.
+    pub fn receive(&mut self, input: &[u8], ms: u64) -> Next {
+        self.buf.extend_from_slice(input);
+        let mut start = 0;
+        let mut next = Next::Read;
+        while let Some(i) = self.buf[start..].iter().position(|&b| b == b'\n') {
+            let raw = &self.buf[start..start + i + 1];
+            start += i + 1;
+            let line = String::from_utf8_lossy(raw).trim_end_matches(['\r', '\n']).to_string();
+            self.record(ms, 'S', &line);
+            let Some((code, more)) = parse_reply_line(&line) else {
+                next = self.fail(&format!("4.5.0 malformed reply: {line}"), false);
+                break;
             };
-            let more = line.as_bytes().get(3) == Some(&b'-');
-            lines.push(line);
-            if !more {
-                return Ok(Reply { code, lines });
+            self.lines.push(line);
+            if more {
+                continue;
+            }
+            let reply = Reply { code, lines: std::mem::take(&mut self.lines) };
+            next = self.on_reply(reply, ms);
+            if next != Next::Read {
+                break;
             }
         }
+        // After STARTTLS's 220, anything the next hop pipelined in the clear is dropped with the buffer (the
+        // client-side mirror of CVE-2011-0411).
+        if matches!(next, Next::StartTls | Next::Done) {
+            self.buf.clear();
+        } else {
+            self.buf.drain(..start);
+        }
+        if self.buf.len() > MAX_REPLY_LINE {
+            return self.fail("4.5.0 reply line too long", false);
+        }
+        next
     }
 
-    async fn command(&mut self, line: &str) -> Result<Reply, Failure> {
-        self.send(line).await?;
-        self.reply().await
+    /// TLS is up after [`Next::StartTls`]; `peer` describes the next hop's certificate.
+    pub fn tls_started(&mut self, info: TlsInfo, peer: Option<String>, ms: u64) -> Next {
+        self.record(
+            ms,
+            '-',
+            &format!(
+                "TLS established: {} {}{}",
+                info.version,
+                info.cipher,
+                peer.map(|p| format!(", certificate {p}")).unwrap_or_default()
+            ),
+        );
+        self.tls = Some(info);
+        self.state = State::EhloAfterTls;
+        self.send(ms, &format!("EHLO {}", self.job.helo))
+    }
+
+    /// The connection failed (closed, timed out, a write or the handshake failed): every recipient not yet
+    /// decided is deferred with `why` (an enhanced status and text: `4.4.2 timeout waiting for reply`).
+    pub fn failed(&mut self, why: &str) -> Next {
+        self.fail(why, false)
+    }
+
+    /// Whether the next [`Next::Write`] is the message data (the driver gives it a longer timeout).
+    pub fn sending_data(&self) -> bool {
+        self.state == State::EndOfData
+    }
+
+    /// Per-recipient outcomes, the transcript and TLS details.
+    pub fn report(self) -> RelayReport {
+        RelayReport { outcomes: self.outcomes, transcript: self.transcript, tls: self.tls }
+    }
+
+    fn record(&mut self, ms: u64, dir: char, line: &str) {
+        self.transcript.push(TranscriptLine { ms, dir, line: line.to_string() });
+    }
+
+    fn send(&mut self, ms: u64, line: &str) -> Next {
+        self.record(ms, 'C', line);
+        Next::Write(format!("{line}\r\n").into_bytes())
+    }
+
+    /// Every recipient without an outcome gets `why`; the conversation ends (QUIT if it is still sane to say).
+    fn fail(&mut self, why: &str, permanent: bool) -> Next {
+        if self.state == State::Quit || self.state == State::Done {
+            self.state = State::Done;
+            return Next::Done;
+        }
+        let decided: Vec<String> = self.outcomes.iter().map(|(r, _)| r.clone()).collect();
+        for r in self.job.rcpts.iter().filter(|r| !decided.contains(r)) {
+            let o = if permanent { RcptOutcome::Permanent(why.into()) } else { RcptOutcome::Temporary(why.into()) };
+            self.outcomes.push((r.clone(), o));
+        }
+        self.state = State::Done;
+        Next::Done
+    }
+
+    /// Fails the undecided recipients with a reply's text, 5xx permanent and 4xx temporary, then says QUIT.
+    fn refuse(&mut self, r: &Reply, ms: u64) -> Next {
+        self.fail(&r.text(), r.code >= 500);
+        self.state = State::Quit;
+        self.send(ms, "QUIT")
+    }
+
+    fn mail(&mut self, ms: u64) -> Next {
+        let needs_utf8 = self.job.smtputf8
+            && (!self.job.mail_from.is_ascii() || self.job.rcpts.iter().any(|r| !r.is_ascii()) || !self.job.data.is_ascii());
+        if needs_utf8 && !self.utf8_offered {
+            // RFC 6531 §3.2: a message that needs SMTPUTF8 must not go to a server without it.
+            self.fail("550 5.6.7 the next hop does not support SMTPUTF8, which this message needs", true);
+            self.state = State::Quit;
+            return self.send(ms, "QUIT");
+        }
+        self.state = State::Mail;
+        let param = if self.job.smtputf8 && self.utf8_offered { " SMTPUTF8" } else { "" };
+        self.send(ms, &format!("MAIL FROM:<{}>{param}", self.job.mail_from))
+    }
+
+    fn rcpt(&mut self, i: usize, ms: u64) -> Next {
+        self.state = State::Rcpt(i);
+        self.send(ms, &format!("RCPT TO:<{}>", self.job.rcpts[i]))
+    }
+
+    fn on_reply(&mut self, r: Reply, ms: u64) -> Next {
+        match self.state {
+            State::Greeting if r.code == 220 => {
+                self.state = State::Ehlo;
+                self.send(ms, &format!("EHLO {}", self.job.helo))
+            }
+            State::Greeting => self.fail(&r.text(), r.code >= 500),
+            State::Ehlo | State::EhloAfterTls if r.code == 250 => {
+                self.utf8_offered = r.keyword("SMTPUTF8");
+                if self.state == State::Ehlo && r.keyword("STARTTLS") {
+                    self.state = State::StartTls;
+                    return self.send(ms, "STARTTLS");
+                }
+                self.mail(ms)
+            }
+            State::Ehlo => {
+                self.state = State::Helo;
+                self.send(ms, &format!("HELO {}", self.job.helo))
+            }
+            State::Helo if r.code == 250 => self.mail(ms),
+            State::Helo | State::EhloAfterTls => self.fail(&r.text(), false),
+            State::StartTls if r.code == 220 => {
+                self.state = State::Handshake;
+                Next::StartTls
+            }
+            // Offered but refused: go on in the clear, as the opportunistic TLS of RFC 3207 allows.
+            State::StartTls => self.mail(ms),
+            State::Mail if r.code == 250 => self.rcpt(0, ms),
+            State::Mail => self.fail(&r.text(), r.code >= 500),
+            State::Rcpt(i) => {
+                let rcpt = self.job.rcpts[i].clone();
+                match classify(&r) {
+                    RcptOutcome::Delivered(_) => self.accepted.push(rcpt),
+                    o => self.outcomes.push((rcpt, o)),
+                }
+                if i + 1 < self.job.rcpts.len() {
+                    return self.rcpt(i + 1, ms);
+                }
+                if self.accepted.is_empty() {
+                    self.state = State::Quit;
+                    return self.send(ms, "QUIT");
+                }
+                self.state = State::Data;
+                self.send(ms, "DATA")
+            }
+            State::Data if r.code == 354 => {
+                let mut body = dot_stuff(self.job.data);
+                self.record(ms, 'C', &format!("({} octets of message data)", body.len()));
+                self.record(ms, 'C', ".");
+                body.extend_from_slice(b".\r\n");
+                self.state = State::EndOfData;
+                Next::Write(body)
+            }
+            State::Data => self.refuse(&r, ms),
+            State::EndOfData => {
+                let o = classify(&r);
+                for a in std::mem::take(&mut self.accepted) {
+                    self.outcomes.push((a, o.clone()));
+                }
+                self.state = State::Quit;
+                self.send(ms, "QUIT")
+            }
+            State::Quit | State::Done | State::Handshake => {
+                self.state = State::Done;
+                Next::Done
+            }
+        }
     }
 }
 
@@ -147,19 +347,6 @@ fn classify(r: &Reply) -> RcptOutcome {
         400..=499 => RcptOutcome::Temporary(r.text()),
         _ => RcptOutcome::Permanent(r.text()),
     }
-}
-
-fn fail_all(rcpts: &[String], f: &Failure) -> Vec<(String, RcptOutcome)> {
-    rcpts
-        .iter()
-        .map(|r| {
-            let o = match f {
-                Failure::Temporary(t) => RcptOutcome::Temporary(t.clone()),
-                Failure::Permanent(t) => RcptOutcome::Permanent(t.clone()),
-            };
-            (r.clone(), o)
-        })
-        .collect()
 }
 
 /// Dot-stuffs a message for DATA (RFC 5321 §4.5.2) and makes sure it ends with CRLF.
@@ -179,164 +366,5 @@ pub fn dot_stuff(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Relays one message over an open stream. Never fails as a whole: failures become per-recipient outcomes.
-pub async fn relay(stream: BoxStream, job: RelayJob<'_>) -> RelayReport {
-    let mut conn = Conn {
-        reader: BufReader::new(stream),
-        transcript: Vec::new(),
-        started: Instant::now(),
-        timeout: job.timeout,
-    };
-    let mut tls = None;
-    let outcomes = match converse(&mut conn, &job, &mut tls).await {
-        Ok(o) => o,
-        Err(f) => fail_all(job.rcpts, &f),
-    };
-    RelayReport { outcomes, transcript: conn.transcript, tls }
-}
-
-async fn converse(
-    conn: &mut Conn,
-    job: &RelayJob<'_>,
-    tls: &mut Option<TlsInfo>,
-) -> Result<Vec<(String, RcptOutcome)>, Failure> {
-    let greeting = conn.reply().await?;
-    if greeting.code != 220 {
-        let f = if greeting.code >= 500 { Failure::Permanent } else { Failure::Temporary };
-        return Err(f(greeting.text()));
-    }
-    let mut ehlo = conn.command(&format!("EHLO {}", job.helo)).await?;
-    if ehlo.code != 250 {
-        ehlo = conn.command(&format!("HELO {}", job.helo)).await?;
-        if ehlo.code != 250 {
-            return Err(Failure::Temporary(ehlo.text()));
-        }
-    }
-    let offers_tls =
-        ehlo.lines.iter().any(|l| l.get(4..).is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS")));
-    if offers_tls {
-        let r = conn.command("STARTTLS").await?;
-        if r.code == 220 {
-            upgrade(conn, job.mx, tls).await?;
-            let r = conn.command(&format!("EHLO {}", job.helo)).await?;
-            if r.code != 250 {
-                return Err(Failure::Temporary(r.text()));
-            }
-        }
-    }
-    let r = conn.command(&format!("MAIL FROM:<{}>", job.mail_from)).await?;
-    if r.code != 250 {
-        let f = if r.code >= 500 { Failure::Permanent } else { Failure::Temporary };
-        return Err(f(r.text()));
-    }
-    let mut outcomes = Vec::new();
-    let mut accepted = Vec::new();
-    for rcpt in job.rcpts {
-        let r = conn.command(&format!("RCPT TO:<{rcpt}>")).await?;
-        let o = classify(&r);
-        if matches!(o, RcptOutcome::Delivered(_)) {
-            accepted.push(rcpt.clone());
-        } else {
-            outcomes.push((rcpt.clone(), o));
-        }
-    }
-    if accepted.is_empty() {
-        let _ = conn.command("QUIT").await;
-        return Ok(outcomes);
-    }
-    let r = conn.command("DATA").await?;
-    if r.code != 354 {
-        let f = if r.code >= 500 { Failure::Permanent } else { Failure::Temporary };
-        outcomes.extend(fail_all(&accepted, &f(r.text())));
-        return Ok(outcomes);
-    }
-    let body = dot_stuff(job.data);
-    conn.record('C', &format!("({} octets of message data)", body.len()));
-    let w = conn.reader.get_mut();
-    let fut = async {
-        w.write_all(&body).await?;
-        w.write_all(b".\r\n").await?;
-        w.flush().await
-    };
-    match timeout(conn.timeout.max(Duration::from_secs(10)), fut).await {
-        Ok(Ok(())) => {}
-        _ => return Err(Failure::Temporary("4.4.2 failed while sending message data".into())),
-    }
-    conn.record('C', ".");
-    let r = conn.reply().await?;
-    let o = classify(&r);
-    outcomes.extend(accepted.into_iter().map(|a| (a, o.clone())));
-    let _ = conn.command("QUIT").await;
-    Ok(outcomes)
-}
-
-async fn upgrade(conn: &mut Conn, mx: &str, tls: &mut Option<TlsInfo>) -> Result<(), Failure> {
-    let name = rustls::pki_types::ServerName::try_from(mx.to_string())
-        .map_err(|_| Failure::Temporary("4.7.0 bad server name".into()))?;
-    let connector = tokio_rustls::TlsConnector::from(crate::tls::insecure_client_config());
-    // Swap the plain stream out for the handshake. Anything the server pipelined after 220 is discarded with the
-    // old buffer (the client-side mirror of CVE-2011-0411).
-    let placeholder: BoxStream = Box::new(empty::EmptyDuplex);
-    let plain = std::mem::replace(&mut conn.reader, BufReader::new(placeholder)).into_inner();
-    let stream = match timeout(conn.timeout, connector.connect(name, plain)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(Failure::Temporary(format!("4.7.5 TLS handshake failed: {e}"))),
-        Err(_) => return Err(Failure::Temporary("4.7.5 TLS handshake timed out".into())),
-    };
-    let info = crate::tls::info(stream.get_ref().1);
-    let cert = crate::tls::peer_cert(stream.get_ref().1);
-    conn.record(
-        '-',
-        &format!(
-            "TLS established: {} {}{}",
-            info.version,
-            info.cipher,
-            cert.map(|c| format!(", certificate {} SHA-256 {}", c.subject, c.sha256)).unwrap_or_default()
-        ),
-    );
-    *tls = Some(info);
-    conn.reader = BufReader::new(Box::new(stream));
-    Ok(())
-}
-
-/// The placeholder stream used while [`upgrade`] swaps the plain stream for a TLS one.
-mod empty {
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-    /// A stream that is always at EOF and swallows writes: a placeholder while the real one is being upgraded.
-    pub struct EmptyDuplex;
-
-    impl AsyncRead for EmptyDuplex {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            _: &mut ReadBuf<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    impl AsyncWrite for EmptyDuplex {
-        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, b: &[u8]) -> Poll<std::io::Result<usize>> {
-            Poll::Ready(Ok(b.len()))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stuffing() {
-        assert_eq!(dot_stuff(b".a\r\nb\r\n..c"), b"..a\r\nb\r\n...c\r\n");
-    }
-}
+mod tests;

@@ -32,7 +32,8 @@ use crate::config::{Route, Timing};
 use crate::event::{EventBus, EventKind};
 use crate::host::{Envelope, SubmitError, Submitter};
 use crate::store::{Flags, MailStore};
-use client::{BoxStream, RcptOutcome, RelayJob};
+use client::{RcptOutcome, RelayJob};
+use crate::net::BoxStream;
 use spool::{QueuedMessage, RcptState, RcptStatus, SpoolStore};
 
 /// How the relay client reaches a next hop.
@@ -40,23 +41,6 @@ pub trait Connector: Send + Sync {
     /// Opens a stream to the route's host.
     fn connect(&self, route: &Route)
     -> Pin<Box<dyn Future<Output = std::io::Result<BoxStream>> + Send + '_>>;
-}
-
-/// Reaches next hops over TCP at the route's address.
-pub struct TcpConnector;
-
-impl Connector for TcpConnector {
-    fn connect(
-        &self,
-        route: &Route,
-    ) -> Pin<Box<dyn Future<Output = std::io::Result<BoxStream>> + Send + '_>> {
-        let addr = route.addr.clone();
-        Box::pin(async move {
-            let s = tokio::net::TcpStream::connect(addr).await?;
-            let _ = s.set_nodelay(true);
-            Ok(Box::new(s) as BoxStream)
-        })
-    }
 }
 
 /// Delivery attempts one queue runs at once.
@@ -522,18 +506,15 @@ impl Queue {
                     continue;
                 }
             };
-            let report = client::relay(
-                stream,
-                RelayJob {
-                    helo: &self.fqdn,
-                    mx: &route.mx,
-                    mail_from: &meta.envelope.mail_from,
-                    rcpts: &rcpts,
-                    data: &data,
-                    timeout: self.timing.relay_timeout,
-                },
-            )
-            .await;
+            let job = RelayJob {
+                helo: &self.fqdn,
+                mx: &route.mx,
+                mail_from: &meta.envelope.mail_from,
+                rcpts: &rcpts,
+                data: &data,
+                smtputf8: meta.envelope.smtputf8,
+            };
+            let report = crate::net::relay(stream, job, self.timing.relay_timeout).await;
             if let Some(tls) = &report.tls {
                 self.emit(EventKind::RelayTls {
                     id: id.to_string(),
@@ -681,6 +662,8 @@ impl Queue {
         });
         let env = Envelope {
             mail_from: String::new(),
+            // A sender with a UTF-8 address gets its report over SMTPUTF8 too.
+            smtputf8: !sender.is_ascii(),
             rcpt_to: vec![sender],
             helo: self.fqdn.clone(),
             peer: "localhost (bounce)".into(),

@@ -199,6 +199,7 @@ mod tests {
                 helo: "client".into(),
                 peer: "127.0.0.1:1".into(),
                 auth_user: Some("alice".into()),
+                smtputf8: false,
             },
             received_at: Utc::now(),
             size: 5,

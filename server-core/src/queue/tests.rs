@@ -118,6 +118,7 @@ fn envelope(from: &str, to: &[&str]) -> Envelope {
         helo: "laptop".into(),
         peer: "test".into(),
         auth_user: None,
+        smtputf8: false,
     }
 }
 

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use mail_parser::{HeaderName, MessageParser};
 
 use crate::host::Envelope;
-use crate::session::Flow;
+use crate::session::{Flow, Submission};
 
 use super::command::ReversePath;
 use super::data::{MAX_DATA_LINE, Outcome};
@@ -89,8 +89,15 @@ impl SmtpSession {
             helo: self.helo.as_ref().map(|h| h.name.to_string()).unwrap_or_default(),
             peer: self.conn.peer.clone(),
             auth_user: self.auth_user.clone(),
+            smtputf8: tx.smtputf8,
         };
-        match self.host.spool.submit(id, envelope, message) {
+        self.phase = Phase::Submitting(Some(Submission { id, envelope, message }));
+        Flow::Submit
+    }
+
+    /// The spool's answer to the last submission: `250` with the queue ID once it is durable, or `451`.
+    pub(super) fn spooled(&mut self, outcome: Result<String, String>, out: &mut Vec<u8>) -> Flow {
+        match outcome {
             Ok(queue_id) => {
                 self.reply(Reply::new(250, Status::new(2, 0, 0), format!("Ok: queued as {queue_id}")), out)
             }

@@ -1,8 +1,10 @@
 //! The SMTP server protocol (RFC 5321) as a sans-I/O state machine.
 //!
 //! [`SmtpSession`] implements [`crate::session::Session`]: the driver in [`crate::net`] feeds it bytes and writes
-//! back what it answers; the session never touches a socket, a clock or a thread. Accepted messages go to the
-//! host's spool ([`crate::host::Submitter`]), which makes them durable before we say `250 ... queued as`.
+//! back what it answers; the session never touches a socket, a file, a clock or a thread. An accepted message is
+//! handed back to the driver as a [`crate::session::Flow::Submit`]; the driver gives it to the host's spool
+//! ([`crate::host::Submitter`]), which makes it durable, and reports the outcome, and only then does the session say
+//! `250 ... queued as` (or `451`) and read on.
 //!
 //! ## Layout
 //! - [`command`]: wire types — [`Command`], [`Mailbox`], paths and parameters, with their canonical wire form.
@@ -10,7 +12,7 @@
 //! - [`reply`]: [`Reply`] and its encoder (multi-line, enhanced status codes of RFC 3463 / RFC 2034).
 //! - [`data`]: the DATA reader: dot-unstuffing, the strict `<CRLF>.<CRLF>` end mark (no SMTP smuggling), limits.
 //! - `session`: the state machine, input framing and the simple commands; `envelope` (MAIL/RCPT/DATA policy),
-//!   `sasl` (AUTH PLAIN/LOGIN, RFC 4954) and `message` (trace and submission headers, spooling) hold the rest.
+//!   `sasl` (AUTH PLAIN/LOGIN, RFC 4954) and `message` (trace and submission headers, the hand-over to the spool) hold the rest.
 //!
 //! ## Extensions (EHLO)
 //! PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152), ENHANCEDSTATUSCODES (RFC 2034), SMTPUTF8

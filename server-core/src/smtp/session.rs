@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::config::Service;
 use crate::host::Host;
-use crate::session::{ConnInfo, Flow, Session, TlsInfo};
+use crate::session::{ConnInfo, Flow, Session, Submission, TlsInfo};
 
 use super::command::{Command, Domain, ReversePath};
 use super::data::DataReader;
@@ -55,6 +55,9 @@ pub(super) enum Phase {
     Data(Transaction, DataReader),
     /// Inside an AUTH exchange: the next line is a SASL response.
     Auth(AuthStep),
+    /// The message was accepted at the end of DATA and handed to the driver ([`Flow::Submit`]); waiting for the
+    /// spool's answer before anything else is read.
+    Submitting(Option<Submission>),
     /// `220 Ready to start TLS` was sent; waiting for the driver's handshake.
     TlsPending,
     /// QUIT, a fatal error or a timeout: nothing more is read.
@@ -168,6 +171,10 @@ impl SmtpSession {
                         }
                     }
                 }
+            }
+            if matches!(self.phase, Phase::Submitting(_)) {
+                // The rest waits for the spool's answer (submitted() goes on from here).
+                break Flow::Continue;
             }
             if matches!(self.phase, Phase::TlsPending | Phase::Closed) {
                 // Nothing is read in these phases (receive() does not get here; this is defence in depth).
@@ -440,23 +447,61 @@ impl Session for SmtpSession {
     }
 
     fn receive(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
-        for piece in input.chunks(PIECE) {
+        for (n, piece) in input.chunks(PIECE).enumerate() {
             match self.phase {
                 Phase::Closed => return Flow::Close,
                 // The driver should not read before the handshake; if it does, the bytes are not ours to run.
                 Phase::TlsPending => return Flow::Continue,
+                // Nor while a message is being spooled; kept, they are answered after its reply.
+                Phase::Submitting(_) => {
+                    self.pending.extend_from_slice(&input[n * PIECE..]);
+                    return Flow::Continue;
+                }
                 _ => {}
             }
             self.pending.extend_from_slice(piece);
-            let flow = self.process(out);
-            if flow != Flow::Continue {
+            match self.process(out) {
+                Flow::Continue => {}
+                Flow::Submit => {
+                    // Commands pipelined after the message wait for its reply (RFC 2920 §3.1: replies in order).
+                    self.pending.extend_from_slice(input.get((n + 1) * PIECE..).unwrap_or_default());
+                    return Flow::Submit;
+                }
                 // StartTls: drop everything pipelined after the command (CVE-2011-0411). Close: nothing more
                 // will be read.
-                self.pending.clear();
-                return flow;
+                flow => {
+                    self.pending.clear();
+                    return flow;
+                }
             }
         }
         Flow::Continue
+    }
+
+    fn take_submission(&mut self) -> Option<Submission> {
+        match &mut self.phase {
+            Phase::Submitting(s) => s.take(),
+            _ => None,
+        }
+    }
+
+    fn submitted(&mut self, outcome: Result<String, String>, out: &mut Vec<u8>) -> Flow {
+        if !matches!(self.phase, Phase::Submitting(_)) {
+            return Flow::Continue;
+        }
+        self.phase = Phase::Idle;
+        let flow = self.spooled(outcome, out);
+        if flow != Flow::Continue {
+            self.pending.clear();
+            return flow;
+        }
+        match self.process(out) {
+            flow @ (Flow::Continue | Flow::Submit) => flow,
+            flow => {
+                self.pending.clear();
+                flow
+            }
+        }
     }
 
     fn tls_started(&mut self, info: TlsInfo, _out: &mut Vec<u8>) -> Flow {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::config::{Limits, Service, WorldConfig};
 use crate::event::{EventBus, EventKind};
 use crate::host::{CollectingSubmitter, Envelope, Host};
-use crate::session::{ConnInfo, Flow, Session, TlsInfo};
+use crate::session::{ConnInfo, Flow, Session, TlsInfo, submit_now};
 
 use super::SmtpSession;
 
@@ -61,6 +61,7 @@ impl Harness {
     fn send(&mut self, input: &[u8]) -> (String, Flow) {
         let mut out = Vec::new();
         let flow = self.session.receive(input, &mut out);
+        let flow = submit_now(&mut self.session, &*self.spool, flow, &mut out);
         (String::from_utf8(out).expect("replies are ASCII"), flow)
     }
 
@@ -83,8 +84,9 @@ fn converse(setup: Setup, input: &[u8], chunk: usize) -> (String, Flow, Harness)
     let mut flow = Flow::Continue;
     for piece in input.chunks(chunk) {
         flow = h.session.receive(piece, &mut out);
+        flow = submit_now(&mut h.session, &*h.spool, flow, &mut out);
         match flow {
-            Flow::Continue => {}
+            Flow::Continue | Flow::Submit => {}
             Flow::StartTls => {
                 h.session.tls_started(tls_info(), &mut out);
                 // The driver drops what it had buffered too; in this loop that is the rest of this piece.
@@ -659,7 +661,8 @@ fn spool_failure_is_temporary() {
     };
     let mut s = SmtpSession::new(Arc::new(host), conn);
     let mut out = Vec::new();
-    s.receive(b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nhi\r\n.\r\n", &mut out);
+    let flow = s.receive(b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nhi\r\n.\r\n", &mut out);
+    submit_now(&mut s, &Broken, flow, &mut out);
     let out = String::from_utf8(out).unwrap();
     assert!(
         out.ends_with("451 4.3.0 Requested action aborted: could not queue the message, try again later\r\n"),
@@ -847,10 +850,54 @@ fn trace_and_date_headers_take_the_worlds_time() {
         b"EHLO laptop\r\nAUTH PLAIN AGFsaWNlAHBhc3N3b3Jk\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n",
         &mut out,
     );
-    s.receive(b"From: alice@example.com\r\nSubject: when\r\n\r\nhi\r\n.\r\n", &mut out);
+    let flow = s.receive(b"From: alice@example.com\r\nSubject: when\r\n\r\nhi\r\n.\r\n", &mut out);
+    submit_now(&mut s, &*spool, flow, &mut out);
     let (_, msg) = spool.messages.lock().unwrap()[0].clone();
     let msg = String::from_utf8(msg).unwrap();
     let stamp = then.to_rfc2822();
     assert!(msg.contains(&format!(";\r\n\t{stamp}\r\n")), "Received: {msg}");
     assert!(msg.contains(&format!("Date: {stamp}\r\n")), "Date: {msg}");
+}
+
+#[test]
+fn spooling_is_the_drivers_job_and_pipelined_commands_wait_for_it() {
+    // The session does no spool I/O: it hands the message over with Flow::Submit and answers nothing after the
+    // message until it hears back, so replies stay in order (RFC 2920 §3.1) whatever the spool takes.
+    let mut h = Harness::new(MX);
+    let mut out = Vec::new();
+    let flow = h.session.receive(
+        b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nhi\r\n.\r\nNOOP\r\nQUIT\r\n",
+        &mut out,
+    );
+    assert_eq!(flow, Flow::Submit);
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(text.ends_with("354 End data with <CR><LF>.<CR><LF>\r\n"), "{text}");
+    assert!(h.submitted().is_empty(), "nothing spooled by the session itself");
+    // More input while the spool works is kept, not run.
+    assert_eq!(h.session.receive(b"NOOP\r\n", &mut out), Flow::Continue);
+    assert_eq!(out.len(), text.len());
+    let sub = h.session.take_submission().expect("the message");
+    assert_eq!(sub.envelope.rcpt_to, ["bob@example.com"]);
+    assert!(String::from_utf8_lossy(&sub.message).contains(&format!("id {}", sub.id)));
+    assert!(h.session.take_submission().is_none(), "taken once");
+    let flow = h.session.submitted(Ok("Q1".into()), &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        // The NOOP sent while spooling came after QUIT, so it is never answered.
+        text.ends_with("354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as Q1\r\n250 2.0.0 Ok\r\n221 2.0.0 mx1.example.com Bye\r\n"),
+        "{text}"
+    );
+    assert_eq!(flow, Flow::Close, "QUIT, kept while spooling, ran after the reply");
+    // And a refusal is a 451 in the same place.
+    let mut h = Harness::new(MX);
+    let mut out = Vec::new();
+    let flow = h.session.receive(b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nhi\r\n.\r\nNOOP\r\n", &mut out);
+    assert_eq!(flow, Flow::Submit);
+    h.session.take_submission();
+    out.clear();
+    assert_eq!(h.session.submitted(Err("disk full".into()), &mut out), Flow::Continue);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "451 4.3.0 Requested action aborted: could not queue the message, try again later\r\n250 2.0.0 Ok\r\n"
+    );
 }
