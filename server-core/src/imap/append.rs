@@ -1,6 +1,7 @@
 //! APPEND (RFC 3501 §6.3.11), several messages at once with MULTIAPPEND (RFC 3502), answered with APPENDUID
 //! (RFC 4315).
 
+use super::mime;
 use super::parser::{AppendMessage, MailboxName};
 use super::sequence::SequenceSet;
 use super::session::{ImapSession, Reply};
@@ -30,7 +31,9 @@ impl ImapSession {
         };
         let mut uids = Vec::new();
         for (m, flags) in messages.iter().zip(&flags) {
-            match store.append(&user, &name, &m.message, flags, m.date.map(|d| d.to_utc())) {
+            let converted = mime::encode_binary_parts(&m.message);
+            let data = converted.as_deref().unwrap_or(&m.message);
+            match store.append(&user, &name, data, flags, m.date.map(|d| d.to_utc())) {
                 Ok(uid) => uids.push(uid),
                 Err(e) => {
                     // Take back the ones already in: a client retrying would otherwise append them twice.

@@ -41,16 +41,24 @@ impl ImapSession {
                     | FetchItem::Body
                     | FetchItem::BodyStructure
                     | FetchItem::Section { .. }
+                    | FetchItem::Binary { .. }
+                    | FetchItem::BinarySize { .. }
             )
         });
         let sets_seen = items.iter().any(|i| {
-            matches!(i, FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::Section { peek: false, .. })
+            matches!(
+                i,
+                FetchItem::Rfc822
+                    | FetchItem::Rfc822Text
+                    | FetchItem::Section { peek: false, .. }
+                    | FetchItem::Binary { peek: false, .. }
+            )
         });
         let host = self.host.clone();
         let State::Selected { user, mailbox } = &mut self.state else {
             return Reply::bad("No mailbox selected");
         };
-        let mut failed = false;
+        let (mut failed, mut unknown_cte) = (false, false);
         for i in indexes {
             let snap = &mailbox.messages[i];
             if changed_since.is_some_and(|n| snap.meta.modseq <= n) {
@@ -106,7 +114,7 @@ impl ImapSession {
             };
             for item in &items {
                 sep(&mut line);
-                write_item(
+                unknown_cte |= !write_item(
                     &mut line,
                     item,
                     &snap.meta,
@@ -125,13 +133,16 @@ impl ImapSession {
         }
         if failed {
             Reply::no(Some("EXPUNGEISSUED"), "Some messages were expunged meanwhile")
+        } else if unknown_cte {
+            Reply::no(Some("UNKNOWN-CTE"), "Unknown Content-Transfer-Encoding")
         } else {
             Reply::ok("FETCH completed")
         }
     }
 }
 
-/// Writes one FETCH data item.
+/// Writes one FETCH data item; false when a BINARY item met a transfer encoding it cannot undo (written as NIL,
+/// and the command answers `NO [UNKNOWN-CTE]`, RFC 3516 §4.3).
 pub(super) fn write_item(
     line: &mut Vec<u8>,
     item: &FetchItem,
@@ -139,7 +150,7 @@ pub(super) fn write_item(
     recent: bool,
     raw: Option<&[u8]>,
     parsed: Option<&mime::Parsed<'_>>,
-) {
+) -> bool {
     let raw = raw.unwrap_or_default();
     match item {
         FetchItem::Uid => line.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
@@ -197,7 +208,40 @@ pub(super) fn write_item(
                 }
             }
         }
+        FetchItem::Binary { part, .. } | FetchItem::BinarySize { part } => {
+            let (size, partial) = match item {
+                FetchItem::Binary { partial, .. } => (false, *partial),
+                _ => (true, None),
+            };
+            let name = part.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
+            line.extend_from_slice(format!("BINARY{}[{name}]", if size { ".SIZE" } else { "" }).as_bytes());
+            let data = match parsed.map(|p| mime::binary(p, part)) {
+                Some(Ok(data)) => data,
+                Some(Err(mime::BinaryError::UnknownCte)) => {
+                    line.extend_from_slice(b" NIL");
+                    return false;
+                }
+                Some(Err(mime::BinaryError::NoPart)) | None => {
+                    line.extend_from_slice(if size { b" 0" } else { b" NIL" });
+                    return true;
+                }
+            };
+            match partial {
+                _ if size => line.extend_from_slice(format!(" {}", data.len()).as_bytes()),
+                None => {
+                    line.push(b' ');
+                    response::literal8(line, &data);
+                }
+                Some((origin, len)) => {
+                    let start = (origin as usize).min(data.len());
+                    let end = start.saturating_add(len as usize).min(data.len());
+                    line.extend_from_slice(format!("<{origin}> ").as_bytes());
+                    response::literal8(line, &data[start..end]);
+                }
+            }
+        }
     }
+    true
 }
 
 /// `section` as echoed in a FETCH response (`[1.2.HEADER.FIELDS (FROM)]`).

@@ -2,10 +2,10 @@
 //! (RFC 3501 §6.3.3-9, SPECIAL-USE RFC 6154) and STATUS (§6.3.10).
 
 use super::mutf7;
-use super::parser::{MailboxName, StatusItem};
+use super::parser::{ListOptions, MailboxName, StatusItem};
 use super::response::{self, untagged};
 use super::session::{ImapSession, Reply, State};
-use crate::store::{Flag, canonical_folder};
+use crate::store::{Flag, FolderInfo, StoreError, canonical_folder};
 
 impl ImapSession {
     pub(super) fn create(&mut self, raw: &MailboxName) -> Reply {
@@ -91,12 +91,14 @@ impl ImapSession {
         }
     }
 
+    /// LIST and LSUB (RFC 3501 §6.3.8-9), with RFC 5258's selection and return options, several patterns,
+    /// `\Subscribed`, `\NonExistent` and CHILDINFO, and RFC 5819's STATUS return option.
     pub(super) fn list(
         &mut self,
         reference: &MailboxName,
-        pattern: &MailboxName,
+        patterns: &[MailboxName],
         lsub: bool,
-        special_use_only: bool,
+        options: &ListOptions,
         out: &mut Vec<u8>,
     ) -> Reply {
         let decode = |raw: &MailboxName| -> Result<String, Reply> {
@@ -109,40 +111,116 @@ impl ImapSession {
                     .map_err(|_| Reply::no(Some("CANNOT"), "Name is not valid UTF-8"))
             }
         };
-        let (reference, pattern) = match (decode(reference), decode(pattern)) {
-            (Ok(r), Ok(p)) => (r, p),
-            (Err(r), _) | (_, Err(r)) => return r,
+        let reference = match decode(reference) {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        let patterns = match patterns.iter().map(decode).collect::<Result<Vec<String>, Reply>>() {
+            Ok(p) => p,
+            Err(r) => return r,
         };
         let verb = if lsub { "LSUB" } else { "LIST" };
-        if pattern.is_empty() && !lsub {
+        if !lsub && patterns.len() == 1 && patterns[0].is_empty() {
             // §6.3.8: an empty pattern asks for the delimiter and the root of the reference.
             untagged(out, "LIST (\\Noselect) \"/\" \"\"");
             return Reply::ok("LIST completed");
         }
-        let full = canonical_folder(&format!("{reference}{pattern}"));
+        let full: Vec<String> =
+            patterns.iter().map(|p| canonical_folder(&format!("{reference}{p}"))).collect();
+        let matches = |name: &str| full.iter().any(|p| wildcard_match(p, name));
         let user = self.user().unwrap_or_default().to_string();
         let folders = match self.host.store.folders(&user) {
             Ok(f) => f,
             Err(e) => return Self::store_error(e),
         };
-        // RFC 3501 §6.3.9: with `%`, LSUB shows a parent that is not itself subscribed but has a subscribed
-        // child the `%` stops at, as `\Noselect`.
+        if lsub {
+            return self.lsub(&full[0], &folders, out);
+        }
+        let subscriptions = if options.subscribed {
+            match self.host.store.subscriptions(&user) {
+                Ok(s) => s,
+                Err(e) => return Self::store_error(e),
+            }
+        } else {
+            Vec::new()
+        };
+        // The names to consider: every mailbox, and with SUBSCRIBED every subscription, existing or not, and (for
+        // RECURSIVEMATCH) the parents of those.
+        let mut names: Vec<&str> = folders.iter().map(|f| f.name.as_str()).collect();
+        for sub in &subscriptions {
+            names.push(sub);
+            if options.recursive {
+                names.extend(sub.match_indices('/').map(|(at, _)| &sub[..at]));
+            }
+        }
+        names.sort_by(|a, b| (*a != "INBOX", a).cmp(&(*b != "INBOX", b)));
+        names.dedup();
+        for name in names {
+            if !matches(name) {
+                continue;
+            }
+            let folder = folders.iter().find(|f| f.name == name);
+            let subscribed = folder.map_or_else(|| subscriptions.iter().any(|s| s == name), |f| f.subscribed);
+            // RFC 5258 §3.5: with RECURSIVEMATCH, a mailbox that is not selected itself is listed when one of its
+            // descendants is and that descendant matches no pattern (so it is not listed in its own right).
+            let prefix = format!("{name}/");
+            let child_info =
+                options.recursive && subscriptions.iter().any(|s| s.starts_with(&prefix) && !matches(s));
+            let selected = if options.subscribed {
+                subscribed
+            } else {
+                folder.is_some()
+                    && (!options.special_use_only || folder.is_some_and(|f| f.special_use.is_some()))
+            };
+            if !selected && !child_info {
+                continue;
+            }
+            let mut attrs = match folder {
+                Some(f) => attributes(&folders, f),
+                // RFC 5258 §3: a subscription to a mailbox that does not exist.
+                None => vec!["\\NonExistent"],
+            };
+            if options.return_subscribed && subscribed {
+                attrs.push("\\Subscribed");
+            }
+            let mut line = format!("* LIST ({}) \"/\" ", attrs.join(" ")).into_bytes();
+            response::mailbox(&mut line, name);
+            if child_info && !selected {
+                line.extend_from_slice(b" (CHILDINFO (\"SUBSCRIBED\"))");
+            }
+            line.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&line);
+            // RFC 5819 §2: STATUS follows the LIST response of each selectable mailbox.
+            if let Some(items) = &options.return_status
+                && folder.is_some_and(|f| f.selectable)
+                && let Ok(status) = self.status_response(&user, name, items)
+            {
+                out.extend_from_slice(&status);
+            }
+        }
+        Reply::ok(&format!("{verb} completed"))
+    }
+
+    /// LSUB (RFC 3501 §6.3.9): subscribed mailboxes matching `full`.
+    fn lsub(&self, full: &str, folders: &[FolderInfo], out: &mut Vec<u8>) -> Reply {
+        // With `%`, LSUB shows a parent that is not itself subscribed but has a subscribed child the `%` stops
+        // at, as `\Noselect`.
         let mut parents: Vec<&str> = Vec::new();
-        if lsub && full.contains('%') {
+        if full.contains('%') {
             for f in folders.iter().filter(|f| f.subscribed) {
                 let mut at = 0;
                 while let Some(slash) = f.name[at..].find('/') {
                     let parent = &f.name[..at + slash];
                     at += slash + 1;
                     let subscribed = folders.iter().any(|p| p.name == parent && p.subscribed);
-                    if !subscribed && wildcard_match(&full, parent) && !parents.contains(&parent) {
+                    if !subscribed && wildcard_match(full, parent) && !parents.contains(&parent) {
                         parents.push(parent);
                     }
                 }
             }
         }
-        for f in &folders {
-            if lsub && parents.contains(&f.name.as_str()) {
+        for f in folders {
+            if parents.contains(&f.name.as_str()) {
                 parents.retain(|p| *p != f.name);
                 let mut line = b"* LSUB (\\Noselect) \"/\" ".to_vec();
                 response::mailbox(&mut line, &f.name);
@@ -150,23 +228,10 @@ impl ImapSession {
                 out.extend_from_slice(&line);
                 continue;
             }
-            if !wildcard_match(&full, &f.name)
-                || lsub && !f.subscribed
-                || special_use_only && f.special_use.is_none()
-            {
+            if !wildcard_match(full, &f.name) || !f.subscribed {
                 continue;
             }
-            let prefix = format!("{}/", f.name);
-            let children = folders.iter().any(|c| c.name.starts_with(&prefix));
-            let mut attrs = Vec::new();
-            if !f.selectable {
-                attrs.push("\\Noselect");
-            }
-            attrs.push(if children { "\\HasChildren" } else { "\\HasNoChildren" });
-            if let Some(u) = f.special_use {
-                attrs.push(u.as_imap());
-            }
-            let mut line = format!("* {verb} ({}) \"/\" ", attrs.join(" ")).into_bytes();
+            let mut line = format!("* LSUB ({}) \"/\" ", attributes(folders, f).join(" ")).into_bytes();
             response::mailbox(&mut line, &f.name);
             line.extend_from_slice(b"\r\n");
             out.extend_from_slice(&line);
@@ -178,7 +243,7 @@ impl ImapSession {
             line.extend_from_slice(b"\r\n");
             out.extend_from_slice(&line);
         }
-        Reply::ok(&format!("{verb} completed"))
+        Reply::ok("LSUB completed")
     }
 
     pub(super) fn status(&mut self, raw: &MailboxName, items: &[StatusItem], out: &mut Vec<u8>) -> Reply {
@@ -187,21 +252,29 @@ impl ImapSession {
             Err(r) => return r,
         };
         let user = self.user().unwrap_or_default().to_string();
-        let status = match self.host.store.status(&user, &name) {
-            Ok(s) => s,
-            Err(e) => return Self::store_error(e),
-        };
+        match self.status_response(&user, &name, items) {
+            Ok(line) => {
+                out.extend_from_slice(&line);
+                Reply::ok("STATUS completed")
+            }
+            Err(e) => Self::store_error(e),
+        }
+    }
+
+    /// The untagged STATUS response for one mailbox (RFC 3501 §7.2.4).
+    fn status_response(&self, user: &str, name: &str, items: &[StatusItem]) -> Result<Vec<u8>, StoreError> {
+        let status = self.host.store.status(user, name)?;
         // \Recent belongs to sessions: for the mailbox we have selected (read-write) it is ours; otherwise it is
         // what nobody has claimed yet, which the next SELECT would get.
         let recent = match &self.state {
             State::Selected { mailbox, .. } if mailbox.name == name && !mailbox.read_only => {
                 mailbox.recent.len()
             }
-            _ if items.contains(&StatusItem::Recent) => {
-                self.host.store.recent_count(&user, &name).unwrap_or(0)
-            }
+            _ if items.contains(&StatusItem::Recent) => self.host.store.recent_count(user, name).unwrap_or(0),
             _ => 0,
         };
+        let count =
+            |flag: &Flag, set: bool| status.messages.iter().filter(|m| m.flags.contains(flag) == set).count();
         let values: Vec<String> = items
             .iter()
             .map(|item| match item {
@@ -209,19 +282,35 @@ impl ImapSession {
                 StatusItem::Recent => format!("RECENT {recent}"),
                 StatusItem::UidNext => format!("UIDNEXT {}", status.uid_next),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", status.uid_validity),
-                StatusItem::Unseen => format!(
-                    "UNSEEN {}",
-                    status.messages.iter().filter(|m| !m.flags.contains(&Flag::Seen)).count()
-                ),
+                StatusItem::Unseen => format!("UNSEEN {}", count(&Flag::Seen, false)),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", status.highest_modseq.max(1)),
+                StatusItem::Deleted => format!("DELETED {}", count(&Flag::Deleted, true)),
+                StatusItem::Size => {
+                    format!("SIZE {}", status.messages.iter().map(|m| m.size).sum::<u64>())
+                }
             })
             .collect();
         let mut line = b"* STATUS ".to_vec();
-        response::mailbox(&mut line, &name);
+        response::mailbox(&mut line, name);
         line.extend_from_slice(format!(" ({})\r\n", values.join(" ")).as_bytes());
-        out.extend_from_slice(&line);
-        Reply::ok("STATUS completed")
+        Ok(line)
     }
+}
+
+/// A mailbox's LIST attributes: `\\Noselect`, `\\HasChildren` or `\\HasNoChildren` (RFC 3348), its special use
+/// (RFC 6154).
+pub(super) fn attributes(folders: &[FolderInfo], f: &FolderInfo) -> Vec<&'static str> {
+    let prefix = format!("{}/", f.name);
+    let children = folders.iter().any(|c| c.name.starts_with(&prefix));
+    let mut attrs = Vec::new();
+    if !f.selectable {
+        attrs.push("\\Noselect");
+    }
+    attrs.push(if children { "\\HasChildren" } else { "\\HasNoChildren" });
+    if let Some(u) = f.special_use {
+        attrs.push(u.as_imap());
+    }
+    attrs
 }
 
 /// LIST pattern matching (§6.3.8): `*` matches anything, `%` anything but the delimiter.

@@ -510,6 +510,176 @@ pub fn section<'p>(parsed: &'p Parsed<'_>, section: &Section) -> Option<Cow<'p, 
     }
 }
 
+/// Why `BINARY[part]` cannot be answered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BinaryError {
+    /// The message has no such part (answered NIL).
+    NoPart,
+    /// The part's Content-Transfer-Encoding is one we cannot undo (RFC 3516 §4.3: `NO [UNKNOWN-CTE]`).
+    UnknownCte,
+}
+
+/// The bytes `BINARY[part]` names (RFC 3516 §4.2): the part's body with its Content-Transfer-Encoding undone
+/// (base64, quoted-printable; 7bit, 8bit and binary need nothing), or the whole message as stored for `[]`.
+pub fn binary<'p>(parsed: &'p Parsed<'_>, part: &[u32]) -> Result<Cow<'p, [u8]>, BinaryError> {
+    if part.is_empty() {
+        return Ok(Cow::Borrowed(parsed.raw));
+    }
+    let Some(root) = parsed.msg.as_ref().and_then(Entity::root) else {
+        return if part == [1] { Ok(Cow::Borrowed(parsed.raw)) } else { Err(BinaryError::NoPart) };
+    };
+    let mut e = root;
+    for &n in part {
+        e = descend(&e, n).ok_or(BinaryError::NoPart)?;
+    }
+    let body = e.body_bytes();
+    // A multipart or message/rfc822 part is not itself encoded (RFC 2045 §6.4): its bytes are served as they are.
+    if e.is_multipart() || e.nested().is_some() {
+        return Ok(Cow::Borrowed(body));
+    }
+    let cte = e
+        .raw_header("content-transfer-encoding")
+        .map(|v| String::from_utf8_lossy(&v).trim().to_ascii_lowercase());
+    match cte.as_deref() {
+        None | Some("" | "7bit" | "8bit" | "binary") => Ok(Cow::Borrowed(body)),
+        Some("base64") => Ok(Cow::Owned(decode_base64(body))),
+        Some("quoted-printable") => Ok(Cow::Owned(decode_quoted_printable(body))),
+        Some(_) => Err(BinaryError::UnknownCte),
+    }
+}
+
+/// A message appended as a literal8 (RFC 3516 §4.4) may hold NUL octets, which `BODY[...]` cannot carry to a
+/// client that never asked for BINARY; §4.3 lets the server convert. Each part of the top-level message whose body
+/// holds a NUL is therefore stored base64-encoded, its Content-Transfer-Encoding rewritten (BINARY still returns
+/// the original octets). None when no part needs it. Parts inside an encapsulated message are left as they are.
+pub fn encode_binary_parts(raw: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    if !raw.contains(&0) {
+        return None;
+    }
+    let parsed = parse(raw);
+    let root = parsed.msg.as_ref().and_then(Entity::root)?;
+    // (header start, body start, body end) of each leaf to convert, in message order.
+    let mut leaves: Vec<(usize, usize, usize)> = Vec::new();
+    let mut stack = vec![(root, 0)];
+    while let Some((e, depth)) = stack.pop() {
+        if e.is_multipart() {
+            if depth < MAX_DEPTH {
+                stack.extend(e.children().into_iter().rev().map(|c| (c, depth + 1)));
+            }
+        } else if e.nested().is_none() && e.body_bytes().contains(&0) {
+            let start = e.part.offset_header as usize;
+            let body = e.part.offset_body as usize;
+            leaves.push((start, body, body + e.body_bytes().len()));
+        }
+    }
+    if leaves.is_empty() {
+        return None;
+    }
+    leaves.sort_unstable();
+    let mut out = Vec::with_capacity(raw.len() * 4 / 3 + 64);
+    let mut at = 0;
+    for (start, body, end) in leaves {
+        if start < at || end > raw.len() || body > end {
+            continue;
+        }
+        out.extend_from_slice(&raw[at..start]);
+        // The header without its Content-Transfer-Encoding field (continuation lines too), then the new one.
+        let header = &raw[start..body];
+        let mut skipping = false;
+        let mut lines: Vec<&[u8]> = header.split_inclusive(|&b| b == b'\n').collect();
+        let blank = lines.pop().filter(|l| l.iter().all(|b| b.is_ascii_whitespace()));
+        for line in lines {
+            let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+            if !folded {
+                skipping = line.len() >= 26 && line[..26].eq_ignore_ascii_case(b"content-transfer-encoding:");
+            }
+            if !skipping {
+                out.extend_from_slice(line);
+            }
+        }
+        out.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n");
+        out.extend_from_slice(blank.unwrap_or(b"\r\n"));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&raw[body..end]);
+        // RFC 2045 §6.8: lines of at most 76 characters.
+        for chunk in encoded.as_bytes().chunks(76) {
+            out.extend_from_slice(chunk);
+            out.extend_from_slice(b"\r\n");
+        }
+        at = end;
+    }
+    out.extend_from_slice(&raw[at..]);
+    Some(out)
+}
+
+/// RFC 2045 §6.8 base64, leniently: characters outside the alphabet (line breaks) are skipped, and decoding stops
+/// at the first `=`.
+fn decode_base64(data: &[u8]) -> Vec<u8> {
+    let value = |b: u8| match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(data.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0);
+    for &b in data {
+        if b == b'=' {
+            break;
+        }
+        let Some(v) = value(b) else { continue };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            // The shift leaves the next 8 bits in the low byte.
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// RFC 2045 §6.7 quoted-printable: `=XX` is an octet, `=` at a line's end a soft break, and white space at the end
+/// of an encoded line is padding to drop (rule 3). A malformed `=` is kept as it is.
+fn decode_quoted_printable(data: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(data.len());
+    let mut lines = data.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let has_newline = lines.peek().is_some();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = match line.iter().rposition(|&b| b != b' ' && b != b'\t') {
+            Some(last) => &line[..=last],
+            None => &[][..],
+        };
+        let (line, soft) = match line.strip_suffix(b"=") {
+            Some(rest) => (rest, true),
+            None => (line, false),
+        };
+        let mut i = 0;
+        while i < line.len() {
+            if line[i] == b'='
+                && let (Some(hi), Some(lo)) =
+                    (line.get(i + 1).and_then(|&b| hex(b)), line.get(i + 2).and_then(|&b| hex(b)))
+            {
+                // Two hex digits make one octet.
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            } else {
+                out.push(line[i]);
+                i += 1;
+            }
+        }
+        if has_newline && !soft {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
 /// HEADER, HEADER.FIELDS[.NOT] or TEXT of a message whose body bytes are `text`.
 fn message_text<'p>(m: &Entity<'p, '_>, text: &'p [u8], what: &SectionText) -> Option<Cow<'p, [u8]>> {
     match what {

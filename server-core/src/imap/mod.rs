@@ -1,4 +1,4 @@
-//! IMAP4rev1 (RFC 3501) on the shared mailbox store, as a sans-I/O state machine.
+//! IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051) on the shared mailbox store, as a sans-I/O state machine.
 //!
 //! Mail stays on the server: the client builds a folder hierarchy there, and a flag, a delete or a move made on one
 //! device shows up on every other device. [`ImapSession`] implements [`crate::session::Session`]; the driver in
@@ -18,9 +18,13 @@
 //!   `copy` (COPY, MOVE).
 //! - `sync`: the per-session snapshot of the selected mailbox, kept in step with the store (§7.4.1), and IDLE.
 //!
+//! IMAP4rev2 (RFC 9051) alongside: after `ENABLE IMAP4rev2` a session sends no `\Recent` or RECENT, answers
+//! SEARCH with ESEARCH, and adds a LIST response and `[CLOSED]` to SELECT.
+//!
 //! Extensions: LITERAL+ (RFC 7888), SASL-IR (4959), ID (2971), ENABLE (5161), IDLE (2177), NAMESPACE (2342),
 //! UIDPLUS (4315), MOVE (6851), UNSELECT (3691), SPECIAL-USE (6154), CHILDREN (3348), CONDSTORE (7162),
-//! ESEARCH (4731), MULTIAPPEND (3502), SORT and THREAD=ORDEREDSUBJECT (5256), ESORT (5267), SORT=DISPLAY (5957).
+//! ESEARCH (4731), SEARCHRES (5182), MULTIAPPEND (3502), SORT and THREAD=ORDEREDSUBJECT (5256), ESORT (5267),
+//! SORT=DISPLAY (5957), LIST-EXTENDED (5258), LIST-STATUS (5819), STATUS=SIZE (8438), BINARY (3516).
 
 mod append;
 mod auth;

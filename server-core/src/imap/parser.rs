@@ -71,12 +71,13 @@ pub enum CommandBody {
     Unsubscribe {
         mailbox: MailboxName,
     },
-    /// `LIST`/`LSUB`; `special_use_only` for the RFC 6154 selection option `LIST (SPECIAL-USE) ...`.
+    /// `LIST`/`LSUB`, with RFC 5258 (LIST-EXTENDED) selection and return options and several patterns.
     List {
         reference: MailboxName,
-        pattern: MailboxName,
+        /// One or more (RFC 5258 `patterns`); a mailbox is listed when any matches.
+        patterns: Vec<MailboxName>,
         lsub: bool,
-        special_use_only: bool,
+        options: ListOptions,
     },
     Status {
         mailbox: MailboxName,
@@ -153,7 +154,7 @@ pub enum CommandBody {
     },
 }
 
-/// `status-att` (RFC 3501 §6.3.10, RFC 7162 HIGHESTMODSEQ).
+/// `status-att` (RFC 3501 §6.3.10, RFC 7162 HIGHESTMODSEQ, RFC 9051 DELETED, RFC 8438 SIZE).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusItem {
     Messages,
@@ -162,6 +163,35 @@ pub enum StatusItem {
     UidValidity,
     Unseen,
     HighestModSeq,
+    /// Messages with `\Deleted` (RFC 9051 §6.3.11).
+    Deleted,
+    /// The total of the messages' RFC822.SIZE (RFC 8438).
+    Size,
+}
+
+/// The options of an RFC 5258 LIST (LIST-EXTENDED), RFC 6154 SPECIAL-USE and RFC 5819 LIST-STATUS.
+///
+/// ```text
+/// list-select-opts = "(" [(*(list-select-mod SP) list-select-base-opt *(SP list-select-opt))
+///                    / (list-select-independent-opt *(SP list-select-opt))] ")"
+/// list-select-base-opt = "SUBSCRIBED" / "SPECIAL-USE"
+/// list-select-independent-opt = "REMOTE"
+/// list-select-mod  = "RECURSIVEMATCH"
+/// list-return-opts = "RETURN" SP "(" [return-option *(SP return-option)] ")"
+/// return-option    = "SUBSCRIBED" / "CHILDREN" / "SPECIAL-USE" / "STATUS" SP "(" status-att *(SP status-att) ")"
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Selection SUBSCRIBED: subscribed mailboxes, existing or not (implies returning `\Subscribed`).
+    pub subscribed: bool,
+    /// Selection RECURSIVEMATCH: also mailboxes whose descendants match the selection, with CHILDINFO.
+    pub recursive: bool,
+    /// Selection SPECIAL-USE: only mailboxes with a special use (RFC 6154 §3).
+    pub special_use_only: bool,
+    /// RETURN (SUBSCRIBED): `\Subscribed` on subscribed mailboxes.
+    pub return_subscribed: bool,
+    /// RETURN (STATUS (...)) (RFC 5819): a STATUS response after each selectable mailbox.
+    pub return_status: Option<Vec<StatusItem>>,
 }
 
 /// One message of an APPEND.
@@ -209,6 +239,8 @@ pub enum SearchReturn {
     All,
     /// How many match.
     Count,
+    /// Keep the result for `$` (RFC 5182 SEARCHRES) instead of, or besides, reporting it.
+    Save,
 }
 
 /// One search criterion (RFC 3501 §6.4.4).
@@ -273,6 +305,16 @@ pub enum FetchItem {
     },
     /// RFC 7162.
     ModSeq,
+    /// `BINARY[part]<partial>` and `BINARY.PEEK[...]` (RFC 3516): the part with its transfer encoding undone.
+    Binary {
+        peek: bool,
+        part: Vec<u32>,
+        partial: Option<(u32, u32)>,
+    },
+    /// `BINARY.SIZE[part]` (RFC 3516): the size of what BINARY would return.
+    BinarySize {
+        part: Vec<u32>,
+    },
 }
 
 /// `section-spec`: a part path and what of it.
@@ -676,6 +718,13 @@ impl<'a> Parser<'a> {
 
     /// `sequence-set` as an atom, then validated.
     fn sequence_set(&mut self) -> R<SequenceSet> {
+        // RFC 5182 §4: seq-or-saved = sequence-set / "$"
+        if self.eat(b'$') {
+            if self.peek().is_some_and(|b| b != b' ' && b != b')' && b != b'\r' && b != b'\n') {
+                return Err("invalid sequence set: '$' stands alone".into());
+            }
+            return Ok(SequenceSet::saved());
+        }
         let start = self.i;
         while self.peek().is_some_and(|b| b.is_ascii_digit() || b"*:,".contains(&b)) {
             self.i += 1;
@@ -802,50 +851,82 @@ impl<'a> Parser<'a> {
                 CommandBody::Rename { from, to }
             }
             "LIST" | "LSUB" => {
-                // list = "LIST" SP [list-select-opts SP] mailbox SP list-mailbox [SP list-return-opts]
-                // (the options are RFC 5258's; we honour SPECIAL-USE (RFC 6154) and accept the rest)
+                // list = "LIST" SP [list-select-opts SP] mailbox SP mbox-or-pat [SP list-return-opts]
+                // mbox-or-pat = list-mailbox / patterns ; patterns = "(" list-mailbox *(SP list-mailbox) ")"
+                // (RFC 5258 §6; LSUB takes no options and one pattern)
                 self.sp()?;
-                let mut special_use_only = false;
-                if name == "LIST" && self.peek() == Some(b'(') {
+                let mut options = ListOptions::default();
+                let extended = name == "LIST";
+                if extended && self.peek() == Some(b'(') {
+                    let (mut base, mut recursive) = (false, false);
                     for opt in self.option_list()? {
-                        special_use_only |= opt == "SPECIAL-USE";
+                        match opt.as_str() {
+                            "SUBSCRIBED" => {
+                                options.subscribed = true;
+                                options.return_subscribed = true;
+                                base = true;
+                            }
+                            "SPECIAL-USE" => {
+                                options.special_use_only = true;
+                                base = true;
+                            }
+                            "REMOTE" => {}
+                            "RECURSIVEMATCH" => recursive = true,
+                            other => return Err(format!("unknown LIST selection option {other}")),
+                        }
                     }
+                    // §3: RECURSIVEMATCH needs a base option to recurse on.
+                    if recursive && !base {
+                        return Err("RECURSIVEMATCH needs another selection option".into());
+                    }
+                    options.recursive = recursive;
                     self.sp()?;
                 }
                 let reference = self.mailbox()?;
                 self.sp()?;
-                let pattern = self.list_mailbox()?;
-                if name == "LIST" && self.eat(b' ') {
+                let mut patterns = Vec::new();
+                if extended && self.eat(b'(') {
+                    loop {
+                        patterns.push(self.list_mailbox()?);
+                        if self.eat(b')') {
+                            break;
+                        }
+                        self.sp()?;
+                    }
+                } else {
+                    patterns.push(self.list_mailbox()?);
+                }
+                if extended && self.eat(b' ') {
                     if self.keyword()? != "RETURN" {
                         return Err("expected RETURN".into());
                     }
                     self.sp()?;
-                    self.option_list()?;
+                    self.expect(b'(', "'(' before return options")?;
+                    let mut first = true;
+                    while !self.eat(b')') {
+                        if !std::mem::replace(&mut first, false) {
+                            self.sp()?;
+                        }
+                        match self.keyword()?.as_str() {
+                            "SUBSCRIBED" => options.return_subscribed = true,
+                            // Children and special-use attributes are always returned (CHILDREN, SPECIAL-USE).
+                            "CHILDREN" | "SPECIAL-USE" => {}
+                            "STATUS" => {
+                                self.sp()?;
+                                options.return_status = Some(self.status_items()?);
+                            }
+                            other => return Err(format!("unknown LIST return option {other}")),
+                        }
+                    }
                 }
-                CommandBody::List { reference, pattern, lsub: name == "LSUB", special_use_only }
+                CommandBody::List { reference, patterns, lsub: name == "LSUB", options }
             }
             "STATUS" => {
                 // status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
                 self.sp()?;
                 let mailbox = self.mailbox()?;
                 self.sp()?;
-                self.expect(b'(', "'(' before status items")?;
-                let mut items = Vec::new();
-                loop {
-                    items.push(match self.keyword()?.as_str() {
-                        "MESSAGES" => StatusItem::Messages,
-                        "RECENT" => StatusItem::Recent,
-                        "UIDNEXT" => StatusItem::UidNext,
-                        "UIDVALIDITY" => StatusItem::UidValidity,
-                        "UNSEEN" => StatusItem::Unseen,
-                        "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
-                        other => return Err(format!("unknown status item {other}")),
-                    });
-                    if self.eat(b')') {
-                        break;
-                    }
-                    self.sp()?;
-                }
+                let items = self.status_items()?;
                 CommandBody::Status { mailbox, items }
             }
             "APPEND" => {
@@ -867,6 +948,8 @@ impl<'a> Parser<'a> {
                         date = Some(parse_date_time(&text).ok_or("invalid date-time")?);
                         self.sp()?;
                     }
+                    // RFC 3516 §4.4: `~{n}` (literal8) may carry any octet, NUL included.
+                    self.eat(b'~');
                     if self.peek() != Some(b'{') {
                         return Err("expected the message as a literal".into());
                     }
@@ -923,7 +1006,30 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// `"(" [option *(SP option)] ")"`, option words only (nested lists are skipped by depth).
+    /// `"(" status-att *(SP status-att) ")"`
+    fn status_items(&mut self) -> R<Vec<StatusItem>> {
+        self.expect(b'(', "'(' before status items")?;
+        let mut items = Vec::new();
+        loop {
+            items.push(match self.keyword()?.as_str() {
+                "MESSAGES" => StatusItem::Messages,
+                "RECENT" => StatusItem::Recent,
+                "UIDNEXT" => StatusItem::UidNext,
+                "UIDVALIDITY" => StatusItem::UidValidity,
+                "UNSEEN" => StatusItem::Unseen,
+                "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+                "DELETED" => StatusItem::Deleted,
+                "SIZE" => StatusItem::Size,
+                other => return Err(format!("unknown status item {other}")),
+            });
+            if self.eat(b')') {
+                return Ok(items);
+            }
+            self.sp()?;
+        }
+    }
+
+    /// `"(" [option *(SP option)] ")"`, option words only.
     fn option_list(&mut self) -> R<Vec<String>> {
         self.expect(b'(', "'('")?;
         let mut out = Vec::new();
@@ -963,6 +1069,7 @@ impl<'a> Parser<'a> {
                 "MAX" => SearchReturn::Max,
                 "ALL" => SearchReturn::All,
                 "COUNT" => SearchReturn::Count,
+                "SAVE" => SearchReturn::Save,
                 other => return Err(format!("unknown RETURN option {other}")),
             });
         }
@@ -1171,23 +1278,43 @@ impl<'a> Parser<'a> {
             "MODSEQ" => FetchItem::ModSeq,
             "BODY" | "BODY.PEEK" if self.peek() == Some(b'[') => {
                 let section = self.section()?;
-                let partial = if self.eat(b'<') {
-                    let origin = self.number32()?;
-                    self.expect(b'.', "'.' in partial")?;
-                    let len = self.number32()?;
-                    if len == 0 {
-                        return Err("partial length must be non-zero".into());
-                    }
-                    self.expect(b'>', "'>'")?;
-                    Some((origin, len))
-                } else {
-                    None
-                };
+                let partial = self.partial()?;
                 FetchItem::Section { peek: w == "BODY.PEEK", section, partial }
             }
             "BODY" => FetchItem::Body,
+            // RFC 3516 §4.2: section-binary = "[" [section-part] "]"
+            "BINARY" | "BINARY.PEEK" => {
+                let part = self.section_binary()?;
+                let partial = self.partial()?;
+                FetchItem::Binary { peek: w == "BINARY.PEEK", part, partial }
+            }
+            "BINARY.SIZE" => FetchItem::BinarySize { part: self.section_binary()? },
             other => return Err(format!("unknown fetch item {other}")),
         })
+    }
+
+    /// `["<" number "." nz-number ">"]`
+    fn partial(&mut self) -> R<Option<(u32, u32)>> {
+        if !self.eat(b'<') {
+            return Ok(None);
+        }
+        let origin = self.number32()?;
+        self.expect(b'.', "'.' in partial")?;
+        let len = self.number32()?;
+        if len == 0 {
+            return Err("partial length must be non-zero".into());
+        }
+        self.expect(b'>', "'>'")?;
+        Ok(Some((origin, len)))
+    }
+
+    /// `section-binary = "[" [section-part] "]"` (RFC 3516 §4.2)
+    fn section_binary(&mut self) -> R<Vec<u32>> {
+        let section = self.section()?;
+        if section.text.is_some() {
+            return Err("BINARY takes only a part number".into());
+        }
+        Ok(section.part)
     }
 
     /// ```text
@@ -1270,7 +1397,7 @@ impl<'a> Parser<'a> {
             self.expect(b')', "')' closing search criteria")?;
             return Ok(SearchKey::And(keys));
         }
-        if self.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+        if self.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*' || b == b'$') {
             return Ok(SearchKey::Sequence(self.sequence_set()?));
         }
         let word = self.keyword().map_err(|_| "expected a search key".to_string())?;
@@ -1473,14 +1600,57 @@ mod tests {
             parse("a select inbox (CONDSTORE)\r\n"),
             Ok(Select { mailbox: b"inbox".to_vec(), read_only: false, condstore: true })
         );
-        assert_eq!(
-            parse("a LIST \"\" %/*\r\n"),
-            Ok(List { reference: vec![], pattern: b"%/*".to_vec(), lsub: false, special_use_only: false })
-        );
+        let list = |patterns: &[&[u8]], options: ListOptions| {
+            Ok(List {
+                reference: vec![],
+                patterns: patterns.iter().map(|p| p.to_vec()).collect(),
+                lsub: false,
+                options,
+            })
+        };
+        assert_eq!(parse("a LIST \"\" %/*\r\n"), list(&[b"%/*"], ListOptions::default()));
         assert_eq!(
             parse("a LIST (SPECIAL-USE) \"\" *\r\n"),
-            Ok(List { reference: vec![], pattern: b"*".to_vec(), lsub: false, special_use_only: true })
+            list(&[b"*"], ListOptions { special_use_only: true, ..Default::default() })
         );
+        // RFC 5258 §6 and RFC 5819: selection options, several patterns, return options with STATUS.
+        assert_eq!(
+            parse(
+                "a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (a% \"b c\") RETURN (CHILDREN STATUS (SIZE DELETED))\r\n"
+            ),
+            list(
+                &[b"a%", b"b c"],
+                ListOptions {
+                    subscribed: true,
+                    recursive: true,
+                    return_subscribed: true,
+                    return_status: Some(vec![StatusItem::Size, StatusItem::Deleted]),
+                    ..Default::default()
+                }
+            )
+        );
+        assert_eq!(
+            parse("a LIST (REMOTE) \"\" % RETURN (SUBSCRIBED SPECIAL-USE)\r\n"),
+            list(&[b"%"], ListOptions { return_subscribed: true, ..Default::default() })
+        );
+        // RFC 5182 `$`, RFC 3516 BINARY items and literal8.
+        assert!(matches!(
+            parse("a UID FETCH $ (BINARY.PEEK[1.2]<0.10> BINARY.SIZE[])\r\n"),
+            Ok(Fetch { uid: true, set, items, .. }) if set.is_saved() && items == vec![
+                FetchItem::Binary { peek: true, part: vec![1, 2], partial: Some((0, 10)) },
+                FetchItem::BinarySize { part: vec![] },
+            ]
+        ));
+        assert!(matches!(
+            parse("a SEARCH RETURN (SAVE MIN) $ UID $\r\n"),
+            Ok(Search { ret: Some(ret), key: SearchKey::And(keys), .. })
+                if ret == vec![SearchReturn::Save, SearchReturn::Min]
+                    && matches!(&keys[..], [SearchKey::Sequence(a), SearchKey::Uid(b)] if a.is_saved() && b.is_saved())
+        ));
+        assert!(matches!(
+            parse("a APPEND x ~{3}\r\na\0b\r\n"),
+            Ok(Append { messages, .. }) if messages[0].message == b"a\0b"
+        ));
         assert!(matches!(
             parse("a STATUS blurdybloop (UIDNEXT MESSAGES)\r\n"),
             Ok(Status { items, .. }) if items == vec![StatusItem::UidNext, StatusItem::Messages]
@@ -1590,7 +1760,7 @@ mod tests {
             parse("a SEARCH RETURN () 1:*\r\n"),
             Ok(CommandBody::Search { ret: Some(r), .. }) if r.is_empty()
         ));
-        assert!(parse("a SEARCH RETURN (SAVE) ALL\r\n").is_err());
+        assert!(parse("a SEARCH RETURN (PARTIAL 1:5) ALL\r\n").is_err());
         assert!(parse("a SEARCH RETURN (MIN ALL\r\n").is_err());
         // RFC 5256 §5: SORT.
         assert!(matches!(
@@ -1640,6 +1810,13 @@ mod tests {
             ("a STORE 1 FLAGS.LOUD (\\Seen)\r\n", "unknown store item FLAGS.LOUD"),
             ("a APPEND INBOX \"bad date\" {1}\r\nx\r\n", "invalid date-time"),
             ("a LOGIN {9}\r\nali\r\n", "literal data missing"),
+            ("a LIST (IMAPTEST) \"\" \"\"\r\n", "unknown LIST selection option IMAPTEST"),
+            ("a LIST (RECURSIVEMATCH) \"\" \"\"\r\n", "RECURSIVEMATCH needs another selection option"),
+            ("a LIST (RECURSIVEMATCH REMOTE) \"\" %\r\n", "RECURSIVEMATCH needs another selection option"),
+            ("a LIST \"\" \"\" RETURN (IMAPTEST)\r\n", "unknown LIST return option IMAPTEST"),
+            ("a LSUB \"\" (a b)\r\n", "expected a mailbox pattern"),
+            ("a FETCH 1 BINARY[1.HEADER]\r\n", "BINARY takes only a part number"),
+            ("a FETCH $1 FLAGS\r\n", "invalid sequence set: '$' stands alone"),
         ];
         for (input, want) in cases {
             assert_eq!(parse(input), Err(want.to_string()), "{input:?}");

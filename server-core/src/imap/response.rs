@@ -85,6 +85,15 @@ pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
+/// A literal for data that may hold NUL: `literal8 = "~{" number "}" CRLF *OCTET` (RFC 3516 §4.2, RFC 9051
+/// §4.3) when it does, a plain literal otherwise.
+pub fn literal8(out: &mut Vec<u8>, s: &[u8]) {
+    if s.contains(&0) {
+        out.push(b'~');
+    }
+    literal(out, s);
+}
+
 /// `nstring = string / nil`.
 pub fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
     match s {

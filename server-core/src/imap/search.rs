@@ -22,6 +22,8 @@ pub struct Candidate<'a> {
     pub max_seq: u32,
     /// The highest UID (`*` in a UID set).
     pub max_uid: u32,
+    /// The UIDs `$` stands for (RFC 5182), ascending.
+    pub saved: &'a [u32],
     /// The parsed message, when [`needs_content`] asked for it.
     pub parsed: Option<&'a Parsed<'a>>,
 }
@@ -67,6 +69,10 @@ pub fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::And(keys) => keys.iter().all(|k| matches(k, c)),
         SearchKey::Or(a, b) => matches(a, c) || matches(b, c),
         SearchKey::Not(k) => !matches(k, c),
+        // `$` is a set of UIDs, whether it stands where numbers or UIDs go (RFC 5182 §2.1).
+        SearchKey::Sequence(set) | SearchKey::Uid(set) if set.is_saved() => {
+            c.saved.binary_search(&c.meta.uid).is_ok()
+        }
         SearchKey::Sequence(set) => set.contains(c.seq, c.max_seq),
         SearchKey::Uid(set) => set.contains(c.meta.uid, c.max_uid),
         SearchKey::Flag(f) => has_flag(c, f),
@@ -122,8 +128,15 @@ mod tests {
             size: raw.len() as u64,
             modseq: 12,
         };
-        let c =
-            Candidate { seq: 3, meta: &meta, recent: false, max_seq: 5, max_uid: 9, parsed: Some(&parsed) };
+        let c = Candidate {
+            seq: 3,
+            meta: &meta,
+            recent: false,
+            max_seq: 5,
+            max_uid: 9,
+            saved: &[],
+            parsed: Some(&parsed),
+        };
         let table = [
             ("ALL", true),
             ("SEEN", true),

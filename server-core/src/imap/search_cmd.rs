@@ -16,20 +16,47 @@ impl ImapSession {
         ret: Option<&[SearchReturn]>,
         out: &mut Vec<u8>,
     ) -> Reply {
+        let save = ret.is_some_and(|r| r.contains(&SearchReturn::Save));
         if let Some(cs) = charset
             && !matches!(cs, "UTF-8" | "US-ASCII")
         {
+            // RFC 5182 §2.1: a SEARCH that fails leaves `$` empty.
+            if save && let State::Selected { mailbox, .. } = &mut self.state {
+                mailbox.saved.clear();
+            }
             return Reply::no(Some("BADCHARSET (UTF-8 US-ASCII)"), "Unsupported charset");
         }
         if search::uses_modseq(key) {
             self.enable_condstore(out);
         }
-        let State::Selected { mailbox, .. } = &self.state else {
+        let matches = self.matching(key);
+        let rev2 = self.rev2;
+        let State::Selected { mailbox, .. } = &mut self.state else {
             return Reply::bad("No mailbox selected");
         };
+        if let Some(ret) = ret
+            && save
+        {
+            // RFC 5182 §2.4: with MIN or MAX and neither ALL nor COUNT, only those are kept.
+            let only_ends = !ret.contains(&SearchReturn::All) && !ret.contains(&SearchReturn::Count);
+            let kept: Vec<usize> = match (matches.first(), matches.last()) {
+                (Some(&first), Some(&last)) if only_ends => {
+                    let mut ends = Vec::new();
+                    if ret.contains(&SearchReturn::Min) {
+                        ends.push(first);
+                    }
+                    if ret.contains(&SearchReturn::Max) && !ends.contains(&last) {
+                        ends.push(last);
+                    }
+                    if ends.is_empty() { matches.clone() } else { ends }
+                }
+                _ => matches.clone(),
+            };
+            // Snapshot order is UID order, so these are ascending.
+            mailbox.saved = kept.iter().map(|&i| mailbox.messages[i].meta.uid).collect();
+        }
         // (number or UID, modseq) of each match, ascending.
-        let hits: Vec<(u32, u64)> = self
-            .matching(key)
+        let hits: Vec<(u32, u64)> = matches
             .into_iter()
             .map(|i| {
                 let meta = &mailbox.messages[i].meta;
@@ -38,7 +65,11 @@ impl ImapSession {
             .collect();
         let modseq = search::uses_modseq(key);
         match ret {
+            // RFC 5182 §2.4: SAVE alone answers nothing untagged.
+            Some([SearchReturn::Save]) => {}
             Some(ret) => esearch(out, tag, uid, ret, &hits, modseq),
+            // RFC 9051 §6.4.4: IMAP4rev2 has no SEARCH response; a SEARCH without RETURN means RETURN (ALL).
+            None if rev2 => esearch(out, tag, uid, &[SearchReturn::All], &hits, modseq),
             None => {
                 let mut line = String::from("SEARCH");
                 for (h, _) in &hits {
@@ -75,6 +106,7 @@ impl ImapSession {
                 recent: mailbox.recent.contains(&snap.meta.uid),
                 max_seq,
                 max_uid,
+                saved: &mailbox.saved,
                 parsed: parsed.as_ref(),
             };
             if search::matches(key, &candidate) {

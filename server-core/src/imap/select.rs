@@ -17,7 +17,11 @@ impl ImapSession {
         condstore: bool,
         out: &mut Vec<u8>,
     ) -> Reply {
-        // §6.3.1: a SELECT, even a failed one, first closes the selected mailbox (without expunging).
+        // §6.3.1: a SELECT, even a failed one, first closes the selected mailbox (without expunging). RFC 9051
+        // §6.3.2 has the server say so, so that the client knows which responses belong to which mailbox.
+        if self.rev2 && matches!(self.state, State::Selected { .. }) {
+            untagged_status(out, Status::Ok, Some("CLOSED"), "Previous mailbox closed");
+        }
         self.deselect();
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
@@ -33,7 +37,8 @@ impl ImapSession {
             Ok(s) => s,
             Err(e) => return Self::store_error(e),
         };
-        let recent: HashSet<Uid> = if read_only {
+        // RFC 9051 has no \Recent: an IMAP4rev2 session leaves the messages recent for IMAP4rev1 sessions.
+        let recent: HashSet<Uid> = if read_only || self.rev2 {
             HashSet::new()
         } else {
             store.claim_recent(&user, &name).unwrap_or_default().into_iter().collect()
@@ -55,9 +60,23 @@ impl ImapSession {
         keywords.dedup();
         write_flags(out, &keywords, read_only);
         untagged(out, &format!("{} EXISTS", status.messages.len()));
-        untagged(out, &format!("{recent_count} RECENT"));
-        if let Some(i) = status.messages.iter().position(|m| !m.flags.contains(&Flag::Seen)) {
-            untagged_status(out, Status::Ok, Some(&format!("UNSEEN {}", i + 1)), "First unseen");
+        if self.rev2 {
+            // RFC 9051 §6.3.2: a LIST response with the mailbox's attributes, and neither RECENT nor [UNSEEN].
+            if let Ok(folders) = store.folders(&user)
+                && let Some(f) = folders.iter().find(|f| f.name == name)
+            {
+                let mut line =
+                    format!("* LIST ({}) \"/\" ", super::mailboxes::attributes(&folders, f).join(" "))
+                        .into_bytes();
+                super::response::mailbox(&mut line, &name);
+                line.extend_from_slice(b"\r\n");
+                out.extend_from_slice(&line);
+            }
+        } else {
+            untagged(out, &format!("{recent_count} RECENT"));
+            if let Some(i) = status.messages.iter().position(|m| !m.flags.contains(&Flag::Seen)) {
+                untagged_status(out, Status::Ok, Some(&format!("UNSEEN {}", i + 1)), "First unseen");
+            }
         }
         untagged_status(out, Status::Ok, Some(&format!("UIDVALIDITY {}", status.uid_validity)), "UIDs valid");
         untagged_status(out, Status::Ok, Some(&format!("UIDNEXT {}", status.uid_next)), "Predicted next UID");
@@ -69,6 +88,7 @@ impl ImapSession {
             uid_validity: status.uid_validity,
             messages: status.messages.into_iter().map(|meta| Snap { meta, expunged: false }).collect(),
             recent,
+            saved: Vec::new(),
             change_count,
             expunge_pending: false,
             keywords,
@@ -97,7 +117,10 @@ impl ImapSession {
             return Ok(Vec::new());
         };
         let msgs = &mailbox.messages;
-        let indexes = if uid {
+        let indexes = if set.is_saved() {
+            // `$` (RFC 5182 §2.1): the saved UIDs, whichever the command; those expunged since are gone.
+            (0..msgs.len()).filter(|&i| mailbox.saved.binary_search(&msgs[i].meta.uid).is_ok()).collect()
+        } else if uid {
             set.select(msgs, |s| s.meta.uid)
         } else {
             let count = msgs.len() as u32;
@@ -121,8 +144,9 @@ impl ImapSession {
             .iter()
             .filter(|s| !s.expunged && s.meta.flags.contains(&Flag::Deleted))
             .filter(|s| {
-                within.is_none_or(|set| {
-                    set.contains(s.meta.uid, mailbox.messages.last().map_or(0, |l| l.meta.uid))
+                within.is_none_or(|set| match set.is_saved() {
+                    true => mailbox.saved.binary_search(&s.meta.uid).is_ok(),
+                    false => set.contains(s.meta.uid, mailbox.messages.last().map_or(0, |l| l.meta.uid)),
                 })
             })
             .map(|s| s.meta.uid)

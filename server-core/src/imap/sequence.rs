@@ -46,6 +46,18 @@ pub enum SequenceError {
 const MAX_ELEMENTS: usize = 100_000;
 
 impl SequenceSet {
+    /// `$` (RFC 5182 SEARCHRES): the messages the last `SEARCH RETURN (SAVE)` kept, which only the session can
+    /// name. It is the one set without ranges ([`SequenceSet::parse`] never returns an empty one) and, unresolved,
+    /// contains nothing.
+    pub fn saved() -> SequenceSet {
+        SequenceSet(Vec::new())
+    }
+
+    /// Whether this is `$` ([`SequenceSet::saved`]).
+    pub fn is_saved(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Parses the text of a sequence set.
     pub fn parse(text: &[u8]) -> Result<SequenceSet, SequenceError> {
         let mut out = Vec::new();

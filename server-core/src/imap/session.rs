@@ -104,6 +104,9 @@ pub(super) struct Mailbox {
     /// with the store: the store is asked about this folder only when the count moved, so a command costs nothing
     /// per message when nothing changed (a 50,000-message mailbox would otherwise be copied after every command).
     pub(super) change_count: u64,
+    /// The UIDs the last `SEARCH RETURN (SAVE)` kept for `$` (RFC 5182), ascending; messages expunged since are
+    /// skipped when `$` is used.
+    pub(super) saved: Vec<Uid>,
     /// Some message in `messages` is marked expunged and not yet reported.
     pub(super) expunge_pending: bool,
     /// The keywords the client was told of in untagged FLAGS, sorted. RFC 3501 §7.2.6: FLAGS lists the flags
@@ -174,6 +177,10 @@ pub struct ImapSession {
     pub(super) close_after_reply: bool,
     /// The client enabled CONDSTORE (ENABLE, SELECT (CONDSTORE), or a MODSEQ fetch): FETCH responses carry MODSEQ.
     pub(super) condstore: bool,
+    /// The client sent `ENABLE IMAP4rev2` (RFC 9051 §6.3.1): the session speaks IMAP4rev2 where it differs from
+    /// IMAP4rev1: no `\Recent` and no RECENT, SEARCH answered with ESEARCH, a LIST response and `[CLOSED]` at
+    /// SELECT, no `[UNSEEN]`.
+    pub(super) rev2: bool,
 }
 
 impl ImapSession {
@@ -191,6 +198,7 @@ impl ImapSession {
             pending: Pending::None,
             close_after_reply: false,
             condstore: false,
+            rev2: false,
         }
     }
 
@@ -202,9 +210,23 @@ impl ImapSession {
     }
 
     pub(super) fn capabilities(&self) -> String {
-        let mut caps =
-            vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS"];
+        let mut caps = vec![
+            "IMAP4rev1",
+            "IMAP4rev2",
+            "LITERAL+",
+            "SASL-IR",
+            "ID",
+            "ENABLE",
+            "IDLE",
+            "NAMESPACE",
+            "UIDPLUS",
+        ];
         caps.extend([
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "STATUS=SIZE",
+            "SEARCHRES",
+            "BINARY",
             "MOVE",
             "UNSELECT",
             "SPECIAL-USE",
@@ -526,10 +548,18 @@ impl ImapSession {
             CommandBody::Enable { capabilities } => {
                 let mut enabled = Vec::new();
                 for cap in capabilities {
-                    if cap == "CONDSTORE" {
-                        self.condstore = true;
-                        enabled.push(cap);
+                    match cap.as_str() {
+                        "CONDSTORE" => self.condstore = true,
+                        "IMAP4REV2" => {
+                            self.rev2 = true;
+                            // RFC 9051 has no \Recent: a mailbox selected already stops showing it.
+                            if let State::Selected { mailbox, .. } = &mut self.state {
+                                mailbox.recent.clear();
+                            }
+                        }
+                        _ => continue,
                     }
+                    enabled.push(if cap == "IMAP4REV2" { "IMAP4rev2".to_string() } else { cap });
                 }
                 untagged(out, format!("ENABLED {}", enabled.join(" ")).trim_end());
                 Reply::ok("ENABLE completed")
@@ -546,8 +576,8 @@ impl ImapSession {
             CommandBody::Rename { from, to } => self.rename(&from, &to),
             CommandBody::Subscribe { mailbox } => self.subscribe(&mailbox, true),
             CommandBody::Unsubscribe { mailbox } => self.subscribe(&mailbox, false),
-            CommandBody::List { reference, pattern, lsub, special_use_only } => {
-                self.list(&reference, &pattern, lsub, special_use_only, out)
+            CommandBody::List { reference, patterns, lsub, options } => {
+                self.list(&reference, &patterns, lsub, &options, out)
             }
             CommandBody::Status { mailbox, items } => self.status(&mailbox, &items, out),
             CommandBody::Append { mailbox, messages } => self.append(&mailbox, &messages),

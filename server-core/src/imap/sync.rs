@@ -29,7 +29,7 @@ impl ImapSession {
     /// Tells the client what changed in the selected mailbox since it last heard (§7.4.1, §5.2). The store is
     /// consulted only when its change count moved since the last look, or when `poll` asks to look anyway.
     pub(super) fn sync(&mut self, out: &mut Vec<u8>, allow_expunge: bool, poll: bool) {
-        let condstore = self.condstore;
+        let (condstore, rev2) = (self.condstore, self.rev2);
         let host = self.host.clone();
         let State::Selected { user, mailbox } = &mut self.state else {
             return;
@@ -95,14 +95,17 @@ impl ImapSession {
         let last = mailbox.messages.last().map_or(0, |s| s.meta.uid);
         let new: Vec<MessageMeta> = status.messages.iter().filter(|m| m.uid > last).cloned().collect();
         if !new.is_empty() {
-            if !mailbox.read_only {
+            // RFC 9051 has no \Recent: an IMAP4rev2 session claims none and sends no RECENT.
+            if !mailbox.read_only && !rev2 {
                 let claimed = host.store.claim_recent(user, &mailbox.name).unwrap_or_default();
                 mailbox.recent.extend(claimed);
             }
             mailbox.messages.extend(new.into_iter().map(|meta| Snap { meta, expunged: false }));
             untagged(out, &format!("{} EXISTS", mailbox.messages.len()));
-            let recent = mailbox.messages.iter().filter(|s| mailbox.recent.contains(&s.meta.uid)).count();
-            untagged(out, &format!("{recent} RECENT"));
+            if !rev2 {
+                let recent = mailbox.messages.iter().filter(|s| mailbox.recent.contains(&s.meta.uid)).count();
+                untagged(out, &format!("{recent} RECENT"));
+            }
         }
     }
 }

@@ -666,6 +666,10 @@ impl MailStore for MaildirStore {
         Ok(())
     }
 
+    fn subscriptions(&self, user: &str) -> StoreResult<Vec<String>> {
+        Ok(self.user(user)?.lock().subscribed.iter().cloned().collect())
+    }
+
     fn set_subscribed(&self, user: &str, name: &str, subscribed: bool) -> StoreResult<()> {
         let name = canonical_folder(name);
         let handle = self.user(user)?;

@@ -234,6 +234,10 @@ impl MailStore for MemoryStore {
         Ok(())
     }
 
+    fn subscriptions(&self, user: &str) -> StoreResult<Vec<String>> {
+        self.with(user, |mb| Ok(mb.subscribed.iter().cloned().collect()))
+    }
+
     fn set_subscribed(&self, user: &str, name: &str, subscribed: bool) -> StoreResult<()> {
         let name = canonical_folder(name);
         self.with(user, |mb| {

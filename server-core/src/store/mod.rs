@@ -234,6 +234,9 @@ pub trait MailStore: Send + Sync + 'static {
     /// Marks a folder subscribed or not (the folder need not exist, RFC 3501 §6.3.6).
     fn set_subscribed(&self, user: &str, name: &str, subscribed: bool) -> StoreResult<()>;
 
+    /// The names the user subscribed to, existing or not (RFC 3501 §6.3.6), sorted.
+    fn subscriptions(&self, user: &str) -> StoreResult<Vec<String>>;
+
     /// The folder's UIDVALIDITY, UIDNEXT and messages.
     fn status(&self, user: &str, folder: &str) -> StoreResult<FolderStatus>;
 
