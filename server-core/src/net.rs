@@ -23,10 +23,10 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::config::{Protocol, Route, Service};
-use crate::queue::Connector;
-use crate::queue::client::{Dialogue, MAX_REPLY_LINE, Next, RelayJob, RelayReport};
 use crate::event::EventKind;
 use crate::host::Host;
+use crate::queue::Connector;
+use crate::queue::client::{Dialogue, MAX_REPLY_LINE, Next, RelayJob, RelayReport};
 use crate::session::{ConnInfo, Flow, Session, TlsInfo};
 
 /// How long a TLS handshake may take.
@@ -352,8 +352,7 @@ pub async fn relay(stream: BoxStream, job: RelayJob<'_>, limit: Duration) -> Rel
     let mut stream = Some(stream);
     let mut buf = vec![0u8; MAX_REPLY_LINE];
     let mut next = Next::Read;
-    loop {
-        let Some(s) = stream.as_mut() else { break };
+    while let Some(s) = stream.as_mut() {
         next = match next {
             Next::Done => break,
             Next::Read => match timeout(limit, s.read(&mut buf)).await {
@@ -405,7 +404,8 @@ async fn relay_tls(
     match timeout(limit, connector.connect(name, plain)).await {
         Ok(Ok(s)) => {
             let info = crate::tls::info(s.get_ref().1);
-            let peer = crate::tls::peer_cert(s.get_ref().1).map(|c| format!("{} SHA-256 {}", c.subject, c.sha256));
+            let peer =
+                crate::tls::peer_cert(s.get_ref().1).map(|c| format!("{} SHA-256 {}", c.subject, c.sha256));
             Ok((Box::new(s), info, peer))
         }
         Ok(Err(e)) => Err(format!("4.7.5 TLS handshake failed: {e}")),

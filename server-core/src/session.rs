@@ -75,7 +75,12 @@ pub struct Submission {
 /// Performs every [`Flow::Submit`] at once in this thread, until the session asks for something else: the driver
 /// for tests, fuzzing and anything else that runs sessions synchronously. [`crate::net`] does the same off the
 /// async workers.
-pub fn submit_now(session: &mut dyn Session, spool: &dyn Submitter, mut flow: Flow, out: &mut Vec<u8>) -> Flow {
+pub fn submit_now(
+    session: &mut dyn Session,
+    spool: &dyn Submitter,
+    mut flow: Flow,
+    out: &mut Vec<u8>,
+) -> Flow {
     while flow == Flow::Submit {
         let outcome = match session.take_submission() {
             Some(s) => spool.submit(s.id, s.envelope, s.message).map_err(|e| e.to_string()),

@@ -238,7 +238,11 @@ impl<'a> Dialogue<'a> {
         }
         let decided: Vec<String> = self.outcomes.iter().map(|(r, _)| r.clone()).collect();
         for r in self.job.rcpts.iter().filter(|r| !decided.contains(r)) {
-            let o = if permanent { RcptOutcome::Permanent(why.into()) } else { RcptOutcome::Temporary(why.into()) };
+            let o = if permanent {
+                RcptOutcome::Permanent(why.into())
+            } else {
+                RcptOutcome::Temporary(why.into())
+            };
             self.outcomes.push((r.clone(), o));
         }
         self.state = State::Done;
@@ -254,7 +258,9 @@ impl<'a> Dialogue<'a> {
 
     fn mail(&mut self, ms: u64) -> Next {
         let needs_utf8 = self.job.smtputf8
-            && (!self.job.mail_from.is_ascii() || self.job.rcpts.iter().any(|r| !r.is_ascii()) || !self.job.data.is_ascii());
+            && (!self.job.mail_from.is_ascii()
+                || self.job.rcpts.iter().any(|r| !r.is_ascii())
+                || !self.job.data.is_ascii());
         if needs_utf8 && !self.utf8_offered {
             // RFC 6531 §3.2: a message that needs SMTPUTF8 must not go to a server without it.
             self.fail("550 5.6.7 the next hop does not support SMTPUTF8, which this message needs", true);

@@ -661,7 +661,8 @@ fn spool_failure_is_temporary() {
     };
     let mut s = SmtpSession::new(Arc::new(host), conn);
     let mut out = Vec::new();
-    let flow = s.receive(b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nhi\r\n.\r\n", &mut out);
+    let flow =
+        s.receive(b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nhi\r\n.\r\n", &mut out);
     submit_now(&mut s, &Broken, flow, &mut out);
     let out = String::from_utf8(out).unwrap();
     assert!(
@@ -891,7 +892,10 @@ fn spooling_is_the_drivers_job_and_pipelined_commands_wait_for_it() {
     // And a refusal is a 451 in the same place.
     let mut h = Harness::new(MX);
     let mut out = Vec::new();
-    let flow = h.session.receive(b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nhi\r\n.\r\nNOOP\r\n", &mut out);
+    let flow = h.session.receive(
+        b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nhi\r\n.\r\nNOOP\r\n",
+        &mut out,
+    );
     assert_eq!(flow, Flow::Submit);
     h.session.take_submission();
     out.clear();

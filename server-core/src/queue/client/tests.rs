@@ -29,7 +29,11 @@ fn play(job: RelayJob<'_>, server: &[&str], chunk: usize) -> (Vec<String>, Relay
             }
             Next::StartTls => {
                 sent.push("<handshake>".into());
-                d.tls_started(TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_256_GCM_SHA384".into() }, None, ms)
+                d.tls_started(
+                    TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_256_GCM_SHA384".into() },
+                    None,
+                    ms,
+                )
             }
             Next::Read => {
                 let Some(reply) = replies.next() else { return (sent, d.report()) };
@@ -83,18 +87,25 @@ fn relays_over_starttls_in_any_split() {
             ],
             "chunk {chunk}"
         );
-        assert_eq!(report.outcomes, [("carol@example.net".into(), RcptOutcome::Delivered("250 2.0.0 Ok: queued as X1".into()))]);
+        assert_eq!(
+            report.outcomes,
+            [("carol@example.net".into(), RcptOutcome::Delivered("250 2.0.0 Ok: queued as X1".into()))]
+        );
         assert_eq!(report.tls.as_ref().map(|t| t.version.as_str()), Some("TLSv1.3"));
         let lines: Vec<_> = report.transcript.iter().map(|l| format!("{} {}", l.dir, l.line)).collect();
         assert!(lines.contains(&"S 250-STARTTLS".to_string()), "{lines:?}");
-        assert!(lines.contains(&"- TLS established: TLSv1.3 TLS13_AES_256_GCM_SHA384".to_string()), "{lines:?}");
+        assert!(
+            lines.contains(&"- TLS established: TLSv1.3 TLS13_AES_256_GCM_SHA384".to_string()),
+            "{lines:?}"
+        );
     }
 }
 
 #[test]
 fn smtputf8_is_relayed_with_its_parameter() {
     let to = rcpts(&["δοκιμή@example.net"]);
-    let server = ["220 mx2\r\n", EHLO_UTF8, "250 ok\r\n", "250 ok\r\n", "354 go\r\n", "250 ok\r\n", "221 bye\r\n"];
+    let server =
+        ["220 mx2\r\n", EHLO_UTF8, "250 ok\r\n", "250 ok\r\n", "354 go\r\n", "250 ok\r\n", "221 bye\r\n"];
     let (sent, report) = play(job(&to, b"Subject: x\r\n\r\nhi\r\n", true, "ünïcode@example.com"), &server, 3);
     assert_eq!(sent[1], "MAIL FROM:<ünïcode@example.com> SMTPUTF8\r\n");
     assert_eq!(sent[2], "RCPT TO:<δοκιμή@example.net>\r\n");
@@ -113,7 +124,8 @@ fn smtputf8_message_is_not_sent_to_a_hop_without_it() {
     }
     // An ASCII-only message that merely asked for SMTPUTF8 goes through without the parameter.
     let to = rcpts(&["carol@example.net"]);
-    let server = ["220 mx2\r\n", "250 mx2\r\n", "250 ok\r\n", "250 ok\r\n", "354 go\r\n", "250 ok\r\n", "221 bye\r\n"];
+    let server =
+        ["220 mx2\r\n", "250 mx2\r\n", "250 ok\r\n", "250 ok\r\n", "354 go\r\n", "250 ok\r\n", "221 bye\r\n"];
     let (sent, report) = play(job(&to, b"hi\r\n", true, "alice@example.com"), &server, 4096);
     assert_eq!(sent[1], "MAIL FROM:<alice@example.com>\r\n");
     assert!(matches!(report.outcomes[0].1, RcptOutcome::Delivered(_)));
@@ -176,11 +188,18 @@ fn bad_replies_and_lost_connections_defer_what_is_undecided() {
     assert_eq!(d.failed("4.4.2 connection closed by next hop"), Next::Done);
     let o = d.report().outcomes;
     assert!(matches!(&o[0], (r, RcptOutcome::Permanent(_)) if r == "a@example.net"), "{o:?}");
-    assert!(matches!(&o[1], (r, RcptOutcome::Temporary(t)) if r == "b@example.net" && t.starts_with("4.4.2")));
+    assert!(
+        matches!(&o[1], (r, RcptOutcome::Temporary(t)) if r == "b@example.net" && t.starts_with("4.4.2"))
+    );
 
     let mut d = Dialogue::new(job(&to, b"hi\r\n", false, ""));
     assert_eq!(d.receive(b"HTTP/1.1 400 Bad Request\r\n", 0), Next::Done);
-    assert!(d.report().outcomes.iter().all(|(_, o)| matches!(o, RcptOutcome::Temporary(t) if t.starts_with("4.5.0"))));
+    assert!(
+        d.report()
+            .outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, RcptOutcome::Temporary(t) if t.starts_with("4.5.0")))
+    );
 
     // A reply line without end is not buffered without end.
     let mut d = Dialogue::new(job(&to, b"hi\r\n", false, ""));
