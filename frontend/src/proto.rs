@@ -47,6 +47,9 @@ pub struct Tracker {
     pub envelope_to: Vec<String>,
     /// SMTP: AUTH succeeded (mail to other domains will be relayed; before it, the server refuses to relay).
     pub authenticated: bool,
+    /// TLS is up (implicit TLS, or after STARTTLS/STLS): STARTTLS is no longer offered (RFC 3207 §4.2,
+    /// RFC 2595 §4, RFC 3501 §6.2.1).
+    pub tls: bool,
 }
 
 impl Tracker {
@@ -67,6 +70,7 @@ impl Tracker {
             envelope_from: None,
             envelope_to: Vec::new(),
             authenticated: false,
+            tls: false,
         }
     }
 
@@ -104,6 +108,12 @@ impl Tracker {
         {
             self.next_tag = self.next_tag.max(n + 1);
         }
+        // POP3: `AUTH mechanism` logs in; a bare `AUTH` lists mechanisms (told apart by the trailing space).
+        let cmd = if self.protocol == Protocol::Pop3 && cmd == "AUTH" && line.trim().len() > 4 {
+            "AUTH ".into()
+        } else {
+            cmd
+        };
         let literal = literal_len(line);
         if self.protocol == Protocol::Smtp && matches!(cmd.as_str(), "MAIL" | "RCPT") {
             self.addrs.push_back(angle_addr(line));
@@ -152,7 +162,14 @@ impl Tracker {
             ("RCPT", b'2') => self.state = State::SmtpRcpt,
             ("DATA", b'3') => self.mode = Mode::Data,
             (".", _) | ("RSET", b'2') => self.state = State::SmtpReady,
-            ("STARTTLS", b'2') => self.state = State::SmtpInit,
+            ("STARTTLS", b'2') => {
+                // RFC 3207 §4.2 (and CVE-2011-0411): the server drops whatever was pipelined behind STARTTLS;
+                // those commands never get a reply.
+                self.state = State::SmtpInit;
+                self.tls = true;
+                self.pending.clear();
+                self.addrs.clear();
+            }
             ("AUTH", b'2') => self.authenticated = true,
             ("AUTH", b'3') => {
                 self.mode = Mode::Sasl;
@@ -174,8 +191,14 @@ impl Tracker {
             return; // a line of a multi-line answer
         }
         let Some((cmd, _)) = self.pending.pop_front() else { return };
-        if ok && matches!(cmd.as_str(), "PASS" | "APOP" | "AUTH") {
+        // A bare `AUTH` only lists the mechanisms (its `+OK` logs nobody in).
+        if ok && matches!(cmd.as_str(), "PASS" | "APOP" | "AUTH ") {
             self.state = State::Pop3Transaction;
+        }
+        if ok && cmd == "STLS" {
+            // RFC 2595 §4: commands pipelined behind STLS are dropped by the server.
+            self.tls = true;
+            self.pending.clear();
         }
         if self.mode == Mode::Sasl {
             self.mode = Mode::Command;
@@ -220,6 +243,11 @@ impl Tracker {
             return;
         }
         match cmd.as_str() {
+            // RFC 3501 §6.2.1: nothing pipelined behind STARTTLS is read.
+            "STARTTLS" => {
+                self.tls = true;
+                self.pending.clear();
+            }
             "LOGIN" | "AUTHENTICATE" => self.state = State::ImapAuthenticated,
             "SELECT" | "EXAMINE" => self.state = State::ImapSelected,
             "CLOSE" | "UNSELECT" => self.state = State::ImapAuthenticated,
@@ -240,6 +268,7 @@ impl Tracker {
             .iter()
             .filter(|c| c.states.contains(&self.state))
             .filter(|c| self.protocol != Protocol::Imap || c.name != "DONE")
+            .filter(|c| !(self.tls && matches!(c.name, "STARTTLS" | "STLS")))
             .map(|c| c.name)
             .collect()
     }
@@ -326,7 +355,8 @@ impl Tracker {
                 "LOGOUT".into(),
             ],
         };
-        v
+        // Once TLS is up the server refuses a second STARTTLS (SMTP 503, POP3 -ERR, IMAP BAD): no chip for it.
+        v.into_iter().filter(|c| !(self.tls && matches!(c.as_str(), "STARTTLS" | "STLS"))).collect()
     }
 }
 
@@ -418,6 +448,33 @@ mod tests {
             if *dir == "C" { t.client_line(line) } else { t.server_line(line) }
         }
         t
+    }
+
+    #[test]
+    fn tls_and_what_starttls_drops() {
+        // CVE-2011-0411: the MAIL pipelined behind STARTTLS is dropped unanswered; the 503 belongs to RCPT.
+        let t = run(
+            Protocol::Smtp,
+            &[
+                ("C", "EHLO x"),
+                ("S", "250 mx1"),
+                ("C", "STARTTLS"),
+                ("C", "MAIL FROM:<m@example.net>"),
+                ("S", "220 2.0.0 Ready to start TLS"),
+                ("C", "RCPT TO:<bob@example.com>"),
+                ("S", "503 5.5.1 Need MAIL before RCPT"),
+                ("C", "EHLO x"),
+                ("S", "250 mx1"),
+            ],
+        );
+        assert_eq!((t.state, t.envelope_from.as_deref()), (State::SmtpReady, None));
+        assert!(t.tls && !t.valid_commands().contains(&"STARTTLS"));
+        assert!(!t.suggestions("mx1").iter().any(|c| c == "STARTTLS"));
+        // POP3: a bare AUTH lists mechanisms and logs nobody in.
+        let t = run(Protocol::Pop3, &[("C", "AUTH"), ("S", "+OK"), ("S", "PLAIN"), ("S", ".")]);
+        assert_eq!(t.state, State::Pop3Authorization);
+        let t = run(Protocol::Pop3, &[("C", "AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk"), ("S", "+OK logged in")]);
+        assert_eq!(t.state, State::Pop3Transaction);
     }
 
     #[test]

@@ -148,6 +148,9 @@ pub struct Conn {
 impl Conn {
     fn new(id: u32, host: &str, service: &str) -> Conn {
         let protocol = Protocol::from_service(service).unwrap_or(Protocol::Smtp);
+        let mut tracker = Tracker::new(protocol);
+        // The implicit-TLS ports (RFC 8314) start inside TLS.
+        tracker.tls = matches!(service, "smtps" | "pop3s" | "imaps");
         Conn {
             id,
             host: host.into(),
@@ -155,7 +158,7 @@ impl Conn {
             port: None,
             rows: Rows::default(),
             bufs: Default::default(),
-            tracker: Tracker::new(protocol),
+            tracker,
             tls: None,
             closed: None,
             history: Vec::new(),
