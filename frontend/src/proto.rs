@@ -255,13 +255,6 @@ impl Tracker {
         }
     }
 
-    /// The next automatic IMAP tag (`a7`), and counts it used.
-    pub fn take_tag(&mut self) -> String {
-        let t = format!("a{}", self.next_tag);
-        self.next_tag += 1;
-        t
-    }
-
     /// Commands valid now, in catalogue order.
     pub fn valid_commands(&self) -> Vec<&'static str> {
         explain::commands(self.protocol)
@@ -413,14 +406,6 @@ fn angle_addr(line: &str) -> String {
 pub fn literal_len(line: &str) -> Option<u32> {
     let inner = line.strip_suffix('}')?.rsplit_once('{')?.1;
     inner.trim_end_matches('+').parse().ok()
-}
-
-/// Dot-stuffing for the DATA editor (RFC 5321 §4.5.2), shown to the learner before sending.
-pub fn dot_stuff(body: &str) -> String {
-    body.split('\n')
-        .map(|l| if l.starts_with('.') { format!(".{l}") } else { l.to_string() })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Turns the DATA editor's text into exactly the bytes to send: CR LF line endings, and optionally the
@@ -605,7 +590,6 @@ mod tests {
     fn data_editor_bytes() {
         assert_eq!(data_bytes("Subject: hi\n\nbody", true), "Subject: hi\r\n\r\nbody\r\n.\r\n");
         assert_eq!(data_bytes("a\r\nb", false), "a\r\nb\r\n");
-        assert_eq!(dot_stuff(".x\ny"), "..x\ny");
         assert_eq!(literal_len("a1 APPEND INBOX {310}"), Some(310));
         assert_eq!(literal_len("a1 APPEND INBOX {5+}"), Some(5));
         assert_eq!(literal_len("a1 NOOP"), None);

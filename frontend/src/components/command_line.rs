@@ -148,26 +148,19 @@ pub fn command_line(p: &CommandLineProps) -> Html {
         Callback::from(move |e: InputEvent| input.set(e.target_unchecked_into::<HtmlInputElement>().value()))
     };
 
-    let tls = c.tls.is_some();
+    // Chips show only at the command prompt (DATA and literals get the editor below); the tracker leaves out
+    // STARTTLS once TLS is up.
     let chips: Vec<Html> = c
         .tracker
         .suggestions(&c.host)
         .into_iter()
-        // Once TLS is on, upgrading again is not a sensible next step.
-        .filter(|s| !(tls && (s == "STARTTLS" || s == "STLS")))
         .map(|s| {
-            let (input, body, input_ref) = (input.clone(), body.clone(), input_ref.clone());
-            let in_data = mode == Mode::Data;
+            let (input, input_ref) = (input.clone(), input_ref.clone());
             let label = s.clone();
             let onclick = Callback::from(move |_| {
-                if in_data {
-                    // The only chip in DATA is the end-of-data dot: handled by the editor's own button.
-                    body.set((*body).clone());
-                } else {
-                    input.set(s.clone());
-                    if let Some(el) = input_ref.cast::<HtmlInputElement>() {
-                        let _ = el.focus();
-                    }
+                input.set(s.clone());
+                if let Some(el) = input_ref.cast::<HtmlInputElement>() {
+                    let _ = el.focus();
                 }
             });
             html! { <button type="button" class="chip" {onclick}>{ label }</button> }
