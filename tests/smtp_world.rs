@@ -78,7 +78,8 @@ async fn submission_with_starttls_and_auth_relays_to_mx2_over_tls() {
         match &ev.kind {
             EventKind::RelayTls { version, .. } => saw_tls = version.starts_with("TLSv1."),
             EventKind::RelayTranscript { lines, .. } => {
-                saw_transcript = lines.iter().any(|l| l.dir == 'C' && l.line == "STARTTLS")
+                saw_transcript =
+                    lines.iter().any(|l| l.dir == mailroom_core::wire::Dir::C && l.line == "STARTTLS")
             }
             _ => {}
         }

@@ -96,7 +96,7 @@ pub fn ladder(s: &AppState) -> (Vec<String>, Vec<Arrow>) {
         let mut tls = false;
         let mut starttls = false;
         for l in &r.lines {
-            let (from, to) = if l.dir == 'C' { (a, b) } else { (b, a) };
+            let (from, to) = if l.dir == Dir::C { (a, b) } else { (b, a) };
             arrows.push(Arrow {
                 from,
                 to,
@@ -107,7 +107,7 @@ pub fn ladder(s: &AppState) -> (Vec<String>, Vec<Arrow>) {
                 target: Target::Relay(k),
             });
             // After `STARTTLS` is answered `220`, the rest travels inside TLS.
-            if l.dir == 'C' {
+            if l.dir == Dir::C {
                 starttls = l.line.eq_ignore_ascii_case("STARTTLS");
             } else if starttls && l.line.starts_with("220") {
                 tls = true;

@@ -198,6 +198,8 @@ impl Conn {
                 self.tracker.server_line(&text);
                 classify(self.protocol(), &text)
             }
+            // The learner's connections carry only C and S; a note is shown as the server's.
+            Dir::Note => classify(self.protocol(), &text),
         };
         self.push(Row::Line(Line { dir, text, eol, at, class }));
     }

@@ -168,6 +168,7 @@ pub fn prefix(dir: Dir) -> &'static str {
     match dir {
         Dir::C => "C: ",
         Dir::S => "S: ",
+        Dir::Note => "-- ",
     }
 }
 

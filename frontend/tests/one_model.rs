@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mailroom_core::explain::{self, Protocol, Side};
+use mailroom_core::explain::{self, Dir, Protocol};
 use mailroom_frontend::proto::{Mode, Tracker};
 
 fn vectors(protocol: &str) -> Vec<PathBuf> {
@@ -128,7 +128,7 @@ fn check(protocol: Protocol, dir: &str) -> usize {
                             explain::command(protocol, &k).is_some(),
                             "{at}: the server parses {k}, the catalogue does not know it"
                         );
-                        let e = explain::explain_line(dir, Side::Client, &line);
+                        let e = explain::explain_line(dir, Dir::C, &line);
                         assert!(
                             !e.title.to_ascii_lowercase().contains("unknown"),
                             "{at}: Explain says {:?}",

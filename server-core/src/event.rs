@@ -31,8 +31,8 @@ pub struct Event {
 pub struct TranscriptLine {
     /// Milliseconds since the connection opened.
     pub ms: u64,
-    /// `C` (the relaying client wrote it) or `S` (the next hop answered).
-    pub dir: char,
+    /// The relaying client wrote it, the next hop answered, or a note (TLS established).
+    pub dir: crate::wire::Dir,
     /// The line without its CRLF.
     pub line: String,
 }

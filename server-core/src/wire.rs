@@ -172,14 +172,28 @@ pub enum ClientMsg {
     Ping,
 }
 
-/// Direction of transcript bytes.
+/// Direction of a transcript line: the one direction type of the learner's connections, the relay transcripts
+/// and Explain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dir {
-    /// Client to server (what the learner sent).
+    /// Client to server (what the learner sent, or the relaying server acting as client).
     C,
     /// Server to client.
     S,
+    /// A note between the lines, written by neither side (the relay client's "TLS established").
+    Note,
+}
+
+impl std::fmt::Display for Dir {
+    /// `C`, `S` or `-`, as transcripts print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dir::C => "C",
+            Dir::S => "S",
+            Dir::Note => "-",
+        })
+    }
 }
 
 /// One host in a snapshot.

@@ -2,8 +2,7 @@
 //! (the same data the server has): command syntax and effect, reply codes digit by digit, enhanced status codes,
 //! IMAP tagged/untagged/continuation, POP3 +OK/-ERR, and the RFC section.
 
-use mailroom_core::explain::{Side, explain_line};
-use mailroom_core::wire::Dir;
+use mailroom_core::explain::explain_line;
 use yew::prelude::*;
 
 use crate::app::use_ctx;
@@ -25,10 +24,7 @@ pub fn explain_panel(p: &ExplainProps) -> Html {
     let Some(c) = ctx.state.conn(p.conn) else { return html! {} };
     let Some(row) = c.row(p.row) else { return html! { <p>{ "That line is no longer kept." }</p> } };
     let (quoted, e) = match row {
-        Row::Line(l) => {
-            let side = if l.dir == Dir::C { Side::Client } else { Side::Server };
-            (format!("{}{}", prefix(l.dir), l.text), explain_line(&c.service, side, &l.text))
-        }
+        Row::Line(l) => (format!("{}{}", prefix(l.dir), l.text), explain_line(&c.service, l.dir, &l.text)),
         Row::Tls(t) => {
             return html! {
                 <div id="explain" class="explain">

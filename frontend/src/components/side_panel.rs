@@ -3,6 +3,7 @@
 //! into a refusal the learner cannot get out of).
 
 use mailroom_core::explain::Protocol;
+use mailroom_core::wire::Dir;
 use yew::prelude::*;
 
 use crate::app::use_ctx;
@@ -58,7 +59,7 @@ fn relay(s: &crate::state::AppState) -> Html {
                     // Coloured by meaning like the learner's own transcripts; long lines (a certificate's whole
                     // fingerprint) wrap instead of being cut.
                     <pre class="relay-lines">{ for r.lines.iter().map(|l| {
-                        let class = if l.dir == 'C' { "c" } else { classify(Protocol::Smtp, &l.line).css() };
+                        let class = if l.dir == Dir::C { "c" } else { classify(Protocol::Smtp, &l.line).css() };
                         html! { <span class={classes!("rl", class)}>{ format!("{:>5} ms {}: {}\n", l.ms, l.dir, l.line) }</span> }
                     }) }</pre>
                 </section>

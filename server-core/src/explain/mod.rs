@@ -19,14 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which side wrote a line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Side {
-    /// The client (the learner, or a relaying server acting as client).
-    Client,
-    /// The server.
-    Server,
-}
+pub use crate::wire::Dir;
 
 /// The three protocols.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,15 +129,16 @@ pub fn command(protocol: Protocol, name: &str) -> Option<&'static Command> {
 
 /// Explains one transcript line (without its CR LF). `protocol` is a service or protocol name (`smtp`,
 /// `submission`, `pop3s`, `imap`...). Never fails: an unknown line gets a generic explanation.
-pub fn explain_line(protocol: &str, side: Side, line: &str) -> Explanation {
+pub fn explain_line(protocol: &str, dir: Dir, line: &str) -> Explanation {
     let line = line.trim_end_matches(['\r', '\n']);
-    match (Protocol::from_service(protocol), side) {
-        (Some(Protocol::Smtp), Side::Client) => smtp::client(line),
-        (Some(Protocol::Smtp), Side::Server) => smtp::reply(line),
-        (Some(Protocol::Pop3), Side::Client) => pop3::client(line),
-        (Some(Protocol::Pop3), Side::Server) => pop3::server(line),
-        (Some(Protocol::Imap), Side::Client) => imap::client(line),
-        (Some(Protocol::Imap), Side::Server) => imap::server(line),
+    let client = dir == Dir::C;
+    match (Protocol::from_service(protocol), client) {
+        (Some(Protocol::Smtp), true) => smtp::client(line),
+        (Some(Protocol::Smtp), false) => smtp::reply(line),
+        (Some(Protocol::Pop3), true) => pop3::client(line),
+        (Some(Protocol::Pop3), false) => pop3::server(line),
+        (Some(Protocol::Imap), true) => imap::client(line),
+        (Some(Protocol::Imap), false) => imap::server(line),
         (None, _) => unknown(line, "Unknown protocol", ""),
     }
 }

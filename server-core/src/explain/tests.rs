@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn smtp_reply_digits_and_enhanced() {
-    let e = explain_line("smtp", Side::Server, "550 5.1.1 <nobody@example.com>: no such user");
+    let e = explain_line("smtp", Dir::S, "550 5.1.1 <nobody@example.com>: no such user");
     assert!(e.title.starts_with("550"));
     assert!(e.rfc.contains("RFC 5321 §4.2.1") && e.rfc.contains("RFC 3463"));
     let labels: Vec<&str> = e.parts.iter().map(|p| p.label.as_str()).collect();
@@ -24,11 +24,11 @@ fn smtp_reply_table() {
         ("334 VXNlcm5hbWU6", "334", "challenge"),
         ("535 5.7.8 Authentication failed", "535", "5.7.8"),
     ] {
-        let e = explain_line("submission", Side::Server, line);
+        let e = explain_line("submission", Dir::S, line);
         assert!(e.title.starts_with(title_start), "{line}: {}", e.title);
         assert!(e.parts.iter().any(|p| p.label == has_part), "{line}: {:?}", e.parts);
     }
-    assert_eq!(explain_line("smtp", Side::Server, "hello").title, "Not an SMTP reply line");
+    assert_eq!(explain_line("smtp", Dir::S, "hello").title, "Not an SMTP reply line");
 }
 
 #[test]
@@ -47,41 +47,41 @@ fn smtp_client_table() {
         ("YWxpY2U=", "RFC 4954 §4"),
         ("QUIT", "RFC 5321 §4.1.1.10"),
     ] {
-        assert_eq!(explain_line("smtp", Side::Client, line).rfc, rfc, "{line}");
+        assert_eq!(explain_line("smtp", Dir::C, line).rfc, rfc, "{line}");
     }
 }
 
 #[test]
 fn pop3_table() {
-    let e = explain_line("pop3", Side::Server, "-ERR [AUTH] invalid credentials");
+    let e = explain_line("pop3", Dir::S, "-ERR [AUTH] invalid credentials");
     assert_eq!(e.title, "-ERR: failure");
     assert!(e.parts.iter().any(|p| p.label == "[AUTH]"));
-    assert_eq!(explain_line("pop3s", Side::Server, "+OK 2 messages").title, "+OK: success");
-    assert_eq!(explain_line("pop3", Side::Server, ".").rfc, "RFC 1939 §3");
-    assert_eq!(explain_line("pop3", Side::Server, "1 120").title, "Listing line");
-    assert_eq!(explain_line("pop3", Side::Server, "STLS").title, "Capability STLS");
-    assert_eq!(explain_line("pop3", Side::Client, "STLS").rfc, "RFC 2595 §4");
-    assert_eq!(explain_line("pop3", Side::Client, "CAPA").rfc, "RFC 2449 §5");
-    assert_eq!(explain_line("pop3", Side::Client, "dele 1").rfc, "RFC 1939 §5");
-    assert!(explain_line("pop3", Side::Client, "QUIT").body.contains("UPDATE"));
+    assert_eq!(explain_line("pop3s", Dir::S, "+OK 2 messages").title, "+OK: success");
+    assert_eq!(explain_line("pop3", Dir::S, ".").rfc, "RFC 1939 §3");
+    assert_eq!(explain_line("pop3", Dir::S, "1 120").title, "Listing line");
+    assert_eq!(explain_line("pop3", Dir::S, "STLS").title, "Capability STLS");
+    assert_eq!(explain_line("pop3", Dir::C, "STLS").rfc, "RFC 2595 §4");
+    assert_eq!(explain_line("pop3", Dir::C, "CAPA").rfc, "RFC 2449 §5");
+    assert_eq!(explain_line("pop3", Dir::C, "dele 1").rfc, "RFC 1939 §5");
+    assert!(explain_line("pop3", Dir::C, "QUIT").body.contains("UPDATE"));
 }
 
 #[test]
 fn imap_table() {
-    let e = explain_line("imap", Side::Client, "a1 LOGIN alice password");
+    let e = explain_line("imap", Dir::C, "a1 LOGIN alice password");
     assert_eq!(e.rfc, "RFC 3501 §6.2.3");
     assert!(e.parts.iter().any(|p| p.label == "a1"));
-    assert_eq!(explain_line("imap", Side::Client, "a2 uid fetch 1:* FLAGS").parts[2].label, "FETCH");
-    assert_eq!(explain_line("imap", Side::Client, "DONE").rfc, "RFC 2177 §3");
-    assert_eq!(explain_line("imap", Side::Server, "* 3 EXPUNGE").rfc, "RFC 3501 §7.4.1");
-    assert_eq!(explain_line("imap", Side::Server, "* 4 EXISTS").rfc, "RFC 3501 §7.3.1");
-    assert_eq!(explain_line("imaps", Side::Server, "+ idling").rfc, "RFC 3501 §7.5");
-    let e = explain_line("imap", Side::Server, "* OK [UIDVALIDITY 3857529045] UIDs valid");
+    assert_eq!(explain_line("imap", Dir::C, "a2 uid fetch 1:* FLAGS").parts[2].label, "FETCH");
+    assert_eq!(explain_line("imap", Dir::C, "DONE").rfc, "RFC 2177 §3");
+    assert_eq!(explain_line("imap", Dir::S, "* 3 EXPUNGE").rfc, "RFC 3501 §7.4.1");
+    assert_eq!(explain_line("imap", Dir::S, "* 4 EXISTS").rfc, "RFC 3501 §7.3.1");
+    assert_eq!(explain_line("imaps", Dir::S, "+ idling").rfc, "RFC 3501 §7.5");
+    let e = explain_line("imap", Dir::S, "* OK [UIDVALIDITY 3857529045] UIDs valid");
     assert!(e.parts.iter().any(|p| p.label == "[UIDVALIDITY 3857529045]" && p.text.contains("UIDs")));
-    let e = explain_line("imap", Side::Server, "a1 NO [AUTHENTICATIONFAILED] Invalid credentials");
+    let e = explain_line("imap", Dir::S, "a1 NO [AUTHENTICATIONFAILED] Invalid credentials");
     assert!(e.title.starts_with("Tagged NO"));
     assert!(e.parts.iter().any(|p| p.text.contains("RFC 5530")));
-    assert_eq!(explain_line("imap", Side::Server, "a9 BAD what").parts[1].label, "BAD");
+    assert_eq!(explain_line("imap", Dir::S, "a9 BAD what").parts[1].label, "BAD");
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn every_command_has_states_and_rfc() {
 #[test]
 fn never_panics_on_odd_input() {
     for proto in ["smtp", "pop3", "imap", "gopher"] {
-        for side in [Side::Client, Side::Server] {
+        for side in [Dir::C, Dir::S] {
             for line in
                 ["", " ", "5", "55", "550", "550-", "5.5", "* ", "+", "[", "a1 OK [", "é 日本", "2.0.0"]
             {

@@ -9,6 +9,7 @@
 
 use crate::event::TranscriptLine;
 use crate::session::TlsInfo;
+use crate::wire::Dir;
 
 /// The longest reply line read from a next hop: a hostile one must not make us buffer without end.
 pub const MAX_REPLY_LINE: usize = 4096;
@@ -160,7 +161,7 @@ impl<'a> Dialogue<'a> {
             let raw = &self.buf[start..start + i + 1];
             start += i + 1;
             let line = String::from_utf8_lossy(raw).trim_end_matches(['\r', '\n']).to_string();
-            self.record(ms, 'S', &line);
+            self.record(ms, Dir::S, &line);
             let Some((code, more)) = parse_reply_line(&line) else {
                 next = self.fail(&format!("4.5.0 malformed reply: {line}"), false);
                 break;
@@ -192,7 +193,7 @@ impl<'a> Dialogue<'a> {
     pub fn tls_started(&mut self, info: TlsInfo, peer: Option<String>, ms: u64) -> Next {
         self.record(
             ms,
-            '-',
+            Dir::Note,
             &format!(
                 "TLS established: {} {}{}",
                 info.version,
@@ -221,12 +222,12 @@ impl<'a> Dialogue<'a> {
         RelayReport { outcomes: self.outcomes, transcript: self.transcript, tls: self.tls }
     }
 
-    fn record(&mut self, ms: u64, dir: char, line: &str) {
+    fn record(&mut self, ms: u64, dir: Dir, line: &str) {
         self.transcript.push(TranscriptLine { ms, dir, line: line.to_string() });
     }
 
     fn send(&mut self, ms: u64, line: &str) -> Next {
-        self.record(ms, 'C', line);
+        self.record(ms, Dir::C, line);
         Next::Write(format!("{line}\r\n").into_bytes())
     }
 
@@ -324,8 +325,8 @@ impl<'a> Dialogue<'a> {
             }
             State::Data if r.code == 354 => {
                 let mut body = dot_stuff(self.job.data);
-                self.record(ms, 'C', &format!("({} octets of message data)", body.len()));
-                self.record(ms, 'C', ".");
+                self.record(ms, Dir::C, &format!("({} octets of message data)", body.len()));
+                self.record(ms, Dir::C, ".");
                 body.extend_from_slice(b".\r\n");
                 self.state = State::EndOfData;
                 Next::Write(body)
