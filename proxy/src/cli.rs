@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use mailroom::{ProxyConfig, RemoteTarget};
-use mailroom_core::config::{Service, TimingProfile, UserConfig, WorldConfig};
+use mailroom_core::config::{Overrides, Service, TimingProfile, UserConfig, WorldConfig};
 
 /// Mailroom: a real mail system to watch and poke at.
 #[derive(Debug, Parser)]
@@ -135,31 +135,19 @@ impl Args {
             }
             None => WorldConfig::default(),
         };
-        if let Some(v) = self.listen {
-            cfg.listen = v;
+        // The flags are the file format's settings under other names: one overlay applies both.
+        Overrides {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+            profile: self.profile,
+            first_retry_secs: self.first_retry,
+            max_retry_secs: self.max_retry,
+            lifetime_secs: self.lifetime,
+            relay_timeout_secs: self.relay_timeout,
+            allow_plaintext_auth: self.allow_plaintext_auth.then_some(true),
+            ..Overrides::default()
         }
-        if let Some(v) = &self.data_dir {
-            cfg.data_dir = v.clone();
-        }
-        if let Some(p) = self.profile {
-            cfg.set_profile(p);
-        }
-        let secs = Duration::from_secs;
-        if let Some(v) = self.first_retry {
-            cfg.timing.first_retry = secs(v);
-        }
-        if let Some(v) = self.max_retry {
-            cfg.timing.max_retry = secs(v);
-        }
-        if let Some(v) = self.lifetime {
-            cfg.timing.lifetime = secs(v);
-        }
-        if let Some(v) = self.relay_timeout {
-            cfg.timing.relay_timeout = secs(v);
-        }
-        if self.allow_plaintext_auth {
-            cfg.allow_plaintext_auth = true;
-        }
+        .apply(&mut cfg);
         for pb in &self.port_bases {
             let (host, base) = pb.split_once('=').context("--port-base wants HOST=BASE")?;
             let base: u16 = base.parse().context("port base must be a number")?;

@@ -348,7 +348,7 @@ impl Default for WorldConfig {
 impl WorldConfig {
     /// Parses a TOML document; missing keys keep their defaults.
     pub fn from_toml(text: &str) -> Result<WorldConfig, toml::de::Error> {
-        let file: FileConfig = toml::from_str(text)?;
+        let file: Overrides = toml::from_str(text)?;
         let mut cfg = WorldConfig::default();
         file.apply(&mut cfg);
         Ok(cfg)
@@ -380,26 +380,40 @@ impl WorldConfig {
     }
 }
 
-/// The TOML file format: every key optional.
+/// Settings laid over a world, every one optional: the TOML file format, and what the command line's flags give
+/// (the binary applies the file's, then the flags'). One overlay for both, so a setting means the same in each.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<IpAddr>,
-    data_dir: Option<PathBuf>,
-    profile: Option<TimingProfile>,
-    first_retry_secs: Option<u64>,
-    max_retry_secs: Option<u64>,
-    lifetime_secs: Option<u64>,
-    relay_timeout_secs: Option<u64>,
-    allow_plaintext_auth: Option<bool>,
-    max_message_size: Option<usize>,
-    hosts: Option<Vec<HostConfig>>,
-    routes: Option<Vec<Route>>,
-    limits: Option<Limits>,
+pub struct Overrides {
+    /// Address the listeners bind.
+    pub listen: Option<IpAddr>,
+    /// Where Maildirs and spools live.
+    pub data_dir: Option<PathBuf>,
+    /// A named timing profile, applied before the single timings below.
+    pub profile: Option<TimingProfile>,
+    /// First retry after a temporary failure, in seconds.
+    pub first_retry_secs: Option<u64>,
+    /// Longest wait between retries, in seconds.
+    pub max_retry_secs: Option<u64>,
+    /// How long a message may stay queued before it returns to its sender, in seconds.
+    pub lifetime_secs: Option<u64>,
+    /// Per-command timeout of the relay client, in seconds.
+    pub relay_timeout_secs: Option<u64>,
+    /// Whether AUTH/LOGIN are allowed before TLS from anywhere.
+    pub allow_plaintext_auth: Option<bool>,
+    /// The largest message accepted, in octets.
+    pub max_message_size: Option<usize>,
+    /// The hosts (replaces the default two).
+    pub hosts: Option<Vec<HostConfig>>,
+    /// The routing table (defaults to every host's domain routed to it).
+    pub routes: Option<Vec<Route>>,
+    /// Every limit at once.
+    pub limits: Option<Limits>,
 }
 
-impl FileConfig {
-    fn apply(self, cfg: &mut WorldConfig) {
+impl Overrides {
+    /// Lays these settings over `cfg`; route addresses follow the hosts' ports.
+    pub fn apply(self, cfg: &mut WorldConfig) {
         if let Some(v) = self.listen {
             cfg.listen = v;
         }
