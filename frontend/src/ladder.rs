@@ -140,19 +140,20 @@ mod tests {
         s.apply(data(1, Dir::C, 2_000, "STARTTLS\r\n"));
         s.apply(Action::Server(ServerMsg::Tls {
             conn: 1,
-            version: "TLSv1.3".into(),
-            cipher: "x".into(),
-            subject: "mx1".into(),
-            sha256: "ab".into(),
-            implicit: false,
+            tls: mailroom_core::wire::TlsDetails {
+                session: mailroom_core::wire::TlsInfo { version: "TLSv1.3".into(), cipher: "x".into() },
+                subject: "mx1".into(),
+                sha256: "ab".into(),
+                implicit: false,
+            },
         }));
         s.apply(data(1, Dir::C, 3_000, "EHLO me\r\n"));
         s.apply(data(2, Dir::S, 9_000, "* OK ready\r\n"));
         let relay: mailroom_core::event::Event = serde_json::from_value(serde_json::json!({
             "at": "1970-01-01T00:00:05Z", "host": "mx1", "event": "relay_transcript", "id": "Q1",
             "mx": "mx2.example.net", "lines": [
-                {"ms": 0, "dir": "S", "line": "220 mx2"}, {"ms": 10, "dir": "C", "line": "STARTTLS"},
-                {"ms": 20, "dir": "S", "line": "220 go ahead"}, {"ms": 30, "dir": "C", "line": "EHLO mx1"}]
+                {"ms": 0, "dir": "s", "line": "220 mx2"}, {"ms": 10, "dir": "c", "line": "STARTTLS"},
+                {"ms": 20, "dir": "s", "line": "220 go ahead"}, {"ms": 30, "dir": "c", "line": "EHLO mx1"}]
         }))
         .unwrap();
         s.apply(Action::Server(ServerMsg::Event { event: relay }));

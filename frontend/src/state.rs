@@ -7,7 +7,7 @@ use std::rc::Rc;
 use mailroom_core::event::{Event, EventKind, TranscriptLine};
 use mailroom_core::explain::Protocol;
 use mailroom_core::lesson::{LessonEntry, Step};
-use mailroom_core::wire::{Bytes, ClientMsg, Dir, ServerMsg, WorldChoice, WorldSnap};
+use mailroom_core::wire::{Bytes, ClientMsg, Dir, ServerMsg, TlsDetails, TlsInfo, WorldChoice, WorldSnap};
 use yew::Reducible;
 
 use crate::lesson::{LessonRun, Wait};
@@ -30,28 +30,13 @@ pub enum Link {
     Down(String),
 }
 
-/// TLS details of a connection.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TlsInfo {
-    /// `TLSv1.3`.
-    pub version: String,
-    /// Cipher suite.
-    pub cipher: String,
-    /// Certificate subject.
-    pub subject: String,
-    /// SHA-256 fingerprint.
-    pub sha256: String,
-    /// Implicit TLS (smtps...) rather than STARTTLS.
-    pub implicit: bool,
-}
-
 /// One row of a transcript.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Row {
     /// A line of bytes.
     Line(Line),
     /// TLS began here.
-    Tls(TlsInfo),
+    Tls(TlsDetails),
     /// The connection ended.
     Closed(String),
 }
@@ -136,7 +121,7 @@ pub struct Conn {
     /// Follows the protocol state.
     pub tracker: Tracker,
     /// TLS, once established.
-    pub tls: Option<TlsInfo>,
+    pub tls: Option<TlsDetails>,
     /// Close reason, once closed.
     pub closed: Option<String>,
     /// Commands typed here, oldest first.
@@ -528,8 +513,8 @@ impl AppState {
                     .map(|r| match r {
                         Row::Line(l) => SavedRow::L(l.dir == Dir::C, l.at, l.text.clone(), l.eol.to_string()),
                         Row::Tls(t) => SavedRow::T(
-                            t.version.clone(),
-                            t.cipher.clone(),
+                            t.session.version.clone(),
+                            t.session.cipher.clone(),
                             t.subject.clone(),
                             t.sha256.clone(),
                             t.implicit,
@@ -564,7 +549,8 @@ impl AppState {
                         c.line(if client { Dir::C } else { Dir::S }, at, text, eol);
                     }
                     SavedRow::T(version, cipher, subject, sha256, implicit) => {
-                        let t = TlsInfo { version, cipher, subject, sha256, implicit };
+                        let t =
+                            TlsDetails { session: TlsInfo { version, cipher }, subject, sha256, implicit };
                         c.tls = Some(t.clone());
                         c.push(Row::Tls(t));
                     }
@@ -884,11 +870,10 @@ impl AppState {
                     self.end_play_if_finished();
                 }
             }
-            ServerMsg::Tls { conn, version, cipher, subject, sha256, implicit } => {
+            ServerMsg::Tls { conn, tls } => {
                 if let Some(c) = self.conn_mut(conn) {
-                    let info = TlsInfo { version, cipher, subject, sha256, implicit };
-                    c.tls = Some(info.clone());
-                    c.push(Row::Tls(info));
+                    c.tls = Some(tls.clone());
+                    c.push(Row::Tls(tls));
                 }
             }
             ServerMsg::Closed { conn, reason } => {

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use mailroom_core::wire::{Bytes, Dir, ServerMsg};
+use mailroom_core::wire::{Bytes, Dir, ServerMsg, TlsDetails};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -154,14 +154,8 @@ impl Relay {
         let info = mailroom_core::tls::info(state);
         let cert = mailroom_core::tls::peer_cert(state);
         let (subject, sha256) = cert.map(|c| (c.subject, c.sha256)).unwrap_or_default();
-        let msg = ServerMsg::Tls {
-            conn: self.conn,
-            version: info.version,
-            cipher: info.cipher,
-            subject,
-            sha256,
-            implicit,
-        };
+        let msg =
+            ServerMsg::Tls { conn: self.conn, tls: TlsDetails { session: info, subject, sha256, implicit } };
         self.out.send(Out::Msg(msg)).await.map_err(|_| "session ended".to_string())?;
         Ok(tls)
     }

@@ -11,14 +11,7 @@ use crate::config::Service;
 use crate::host::{Envelope, Submitter};
 use crate::store::StoreChange;
 
-/// Details of an established TLS session, shown to learners.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TlsInfo {
-    /// `TLSv1.3` or `TLSv1.2`.
-    pub version: String,
-    /// The negotiated cipher suite (`TLS13_AES_256_GCM_SHA384`).
-    pub cipher: String,
-}
+pub use crate::wire::TlsInfo;
 
 /// Who is connected, to what, and what the policy allows them.
 #[derive(Clone, Debug)]

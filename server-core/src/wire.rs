@@ -172,6 +172,30 @@ pub enum ClientMsg {
     Ping,
 }
 
+/// An established TLS session: the one description of it, used by the protocol sessions (SMTP's `Received:`
+/// line), events and the page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: String,
+    /// The negotiated cipher suite (`TLS13_AES_256_GCM_SHA384`).
+    pub cipher: String,
+}
+
+/// What the learner is shown when TLS comes up on one of their connections.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsDetails {
+    /// Version and cipher suite.
+    #[serde(flatten)]
+    pub session: TlsInfo,
+    /// The server certificate's subject.
+    pub subject: String,
+    /// The server certificate's SHA-256 fingerprint.
+    pub sha256: String,
+    /// Implicit TLS (smtps/pop3s/imaps) rather than STARTTLS/STLS.
+    pub implicit: bool,
+}
+
 /// Direction of a transcript line: the one direction type of the learner's connections, the relay transcripts
 /// and Explain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -339,16 +363,9 @@ pub enum ServerMsg {
     Tls {
         /// Connection ID.
         conn: u32,
-        /// `TLSv1.3`.
-        version: String,
-        /// Cipher suite.
-        cipher: String,
-        /// Certificate subject.
-        subject: String,
-        /// SHA-256 fingerprint.
-        sha256: String,
-        /// Whether it was implicit TLS (smtps/pop3s/imaps) rather than STARTTLS/STLS.
-        implicit: bool,
+        /// What was negotiated, and with whom.
+        #[serde(flatten)]
+        tls: TlsDetails,
     },
     /// A connection ended.
     Closed {

@@ -32,8 +32,8 @@ pub fn explain_panel(p: &ExplainProps) -> Html {
                     <p>{ format!("From this line on the conversation is encrypted ({}). What you see is what travelled inside TLS.",
                         if t.implicit { "implicit TLS: the handshake came first" } else { "upgraded with STARTTLS/STLS" }) }</p>
                     <dl>
-                        <dt>{ "Version" }</dt><dd>{ t.version.clone() }</dd>
-                        <dt>{ "Cipher suite" }</dt><dd>{ t.cipher.clone() }</dd>
+                        <dt>{ "Version" }</dt><dd>{ t.session.version.clone() }</dd>
+                        <dt>{ "Cipher suite" }</dt><dd>{ t.session.cipher.clone() }</dd>
                         <dt>{ "Certificate" }</dt><dd>{ t.subject.clone() }</dd>
                         <dt>{ "SHA-256" }</dt><dd class="fp">{ t.sha256.clone() }</dd>
                     </dl>

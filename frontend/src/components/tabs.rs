@@ -88,7 +88,7 @@ pub fn pane(p: &PaneProps) -> Html {
         .find(|(id, ..)| *id == c.service)
         .map(|(.., p)| format!(", port {p}"))
         .unwrap_or_default();
-    let tls = c.tls.as_ref().map(|t| html! { <span class="badge tls" title={t.subject.clone()}>{ format!("TLS {}", t.version) }</span> });
+    let tls = c.tls.as_ref().map(|t| html! { <span class="badge tls" title={t.subject.clone()}>{ format!("TLS {}", t.session.version) }</span> });
     let state = if let Some(r) = &c.closed {
         html! { <span class="badge closed">{ format!("closed: {r}") }</span> }
     } else {

@@ -94,7 +94,7 @@ pub fn transcript_view(p: &TranscriptProps) -> Html {
             Row::Tls(t) => html! {
                 <div class={classes!("line", "tls-mark", sel.then_some("sel"))} data-row={abs.to_string()} onclick={onclick}>
                     { format!("— TLS began here ({}): {}, {}; certificate {} (SHA-256 {}) —",
-                        if t.implicit { "implicit TLS" } else { "STARTTLS" }, t.version, t.cipher, t.subject,
+                        if t.implicit { "implicit TLS" } else { "STARTTLS" }, t.session.version, t.session.cipher, t.subject,
                         t.sha256.get(..23).unwrap_or(&t.sha256)) }
                 </div>
             },
