@@ -206,20 +206,18 @@ pub fn peer_cert(conn: &rustls::CommonState) -> Option<PeerCert> {
     Some(PeerCert { subject: common_name(leaf.as_ref()).unwrap_or_else(|| "(unknown)".into()), sha256 })
 }
 
-/// Finds the first CommonName (OID 2.5.4.3) in a DER certificate. A small, bounded scan rather than a full X.509
-/// parser: enough to show a learner who the certificate claims to be.
+/// Who a DER certificate says it is: its subject's CommonName, or its first DNS name when it has none.
 fn common_name(der: &[u8]) -> Option<String> {
-    const CN_OID: [u8; 5] = [0x06, 0x03, 0x55, 0x04, 0x03];
-    let pos = der.windows(CN_OID.len()).position(|w| w == CN_OID)?;
-    let rest = der.get(pos + CN_OID.len()..)?;
-    // The value follows as a string type (UTF8String 0x0c, PrintableString 0x13, ...) with a short length.
-    let (&_tag, rest) = rest.split_first()?;
-    let (&len, rest) = rest.split_first()?;
-    let len = len as usize;
-    if len >= 0x80 {
-        return None;
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    if let Some(cn) = cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()) {
+        return Some(cn.to_string());
     }
-    rest.get(..len).map(|v| String::from_utf8_lossy(v).into_owned())
+    let san = cert.subject_alternative_name().ok()??;
+    san.value.general_names.iter().find_map(|n| match n {
+        GeneralName::DNSName(d) => Some(d.to_string()),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -232,6 +230,27 @@ mod tests {
         assert!(cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert_eq!(common_name(identity.chain[0].as_ref()).as_deref(), Some("mx1.example.com"));
         server_config(identity).unwrap();
+    }
+
+    #[test]
+    fn the_subject_of_a_ca_signed_certificate_is_its_own_name_not_the_issuers() {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "Mailroom Teaching CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let mut leaf = CertificateParams::new(vec!["mx2.example.net".to_string()]).unwrap();
+        leaf.distinguished_name.push(DnType::CommonName, "mx2.example.net");
+        let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).unwrap();
+        assert_eq!(common_name(leaf_cert.der()).as_deref(), Some("mx2.example.net"));
+        // Without a CN, the first DNS name says who it is.
+        let mut bare = CertificateParams::new(vec!["mx3.example.org".to_string()]).unwrap();
+        bare.distinguished_name = rcgen::DistinguishedName::new();
+        let bare_cert = bare.signed_by(&leaf_key, &ca_cert, &ca_key).unwrap();
+        assert_eq!(common_name(bare_cert.der()).as_deref(), Some("mx3.example.org"));
+        assert_eq!(common_name(b"not a certificate"), None);
     }
 
     #[test]
