@@ -15,8 +15,10 @@ use futures_util::FutureExt;
 use mailroom_core::wire::{Bytes, Dir, ServerMsg, TlsDetails};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use crate::RemoteTarget;
 use crate::metrics::Metrics;
 use crate::session::Out;
 
@@ -93,6 +95,34 @@ enum Step<S> {
 }
 
 impl Relay {
+    /// Dials a remote target the operator allowed, says `opened` (or why not, as `closed`), then relays.
+    pub async fn dial(self, remote: RemoteTarget, timeout: Duration) {
+        let (conn, out) = (self.conn, self.out.clone());
+        let reason = match tokio::time::timeout(
+            timeout,
+            TcpStream::connect((remote.host.as_str(), remote.port)),
+        )
+        .await
+        {
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                let opened = ServerMsg::Opened {
+                    conn,
+                    host: remote.name.clone(),
+                    service: remote.service.name().into(),
+                    port: remote.port,
+                };
+                if out.send(Out::Msg(opened)).await.is_ok() {
+                    self.run(s, remote.service.implicit_tls(), None).await;
+                }
+                return;
+            }
+            Ok(Err(e)) => format!("connect failed: {e}"),
+            Err(_) => "connect timed out".into(),
+        };
+        let _ = out.send(Out::Msg(ServerMsg::Closed { conn, reason })).await;
+    }
+
     /// Relays until either side closes, then reports [`ServerMsg::Closed`].
     pub async fn run<S>(
         mut self,

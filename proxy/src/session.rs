@@ -712,74 +712,24 @@ impl Session {
         if self.conns.contains_key(&conn) {
             return self.error("conn_in_use", format!("connection {conn} is already open")).await;
         }
-        if self.conns.len() >= self.state.config.max_connections_per_session {
-            return self
-                .error(
-                    "limit",
-                    format!(
-                        "at most {} connections per session",
-                        self.state.config.max_connections_per_session
-                    ),
-                )
-                .await;
+        let max = self.state.config.max_connections_per_session;
+        if self.conns.len() >= max {
+            return self.error("limit", format!("at most {max} connections per session")).await;
         }
         let world_host = handle
             .config()
             .hosts
             .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(host) || h.fqdn().eq_ignore_ascii_case(host));
-        let svc = Service::from_name(service);
+            .find(|h| h.name.eq_ignore_ascii_case(host) || h.fqdn().eq_ignore_ascii_case(host))
+            .cloned();
         let (input_tx, input_rx) = mpsc::channel(CONN_QUEUE);
-        let tap = self.with_lesson(|_| self.tap_tx.clone());
-        let relay = |server_name: String| Relay {
-            conn,
-            out: self.out.clone(),
-            input: input_rx,
-            server_name,
-            metrics: self.state.metrics.clone(),
-            tap,
-        };
-        let task = match (world_host, svc) {
-            (Some(hc), Some(svc)) => {
-                if svc.protocol() == mailroom_core::config::Protocol::Smtp
-                    && handle.kind != Kind::Persistent
-                    && handle.full.load(Ordering::Relaxed)
-                {
-                    return self
-                        .error(
-                            "sandbox_full",
-                            "this world holds too much mail; delete some or reset the world",
-                        )
-                        .await;
-                }
-                let (name, fqdn, default_port) = (hc.name.clone(), hc.fqdn(), hc.port(svc));
-                let world = self.running(handle).await?;
-                let ip = self.ip;
-                let peer = Peer {
-                    addr: match ip {
-                        Some(ip) => format!("{ip} (playground)"),
-                        None => "playground".into(),
-                    },
-                    ip,
-                    plaintext_auth_ok: self.plaintext_auth_ok(handle),
-                    // Learners read and think before they log in; the session's own limits bound abuse.
-                    login_timeout: None,
-                };
-                let mc = match world.connect(&name, svc, peer) {
-                    Ok(mc) => mc,
-                    Err(e) => {
-                        return self
-                            .send(ServerMsg::Closed { conn, reason: format!("connection refused: {e}") })
-                            .await;
-                    }
-                };
-                let port = world.addr(&name, svc).map(|a| a.port()).unwrap_or(default_port);
-                self.with_lesson(|c| c.on_open(conn, &name, svc.name()));
-                self.send(ServerMsg::Opened { conn, host: name, service: svc.name().into(), port }).await?;
-                let relay = relay(fqdn);
-                tokio::spawn(relay.run(mc.stream, svc.implicit_tls(), Some(mc.upgrades)))
-            }
-            _ => {
+        let task = match (world_host, Service::from_name(service)) {
+            (Some(hc), Some(svc)) => match self.open_in_world(handle, conn, &hc, svc, input_rx).await? {
+                Some(task) => task,
+                None => return Ok(()),
+            },
+            (world_host, svc) => {
+                // Not a host of this world: one of the remote targets the operator allowed, or nothing.
                 let remote = self
                     .state
                     .config
@@ -795,46 +745,69 @@ impl Session {
                     };
                     return self.error("unknown_target", why).await;
                 };
-                let relay = relay(remote.host.clone());
-                let timeout = self.state.config.remote_connect_timeout;
-                let out = self.out.clone();
-                tokio::spawn(async move {
-                    let dial = tokio::net::TcpStream::connect((remote.host.as_str(), remote.port));
-                    match tokio::time::timeout(timeout, dial).await {
-                        Ok(Ok(s)) => {
-                            let _ = s.set_nodelay(true);
-                            let opened = ServerMsg::Opened {
-                                conn,
-                                host: remote.name.clone(),
-                                service: remote.service.name().into(),
-                                port: remote.port,
-                            };
-                            if out.send(Out::Msg(opened)).await.is_ok() {
-                                relay.run(s, remote.service.implicit_tls(), None).await;
-                            }
-                        }
-                        Ok(Err(e)) => {
-                            let _ = out
-                                .send(Out::Msg(ServerMsg::Closed {
-                                    conn,
-                                    reason: format!("connect failed: {e}"),
-                                }))
-                                .await;
-                        }
-                        Err(_) => {
-                            let _ = out
-                                .send(Out::Msg(ServerMsg::Closed {
-                                    conn,
-                                    reason: "connect timed out".into(),
-                                }))
-                                .await;
-                        }
-                    }
-                })
+                let relay = self.relay(conn, input_rx, remote.host.clone());
+                tokio::spawn(relay.dial(remote, self.state.config.remote_connect_timeout))
             }
         };
         self.conns.insert(conn, ConnHandle { input: Some(input_tx), task });
         Ok(())
+    }
+
+    /// The relay for a new connection: its transcript goes to the browser, and to the lesson checker while a
+    /// lesson runs.
+    fn relay(&self, conn: u32, input: mpsc::Receiver<Vec<u8>>, server_name: String) -> Relay {
+        Relay {
+            conn,
+            out: self.out.clone(),
+            input,
+            server_name,
+            metrics: self.state.metrics.clone(),
+            tap: self.with_lesson(|_| self.tap_tx.clone()),
+        }
+    }
+
+    /// Connects to a service of a host of the attached world (starting the world if need be), in memory. `None`
+    /// when the browser was told why not.
+    async fn open_in_world(
+        &mut self,
+        handle: &Arc<WorldHandle>,
+        conn: u32,
+        hc: &mailroom_core::config::HostConfig,
+        svc: Service,
+        input: mpsc::Receiver<Vec<u8>>,
+    ) -> Result<Option<JoinHandle<()>>, Stop> {
+        if svc.protocol() == mailroom_core::config::Protocol::Smtp
+            && handle.kind != Kind::Persistent
+            && handle.full.load(Ordering::Relaxed)
+        {
+            self.error("sandbox_full", "this world holds too much mail; delete some or reset the world")
+                .await?;
+            return Ok(None);
+        }
+        let world = self.running(handle).await?;
+        let peer = Peer {
+            addr: match self.ip {
+                Some(ip) => format!("{ip} (playground)"),
+                None => "playground".into(),
+            },
+            ip: self.ip,
+            plaintext_auth_ok: self.plaintext_auth_ok(handle),
+            // Learners read and think before they log in; the session's own limits bound abuse.
+            login_timeout: None,
+        };
+        let mc = match world.connect(&hc.name, svc, peer) {
+            Ok(mc) => mc,
+            Err(e) => {
+                self.send(ServerMsg::Closed { conn, reason: format!("connection refused: {e}") }).await?;
+                return Ok(None);
+            }
+        };
+        let port = world.addr(&hc.name, svc).map(|a| a.port()).unwrap_or(hc.port(svc));
+        self.with_lesson(|c| c.on_open(conn, &hc.name, svc.name()));
+        self.send(ServerMsg::Opened { conn, host: hc.name.clone(), service: svc.name().into(), port })
+            .await?;
+        let relay = self.relay(conn, input, hc.fqdn());
+        Ok(Some(tokio::spawn(relay.run(mc.stream, svc.implicit_tls(), Some(mc.upgrades)))))
     }
 
     /// Follows the attached world after hello, a start or a reset, and replays what already happened in it: a
