@@ -6,6 +6,7 @@
 //!
 //! ## Layout
 //! - [`state`]: the one reducer (`AppState` + `Action`), fed by the WebSocket and by the learner.
+//! - [`story`]: the event log in words, grouped by message.
 //! - [`transcript`]: line splitting, colour classes by meaning, export.
 //! - [`ladder`]: the ladder diagram's columns and arrows.
 //! - [`replay`]: a session exported as steps, and played back.
@@ -23,6 +24,7 @@ pub mod lesson;
 pub mod proto;
 pub mod replay;
 pub mod state;
+pub mod story;
 pub mod transcript;
 
 mod app;

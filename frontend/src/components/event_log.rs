@@ -5,7 +5,7 @@ use mailroom_core::event::Event;
 use yew::prelude::*;
 
 use crate::app::use_ctx;
-use crate::state::{Story, describe, story};
+use crate::story::{Story, describe, story};
 
 fn item(e: &Event) -> Html {
     html! {
