@@ -54,25 +54,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let (worlds, worlds_running) = state.registry.stats();
     let world = state.persistent.clone();
     let queue = world.queue().len();
-    // Counting mailboxes reads the store, which may touch the disk.
-    let messages = tokio::task::spawn_blocking(move || {
-        world
-            .hosts
-            .iter()
-            .flat_map(|h| h.users.names().map(move |u| (h.clone(), u.to_string())))
-            .map(|(h, u)| {
-                h.store
-                    .folders(&u)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|f| h.store.status(&u, &f.name).ok())
-                    .map(|s| s.messages.len())
-                    .sum::<usize>()
-            })
-            .sum::<usize>()
-    })
-    .await
-    .unwrap_or(0);
+    // Counting mailboxes reads the store (when it changed), which may touch the disk.
+    let st = state.clone();
+    let messages = tokio::task::spawn_blocking(move || world.message_count(&st.counted)).await.unwrap_or(0);
     let (sandboxes, rooms) = state.registry.kinds();
     let text = state.metrics.render(&Gauges { worlds, worlds_running, sandboxes, rooms, messages, queue });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
@@ -106,7 +90,7 @@ async fn snapshot(State(state): State<AppState>) -> Response {
     };
     let handle = state.registry.persistent.clone();
     let w = world.clone();
-    let snap = tokio::task::spawn_blocking(move || crate::snapshot::build(&w, &handle.headers)).await;
+    let snap = tokio::task::spawn_blocking(move || w.snapshot(&handle.headers)).await;
     match snap {
         Ok(snap) => {
             let mut v = serde_json::to_value(snap).unwrap_or_default();

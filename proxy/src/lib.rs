@@ -24,9 +24,9 @@ pub mod conn;
 pub mod limits;
 pub mod metrics;
 pub mod session;
-pub mod snapshot;
 pub mod worlds;
 
+use mailroom_core::snapshot::{CountCache, HeaderCache};
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -58,6 +58,8 @@ pub struct Inner {
     pub per_ip: Arc<limits::PerIp>,
     /// Set once when the server shuts down: sessions close with 1001.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// The persistent world's last message count (`/metrics`).
+    pub counted: CountCache,
 }
 
 /// Shared state of the router (cheap to clone).
@@ -88,7 +90,7 @@ impl AppState {
         // Every fresh sandbox looks like this: take the picture once, from a world that is then thrown away.
         let pristine = {
             let w = World::start(sandbox.clone(), Persistence::Memory)?;
-            let snap = snapshot::build(&w, &snapshot::HeaderCache::default());
+            let snap = w.snapshot(&HeaderCache::default());
             w.shutdown();
             snap
         };
@@ -100,6 +102,7 @@ impl AppState {
             metrics: Arc::default(),
             per_ip: Arc::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
+            counted: CountCache::default(),
         }));
         let weak = Arc::downgrade(&state.0);
         let every = (state.config.reattach_ttl / 4)

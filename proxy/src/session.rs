@@ -848,7 +848,7 @@ impl Session {
             None => self.state.registry.pristine().clone(),
             Some(w) => {
                 let h = handle.clone();
-                let snap = tokio::task::spawn_blocking(move || crate::snapshot::build(&w, &h.headers)).await;
+                let snap = tokio::task::spawn_blocking(move || w.snapshot(&h.headers)).await;
                 match snap {
                     Ok(s) => s,
                     Err(e) => {
@@ -859,7 +859,7 @@ impl Session {
             }
         };
         if handle.kind != Kind::Persistent {
-            let (n, bytes) = crate::snapshot::size(&world);
+            let (n, bytes) = mailroom_core::snapshot::size(&world);
             let cfg = &self.state.config;
             let full = n >= cfg.sandbox_max_messages || bytes >= cfg.sandbox_max_bytes;
             handle.full.store(full, Ordering::Relaxed);

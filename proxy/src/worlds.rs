@@ -22,7 +22,7 @@ use mailroom_core::world::{Persistence, World};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::snapshot::HeaderCache;
+use mailroom_core::snapshot::HeaderCache;
 
 /// What kind of world a handle holds.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,6 +15,7 @@
 //!   `AsyncRead + AsyncWrite`, STARTTLS upgrades, timeouts.
 //! - [`durable`]: atomic, fsynced file writes (one helper for the spool and the Maildir store).
 //! - [`tls`]: certificates (rcgen on first start, or PEM files) and rustls configurations.
+//! - [`snapshot`]: what the playground asks of a world: its picture for the browser, how much mail it holds.
 //! - [`store`]: the mailbox-store trait with an in-memory and a Maildir implementation.
 //! - [`queue`]: the durable spool, the queue manager, the relay client, bounces (RFC 3464).
 //! - [`clock`]: the world's clock (real time, or real time a sandbox can skip ahead); the queue's only time.
@@ -52,6 +53,8 @@ pub mod queue;
 pub mod session;
 #[cfg(feature = "server")]
 pub mod smtp;
+#[cfg(feature = "server")]
+pub mod snapshot;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]

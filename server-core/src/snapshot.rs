@@ -1,14 +1,16 @@
-//! Pictures of a world for the browser ([`WorldSnap`]): hosts and their online state, each user's folders with
-//! messages (flags, `From:`, `Subject:` parsed with mail-parser) and the queue with next attempts.
+//! What the playground asks of a running world: its picture for the browser ([`WorldSnap`]: hosts and their
+//! online state, each user's folders with messages (flags, `From:`, `Subject:` parsed with mail-parser) and the
+//! queue with next attempts), and how much mail it holds. The core answers these so that the proxy never walks a
+//! host's store, routes or queue itself.
 //!
-//! Store calls are synchronous (a Maildir store reads files), so callers run [`build`] on a blocking thread.
+//! Store calls are synchronous (a Maildir store reads files), so callers run these on a blocking thread.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use mailroom_core::queue::spool::RcptStatus;
-use mailroom_core::wire::{FolderSnap, HostSnap, MessageSnap, QueueSnap, UserSnap, WorldSnap};
-use mailroom_core::world::World;
+use crate::queue::spool::RcptStatus;
+use crate::wire::{FolderSnap, HostSnap, MessageSnap, QueueSnap, UserSnap, WorldSnap};
+use crate::world::World;
 
 /// Headers worth showing, by (host, user, folder, UIDVALIDITY, UID).
 type Key = (String, String, String, u32, u32);
@@ -28,6 +30,10 @@ impl HeaderCache {
     }
 }
 
+/// The last message count of a world and the change counters it was taken at.
+#[derive(Default)]
+pub struct CountCache(Mutex<Option<(u64, usize)>>);
+
 /// `From:` and `Subject:` of a message, decoded; empty when absent or unparsable.
 pub fn headers(raw: &[u8]) -> (String, String) {
     let Some(msg) = mail_parser::MessageParser::default().parse_headers(raw) else {
@@ -46,8 +52,42 @@ pub fn headers(raw: &[u8]) -> (String, String) {
     (from, msg.subject().unwrap_or_default().to_string())
 }
 
-/// The world as the browser draws it.
-pub fn build(world: &World, cache: &HeaderCache) -> WorldSnap {
+impl World {
+    /// The world as the browser draws it.
+    pub fn snapshot(&self, cache: &HeaderCache) -> WorldSnap {
+        build(self, cache)
+    }
+
+    /// How many messages the mailboxes of every host hold. Recounted only when a store changed since the count in
+    /// `cache` was taken (the stores' change counters say so), so a metrics scrape of an idle server reads nothing.
+    pub fn message_count(&self, cache: &CountCache) -> usize {
+        let changes: u64 = self.hosts.iter().map(|h| h.store.change_count()).sum();
+        let mut last = cache.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, n)) = *last
+            && at == changes
+        {
+            return n;
+        }
+        let n = self
+            .hosts
+            .iter()
+            .flat_map(|h| h.users.names().map(move |u| (h, u)))
+            .map(|(h, u)| {
+                h.store
+                    .folders(u)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|f| h.store.status(u, &f.name).ok())
+                    .map(|s| s.messages.len())
+                    .sum::<usize>()
+            })
+            .sum();
+        *last = Some((changes, n));
+        n
+    }
+}
+
+fn build(world: &World, cache: &HeaderCache) -> WorldSnap {
     let mut hosts = Vec::new();
     for h in &world.hosts {
         let mut users = Vec::new();
@@ -144,6 +184,25 @@ pub fn size(snap: &WorldSnap) -> (usize, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_message_count_follows_the_stores() {
+        let world =
+            World::start(crate::config::WorldConfig::default(), crate::world::Persistence::Memory).unwrap();
+        let cache = CountCache::default();
+        assert_eq!(world.message_count(&cache), 0);
+        let mx2 = world.host("mx2").unwrap();
+        let flags = crate::store::Flags::new();
+        mx2.store.append("carol", "INBOX", b"Subject: one\r\n\r\nhi\r\n", &flags, None).unwrap();
+        assert_eq!(world.message_count(&cache), 1, "a delivery is counted");
+        mx2.store.create_folder("carol", "Archive").unwrap();
+        let uid = mx2.store.append("carol", "Archive", b"Subject: two\r\n\r\nhi\r\n", &flags, None).unwrap();
+        assert_eq!(world.message_count(&cache), 2);
+        mx2.store.expunge("carol", "Archive", &[uid]).unwrap();
+        assert_eq!(world.message_count(&cache), 1, "an expunge is counted");
+        assert_eq!(world.snapshot(&HeaderCache::default()).hosts[1].users[0].folders[0].messages.len(), 1);
+        world.shutdown();
+    }
 
     #[test]
     fn header_table() {
