@@ -1236,7 +1236,41 @@ fn thread_orderedsubject() {
         ("UID THREAD ORDEREDSUBJECT UTF-8 1000", "* THREAD"),
     ];
     expect_each(&mut c, &table, "THREAD");
-    assert!(c.send("b THREAD REFERENCES UTF-8 ALL\r\n").starts_with("b BAD"));
+    assert!(c.send("b THREAD BOGUS UTF-8 ALL\r\n").starts_with("b BAD"));
+}
+
+/// THREAD=REFERENCES (RFC 5256 §3): threads from Message-ID, References and In-Reply-To; a missing parent is a
+/// dummy; threads with the same base subject are gathered; roots and siblings by sent date. The algorithm's own
+/// cases are in `imap::thread`; this is the command around it.
+#[test]
+fn thread_references() {
+    let h = host();
+    let m = |id: &str, refs: &str, subject: &str, day: u32| {
+        format!(
+            "From: a@example.com\r\nMessage-ID: <{id}>\r\n{refs}Subject: {subject}\r\n\
+             Date: {day} Feb 2008 00:00:00 +0000\r\n\r\nx\r\n"
+        )
+    };
+    for (id, refs, subject, day) in [
+        ("a@x", "", "plans", 1),
+        ("b@x", "References: <a@x>\r\n", "Re: plans", 2),
+        ("c@x", "In-Reply-To: <a@x> (a's)\r\n", "Re: plans", 4),
+        ("d@x", "References: <a@x> <b@x>\r\n", "Re: plans", 3),
+        ("e@x", "References: <gone@x>\r\n", "lunch", 6),
+        ("f@x", "References: <gone@x>\r\n", "Re: lunch", 5),
+        ("g@x", "", "Re: plans", 7),
+    ] {
+        append(&h, "alice", "INBOX", &m(id, refs, subject, day), &[]);
+    }
+    let mut c = Client::login(&h, "alice");
+    assert!(c.send("a CAPABILITY\r\n").contains(" THREAD=REFERENCES"));
+    c.send("s SELECT INBOX\r\n");
+    let table = [
+        ("THREAD REFERENCES UTF-8 ALL", "* THREAD (1 (2 4)(3)(7))((6)(5))"),
+        ("UID THREAD REFERENCES US-ASCII 5:6", "* THREAD ((6)(5))"),
+        ("THREAD REFERENCES UTF-8 1000", "* THREAD"),
+    ];
+    expect_each(&mut c, &table, "THREAD");
 }
 
 // ------------------------------------------------------------------------------------------------------------

@@ -846,6 +846,54 @@ pub fn base_subject(parsed: &Parsed<'_>) -> String {
     base_subject_of(parsed.msg.as_ref().and_then(|m| m.subject()).unwrap_or_default())
 }
 
+/// Whether the subject is a reply or a forward (RFC 5256 §3, step 5): the base subject extraction would remove
+/// a `Re:`, `Fw:` or `Fwd:` leader (after any `[blob]`s), a `[fwd: ...]` wrapper or a `(fwd)` trailer.
+pub fn subject_is_reply(parsed: &Parsed<'_>) -> bool {
+    let subject =
+        parsed.msg.as_ref().and_then(|m| m.subject()).unwrap_or_default().trim().to_ascii_lowercase();
+    let mut rest = subject.as_str();
+    while let Some(after) =
+        rest.strip_prefix('[').and_then(|r| r.split_once(']')).map(|(_, a)| a.trim_start())
+    {
+        if after.len() == rest.len() {
+            break;
+        }
+        rest = after;
+    }
+    let leader = ["re", "fwd", "fw"].iter().any(|w| {
+        rest.strip_prefix(w).is_some_and(|r| {
+            let r = r.trim_start();
+            let r = match r.strip_prefix('[').and_then(|b| b.split_once(']')) {
+                Some((_, after)) => after.trim_start(),
+                None => r,
+            };
+            r.starts_with(':')
+        })
+    });
+    leader || subject.starts_with("[fwd:") || subject.ends_with("(fwd)")
+}
+
+/// The message-ids (`<...>`) in a header field of the message, in order and without the angle brackets (RFC 5256
+/// §3 reads Message-ID, References and In-Reply-To this way).
+pub fn message_ids(parsed: &Parsed<'_>, header: &str) -> Vec<String> {
+    let Some(value) = parsed.msg.as_ref().and_then(Entity::root).and_then(|r| r.raw_header(header)) else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(&value);
+    let mut ids = Vec::new();
+    let mut rest = &*text;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('>') else { break };
+        let id = after[..close].trim();
+        if !id.is_empty() && !id.contains(['<', ' ', '\t']) {
+            ids.push(id.to_string());
+        }
+        rest = &after[close + 1..];
+    }
+    ids
+}
+
 /// RFC 5256 §2.1, steps 1–6, on an already decoded subject:
 ///
 /// ```text

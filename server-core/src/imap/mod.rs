@@ -16,6 +16,7 @@
 //!   EXAMINE, CLOSE, UNSELECT, EXPUNGE), `mailboxes` (CREATE, DELETE, RENAME, SUBSCRIBE, LIST, LSUB, STATUS),
 //!   `append` (APPEND), `search_cmd` (SEARCH), `sort` (SORT, THREAD), `fetch` (FETCH), `store_cmd` (STORE),
 //!   `copy` (COPY, MOVE).
+//! - [`thread`]: the THREAD=REFERENCES algorithm (RFC 5256), a pure function of what each message says.
 //! - `sync`: the per-session snapshot of the selected mailbox, kept in step with the store (§7.4.1), and IDLE.
 //!
 //! IMAP4rev2 (RFC 9051) alongside: after `ENABLE IMAP4rev2` a session sends no `\Recent` or RECENT, answers
@@ -23,7 +24,7 @@
 //!
 //! Extensions: LITERAL+ (RFC 7888), SASL-IR (4959), ID (2971), ENABLE (5161), IDLE (2177), NAMESPACE (2342),
 //! UIDPLUS (4315), MOVE (6851), UNSELECT (3691), SPECIAL-USE (6154), CHILDREN (3348), CONDSTORE (7162),
-//! ESEARCH (4731), SEARCHRES (5182), MULTIAPPEND (3502), SORT and THREAD=ORDEREDSUBJECT (5256), ESORT (5267),
+//! ESEARCH (4731), SEARCHRES (5182), MULTIAPPEND (3502), SORT, THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (5256), ESORT (5267),
 //! SORT=DISPLAY (5957), LIST-EXTENDED (5258), LIST-STATUS (5819), STATUS=SIZE (8438), BINARY (3516).
 
 mod append;
@@ -43,5 +44,6 @@ pub mod session;
 mod sort;
 mod store_cmd;
 mod sync;
+pub mod thread;
 
 pub use session::ImapSession;

@@ -121,9 +121,10 @@ pub enum CommandBody {
         /// `RETURN (...)` (RFC 5267 ESORT): the answer is `* ESEARCH` in sort order.
         ret: Option<Vec<SearchReturn>>,
     },
-    /// RFC 5256 THREAD=ORDEREDSUBJECT.
+    /// RFC 5256 THREAD (ORDEREDSUBJECT or REFERENCES).
     Thread {
         uid: bool,
+        algorithm: ThreadAlgorithm,
         charset: String,
         key: SearchKey,
     },
@@ -203,6 +204,15 @@ pub struct AppendMessage {
     pub date: Option<DateTime<FixedOffset>>,
     /// The message itself.
     pub message: Vec<u8>,
+}
+
+/// A threading algorithm (RFC 5256 §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    /// Groups by base subject, each group a parent and its children by sent date.
+    OrderedSubject,
+    /// Threads from Message-ID and References, then gathered by base subject.
+    References,
 }
 
 /// A SORT key (RFC 5256 §3).
@@ -1094,14 +1104,14 @@ impl<'a> Parser<'a> {
         Ok(match name {
             "THREAD" => {
                 // thread = ["UID" SP] "THREAD" SP thread-alg SP search-charset 1*(SP search-key)   (RFC 5256 §5)
-                // Only ORDEREDSUBJECT is offered (REFERENCES is not implemented, nor advertised).
-                let alg = self.keyword()?;
-                if alg != "ORDEREDSUBJECT" {
-                    return Err(format!("unsupported threading algorithm {alg}"));
-                }
+                let algorithm = match self.keyword()?.as_str() {
+                    "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+                    "REFERENCES" => ThreadAlgorithm::References,
+                    other => return Err(format!("unsupported threading algorithm {other}")),
+                };
                 self.sp()?;
                 let (charset, key) = self.charset_and_keys()?;
-                CommandBody::Thread { uid, charset, key }
+                CommandBody::Thread { uid, algorithm, charset, key }
             }
             "SORT" => {
                 // sort           = ["UID" SP] "SORT" [search-return-opts] SP sort-criteria SP search-charset

@@ -238,6 +238,7 @@ impl ImapSession {
             "SORT=DISPLAY",
             "ESORT",
             "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
         ]);
         caps.retain(|c| self.host.offers("imap", c));
         if matches!(self.state, State::NotAuthenticated) {
@@ -612,7 +613,9 @@ impl ImapSession {
             CommandBody::Sort { uid, criteria, charset, key, ret } => {
                 self.sort(tag, uid, &criteria, &charset, &key, ret.as_deref(), out)
             }
-            CommandBody::Thread { uid, charset, key } => self.thread(uid, &charset, &key, out),
+            CommandBody::Thread { uid, algorithm, charset, key } => {
+                self.thread(uid, algorithm, &charset, &key, out)
+            }
             CommandBody::Search { uid, charset, key, ret } => {
                 self.search(tag, uid, charset.as_deref(), &key, ret.as_deref(), out)
             }

@@ -1,9 +1,11 @@
-//! SORT (RFC 5256 §3, ESORT RFC 5267, SORT=DISPLAY RFC 5957) and THREAD=ORDEREDSUBJECT (RFC 5256 §3).
+//! SORT (RFC 5256 §3, ESORT RFC 5267, SORT=DISPLAY RFC 5957) and THREAD (RFC 5256 §3): ORDEREDSUBJECT here,
+//! REFERENCES in [`super::thread`] from what this file reads of each message.
 
-use super::parser::{SearchKey, SearchReturn, SortKey};
+use super::parser::{SearchKey, SearchReturn, SortKey, ThreadAlgorithm};
 use super::response::untagged;
 use super::search_cmd::esearch;
 use super::session::{ImapSession, Reply, State};
+use super::thread;
 use super::{mime, search};
 
 impl ImapSession {
@@ -78,7 +80,14 @@ impl ImapSession {
     /// thread-data = "THREAD" [SP 1*thread-list]
     /// thread-list = "(" (thread-members / thread-nested) ")"
     /// ```
-    pub(super) fn thread(&mut self, uid: bool, charset: &str, key: &SearchKey, out: &mut Vec<u8>) -> Reply {
+    pub(super) fn thread(
+        &mut self,
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        charset: &str,
+        key: &SearchKey,
+        out: &mut Vec<u8>,
+    ) -> Reply {
         if !matches!(charset, "UTF-8" | "US-ASCII") {
             return Reply::no(Some("BADCHARSET (UTF-8 US-ASCII)"), "Unsupported charset");
         }
@@ -86,6 +95,11 @@ impl ImapSession {
             self.enable_condstore(out);
         }
         let hits = self.matching(key);
+        if algorithm == ThreadAlgorithm::References {
+            let threads = thread::references(&self.thread_input(uid, hits));
+            untagged(out, &format!("THREAD{}{threads}", if threads.is_empty() { "" } else { " " }));
+            return Reply::ok("THREAD completed");
+        }
         let rows = self.sort_rows(hits, &[(false, SortKey::Subject), (false, SortKey::Date)]);
         let State::Selected { mailbox, .. } = &self.state else {
             return Reply::bad("No mailbox selected");
@@ -122,6 +136,37 @@ impl ImapSession {
         }
         untagged(out, &line);
         Reply::ok("THREAD completed")
+    }
+
+    /// What THREAD=REFERENCES needs of the messages at `hits` (snapshot indexes, ascending).
+    fn thread_input(&self, uid: bool, hits: Vec<usize>) -> Vec<thread::Message> {
+        let State::Selected { user, mailbox } = &self.state else {
+            return Vec::new();
+        };
+        hits.into_iter()
+            .map(|i| {
+                let meta = &mailbox.messages[i].meta;
+                let mut m = thread::Message {
+                    number: if uid { meta.uid } else { i as u32 + 1 },
+                    seq: i as u32 + 1,
+                    date: meta.internal_date.timestamp(),
+                    ..thread::Message::default()
+                };
+                if let Ok(raw) = self.host.store.read(user, &mailbox.name, meta.uid) {
+                    let p = mime::parse(&raw);
+                    m.date = mime::sent_timestamp(&p).unwrap_or(m.date);
+                    m.subject = mime::base_subject(&p).to_ascii_uppercase();
+                    m.reply = mime::subject_is_reply(&p);
+                    m.id = mime::message_ids(&p, "message-id").into_iter().next();
+                    m.references = mime::message_ids(&p, "references");
+                    if m.references.is_empty() {
+                        // RFC 5256 §3: without References, the first message-id of In-Reply-To.
+                        m.references = mime::message_ids(&p, "in-reply-to").into_iter().take(1).collect();
+                    }
+                }
+                m
+            })
+            .collect()
     }
 
     #[allow(clippy::too_many_arguments)]
