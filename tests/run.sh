@@ -2,7 +2,8 @@
 # The whole test suite, on a fresh Debian machine with only the Rust toolchain:
 #   bash tests/run.sh
 # Installs what the tests need when it is missing (the wasm32 target, Debian's swaks, curl, fetchmail, isync,
-# python3, nginx, chromium and chromium-driver), builds once, and runs every test of the workspace.
+# python3, nginx, chromium and chromium-driver), builds once, runs every test of the workspace, then every fuzz
+# target for a fixed number of executions (fuzz/ci.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,3 +31,8 @@ cargo build --workspace --tests --locked
 
 log "testing"
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
+
+# Every fuzz target (fuzz/, a workspace of its own), built on stable with libFuzzer's instrumentation and run for a
+# fixed number of executions from its seed corpus; prints each target's execution count, fails on a crash.
+log "fuzzing (${FUZZ_RUNS:-20000} executions per target)"
+bash fuzz/ci.sh
