@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 
 use super::mutf7;
-use crate::store::{Flag, Flags};
+use crate::store::FlagSet;
 
 /// The status of a tagged or untagged condition response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,8 +108,8 @@ pub fn mailbox(out: &mut Vec<u8>, name: &str) {
 }
 
 /// `flag-list`, with `\Recent` added when the session holds it for this message.
-pub fn flag_list(flags: &Flags, recent: bool) -> String {
-    let mut parts: Vec<&str> = flags.iter().map(Flag::as_imap).collect();
+pub fn flag_list(flags: &FlagSet, recent: bool) -> String {
+    let mut parts: Vec<&str> = flags.names().collect();
     if recent {
         parts.push("\\Recent");
     }
@@ -124,6 +124,7 @@ pub fn date_time(at: &DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Flag;
 
     #[test]
     fn strings() {
@@ -151,8 +152,8 @@ mod tests {
     fn dates_and_flags() {
         let at = DateTime::parse_from_rfc3339("1996-07-07T02:44:25Z").unwrap().with_timezone(&Utc);
         assert_eq!(date_time(&at), "\"07-Jul-1996 02:44:25 +0000\"");
-        let flags: Flags = [Flag::Seen, Flag::Keyword("$Junk".into())].into_iter().collect();
+        let flags: FlagSet = [Flag::Seen, Flag::Keyword("$Junk".into())].into_iter().collect();
         assert_eq!(flag_list(&flags, true), "(\\Seen $Junk \\Recent)");
-        assert_eq!(flag_list(&Flags::new(), false), "()");
+        assert_eq!(flag_list(&FlagSet::new(), false), "()");
     }
 }

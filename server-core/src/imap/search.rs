@@ -107,7 +107,7 @@ fn has_flag(c: &Candidate<'_>, name: &str) -> bool {
 mod tests {
     use super::*;
     use crate::imap::parser::{CommandBody, parse_command};
-    use crate::store::Flags;
+    use crate::store::FlagSet;
 
     fn key(text: &str) -> SearchKey {
         match parse_command(format!("t SEARCH {text}\r\n").as_bytes()).unwrap().body {
@@ -123,7 +123,7 @@ mod tests {
         let parsed = mime::parse(raw);
         let meta = MessageMeta {
             uid: 7,
-            flags: [Flag::Seen, Flag::Keyword("$Work".into())].into_iter().collect::<Flags>(),
+            flags: [Flag::Seen, Flag::Keyword("$Work".into())].into_iter().collect::<FlagSet>(),
             internal_date: chrono::DateTime::parse_from_rfc3339("2024-03-05T10:00:00Z").unwrap().into(),
             size: raw.len() as u64,
             modseq: 12,

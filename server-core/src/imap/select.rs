@@ -47,15 +47,8 @@ impl ImapSession {
         let recent_count =
             if read_only { store.recent_count(&user, &name).unwrap_or(0) } else { recent.len() };
         self.condstore |= condstore;
-        let mut keywords: Vec<String> = status
-            .messages
-            .iter()
-            .flat_map(|m| m.flags.iter())
-            .filter_map(|f| match f {
-                Flag::Keyword(k) => Some(k.clone()),
-                _ => None,
-            })
-            .collect();
+        let mut keywords: Vec<String> =
+            status.messages.iter().flat_map(|m| m.flags.keywords()).map(str::to_string).collect();
         keywords.sort();
         keywords.dedup();
         write_flags(out, &keywords, read_only);

@@ -11,7 +11,7 @@
 use super::response::{Status, flag_list, tagged, untagged, untagged_status};
 use super::session::{ImapSession, Mailbox, Snap, State};
 use crate::session::Flow;
-use crate::store::{Flag, Flags, MessageMeta, StoreError};
+use crate::store::{FlagSet, MessageMeta, StoreError};
 
 impl ImapSession {
     pub(super) fn idle_input(&mut self, tag: String, line: &[u8], out: &mut Vec<u8>) -> Flow {
@@ -127,15 +127,13 @@ pub(super) fn write_flags(out: &mut Vec<u8>, keywords: &[String], read_only: boo
 /// one, or carried by new mail), an untagged FLAGS lists it; call before writing responses with these flags.
 pub(super) fn announce_keywords<'f>(
     mailbox: &mut Mailbox,
-    flags: impl IntoIterator<Item = &'f Flags>,
+    flags: impl IntoIterator<Item = &'f FlagSet>,
     out: &mut Vec<u8>,
 ) {
     let mut added = false;
-    for f in flags.into_iter().flatten() {
-        if let Flag::Keyword(k) = f
-            && let Err(at) = mailbox.keywords.binary_search(k)
-        {
-            mailbox.keywords.insert(at, k.clone());
+    for k in flags.into_iter().flat_map(FlagSet::keywords) {
+        if let Err(at) = mailbox.keywords.binary_search_by(|known| known.as_str().cmp(k)) {
+            mailbox.keywords.insert(at, k.to_string());
             added = true;
         }
     }

@@ -726,7 +726,7 @@ impl MailStore for MaildirStore {
                 }
             };
             let dir = name_to_dir(&handle.dir, &canon);
-            let rel = location(&base, flags, true);
+            let rel = location(&base, &FlagSet::from(flags), true);
             if let Err(e) = staged.publish(&dir.join(&rel)) {
                 staged.discard();
                 return Err(e.into());
@@ -736,7 +736,7 @@ impl MailStore for MaildirStore {
             state.modseq += 1;
             let meta = MessageMeta {
                 uid,
-                flags: flags.clone(),
+                flags: FlagSet::from(flags),
                 internal_date: date,
                 size: data.len() as u64,
                 modseq: state.modseq,
@@ -819,7 +819,7 @@ impl MailStore for MaildirStore {
                 let Some(entry) = state.messages.get_mut(uid) else {
                     continue;
                 };
-                let new = apply_flags(&entry.meta.flags, op, flags);
+                let new = entry.meta.flags.apply(op, flags);
                 if new != entry.meta.flags {
                     // The file name first: the next scan trusts file names, so the list must not run ahead.
                     let rel = location(&entry.base, &new, entry.rel.starts_with("new/"));
@@ -1051,15 +1051,10 @@ fn letter_flag(c: char) -> Option<Flag> {
     }
 }
 
-/// The system flags of a set (what a file name can show).
-fn system_flags(flags: &Flags) -> Flags {
-    flags.iter().filter(|f| !matches!(f, Flag::Keyword(_))).cloned().collect()
-}
-
 /// Where a message file belongs: `new/<base>` while it is unseen by any session and has no flags, else
 /// `cur/<base>:2,<letters>`.
-fn location(base: &str, flags: &Flags, in_new: bool) -> String {
-    let mut letters: Vec<char> = flags.iter().filter_map(flag_letter).collect();
+fn location(base: &str, flags: &FlagSet, in_new: bool) -> String {
+    let mut letters: Vec<char> = flags.system().filter_map(flag_letter).collect();
     letters.sort_unstable();
     if in_new && letters.is_empty() {
         return format!("new/{base}");
@@ -1069,15 +1064,15 @@ fn location(base: &str, flags: &Flags, in_new: bool) -> String {
 }
 
 /// Splits a file name into base and the system flags of its `:2,` info (unknown letters are ignored).
-fn split_info(name: &str) -> (&str, Flags) {
+fn split_info(name: &str) -> (&str, FlagSet) {
     match name.split_once(':') {
         Some((base, info)) => {
             let flags = info
                 .strip_prefix("2,")
-                .map_or_else(Flags::new, |l| l.chars().filter_map(letter_flag).collect());
+                .map_or_else(FlagSet::new, |l| l.chars().filter_map(letter_flag).collect());
             (base, flags)
         }
-        None => (name, Flags::new()),
+        None => (name, FlagSet::new()),
     }
 }
 
@@ -1290,7 +1285,7 @@ fn rescan_if_changed(state: &mut FolderState, dir: &Path) -> io::Result<Vec<Chan
 
 fn rescan(state: &mut FolderState, dir: &Path) -> io::Result<Vec<ChangeKind>> {
     // base → (where, system flags from the name). cur/ is read first and wins if a base is in both.
-    let mut found: HashMap<String, (String, Flags)> = HashMap::new();
+    let mut found: HashMap<String, (String, FlagSet)> = HashMap::new();
     for sub in ["cur", "new"] {
         let entries = match fs::read_dir(dir.join(sub)) {
             Ok(entries) => entries,
@@ -1306,7 +1301,7 @@ fn rescan(state: &mut FolderState, dir: &Path) -> io::Result<Vec<ChangeKind>> {
                 continue;
             }
             let (base, flags) = split_info(&name);
-            let flags = if sub == "new" && !name.contains(':') { Flags::new() } else { flags };
+            let flags = if sub == "new" && !name.contains(':') { FlagSet::new() } else { flags };
             found.entry(base.to_string()).or_insert_with(|| (format!("{sub}/{name}"), flags));
         }
     }
@@ -1321,9 +1316,8 @@ fn rescan(state: &mut FolderState, dir: &Path) -> io::Result<Vec<ChangeKind>> {
         };
         known.insert(entry.base.clone());
         entry.rel = rel.clone();
-        if system_flags(&entry.meta.flags) != *sys {
-            let keywords = entry.meta.flags.iter().filter(|f| matches!(f, Flag::Keyword(_))).cloned();
-            entry.meta.flags = sys.iter().cloned().chain(keywords).collect();
+        if !entry.meta.flags.same_system(sys) {
+            entry.meta.flags = entry.meta.flags.with_system_of(sys);
             state.modseq += 1;
             entry.meta.modseq = state.modseq;
             lines.push_str(&m_line(entry));
@@ -1350,7 +1344,8 @@ fn rescan(state: &mut FolderState, dir: &Path) -> io::Result<Vec<ChangeKind>> {
         let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         fresh.push((mtime, base, rel, sys, meta.len()));
     }
-    fresh.sort();
+    // By time, then name (unique): the flags never decide.
+    fresh.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     let mut appended = Vec::new();
     for (mtime, base, rel, flags, size) in fresh {
         let uid = state.uid_next;
@@ -1393,17 +1388,12 @@ fn file_field(s: &str) -> String {
     pct_encode(s, |_, c| c == '%' || c.is_whitespace() || c.is_control())
 }
 
-fn flags_field(flags: &Flags) -> String {
+fn flags_field(flags: &FlagSet) -> String {
     if flags.is_empty() {
         return "-".to_string();
     }
-    let parts: Vec<String> = flags
-        .iter()
-        .map(|f| match f {
-            Flag::Keyword(k) => field(k),
-            system => system.as_imap().to_string(),
-        })
-        .collect();
+    let parts: Vec<String> =
+        flags.system().map(|f| f.as_imap().to_string()).chain(flags.keywords().map(field)).collect();
     parts.join(",")
 }
 
@@ -1444,7 +1434,7 @@ fn parse_m(line: &str) -> Option<Entry> {
     let modseq = f.next()?.parse().ok()?;
     let size = f.next()?.parse().ok()?;
     let internal_date = DateTime::parse_from_rfc3339(f.next()?).ok()?.with_timezone(&Utc);
-    let flags = parse_flags(f.next()?)?;
+    let flags = FlagSet::from(&parse_flags(f.next()?)?);
     let base = pct_decode(f.next()?).filter(|b| !b.is_empty() && !b.contains(['/', ':']))?;
     Some(Entry { meta: MessageMeta { uid, flags, internal_date, size, modseq }, base, rel: String::new() })
 }
@@ -1785,7 +1775,7 @@ mod tests {
         // Rebuilt in arrival order, with the internal date from the file time and the flags from the name.
         assert_eq!(after.messages[0].internal_date, date);
         assert_eq!(&*s.read("alice", "INBOX", after.messages[0].uid).unwrap(), b"first\r\n");
-        assert_eq!(after.messages[1].flags, [Flag::Seen].into_iter().collect());
+        assert_eq!(after.messages[1].flags, [Flag::Seen].into_iter().collect::<FlagSet>());
         assert_eq!(after.messages[1].size, 8);
         assert!(tmp.path().join("alice/Maildir/mailroom-uidlist.corrupt").exists());
 
@@ -1912,14 +1902,20 @@ mod tests {
         for kws in [vec![], vec!["-"], vec!["a,b", "with space", "100%"], vec!["\\x", "-y", "ü"]] {
             let mut flags: Flags = kws.iter().map(|k| Flag::Keyword(k.to_string())).collect();
             flags.insert(Flag::Answered);
-            let text = flags_field(&flags);
+            let text = flags_field(&FlagSet::from(&flags));
             assert!(!text.contains(' '), "{text}");
             assert_eq!(parse_flags(&text), Some(flags));
         }
         assert_eq!(parse_flags("-"), Some(Flags::new()));
         assert_eq!(parse_flags("\\Bogus"), None);
         let entry = Entry {
-            meta: MessageMeta { uid: 3, flags: Flags::new(), internal_date: Utc::now(), size: 9, modseq: 4 },
+            meta: MessageMeta {
+                uid: 3,
+                flags: FlagSet::new(),
+                internal_date: Utc::now(),
+                size: 9,
+                modseq: 4,
+            },
             base: "odd name%,x".into(),
             rel: String::new(),
         };

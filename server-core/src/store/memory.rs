@@ -280,7 +280,7 @@ impl MailStore for MemoryStore {
             f.modseq += 1;
             let meta = MessageMeta {
                 uid,
-                flags: flags.clone(),
+                flags: FlagSet::from(flags),
                 internal_date: internal_date.unwrap_or_else(Utc::now),
                 size: data.len() as u64,
                 modseq: f.modseq,
@@ -316,7 +316,7 @@ impl MailStore for MemoryStore {
             let mut changed = Vec::new();
             for uid in uids {
                 if let Some((meta, _)) = f.messages.get_mut(uid) {
-                    let new = apply_flags(&meta.flags, op, flags);
+                    let new = meta.flags.apply(op, flags);
                     if new != meta.flags {
                         f.modseq += 1;
                         meta.flags = new;

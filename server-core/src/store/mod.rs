@@ -13,8 +13,11 @@
 //! The methods are synchronous: every operation is a short memory or file operation. Async callers run them on the
 //! blocking pool when the store is durable.
 
+mod flags;
 pub mod maildir;
 pub mod memory;
+
+pub use flags::FlagSet;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -78,8 +81,8 @@ pub type Flags = BTreeSet<Flag>;
 pub struct MessageMeta {
     /// Its UID in the folder.
     pub uid: Uid,
-    /// Its flags.
-    pub flags: Flags,
+    /// Its flags, compact and shared between copies (see [`FlagSet`]).
+    pub flags: FlagSet,
     /// When it arrived (IMAP INTERNALDATE).
     pub internal_date: DateTime<Utc>,
     /// Its exact size in octets, CRLF line ends counted (POP3 LIST, IMAP RFC822.SIZE).
@@ -295,7 +298,7 @@ pub trait MailStore: Send + Sync + 'static {
         let mut out = Vec::new();
         for meta in status.messages.iter().filter(|m| uids.contains(&m.uid)) {
             let data = self.read(user, from, meta.uid)?;
-            let new = self.append(user, to, &data, &meta.flags, Some(meta.internal_date))?;
+            let new = self.append(user, to, &data, &meta.flags.to_flags(), Some(meta.internal_date))?;
             out.push((meta.uid, new));
         }
         Ok(out)
@@ -443,15 +446,6 @@ pub fn validate_folder_name(name: &str) -> StoreResult<()> {
         }
     }
     Ok(())
-}
-
-/// Applies a STORE operation to a flag set.
-pub fn apply_flags(current: &Flags, op: FlagOp, flags: &Flags) -> Flags {
-    match op {
-        FlagOp::Set => flags.clone(),
-        FlagOp::Add => current.union(flags).cloned().collect(),
-        FlagOp::Remove => current.difference(flags).cloned().collect(),
-    }
 }
 
 #[cfg(test)]
