@@ -122,7 +122,7 @@ const SANDBOX_CHANNEL: usize = 64;
 const SANDBOX_STORE_CHANNEL: usize = 32;
 
 impl World {
-    /// Builds the world and starts its queue managers. Must be called inside a Tokio runtime.
+    /// Builds the world and starts its queue workers. Must be called inside a Tokio runtime.
     pub fn start(config: WorldConfig, persistence: Persistence) -> anyhow::Result<Arc<World>> {
         // Real clients on TCP ports expect real time; a sandbox's learner may skip ahead to the next retry.
         let clock = match persistence {
@@ -160,7 +160,7 @@ impl World {
             for u in users.names() {
                 store.ensure_user(u)?;
             }
-            let queue = Queue::new(
+            let (queue, worker) = Queue::new(
                 &hc.name,
                 &hc.fqdn(),
                 users.clone(),
@@ -177,7 +177,7 @@ impl World {
             if recovered > 0 {
                 tracing::info!(host = hc.name, recovered, "queue resumed from spool");
             }
-            tokio::spawn(queue.clone().run());
+            tokio::spawn(worker.run());
             let host = Arc::new(Host {
                 config: hc.clone(),
                 fqdn: hc.fqdn(),
@@ -372,7 +372,7 @@ impl World {
 }
 
 impl Drop for World {
-    /// A world nobody holds any more stops its queue managers and listeners (a discarded sandbox must not keep
+    /// A world nobody holds any more stops its queue workers and listeners (a discarded sandbox must not keep
     /// tasks alive).
     fn drop(&mut self) {
         self.shutdown();

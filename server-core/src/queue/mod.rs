@@ -1,40 +1,50 @@
 //! The queue: store-and-forward.
 //!
-//! When SMTP accepts a message it calls [`Queue::submit`] (the host's [`Submitter`]). Recipients of the host's own
-//! domain are delivered to their mailboxes at once (with `Return-Path:` added, RFC 5321 §4.4); the message is
-//! written durably to the [`spool`] for every other recipient, and only then does SMTP answer `250`. A manager task
-//! ([`Queue::run`]) then walks the spool: it looks each domain up in the routing table (our stand-in for DNS MX
-//! records), connects to the next hop through a pluggable [`Connector`] (TCP in the persistent world, in-memory
-//! streams inside a sandbox), and relays with the [`client`]. A temporary failure (refused, timeout, 4xx) defers the
-//! recipient on the timing profile's doubling backoff; a permanent one (5xx, no route) or outliving the queue
-//! lifetime returns the message to its sender as an RFC 3464 report ([`bounce`]). Nothing sent from `<>` ever
-//! bounces, and a message that has travelled through too many hosts is bounced as a loop.
+//! When SMTP accepts a message it calls [`Queue::submit`] (the host's [`Submitter`]), in its own blocking thread:
+//! the message is written durably to the [`spool`] if any recipient is not of the host's own domain, then the
+//! local recipients get their copies (with `Return-Path:` added, RFC 5321 §4.4), then the `Received` event is said,
+//! and only then does SMTP answer `250`. A failed spool write acknowledges nothing and delivers nothing.
+//!
+//! What is left to relay goes to the queue's [`Worker`], a task that owns the queue's state ([`state::QueueState`],
+//! where every decision is made without I/O, with the time passed in) and is fed commands on a channel: new
+//! messages, "retry now", "return to sender", a skip of the clock, stop, and the reports of the attempts it
+//! started. Its only time is the world's [`Clock`]. For each due message it starts an attempt as a task, at most 32
+//! at once and 8 per destination domain: the attempt looks each domain up in the routing table (our stand-in for
+//! DNS MX records), connects to the next hop through a pluggable [`Connector`] (TCP in the persistent world,
+//! in-memory streams inside a sandbox), relays with the [`client`] dialogue driven by `crate::net::relay`, and
+//! reports back. A temporary failure (refused, timeout, 4xx) defers the recipient on the timing profile's doubling
+//! backoff; a permanent one (5xx, no route) or outliving the queue lifetime returns the message to its sender as an
+//! RFC 3464 report ([`bounce`]). Nothing sent from `<>` ever bounces, and a message that has travelled through too
+//! many hosts is bounced as a loop. After each command the worker publishes a summary that the synchronous queries
+//! ([`Queue::snapshot`], [`Queue::settled`], ...) read.
 //!
 //! Every step is an [`EventKind`] on the world's bus, and every relay attempt's SMTP conversation is recorded.
 
 pub mod bounce;
 pub mod client;
 pub mod spool;
+pub mod state;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, watch};
 
 use crate::auth::Users;
 use crate::clock::Clock;
 use crate::config::{Route, Timing};
 use crate::event::{EventBus, EventKind};
 use crate::host::{Envelope, SubmitError, Submitter};
+use crate::net::BoxStream;
 use crate::store::{Flags, MailStore};
 use client::{RcptOutcome, RelayJob};
-use crate::net::BoxStream;
 use spool::{QueuedMessage, RcptState, RcptStatus, SpoolStore};
+use state::{Actions, Attempt, Persist, QueueState, RcptResult};
 
 /// How the relay client reaches a next hop.
 pub trait Connector: Send + Sync {
@@ -42,12 +52,6 @@ pub trait Connector: Send + Sync {
     fn connect(&self, route: &Route)
     -> Pin<Box<dyn Future<Output = std::io::Result<BoxStream>> + Send + '_>>;
 }
-
-/// Delivery attempts one queue runs at once.
-const MAX_ATTEMPTS: usize = 32;
-/// Attempts at once towards one next-hop domain (RFC 5321 §4.5.4.1 asks senders to limit parallel connections
-/// to one destination).
-const MAX_PER_DESTINATION: usize = 8;
 
 /// The routing table, shared by a world's queues (ports are filled in once listeners are bound).
 pub type Routes = Arc<RwLock<Vec<Route>>>;
@@ -71,8 +75,56 @@ pub struct QueueView {
     pub recipients: Vec<RcptState>,
 }
 
-/// One host's queue.
-pub struct Queue {
+/// What the worker is told.
+#[derive(Debug)]
+enum Command {
+    /// A message is in the spool and waits for relay (from [`Submitter::submit`]).
+    Queued(QueuedMessage),
+    /// What the spool held at start.
+    Recovered(Vec<QueuedMessage>),
+    /// Make every pending recipient due now.
+    RetryAll,
+    /// Make one message's pending recipients due now.
+    Retry(String),
+    /// Return one message to its sender now.
+    Return(String),
+    /// The clock was skipped: look again.
+    Wake,
+    /// An attempt ended (`None`: it could not run, its data was unreadable).
+    Finished { id: String, results: Option<Vec<RcptResult>> },
+    /// Start no more attempts; end once those in flight have reported.
+    Stop,
+}
+
+/// The worker's state as synchronous callers see it, republished after every command.
+#[derive(Debug, Default)]
+struct Summary {
+    views: Vec<QueueView>,
+    busy: HashSet<String>,
+    next_attempt: Option<DateTime<Utc>>,
+    next_expiry: Option<DateTime<Utc>>,
+}
+
+/// The way to the worker. It counts commands sent and not yet handled, so that [`Queue::settled`] is false until
+/// the worker has acted on the last one (a skip, a retry, a finished attempt).
+#[derive(Clone)]
+struct Mailbox {
+    tx: mpsc::UnboundedSender<Command>,
+    unhandled: Arc<AtomicUsize>,
+}
+
+impl Mailbox {
+    fn send(&self, cmd: Command) {
+        self.unhandled.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send(cmd).is_err() {
+            // The worker has stopped: nothing will handle it.
+            self.unhandled.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// What the handle, the worker and its attempts share: the host's mailboxes, spool and next hops.
+struct Ctx {
     host: String,
     fqdn: String,
     users: Users,
@@ -85,20 +137,33 @@ pub struct Queue {
     max_hops: usize,
     /// The world's clock: the queue's only source of time (a sandbox's can be skipped ahead).
     clock: Clock,
-    /// Pending messages by ID; the spool holds the durable copy.
-    entries: Mutex<BTreeMap<String, QueuedMessage>>,
-    /// IDs with an attempt in flight, so one message is never relayed twice at once.
-    busy: Mutex<HashSet<String>>,
-    /// Attempts in flight per next-hop domain.
-    inflight: Mutex<std::collections::HashMap<String, usize>>,
-    wake: Notify,
     counter: AtomicU32,
-    /// Set when the world shuts down: the manager loop ends.
-    stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// One host's queue, as its callers hold it: SMTP's [`Submitter`], and the queries and switches of the API and
+/// playground. The state lives in its [`Worker`].
+pub struct Queue {
+    ctx: Arc<Ctx>,
+    mailbox: Mailbox,
+    summary: watch::Receiver<Arc<Summary>>,
+}
+
+/// The task that owns one host's [`QueueState`]: it handles commands from the [`Queue`] handle, starts attempts as
+/// tasks that report back on the same channel, and performs what the state decides (events, reports, spool writes).
+pub struct Worker {
+    ctx: Arc<Ctx>,
+    state: QueueState,
+    rx: mpsc::UnboundedReceiver<Command>,
+    /// Weak, so that the worker ends once every handle is gone; attempts upgrade it to report back.
+    tx: mpsc::WeakUnboundedSender<Command>,
+    unhandled: Arc<AtomicUsize>,
+    summary: watch::Sender<Arc<Summary>>,
+    /// Told to stop: start nothing, end when the last attempt has reported.
+    stopping: bool,
 }
 
 impl Queue {
-    /// A queue for one host. Call [`Queue::recover`] then spawn [`Queue::run`].
+    /// A queue for one host and its worker. Call [`Queue::recover`], then spawn [`Worker::run`].
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         host: &str,
@@ -112,8 +177,9 @@ impl Queue {
         timing: Timing,
         max_hops: usize,
         clock: Clock,
-    ) -> Arc<Queue> {
-        Arc::new(Queue {
+    ) -> (Arc<Queue>, Worker) {
+        let state = QueueState::new(users.domain(), timing);
+        let ctx = Arc::new(Ctx {
             host: host.to_string(),
             fqdn: fqdn.to_string(),
             users,
@@ -125,29 +191,99 @@ impl Queue {
             timing,
             max_hops,
             clock,
-            entries: Mutex::new(BTreeMap::new()),
-            busy: Mutex::new(HashSet::new()),
-            inflight: Mutex::new(std::collections::HashMap::new()),
-            wake: Notify::new(),
             counter: AtomicU32::new(rand::random::<u16>() as u32),
-            stop: tokio::sync::watch::Sender::new(false),
-        })
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let unhandled = Arc::new(AtomicUsize::new(0));
+        let (summary, summary_rx) = watch::channel(Arc::new(Summary::default()));
+        let worker = Worker {
+            ctx: ctx.clone(),
+            state,
+            rx,
+            tx: tx.downgrade(),
+            unhandled: unhandled.clone(),
+            summary,
+            stopping: false,
+        };
+        (Arc::new(Queue { ctx, mailbox: Mailbox { tx, unhandled }, summary: summary_rx }), worker)
     }
 
+    /// Hands what the spool holds to the worker (after a restart, deferred mail resumes). Returns how many messages.
+    pub fn recover(&self) -> std::io::Result<usize> {
+        let loaded = self.ctx.spool.load()?;
+        let n = loaded.len();
+        self.mailbox.send(Command::Recovered(loaded));
+        Ok(n)
+    }
+
+    /// A copy of the pending queue, as the worker last published it.
+    pub fn snapshot(&self) -> Vec<QueueView> {
+        self.summary.borrow().views.clone()
+    }
+
+    /// Makes every deferred recipient due now ("retry now").
+    pub fn retry_now(&self) {
+        self.mailbox.send(Command::RetryAll);
+    }
+
+    /// Makes one message's pending recipients due now ("retry now" in the queue panel). False if it is not queued.
+    pub fn retry(&self, id: &str) -> bool {
+        if !self.summary.borrow().views.iter().any(|v| v.id == id) {
+            return false;
+        }
+        self.mailbox.send(Command::Retry(id.to_string()));
+        true
+    }
+
+    /// Gives up on one message now, as if it had expired: its pending recipients fail and the sender gets the
+    /// delivery status notification ("return to sender now" in the queue panel). False if it is not queued or an
+    /// attempt for it is running (try again in a moment).
+    pub fn return_to_sender(&self, id: &str) -> bool {
+        {
+            let s = self.summary.borrow();
+            if s.busy.contains(id) || !s.views.iter().any(|v| v.id == id) {
+                return false;
+            }
+        }
+        self.mailbox.send(Command::Return(id.to_string()));
+        true
+    }
+
+    /// Stops the worker (attempts in flight finish and are recorded; the spool keeps what is pending).
+    pub fn stop(&self) {
+        self.mailbox.send(Command::Stop);
+    }
+
+    /// Whether the worker has handled every command sent to it, nothing is due now and no attempt is running: the
+    /// queue waits for its clock.
+    pub fn settled(&self) -> bool {
+        if self.mailbox.unhandled.load(Ordering::SeqCst) > 0 {
+            return false;
+        }
+        let now = self.ctx.clock.now();
+        let s = self.summary.borrow();
+        s.busy.is_empty() && s.views.iter().flat_map(|v| &v.recipients).all(|r| r.next_attempt > now)
+    }
+
+    /// The earliest next attempt of any pending recipient ("skip to the next retry").
+    pub fn next_attempt(&self) -> Option<DateTime<Utc>> {
+        self.summary.borrow().next_attempt
+    }
+
+    /// When the oldest pending message outlives the queue lifetime ("skip to expiry").
+    pub fn next_expiry(&self) -> Option<DateTime<Utc>> {
+        self.summary.borrow().next_expiry
+    }
+
+    /// Makes the worker look at the queue again (after the clock was skipped ahead).
+    pub fn wake(&self) {
+        self.mailbox.send(Command::Wake);
+    }
+}
+
+impl Ctx {
     fn emit(&self, kind: EventKind) {
         self.events.emit(&self.host, kind);
-    }
-
-    /// Reloads what the spool holds (after a restart, deferred mail resumes). Returns how many messages.
-    pub fn recover(&self) -> std::io::Result<usize> {
-        let loaded = self.spool.load()?;
-        let n = loaded.len();
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        for m in loaded {
-            entries.insert(m.id.clone(), m);
-        }
-        self.wake.notify_one();
-        Ok(n)
     }
 
     fn next_id(&self) -> String {
@@ -190,516 +326,20 @@ impl Queue {
         }
     }
 
-    /// A copy of the pending queue.
-    pub fn snapshot(&self) -> Vec<QueueView> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .values()
-            .map(|m| QueueView {
-                host: self.host.clone(),
-                id: m.id.clone(),
-                from: m.envelope.mail_from.clone(),
-                received_at: m.received_at,
-                size: m.size,
-                expires_at: m.received_at
-                    + chrono::Duration::from_std(self.timing.lifetime).unwrap_or_default(),
-                recipients: m
-                    .recipients
-                    .iter()
-                    .filter(|r| r.status == RcptStatus::Pending)
-                    .cloned()
-                    .collect(),
-            })
-            .collect()
-    }
-
-    /// Makes every deferred recipient due now ("retry now").
-    pub fn retry_now(&self) {
-        let now = self.clock.now();
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        for m in entries.values_mut() {
-            for r in &mut m.recipients {
-                if r.status == RcptStatus::Pending {
-                    r.next_attempt = now;
-                }
-            }
-        }
-        drop(entries);
-        self.wake.notify_one();
-    }
-
-    /// Makes one message's pending recipients due now ("retry now" in the queue panel). False if it is not queued.
-    pub fn retry(&self, id: &str) -> bool {
-        let now = self.clock.now();
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(m) = entries.get_mut(id) else { return false };
-        for r in m.recipients.iter_mut().filter(|r| r.status == RcptStatus::Pending) {
-            r.next_attempt = now;
-        }
-        drop(entries);
-        self.wake.notify_one();
-        true
-    }
-
-    /// Gives up on one message now, as if it had expired: its pending recipients fail and the sender gets the
-    /// delivery status notification ("return to sender now" in the queue panel). False if it is not queued or an
-    /// attempt for it is running (try again in a moment).
-    pub fn return_to_sender(&self, id: &str) -> bool {
-        if self.busy.lock().unwrap_or_else(|e| e.into_inner()).contains(id) {
-            return false;
-        }
-        let Some(mut meta) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned() else {
-            return false;
-        };
-        let data = match self.spool.data(id) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(id, error = %e, "spooled message data unreadable");
-                return false;
-            }
-        };
-        let mut failed = Vec::new();
-        for r in meta.recipients.iter_mut().filter(|r| r.status == RcptStatus::Pending) {
-            r.status = RcptStatus::Failed;
-            self.emit(EventKind::Expired { id: id.to_string(), rcpt: r.rcpt.clone() });
-            failed.push(bounce::Failed {
-                rcpt: r.rcpt.clone(),
-                status: "4.4.7".into(),
-                diagnostic: format!(
-                    "returned to the sender before its expiry, on request; last error: {}",
-                    r.last_error.clone().unwrap_or_else(|| "none".into())
-                ),
-                remote_mta: None,
-            });
-        }
-        if !failed.is_empty() {
-            self.bounce(&meta, &data, &failed, true);
-        }
-        self.persist(meta);
-        true
-    }
-
-    /// Stops the manager loop (attempts in flight finish; the spool keeps what is pending).
-    pub fn stop(&self) {
-        self.stop.send_replace(true);
-        self.wake.notify_one();
-    }
-
-    /// IDs of messages with a recipient due by the clock and no attempt in flight, and the earliest later
-    /// attempt (when the manager should look again).
-    fn due(&self) -> (Vec<String>, Option<DateTime<Utc>>) {
-        let now = self.clock.now();
-        let mut next: Option<DateTime<Utc>> = None;
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-        let due = entries
-            .values()
-            .filter(|m| !busy.contains(&m.id))
-            .filter(|m| {
-                let pending = m.recipients.iter().filter(|r| r.status == RcptStatus::Pending);
-                match pending.map(|r| r.next_attempt).min() {
-                    Some(t) if t <= now => true,
-                    Some(t) => {
-                        next = Some(next.map_or(t, |n| n.min(t)));
-                        false
-                    }
-                    None => false,
-                }
-            })
-            .map(|m| m.id.clone())
-            .collect();
-        (due, next)
-    }
-
-    /// The domains a message's pending recipients are in (its next hops, local ones included).
-    fn destinations(&self, id: &str) -> Vec<String> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let mut d: Vec<String> = entries
-            .get(id)
-            .map(|m| {
-                m.recipients
-                    .iter()
-                    .filter(|r| r.status == RcptStatus::Pending)
-                    .map(|r| r.rcpt.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default())
-                    .collect()
-            })
-            .unwrap_or_default();
-        d.sort();
-        d.dedup();
-        d
-    }
-
-    /// Whether nothing is due now and no attempt is running: the queue waits for its clock.
-    pub fn settled(&self) -> bool {
-        self.busy.lock().unwrap_or_else(|e| e.into_inner()).is_empty() && self.due().0.is_empty()
-    }
-
-    /// The earliest next attempt of any pending recipient ("skip to the next retry").
-    pub fn next_attempt(&self) -> Option<DateTime<Utc>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .values()
-            .flat_map(|m| m.recipients.iter().filter(|r| r.status == RcptStatus::Pending))
-            .map(|r| r.next_attempt)
-            .min()
-    }
-
-    /// When the oldest pending message outlives the queue lifetime ("skip to expiry").
-    pub fn next_expiry(&self) -> Option<DateTime<Utc>> {
-        let lifetime = chrono::Duration::from_std(self.timing.lifetime).unwrap_or_default();
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.values().map(|m| m.received_at + lifetime).min()
-    }
-
-    /// Makes the manager look at the queue again (after the clock was skipped ahead).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Runs one attempt for every message due now, one after the other, and returns how many there were. The
-    /// manager loop runs attempts concurrently instead; tests drive the queue with this and a manual clock.
-    pub async fn run_due(&self) -> usize {
-        let (due, _) = self.due();
-        for id in &due {
-            self.attempt(id).await;
-        }
-        due.len()
-    }
-
-    /// The manager loop: runs due deliveries, sleeps until the next one is due or something new arrives.
-    pub async fn run(self: Arc<Self>) {
-        let stop = self.stop.subscribe();
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            let (due, next) = self.due();
-            for id in due {
-                // Bounded: hundreds of messages for a host that comes back must not open hundreds of connections
-                // (and file descriptors) at once. A finished attempt wakes the loop for the rest.
-                if self.busy.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_ATTEMPTS {
-                    break;
-                }
-                let domains = self.destinations(&id);
-                {
-                    let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-                    if domains.iter().any(|d| inflight.get(d).is_some_and(|n| *n >= MAX_PER_DESTINATION)) {
-                        continue;
-                    }
-                    for d in &domains {
-                        *inflight.entry(d.clone()).or_default() += 1;
-                    }
-                }
-                self.busy.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone());
-                let q = self.clone();
-                tokio::spawn(async move {
-                    q.attempt(&id).await;
-                    q.busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                    let mut inflight = q.inflight.lock().unwrap_or_else(|e| e.into_inner());
-                    for d in &domains {
-                        if let Some(n) = inflight.get_mut(d) {
-                            *n -= 1;
-                            if *n == 0 {
-                                inflight.remove(d);
-                            }
-                        }
-                    }
-                    drop(inflight);
-                    q.wake.notify_one();
-                });
-            }
-            // Clock time and real time run at the same rate between skips, and a skip wakes us.
-            let sleep = next.map(|t| self.clock.until(t)).unwrap_or(std::time::Duration::from_secs(3600));
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(sleep) => {}
-            }
-        }
-    }
-
     fn route(&self, domain: &str) -> Option<Route> {
         let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
         routes.iter().find(|r| r.domain.eq_ignore_ascii_case(domain)).cloned()
     }
 
-    /// One delivery attempt for the due recipients of one message.
-    async fn attempt(&self, id: &str) {
-        let Some(mut meta) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned() else {
-            return;
-        };
-        let data = match self.spool.data(id) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(id, error = %e, "spooled message data unreadable");
-                return;
-            }
-        };
-        let now = self.clock.now();
-        let lifetime = chrono::Duration::from_std(self.timing.lifetime).unwrap_or_default();
-        let expired = now >= meta.received_at + lifetime;
-        let mut failed: Vec<bounce::Failed> = Vec::new();
-        let mut expired_any = false;
-
-        // Group due recipients by domain: one connection per next hop.
-        let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for r in meta.recipients.iter().filter(|r| r.status == RcptStatus::Pending && r.next_attempt <= now) {
-            let domain = r.rcpt.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
-            by_domain.entry(domain).or_default().push(r.rcpt.clone());
-        }
-        let mut results: Vec<(String, RcptOutcome, Option<String>)> = Vec::new();
-        for (domain, rcpts) in by_domain {
-            if self.local_part(&rcpts[0]).is_some() {
-                // Local recipients left in the spool (e.g. the mailbox was briefly unavailable).
-                for rcpt in rcpts {
-                    let o = match self.deliver_local(id, &meta.envelope, &rcpt, &data) {
-                        Ok(mb) => RcptOutcome::Delivered(mb),
-                        Err(e) if e.starts_with('4') => RcptOutcome::Temporary(e),
-                        Err(e) => RcptOutcome::Permanent(e),
-                    };
-                    results.push((rcpt, o, None));
-                }
-                continue;
-            }
-            let route = self.route(&domain);
-            for rcpt in &rcpts {
-                self.emit(EventKind::Routed {
-                    id: id.to_string(),
-                    rcpt: rcpt.clone(),
-                    domain: domain.clone(),
-                    mx: route.as_ref().map(|r| r.mx.clone()),
-                    addr: route.as_ref().map(|r| r.addr.clone()),
-                });
-            }
-            let Some(route) = route else {
-                for rcpt in rcpts {
-                    let o = RcptOutcome::Permanent(format!(
-                        "550 5.1.2 no route to domain {domain} (no MX record in the routing table)"
-                    ));
-                    results.push((rcpt, o, None));
-                }
-                continue;
-            };
-            self.emit(EventKind::Connecting {
-                id: id.to_string(),
-                mx: route.mx.clone(),
-                addr: route.addr.clone(),
-            });
-            let connect =
-                tokio::time::timeout(self.timing.relay_timeout, self.connector.connect(&route)).await;
-            let stream = match connect {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    for rcpt in rcpts {
-                        let o = RcptOutcome::Temporary(format!(
-                            "4.4.1 connect to {} ({}) failed: {e}",
-                            route.mx, route.addr
-                        ));
-                        results.push((rcpt, o, Some(route.mx.clone())));
-                    }
-                    continue;
-                }
-                Err(_) => {
-                    for rcpt in rcpts {
-                        let o = RcptOutcome::Temporary(format!("4.4.1 connect to {} timed out", route.mx));
-                        results.push((rcpt, o, Some(route.mx.clone())));
-                    }
-                    continue;
-                }
-            };
-            let job = RelayJob {
-                helo: &self.fqdn,
-                mx: &route.mx,
-                mail_from: &meta.envelope.mail_from,
-                rcpts: &rcpts,
-                data: &data,
-                smtputf8: meta.envelope.smtputf8,
-            };
-            let report = crate::net::relay(stream, job, self.timing.relay_timeout).await;
-            if let Some(tls) = &report.tls {
-                self.emit(EventKind::RelayTls {
-                    id: id.to_string(),
-                    mx: route.mx.clone(),
-                    version: tls.version.clone(),
-                    cipher: tls.cipher.clone(),
-                });
-            }
-            self.emit(EventKind::RelayTranscript {
-                id: id.to_string(),
-                mx: route.mx.clone(),
-                lines: report.transcript,
-            });
-            for (rcpt, o) in report.outcomes {
-                results.push((rcpt, o, Some(route.mx.clone())));
-            }
-        }
-
-        for (rcpt, outcome, mx) in results {
-            let Some(state) = meta.recipients.iter_mut().find(|r| r.rcpt == rcpt) else { continue };
-            state.attempts += 1;
-            match outcome {
-                RcptOutcome::Delivered(reply) => {
-                    state.status = RcptStatus::Delivered;
-                    if mx.is_some() {
-                        self.emit(EventKind::Delivered {
-                            id: id.to_string(),
-                            rcpt: rcpt.clone(),
-                            mailbox: None,
-                            mx: mx.clone(),
-                            reply: Some(reply),
-                        });
-                    }
-                }
-                RcptOutcome::Temporary(reason) if !expired => {
-                    let delay =
-                        chrono::Duration::from_std(self.timing.backoff(state.attempts)).unwrap_or_default();
-                    state.next_attempt = self.clock.now() + delay;
-                    state.last_error = Some(reason.clone());
-                    self.emit(EventKind::Deferred {
-                        id: id.to_string(),
-                        rcpt: rcpt.clone(),
-                        reason,
-                        attempt: state.attempts,
-                        next_attempt: state.next_attempt,
-                    });
-                }
-                RcptOutcome::Temporary(reason) => {
-                    state.status = RcptStatus::Failed;
-                    state.last_error = Some(reason.clone());
-                    expired_any = true;
-                    self.emit(EventKind::Expired { id: id.to_string(), rcpt: rcpt.clone() });
-                    failed.push(bounce::Failed {
-                        rcpt: rcpt.clone(),
-                        status: "4.4.7".into(),
-                        diagnostic: format!("delivery time expired; last error: {reason}"),
-                        remote_mta: mx,
-                    });
-                }
-                RcptOutcome::Permanent(reason) => {
-                    state.status = RcptStatus::Failed;
-                    state.last_error = Some(reason.clone());
-                    failed.push(bounce::Failed {
-                        rcpt: rcpt.clone(),
-                        status: bounce::status_of(&reason, true),
-                        diagnostic: reason,
-                        remote_mta: mx,
-                    });
-                }
-            }
-        }
-        // A recipient can also outlive the lifetime without being due (a long backoff): expire it now.
-        if expired {
-            for state in meta.recipients.iter_mut().filter(|r| r.status == RcptStatus::Pending) {
-                state.status = RcptStatus::Failed;
-                expired_any = true;
-                self.emit(EventKind::Expired { id: id.to_string(), rcpt: state.rcpt.clone() });
-                failed.push(bounce::Failed {
-                    rcpt: state.rcpt.clone(),
-                    status: "4.4.7".into(),
-                    diagnostic: format!(
-                        "delivery time expired; last error: {}",
-                        state.last_error.clone().unwrap_or_default()
-                    ),
-                    remote_mta: None,
-                });
-            }
-        }
-        if !failed.is_empty() {
-            self.bounce(&meta, &data, &failed, expired_any);
-        }
-        self.persist(meta);
-    }
-
-    /// Writes the new state, or removes the message once every recipient is final.
-    fn persist(&self, meta: QueuedMessage) {
-        let done = meta.recipients.iter().all(|r| r.status != RcptStatus::Pending);
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if done {
-            entries.remove(&meta.id);
-            drop(entries);
-            if let Err(e) = self.spool.remove(&meta.id) {
-                tracing::error!(id = meta.id, error = %e, "could not remove delivered message from the spool");
-            }
-        } else {
-            entries.insert(meta.id.clone(), meta.clone());
-            drop(entries);
-            if let Err(e) = self.spool.update(&meta) {
-                tracing::error!(id = meta.id, error = %e, "could not update spool entry");
-            }
-        }
-    }
-
-    /// Returns failed recipients to the sender as one DSN; never for the null sender.
-    fn bounce(&self, meta: &QueuedMessage, data: &[u8], failed: &[bounce::Failed], expired: bool) {
-        let sender = meta.envelope.mail_from.clone();
-        if sender.is_empty() {
-            for f in failed {
-                self.emit(EventKind::Bounced {
-                    id: meta.id.clone(),
-                    rcpt: f.rcpt.clone(),
-                    reason: format!("{} (sent from <>: no report, to avoid loops)", f.diagnostic),
-                    dsn_to: None,
-                });
-            }
-            return;
-        }
-        for f in failed {
-            self.emit(EventKind::Bounced {
-                id: meta.id.clone(),
-                rcpt: f.rcpt.clone(),
-                reason: f.diagnostic.clone(),
-                dsn_to: Some(sender.clone()),
-            });
-        }
-        let dsn = bounce::build(&bounce::Report {
-            reporting_mta: &self.fqdn,
-            queue_id: &meta.id,
-            to: &sender,
-            arrival: meta.received_at,
-            failed,
-            original: data,
-            expired,
-            now: self.clock.now(),
-        });
-        let env = Envelope {
-            mail_from: String::new(),
-            // A sender with a UTF-8 address gets its report over SMTPUTF8 too.
-            smtputf8: !sender.is_ascii(),
-            rcpt_to: vec![sender],
-            helo: self.fqdn.clone(),
-            peer: "localhost (bounce)".into(),
-            auth_user: None,
-        };
-        let mut msg = format!(
-            "Received: by {} (Mailroom) id {}; {}\r\n",
-            self.fqdn,
-            meta.id,
-            self.clock.now().to_rfc2822()
-        )
-        .into_bytes();
-        msg.extend_from_slice(&dsn);
-        if let Err(e) = self.submit(self.next_id(), env, msg) {
-            tracing::error!(id = meta.id, error = %e, "could not queue bounce");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests;
-
-/// Counts `Received:` header fields in a message's header block.
-fn count_received(msg: &[u8]) -> usize {
-    bounce::header_block(msg)
-        .split(|b| *b == b'\n')
-        .filter(|l| l.len() >= 9 && l[..9].eq_ignore_ascii_case(b"received:"))
-        .count()
-}
-
-impl Submitter for Queue {
-    fn new_id(&self) -> String {
-        self.next_id()
-    }
-
-    fn submit(&self, id: String, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError> {
+    /// Accepts a complete message: spools it if it has a recipient to relay, delivers the local copies, says
+    /// `Received` once it is durable. Returns its ID and the messages the worker must now hold (this one if
+    /// something is left to relay or retry, and any report it caused that must be relayed).
+    fn accept(
+        &self,
+        id: String,
+        envelope: Envelope,
+        message: Vec<u8>,
+    ) -> Result<(String, Vec<QueuedMessage>), SubmitError> {
         // IDs name spool files: never trust one blindly.
         let id = if !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             id
@@ -728,21 +368,12 @@ impl Submitter for Queue {
             size: message.len(),
             recipients: Vec::new(),
         };
+        let mut hold = Vec::new();
 
-        if count_received(&message) > self.max_hops {
+        if let Some(failed) = state::loop_failures(&message, &envelope.rcpt_to, self.max_hops) {
             self.emit(received);
-            let failed: Vec<bounce::Failed> = envelope
-                .rcpt_to
-                .iter()
-                .map(|rcpt| bounce::Failed {
-                    rcpt: rcpt.clone(),
-                    status: "5.4.6".into(),
-                    diagnostic: format!("554 5.4.6 mail loop: more than {} Received: headers", self.max_hops),
-                    remote_mta: None,
-                })
-                .collect();
-            self.bounce(&meta, &message, &failed, false);
-            return Ok(id);
+            hold.extend(self.bounce(&meta, &message, failed, false));
+            return Ok((id, hold));
         }
 
         let (local, remote): (Vec<String>, Vec<String>) =
@@ -776,10 +407,10 @@ impl Submitter for Queue {
         }
         meta.recipients = kept_local.into_iter().chain(remote.iter().map(pending)).collect();
         if !failed.is_empty() {
-            self.bounce(&meta, &message, &failed, false);
+            hold.extend(self.bounce(&meta, &message, failed, false));
         }
         if meta.recipients.is_empty() {
-            return Ok(id);
+            return Ok((id, hold));
         }
         let written = if spooled_first { self.spool.update(&meta) } else { self.spool.put(&meta, &message) };
         if let Err(e) = written {
@@ -796,8 +427,330 @@ impl Submitter for Queue {
         for r in &meta.recipients {
             self.emit(EventKind::Queued { id: id.clone(), rcpt: r.rcpt.clone() });
         }
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), meta);
-        self.wake.notify_one();
+        hold.push(meta);
+        Ok((id, hold))
+    }
+
+    /// Returns `failed` recipients of `meta` to its sender (see [`state::return_failed`]); the messages to hold if the
+    /// report itself must be relayed.
+    fn bounce(
+        &self,
+        meta: &QueuedMessage,
+        data: &[u8],
+        failed: Vec<bounce::Failed>,
+        expired: bool,
+    ) -> Vec<QueuedMessage> {
+        let (events, report) = state::return_failed(meta, failed, expired);
+        for e in events {
+            self.emit(e);
+        }
+        report.map(|r| self.report(&r, data)).unwrap_or_default()
+    }
+
+    /// Builds and submits the report a [`state::Bounce`] asks for; the messages to hold.
+    fn report(&self, b: &state::Bounce, data: &[u8]) -> Vec<QueuedMessage> {
+        let sender = b.meta.envelope.mail_from.clone();
+        let now = self.clock.now();
+        let dsn = bounce::build(&bounce::Report {
+            reporting_mta: &self.fqdn,
+            queue_id: &b.meta.id,
+            to: &sender,
+            arrival: b.meta.received_at,
+            failed: &b.failed,
+            original: data,
+            expired: b.expired,
+            now,
+        });
+        let env = Envelope {
+            mail_from: String::new(),
+            // A sender with a UTF-8 address gets its report over SMTPUTF8 too.
+            smtputf8: !sender.is_ascii(),
+            rcpt_to: vec![sender],
+            helo: self.fqdn.clone(),
+            peer: "localhost (bounce)".into(),
+            auth_user: None,
+        };
+        let mut msg =
+            format!("Received: by {} (Mailroom) id {}; {}\r\n", self.fqdn, b.meta.id, now.to_rfc2822())
+                .into_bytes();
+        msg.extend_from_slice(&dsn);
+        match self.accept(self.next_id(), env, msg) {
+            Ok((_, hold)) => hold,
+            Err(e) => {
+                tracing::error!(id = b.meta.id, error = %e, "could not queue bounce");
+                Vec::new()
+            }
+        }
+    }
+
+    /// One delivery attempt: local recipients to their mailboxes, the others to their next hops, one connection
+    /// per domain. `None` if the message's data is unreadable.
+    async fn attempt(&self, a: Attempt) -> Option<Vec<RcptResult>> {
+        let id = a.meta.id.as_str();
+        let data = match self.spool.data(id) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(id, error = %e, "spooled message data unreadable");
+                return None;
+            }
+        };
+        let mut results = Vec::new();
+        let result = |rcpt: String, outcome, mx: Option<&Route>| RcptResult {
+            rcpt,
+            outcome,
+            mx: mx.map(|r| r.mx.clone()),
+        };
+        // Local recipients left in the spool (e.g. the mailbox was briefly unavailable).
+        for rcpt in a.local {
+            let o = match self.deliver_local(id, &a.meta.envelope, &rcpt, &data) {
+                Ok(mb) => RcptOutcome::Delivered(mb),
+                Err(e) if e.starts_with('4') => RcptOutcome::Temporary(e),
+                Err(e) => RcptOutcome::Permanent(e),
+            };
+            results.push(result(rcpt, o, None));
+        }
+        for (domain, rcpts) in a.remote {
+            let route = self.route(&domain);
+            for rcpt in &rcpts {
+                self.emit(EventKind::Routed {
+                    id: id.to_string(),
+                    rcpt: rcpt.clone(),
+                    domain: domain.clone(),
+                    mx: route.as_ref().map(|r| r.mx.clone()),
+                    addr: route.as_ref().map(|r| r.addr.clone()),
+                });
+            }
+            let Some(route) = route else {
+                for rcpt in rcpts {
+                    let o = RcptOutcome::Permanent(format!(
+                        "550 5.1.2 no route to domain {domain} (no MX record in the routing table)"
+                    ));
+                    results.push(result(rcpt, o, None));
+                }
+                continue;
+            };
+            self.emit(EventKind::Connecting {
+                id: id.to_string(),
+                mx: route.mx.clone(),
+                addr: route.addr.clone(),
+            });
+            let connect =
+                tokio::time::timeout(self.timing.relay_timeout, self.connector.connect(&route)).await;
+            let stream = match connect {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    for rcpt in rcpts {
+                        let o = RcptOutcome::Temporary(format!(
+                            "4.4.1 connect to {} ({}) failed: {e}",
+                            route.mx, route.addr
+                        ));
+                        results.push(result(rcpt, o, Some(&route)));
+                    }
+                    continue;
+                }
+                Err(_) => {
+                    for rcpt in rcpts {
+                        let o = RcptOutcome::Temporary(format!("4.4.1 connect to {} timed out", route.mx));
+                        results.push(result(rcpt, o, Some(&route)));
+                    }
+                    continue;
+                }
+            };
+            let job = RelayJob {
+                helo: &self.fqdn,
+                mx: &route.mx,
+                mail_from: &a.meta.envelope.mail_from,
+                rcpts: &rcpts,
+                data: &data,
+                smtputf8: a.meta.envelope.smtputf8,
+            };
+            let report = crate::net::relay(stream, job, self.timing.relay_timeout).await;
+            if let Some(tls) = &report.tls {
+                self.emit(EventKind::RelayTls {
+                    id: id.to_string(),
+                    mx: route.mx.clone(),
+                    version: tls.version.clone(),
+                    cipher: tls.cipher.clone(),
+                });
+            }
+            self.emit(EventKind::RelayTranscript {
+                id: id.to_string(),
+                mx: route.mx.clone(),
+                lines: report.transcript,
+            });
+            for (rcpt, o) in report.outcomes {
+                results.push(result(rcpt, o, Some(&route)));
+            }
+        }
+        Some(results)
+    }
+}
+
+impl Worker {
+    /// Handles one command (starts nothing).
+    fn handle(&mut self, cmd: Command) {
+        let now = self.ctx.clock.now();
+        match cmd {
+            Command::Queued(meta) => self.state.insert(meta),
+            Command::Recovered(loaded) => loaded.into_iter().for_each(|m| self.state.insert(m)),
+            Command::RetryAll => self.state.retry_all(now),
+            Command::Retry(id) => {
+                self.state.retry(&id, now);
+            }
+            Command::Return(id) => {
+                if let Some(actions) = self.state.return_to_sender(&id) {
+                    self.perform(actions);
+                }
+            }
+            Command::Wake => {}
+            Command::Finished { id, results: None } => self.state.abandon(&id),
+            Command::Finished { id, results: Some(results) } => {
+                if let Some(actions) = self.state.finish(&id, results, now) {
+                    self.perform(actions);
+                }
+            }
+            Command::Stop => self.stopping = true,
+        }
+    }
+
+    /// Does what the state decided: events, then the report, then the spool write.
+    fn perform(&mut self, actions: Actions) {
+        for e in actions.events {
+            self.ctx.emit(e);
+        }
+        if let Some(b) = &actions.bounce {
+            // Read before the spool entry may be removed below.
+            match self.ctx.spool.data(&b.meta.id) {
+                Ok(data) => {
+                    for m in self.ctx.report(b, &data) {
+                        self.state.insert(m);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(id = b.meta.id, error = %e, "spooled message data unreadable: no report")
+                }
+            }
+        }
+        match actions.persist {
+            Persist::Remove(id) => {
+                if let Err(e) = self.ctx.spool.remove(&id) {
+                    tracing::error!(id, error = %e, "could not remove delivered message from the spool");
+                }
+            }
+            Persist::Update(meta) => {
+                if let Err(e) = self.ctx.spool.update(&meta) {
+                    tracing::error!(id = meta.id, error = %e, "could not update spool entry");
+                }
+            }
+        }
+    }
+
+    /// Starts every attempt the state allows now, each a task that reports back with [`Command::Finished`].
+    /// Returns how many.
+    fn start_due(&mut self) -> usize {
+        if self.stopping {
+            return 0;
+        }
+        // Every handle is gone: nobody is left to hear of the results.
+        let Some(tx) = self.tx.upgrade() else { return 0 };
+        let mailbox = Mailbox { tx, unhandled: self.unhandled.clone() };
+        let attempts = self.state.start_due(self.ctx.clock.now());
+        let n = attempts.len();
+        for a in attempts {
+            let (ctx, mailbox) = (self.ctx.clone(), mailbox.clone());
+            tokio::spawn(async move {
+                let id = a.meta.id.clone();
+                let results = ctx.attempt(a).await;
+                mailbox.send(Command::Finished { id, results });
+            });
+        }
+        n
+    }
+
+    /// Publishes the state for synchronous readers, then counts `handled` commands as done (in that order, so
+    /// that [`Queue::settled`] never sees "all handled" with an old summary).
+    fn publish(&self, handled: usize) {
+        self.summary.send_replace(Arc::new(Summary {
+            views: self.state.views(&self.ctx.host),
+            busy: self.state.busy_ids().cloned().collect(),
+            next_attempt: self.state.next_attempt(),
+            next_expiry: self.state.next_expiry(),
+        }));
+        self.unhandled.fetch_sub(handled, Ordering::SeqCst);
+    }
+
+    /// The worker loop: handles commands, starts what is due, sleeps until the next attempt is due or a command
+    /// arrives. Ends on [`Queue::stop`] (once the attempts in flight have reported) or when every handle is gone.
+    pub async fn run(mut self) {
+        self.start_due();
+        self.publish(0);
+        loop {
+            if self.stopping && !self.state.attempting() {
+                return;
+            }
+            let now = self.ctx.clock.now();
+            // Clock time and real time run at the same rate between skips, and a skip sends a command.
+            let sleep = self
+                .state
+                .wake_at(now)
+                .map_or(std::time::Duration::from_secs(3600), |t| self.ctx.clock.until(t));
+            let handled = tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => {
+                        self.handle(cmd);
+                        1
+                    }
+                    None => return,
+                },
+                _ = tokio::time::sleep(sleep) => 0,
+            };
+            self.start_due();
+            self.publish(handled);
+        }
+    }
+
+    /// Handles the commands sent so far and publishes the result, starting nothing (tests drive the queue with
+    /// this and [`Worker::run_due`] instead of [`Worker::run`]).
+    pub fn drain(&mut self) {
+        let mut handled = 0;
+        while let Ok(cmd) = self.rx.try_recv() {
+            self.handle(cmd);
+            handled += 1;
+        }
+        self.publish(handled);
+    }
+
+    /// Handles the commands sent so far, runs one attempt for every message due now and waits until they have all
+    /// reported; returns how many there were. Tests drive the queue with this and a manual clock.
+    pub async fn run_due(&mut self) -> usize {
+        self.drain();
+        let n = self.start_due();
+        while self.state.attempting() {
+            // An attempt task holds a sender until it has reported.
+            let Some(cmd) = self.rx.recv().await else { break };
+            self.handle(cmd);
+            self.publish(1);
+        }
+        self.drain();
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+impl Submitter for Queue {
+    fn new_id(&self) -> String {
+        self.ctx.next_id()
+    }
+
+    fn submit(&self, id: String, envelope: Envelope, message: Vec<u8>) -> Result<String, SubmitError> {
+        // The spool write and local deliveries happen here, in the caller's thread (SMTP calls from a blocking
+        // thread), so submissions fsync side by side; the worker only hears of what is left to relay.
+        let (id, hold) = self.ctx.accept(id, envelope, message)?;
+        for meta in hold {
+            self.mailbox.send(Command::Queued(meta));
+        }
         Ok(id)
     }
 }

@@ -76,6 +76,8 @@ fn t0() -> DateTime<Utc> {
 /// mx1's queue over `spool`, with the playground timing and a manual clock at [`t0`].
 struct Fixture {
     queue: Arc<Queue>,
+    /// Driven by the test ([`Worker::run_due`], [`Worker::drain`]), not spawned, unless a test takes it.
+    worker: Worker,
     store: Arc<MemoryStore>,
     clock: Clock,
     events: EventBus,
@@ -95,7 +97,7 @@ fn fixture_with(spool: Arc<dyn SpoolStore>, connector: Arc<dyn Connector>) -> Fi
     }
     let clock = Clock::manual(t0());
     let events = EventBus::default().with_clock(clock.clone());
-    let queue = Queue::new(
+    let (queue, worker) = Queue::new(
         &hc.name,
         &hc.fqdn(),
         users,
@@ -108,10 +110,11 @@ fn fixture_with(spool: Arc<dyn SpoolStore>, connector: Arc<dyn Connector>) -> Fi
         cfg.limits.max_hops,
         clock.clone(),
     );
-    Fixture { queue, store, clock, events }
+    Fixture { queue, worker, store, clock, events }
 }
 
-fn envelope(from: &str, to: &[&str]) -> Envelope {
+/// An envelope from the laptop (the state tests use it too).
+pub(super) fn envelope(from: &str, to: &[&str]) -> Envelope {
     Envelope {
         mail_from: from.into(),
         rcpt_to: to.iter().map(|s| s.to_string()).collect(),
@@ -130,8 +133,14 @@ impl Fixture {
         st.messages.iter().map(|m| self.store.read(user, "INBOX", m.uid).unwrap().to_vec()).collect()
     }
 
-    fn pending(&self) -> Vec<RcptState> {
-        self.queue.snapshot().into_iter().flat_map(|q| q.recipients).collect()
+    /// The queue once the worker has handled what it was sent.
+    fn snapshot(&mut self) -> Vec<QueueView> {
+        self.worker.drain();
+        self.queue.snapshot()
+    }
+
+    fn pending(&mut self) -> Vec<RcptState> {
+        self.snapshot().into_iter().flat_map(|q| q.recipients).collect()
     }
 
     fn advance_ms(&self, ms: u64) {
@@ -145,21 +154,21 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn deferred_mail_is_retried_on_the_doubling_schedule() {
-    let f = fixture(Arc::new(MemorySpool::default()));
+    let mut f = fixture(Arc::new(MemorySpool::default()));
     f.queue
         .submit(String::new(), envelope("alice@example.com", &["carol@example.net"]), MSG.to_vec())
         .unwrap();
     // (ms after the previous attempt, attempt number): 5 s, then 10, 20, then capped at 30.
-    assert_eq!(f.queue.run_due().await, 1);
+    assert_eq!(f.worker.run_due().await, 1);
     let mut at = t0();
     for (gap_ms, attempt) in [(5_000u64, 2u32), (10_000, 3), (20_000, 4), (30_000, 5)] {
         let r = &f.pending()[0];
         assert_eq!(r.attempts, attempt - 1);
         assert_eq!(r.next_attempt, at + TimeDelta::milliseconds(gap_ms as i64));
         f.advance_ms(gap_ms - 1);
-        assert_eq!(f.queue.run_due().await, 0, "not due 1 ms early (attempt {attempt})");
+        assert_eq!(f.worker.run_due().await, 0, "not due 1 ms early (attempt {attempt})");
         f.advance_ms(1);
-        assert_eq!(f.queue.run_due().await, 1, "due on time (attempt {attempt})");
+        assert_eq!(f.worker.run_due().await, 1, "due on time (attempt {attempt})");
         at += TimeDelta::milliseconds(gap_ms as i64);
     }
     assert_eq!(f.pending()[0].attempts, 5);
@@ -169,17 +178,17 @@ async fn deferred_mail_is_retried_on_the_doubling_schedule() {
 
 #[tokio::test]
 async fn a_message_that_outlives_the_lifetime_returns_to_its_sender() {
-    let f = fixture(Arc::new(MemorySpool::default()));
+    let mut f = fixture(Arc::new(MemorySpool::default()));
     let mut rx = f.events.subscribe();
     let id = f
         .queue
         .submit(String::new(), envelope("alice@example.com", &["carol@example.net"]), MSG.to_vec())
         .unwrap();
-    f.queue.run_due().await;
+    f.worker.run_due().await;
     assert_eq!(f.queue.next_expiry(), Some(t0() + TimeDelta::seconds(120)));
     f.clock.advance_to(f.queue.next_expiry().unwrap());
-    f.queue.run_due().await;
-    assert!(f.queue.snapshot().iter().all(|q| q.id != id), "the expired message left the queue");
+    f.worker.run_due().await;
+    assert!(f.snapshot().iter().all(|q| q.id != id), "the expired message left the queue");
     let inbox = f.inbox("alice");
     assert_eq!(inbox.len(), 1, "one report in alice's INBOX");
     let dsn = &inbox[0];
@@ -205,12 +214,12 @@ async fn a_message_that_outlives_the_lifetime_returns_to_its_sender() {
 
 #[tokio::test]
 async fn mail_from_the_null_sender_never_bounces() {
-    let f = fixture(Arc::new(MemorySpool::default()));
+    let mut f = fixture(Arc::new(MemorySpool::default()));
     f.queue.submit(String::new(), envelope("", &["carol@example.net"]), MSG.to_vec()).unwrap();
-    f.queue.run_due().await;
+    f.worker.run_due().await;
     f.clock.advance_to(f.queue.next_expiry().unwrap());
-    f.queue.run_due().await;
-    assert!(f.queue.snapshot().is_empty());
+    f.worker.run_due().await;
+    assert!(f.snapshot().is_empty());
     for u in ["alice", "bob", "admin"] {
         assert!(f.inbox(u).is_empty(), "{u} got a report for a message from <>");
     }
@@ -218,7 +227,7 @@ async fn mail_from_the_null_sender_never_bounces() {
 
 #[tokio::test]
 async fn a_looping_message_is_bounced_at_once() {
-    let f = fixture(Arc::new(MemorySpool::default()));
+    let mut f = fixture(Arc::new(MemorySpool::default()));
     let mut msg = Vec::new();
     for i in 0..31 {
         msg.extend_from_slice(
@@ -227,7 +236,7 @@ async fn a_looping_message_is_bounced_at_once() {
     }
     msg.extend_from_slice(MSG);
     f.queue.submit(String::new(), envelope("alice@example.com", &["carol@example.net"]), msg).unwrap();
-    assert!(f.queue.snapshot().is_empty(), "a loop is not queued for relay");
+    assert!(f.snapshot().is_empty(), "a loop is not queued for relay");
     let inbox = f.inbox("alice");
     assert_eq!(inbox.len(), 1);
     assert!(contains(&inbox[0], "Status: 5.4.6"), "{}", String::from_utf8_lossy(&inbox[0]));
@@ -237,17 +246,17 @@ async fn a_looping_message_is_bounced_at_once() {
 async fn a_restarted_queue_resumes_what_the_spool_holds() {
     let dir = tempfile::tempdir().unwrap();
     let id = {
-        let f = fixture(Arc::new(spool::DiskSpool::open(dir.path()).unwrap()));
+        let mut f = fixture(Arc::new(spool::DiskSpool::open(dir.path()).unwrap()));
         let id = f
             .queue
             .submit(String::new(), envelope("alice@example.com", &["carol@example.net"]), MSG.to_vec())
             .unwrap();
-        f.queue.run_due().await;
+        f.worker.run_due().await;
         id
     };
-    let f = fixture(Arc::new(spool::DiskSpool::open(dir.path()).unwrap()));
+    let mut f = fixture(Arc::new(spool::DiskSpool::open(dir.path()).unwrap()));
     assert_eq!(f.queue.recover().unwrap(), 1);
-    let q = f.queue.snapshot();
+    let q = f.snapshot();
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].id, id);
     assert_eq!(q[0].recipients[0].attempts, 1, "the attempt count survives the restart");
@@ -276,7 +285,7 @@ async fn a_failed_spool_write_acknowledges_nothing_and_delivers_nothing() {
 
 #[tokio::test]
 async fn received_is_said_only_once_the_message_is_durable() {
-    let f = fixture(Arc::new(MemorySpool::default()));
+    let mut f = fixture(Arc::new(MemorySpool::default()));
     let mut rx = f.events.subscribe();
     f.queue
         .submit(
@@ -304,7 +313,7 @@ async fn relays_to_one_destination_are_bounded() {
             .submit(String::new(), envelope("alice@example.com", &["carol@example.net"]), MSG.to_vec())
             .unwrap();
     }
-    let run = tokio::spawn(f.queue.clone().run());
+    let run = tokio::spawn(f.worker.run());
     let total = || slow.total.load(std::sync::atomic::Ordering::SeqCst);
     for _ in 0..500 {
         if total() == 60 {
@@ -322,7 +331,7 @@ async fn relays_to_one_destination_are_bounded() {
 
 #[tokio::test]
 async fn one_message_can_be_retried_or_returned_to_its_sender_now() {
-    let f = fixture(Arc::new(MemorySpool::default()));
+    let mut f = fixture(Arc::new(MemorySpool::default()));
     let keep = f
         .queue
         .submit(String::new(), envelope("alice@example.com", &["carol@example.net"]), MSG.to_vec())
@@ -331,12 +340,12 @@ async fn one_message_can_be_retried_or_returned_to_its_sender_now() {
         .queue
         .submit(String::new(), envelope("alice@example.com", &["dave@example.net"]), MSG.to_vec())
         .unwrap();
-    assert_eq!(f.queue.run_due().await, 2);
-    assert_eq!(f.queue.run_due().await, 0, "both wait for their next attempt");
+    assert_eq!(f.worker.run_due().await, 2);
+    assert_eq!(f.worker.run_due().await, 0, "both wait for their next attempt");
     assert!(f.queue.retry(&keep));
-    assert_eq!(f.queue.run_due().await, 1, "retry now makes that one due, and only it");
+    assert_eq!(f.worker.run_due().await, 1, "retry now makes that one due, and only it");
     assert!(f.queue.return_to_sender(&back));
-    let ids: Vec<String> = f.queue.snapshot().into_iter().map(|q| q.id).collect();
+    let ids: Vec<String> = f.snapshot().into_iter().map(|q| q.id).collect();
     assert_eq!(ids, vec![keep.clone()]);
     let inbox = f.inbox("alice");
     assert_eq!(inbox.len(), 1, "one report, long before the expiry");
