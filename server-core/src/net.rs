@@ -369,7 +369,8 @@ pub async fn relay(stream: BoxStream, job: RelayJob<'_>, limit: Duration) -> Rel
                 })
                 .await
                 {
-                    Ok(Ok(())) => Next::Read,
+                    // A reply the next hop sent ahead may be buffered already: answer it before reading more.
+                    Ok(Ok(())) => dialogue.receive(&[], ms()),
                     Ok(Err(e)) => dialogue.failed(&format!("4.4.2 write failed: {e}")),
                     Err(_) => dialogue.failed("4.4.2 timeout while writing"),
                 }

@@ -13,6 +13,8 @@ use crate::wire::Dir;
 
 /// The longest reply line read from a next hop: a hostile one must not make us buffer without end.
 pub const MAX_REPLY_LINE: usize = 4096;
+/// The most reply bytes kept ahead of the commands they answer (a next hop may pipeline, a hostile one may flood).
+const MAX_BUFFERED: usize = 64 * 1024;
 
 /// What happened to one recipient.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,7 +154,8 @@ impl<'a> Dialogue<'a> {
         }
     }
 
-    /// Bytes from the next hop, `ms` milliseconds after the conversation started.
+    /// Bytes from the next hop, `ms` milliseconds after the conversation started. The driver also calls it with no
+    /// bytes after each write: a reply the next hop sent ahead is answered from the buffer.
     pub fn receive(&mut self, input: &[u8], ms: u64) -> Next {
         self.buf.extend_from_slice(input);
         let mut start = 0;
@@ -183,8 +186,14 @@ impl<'a> Dialogue<'a> {
         } else {
             self.buf.drain(..start);
         }
-        if self.buf.len() > MAX_REPLY_LINE {
+        // Complete lines waiting for their command are fine (up to a bound); only a line without end is too long.
+        let partial =
+            self.buf.iter().rposition(|&b| b == b'\n').map_or(self.buf.len(), |i| self.buf.len() - i - 1);
+        if partial > MAX_REPLY_LINE {
             return self.fail("4.5.0 reply line too long", false);
+        }
+        if self.buf.len() > MAX_BUFFERED {
+            return self.fail("4.5.0 too many replies ahead of the commands", false);
         }
         next
     }

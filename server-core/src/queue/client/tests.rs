@@ -214,6 +214,21 @@ fn bad_replies_and_lost_connections_defer_what_is_undecided() {
 }
 
 #[test]
+fn replies_sent_ahead_are_kept_until_their_command() {
+    // A next hop that pipelines its replies (more than one read's worth) is answered in order, not cut off.
+    let to = rcpts(&["a@example.net"]);
+    let mut d = Dialogue::new(job(&to, b"hi\r\n", false, ""));
+    let mut ahead = b"220 mx2\r\n".to_vec();
+    for _ in 0..200 {
+        ahead.extend_from_slice(b"250-a continuation line of an EHLO reply, long enough to add up\r\n");
+    }
+    ahead.extend_from_slice(b"250 mx2\r\n250 ok\r\n");
+    assert_eq!(d.receive(&ahead, 0), Next::Write(b"EHLO mx1.example.com\r\n".to_vec()));
+    assert_eq!(d.receive(b"", 1), Next::Write(b"MAIL FROM:<>\r\n".to_vec()));
+    assert_eq!(d.receive(b"", 2), Next::Write(b"RCPT TO:<a@example.net>\r\n".to_vec()));
+}
+
+#[test]
 fn reply_lines() {
     assert_eq!(parse_reply_line("250-PIPELINING"), Some((250, true)));
     assert_eq!(parse_reply_line("221 bye"), Some((221, false)));
