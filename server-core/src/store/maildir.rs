@@ -1480,8 +1480,15 @@ fn parse_uidlist(text: &str) -> Result<FolderState, Option<u32>> {
     Ok(state)
 }
 
-/// Writes the whole list atomically and starts a fresh journal.
-fn write_snapshot(state: &mut FolderState, dir: &Path) -> io::Result<()> {
+/// A UID list parsed and written back as a snapshot: the round trip `fuzz/fuzz_targets/maildir_uidlist.rs`
+/// checks. Public for that target only.
+#[doc(hidden)]
+pub fn uidlist_snapshot(text: &str) -> Result<String, Option<u32>> {
+    parse_uidlist(text).map(|state| snapshot_text(&state))
+}
+
+/// The whole list as a snapshot: the header and one `M` line per message.
+fn snapshot_text(state: &FolderState) -> String {
     let mut text = format!(
         "mailroom-uidlist 1 {} {} {}\n# uid modseq size internaldate flags file\n",
         state.uid_validity, state.uid_next, state.modseq
@@ -1489,6 +1496,12 @@ fn write_snapshot(state: &mut FolderState, dir: &Path) -> io::Result<()> {
     for entry in state.messages.values() {
         text.push_str(&m_line(entry));
     }
+    text
+}
+
+/// Writes the whole list atomically and starts a fresh journal.
+fn write_snapshot(state: &mut FolderState, dir: &Path) -> io::Result<()> {
+    let text = snapshot_text(state);
     write_atomic(dir, UIDLIST, text.as_bytes())?;
     state.journal = None;
     state.journal_lines = 0;
