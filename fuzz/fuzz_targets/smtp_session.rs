@@ -63,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
 
     let world = WorldConfig::default();
     let spool = Arc::new(CollectingSubmitter::default());
-    let mut host = Host::new_memory(&world.hosts[0], world.routes.clone(), spool.clone(), EventBus::default());
+    let mut host = Host::new_memory(&world.hosts[0], spool.clone(), EventBus::default());
     host.limits.max_message_size = 4096;
     host.limits.max_line = 512;
     let conn = ConnInfo {

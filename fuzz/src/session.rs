@@ -18,7 +18,7 @@ const MESSAGES: [&[u8]; 2] = [
 pub fn host() -> (Arc<Host>, Arc<CollectingSubmitter>) {
     let world = WorldConfig::default();
     let spool = Arc::new(CollectingSubmitter::default());
-    let mut host = Host::new_memory(&world.hosts[0], world.routes.clone(), spool.clone(), EventBus::default());
+    let mut host = Host::new_memory(&world.hosts[0], spool.clone(), EventBus::default());
     host.limits.max_message_size = 4096;
     host.limits.max_line = 512;
     for m in MESSAGES {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::auth::Users;
-use crate::config::{HostConfig, Limits, Route};
+use crate::config::{HostConfig, Limits};
 use crate::event::{EventBus, EventKind};
 use crate::store::MailStore;
 
@@ -130,8 +130,6 @@ pub struct Host {
     pub events: EventBus,
     /// Session limits.
     pub limits: Limits,
-    /// The world's routing table (for deciding local vs. relay and for showing MX lookups).
-    pub routes: Vec<Route>,
     /// POP3 locks.
     pub locks: Arc<MaildropLocks>,
     /// Whether TLS can be offered (a certificate is loaded).
@@ -210,12 +208,7 @@ impl Host {
 impl Host {
     /// A host with an in-memory store, the default limits, no TLS, and the given spool. Users' mailboxes are created.
     /// Sandboxes and tests use this; the world builds durable hosts itself.
-    pub fn new_memory(
-        config: &HostConfig,
-        routes: Vec<Route>,
-        spool: Arc<dyn Submitter>,
-        events: EventBus,
-    ) -> Host {
+    pub fn new_memory(config: &HostConfig, spool: Arc<dyn Submitter>, events: EventBus) -> Host {
         let store: Arc<dyn MailStore> = Arc::new(crate::store::memory::MemoryStore::new());
         for u in &config.users {
             // An in-memory store cannot fail here.
@@ -229,7 +222,6 @@ impl Host {
             spool,
             events,
             limits: Limits::default(),
-            routes,
             locks: Arc::new(MaildropLocks::default()),
             tls: None,
             busy: AtomicBool::new(false),

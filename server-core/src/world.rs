@@ -186,7 +186,6 @@ impl World {
                 spool: queue.clone(),
                 events: events.clone(),
                 limits: config.limits,
-                routes: config.routes.clone(),
                 locks: Arc::new(MaildropLocks::default()),
                 tls: Some(tls),
                 busy: AtomicBool::new(false),

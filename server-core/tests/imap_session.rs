@@ -19,12 +19,7 @@ use mailroom_core::store::{Flag, Flags};
 
 fn host() -> Arc<Host> {
     let cfg = WorldConfig::default();
-    Arc::new(Host::new_memory(
-        &cfg.hosts[0],
-        cfg.routes.clone(),
-        Arc::new(CollectingSubmitter::default()),
-        EventBus::default(),
-    ))
+    Arc::new(Host::new_memory(&cfg.hosts[0], Arc::new(CollectingSubmitter::default()), EventBus::default()))
 }
 
 fn conn(plaintext_auth_ok: bool, tls_available: bool) -> ConnInfo {

@@ -121,8 +121,7 @@ fn run(v: &Vector, chunk: usize) {
     let ctx = |what: &str| format!("{} (chunk {chunk}): {what}", v.name);
     let world = WorldConfig::default();
     let spool = Arc::new(CollectingSubmitter::default());
-    let host =
-        Host::new_memory(&world.hosts[v.host], world.routes.clone(), spool.clone(), EventBus::default());
+    let host = Host::new_memory(&world.hosts[v.host], spool.clone(), EventBus::default());
     let conn = ConnInfo {
         service: v.service,
         peer: "192.0.2.7:40000".into(),

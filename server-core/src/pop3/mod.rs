@@ -58,7 +58,7 @@
 //! use mailroom_core::store::Flags;
 //!
 //! let config = &WorldConfig::default().hosts[0];
-//! let host = Host::new_memory(config, vec![], Arc::new(CollectingSubmitter::default()), EventBus::default());
+//! let host = Host::new_memory(config, Arc::new(CollectingSubmitter::default()), EventBus::default());
 //! host.store.append("alice", "INBOX", b"Subject: hi\r\n\r\nHello\r\n", &Flags::new(), None).unwrap();
 //! let conn = ConnInfo {
 //!     service: Service::Pop3,

@@ -24,7 +24,7 @@ fn host_with(users: &[(&str, &str)]) -> Host {
             .map(|(n, p)| UserConfig { name: (*n).to_string(), password: (*p).to_string() })
             .collect();
     }
-    Host::new_memory(&config, vec![], Arc::new(CollectingSubmitter::default()), EventBus::default())
+    Host::new_memory(&config, Arc::new(CollectingSubmitter::default()), EventBus::default())
 }
 
 fn conn(plaintext_auth_ok: bool, tls_available: bool) -> ConnInfo {

@@ -40,7 +40,7 @@ impl Harness {
         let world = WorldConfig::default();
         let spool = Arc::new(CollectingSubmitter::default());
         let events = EventBus::default();
-        let mut host = Host::new_memory(&world.hosts[0], world.routes.clone(), spool.clone(), events.clone());
+        let mut host = Host::new_memory(&world.hosts[0], spool.clone(), events.clone());
         tweak(&mut host.limits);
         let conn = ConnInfo {
             service: setup.service,
@@ -650,7 +650,7 @@ fn spool_failure_is_temporary() {
         }
     }
     let world = WorldConfig::default();
-    let host = Host::new_memory(&world.hosts[0], world.routes.clone(), Arc::new(Broken), EventBus::default());
+    let host = Host::new_memory(&world.hosts[0], Arc::new(Broken), EventBus::default());
     let conn = ConnInfo {
         service: Service::Smtp,
         peer: "x".into(),
@@ -752,12 +752,8 @@ fn random_input_keeps_invariants() {
 #[test]
 fn a_busy_host_greets_with_421_and_closes() {
     let world = WorldConfig::default();
-    let host = Host::new_memory(
-        &world.hosts[1],
-        world.routes.clone(),
-        Arc::new(CollectingSubmitter::default()),
-        EventBus::default(),
-    );
+    let host =
+        Host::new_memory(&world.hosts[1], Arc::new(CollectingSubmitter::default()), EventBus::default());
     host.set_busy(true);
     let conn = ConnInfo {
         service: Service::Smtp,
@@ -830,8 +826,7 @@ fn switched_off_extensions_are_neither_advertised_nor_accepted() {
 fn trace_and_date_headers_take_the_worlds_time() {
     let world = WorldConfig::default();
     let spool = Arc::new(CollectingSubmitter::default());
-    let mut host =
-        Host::new_memory(&world.hosts[0], world.routes.clone(), spool.clone(), EventBus::default());
+    let mut host = Host::new_memory(&world.hosts[0], spool.clone(), EventBus::default());
     // A sandbox skipped a year ahead: its mail is dated in the sandbox's time, not the machine's.
     let then =
         chrono::DateTime::parse_from_rfc3339("2031-05-06T07:08:09Z").unwrap().with_timezone(&chrono::Utc);
