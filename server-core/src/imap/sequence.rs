@@ -90,11 +90,6 @@ impl SequenceSet {
         })
     }
 
-    /// Whether the set names `*` anywhere.
-    pub fn uses_largest(&self) -> bool {
-        self.0.iter().any(|&(a, b)| a == SeqNumber::Largest || b == SeqNumber::Largest)
-    }
-
     /// The indexes (0-based) of `items` whose number (given by `key`, ascending) is in the set. `*` is the last
     /// item's number. This walks the items, never the ranges.
     pub fn select<T>(&self, items: &[T], key: impl Fn(&T) -> u32) -> Vec<usize> {
