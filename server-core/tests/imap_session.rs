@@ -1463,3 +1463,39 @@ fn binary_undoes_transfer_encodings() {
     let r = c.send("f FETCH 2 BODY.PEEK[HEADER]\r\n");
     assert!(r.contains("Content-Transfer-Encoding: base64\r\n\r\n") && !r.contains("binary"), "{r:?}");
 }
+
+/// RFC 4469 (CATENATE): a message put together from text literals and IMAP URLs (RFC 5092) of messages here, with
+/// SECTION and PARTIAL; a URL that names nothing (a wrong UIDVALIDITY) is `NO [BADURL ...]` and appends nothing; a
+/// missing destination is `NO [TRYCREATE]` first (imaptest's `catenate`).
+#[test]
+fn catenate_builds_a_message_from_text_and_urls() {
+    let h = host();
+    let uid = append(&h, "alice", "INBOX", "From: a@example.com\r\nSubject: src\r\n\r\nsource body\r\n", &[]);
+    let validity = h.store.status("alice", "INBOX").unwrap().uid_validity;
+    let mut c = Client::login(&h, "alice");
+    assert!(c.send("a CAPABILITY\r\n").contains(" CATENATE"));
+    let text = |t: &str| format!("TEXT {{{}+}}\r\n{t}", t.len());
+    let cmd = format!(
+        "p APPEND Drafts (\\Seen) CATENATE ({} URL \"/INBOX;UIDVALIDITY={validity}/;UID={uid}/;SECTION=TEXT\" {} URL \"/INBOX/;uid={uid}/;section=TEXT/;partial=7.4\")\r\n",
+        text("Subject: built\r\n\r\n"),
+        text("--\r\n"),
+    );
+    let r = c.send(&cmd);
+    assert!(r.starts_with("p OK [APPENDUID "), "{r}");
+    let drafts = h.store.status("alice", "Drafts").unwrap();
+    let built = h.store.read("alice", "Drafts", drafts.messages[0].uid).unwrap();
+    assert_eq!(String::from_utf8_lossy(&built), "Subject: built\r\n\r\nsource body\r\n--\r\nbody");
+    let wrong = validity.wrapping_add(1);
+    let r = c.send(&format!(
+        "q APPEND Drafts CATENATE (URL \"/INBOX;UIDVALIDITY={wrong}/;UID={uid}\" {})\r\n",
+        text("x")
+    ));
+    assert_eq!(
+        r,
+        format!("q NO [BADURL /INBOX;UIDVALIDITY={wrong}/;UID={uid}] URL names no message here\r\n")
+    );
+    assert_eq!(h.store.status("alice", "Drafts").unwrap().messages.len(), 1, "nothing appended");
+    let r = c.send(&format!("r APPEND Nowhere CATENATE (URL \"/INBOX;UIDVALIDITY={wrong}/;UID={uid}\")\r\n"));
+    assert!(r.starts_with("r NO [TRYCREATE]"), "{r}");
+    assert!(c.send("s APPEND Drafts CATENATE (BOGUS \"x\")\r\n").starts_with("s BAD"));
+}

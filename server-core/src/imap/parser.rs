@@ -202,8 +202,19 @@ pub struct AppendMessage {
     pub flags: Vec<String>,
     /// Its internal date; the server's clock when absent.
     pub date: Option<DateTime<FixedOffset>>,
-    /// The message itself.
+    /// The message itself (empty when `catenate` builds it).
     pub message: Vec<u8>,
+    /// `CATENATE (...)` (RFC 4469): the message is these parts, one after the other.
+    pub catenate: Option<Vec<CatPart>>,
+}
+
+/// One part of a CATENATE (RFC 4469 §5): `cat-part = text-literal / url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CatPart {
+    /// `TEXT literal`: these octets.
+    Text(Vec<u8>),
+    /// `URL astring`: (part of) a message on this server, named by an IMAP URL (RFC 5092).
+    Url(String),
 }
 
 /// A threading algorithm (RFC 5256 §3).
@@ -442,6 +453,15 @@ pub fn literal_announcement(line: &[u8]) -> Option<(u64, bool)> {
 
 fn strip_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// A section spec as written inside `BODY[...]` (`1.2.HEADER`, `TEXT`), for the `;SECTION=` of an IMAP URL
+/// (RFC 5092 §3); None when it is not one.
+pub fn parse_section(spec: &[u8]) -> Option<Section> {
+    let text = [b"[", spec, b"]"].concat();
+    let mut p = Parser::new(&text);
+    let section = p.section().ok()?;
+    p.at_end().then_some(section)
 }
 
 /// Reads the tag of a (possibly broken) command, for error replies.
@@ -941,7 +961,9 @@ impl<'a> Parser<'a> {
             }
             "APPEND" => {
                 // append         = "APPEND" SP mailbox 1*append-message                 (RFC 3502 §6)
-                // append-message = [SP flag-list] [SP date-time] SP literal
+                // append-message = [SP flag-list] [SP date-time] SP (literal / literal8 / catenate)
+                // catenate       = "CATENATE" SP "(" cat-part *(SP cat-part) ")"    (RFC 4469 §5)
+                // cat-part       = "TEXT" SP literal / "URL" SP astring
                 self.sp()?;
                 let mailbox = self.mailbox()?;
                 let mut messages = Vec::new();
@@ -958,12 +980,48 @@ impl<'a> Parser<'a> {
                         date = Some(parse_date_time(&text).ok_or("invalid date-time")?);
                         self.sp()?;
                     }
+                    if self.peek().is_some_and(|b| b.eq_ignore_ascii_case(&b'C')) {
+                        if self.keyword()? != "CATENATE" {
+                            return Err("expected the message as a literal or CATENATE".into());
+                        }
+                        self.sp()?;
+                        self.expect(b'(', "'(' after CATENATE")?;
+                        let mut parts = Vec::new();
+                        loop {
+                            parts.push(match self.keyword()?.as_str() {
+                                "TEXT" => {
+                                    self.sp()?;
+                                    self.eat(b'~');
+                                    if self.peek() != Some(b'{') {
+                                        return Err("expected a literal after TEXT".into());
+                                    }
+                                    CatPart::Text(self.literal()?)
+                                }
+                                "URL" => {
+                                    self.sp()?;
+                                    CatPart::Url(self.astring_utf8()?)
+                                }
+                                other => return Err(format!("unknown CATENATE part {other}")),
+                            });
+                            if self.eat(b')') {
+                                break;
+                            }
+                            self.sp()?;
+                        }
+                        messages.push(AppendMessage {
+                            flags,
+                            date,
+                            message: Vec::new(),
+                            catenate: Some(parts),
+                        });
+                        continue;
+                    }
                     // RFC 3516 §4.4: `~{n}` (literal8) may carry any octet, NUL included.
                     self.eat(b'~');
                     if self.peek() != Some(b'{') {
                         return Err("expected the message as a literal".into());
                     }
-                    messages.push(AppendMessage { flags, date, message: self.literal()? });
+                    messages.push(AppendMessage { flags, date, message: self.literal()?, catenate: None });
                 }
                 CommandBody::Append { mailbox, messages }
             }
@@ -1667,7 +1725,9 @@ mod tests {
         ));
         match parse("A003 APPEND saved-messages (\\Seen) \" 7-Feb-1994 21:52:25 -0800\" {5}\r\nhello\r\n") {
             Ok(Append { messages, .. }) => {
-                let [AppendMessage { flags, date, message }] = &messages[..] else { panic!("{messages:?}") };
+                let [AppendMessage { flags, date, message, .. }] = &messages[..] else {
+                    panic!("{messages:?}")
+                };
                 assert_eq!(flags, &vec!["\\Seen".to_string()]);
                 assert_eq!(date.unwrap().to_rfc3339(), "1994-02-07T21:52:25-08:00");
                 assert_eq!(message, b"hello");

@@ -234,6 +234,7 @@ impl ImapSession {
             "CONDSTORE",
             "ESEARCH",
             "MULTIAPPEND",
+            "CATENATE",
             "SORT",
             "SORT=DISPLAY",
             "ESORT",
