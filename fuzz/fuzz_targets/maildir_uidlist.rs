@@ -1,4 +1,4 @@
-//! The Maildir store's UID list (`mailroom-uidlist`, format in `store/maildir.rs`): parsing never panics, and a list
+//! The Maildir store's UID list (`mailroom-uidlist`, format in `store/maildir/mod.rs`): parsing never panics, and a list
 //! that parses, written back as a snapshot, parses to the same state, so written again it is the same text.
 //! (`uidlist_snapshot` is parse, then write.)
 //!
