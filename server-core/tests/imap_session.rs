@@ -65,6 +65,8 @@ fn split_responses(out: &[u8]) -> Vec<&[u8]> {
 /// search-correlator  = SP "(" "TAG" SP tag-string ")"
 /// search-return-data = "MIN" SP nz-number / "MAX" SP nz-number / "ALL" SP sequence-set / "COUNT" SP number
 ///                      / "MODSEQ" SP mod-sequence-value                       ; RFC 7162 §7
+///                      / "PARTIAL" SP "(" partial-range SP (sequence-set / "NIL") ")"   ; RFC 9394 §3
+///                      / ("ADDTO" / "REMOVEFROM") SP "(" number SP sequence-set ")"   ; RFC 5267 §6
 /// ```
 fn esearch_ok(r: &[u8]) -> bool {
     let Some(rest) = std::str::from_utf8(r).ok().and_then(|r| r.strip_prefix("* ESEARCH")) else {
@@ -79,17 +81,45 @@ fn esearch_ok(r: &[u8]) -> bool {
         None => rest,
     };
     let rest = rest.strip_prefix(" UID").unwrap_or(rest);
-    let words: Vec<&str> = rest.split(' ').skip(1).collect();
     if rest.is_empty() {
         return true;
     }
     let number = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit());
     let set = |w: &str| w.split([',', ':']).all(|n| number(n) && n != "0");
+    // The parenthesised items are single words once their parentheses and inner space are checked.
+    let mut flat = String::new();
+    let mut rest_items = rest;
+    while let Some(open) = rest_items.find(" (") {
+        let Some(close) = rest_items[open..].find(')').map(|c| c + open) else { return false };
+        let (head, inner) = (&rest_items[..open], &rest_items[open + 2..close]);
+        let Some((first, second)) = inner.split_once(' ') else { return false };
+        let keyword = head.rsplit(' ').next().unwrap_or_default();
+        let ok = match keyword {
+            "PARTIAL" => {
+                let range = first.strip_prefix('-').map_or(first, |r| r);
+                let ends: Vec<&str> = range.split(':').map(|e| e.strip_prefix('-').unwrap_or(e)).collect();
+                ends.len() == 2
+                    && ends.iter().all(|e| number(e) && *e != "0")
+                    && (second == "NIL" || set(second))
+            }
+            "ADDTO" | "REMOVEFROM" => number(first) && set(second),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        flat.push_str(head);
+        flat.push_str(" 1");
+        rest_items = &rest_items[close + 1..];
+    }
+    flat.push_str(rest_items);
+    let rest = flat.as_str();
+    let words: Vec<&str> = rest.split(' ').skip(1).collect();
     words.len().is_multiple_of(2)
         && words.chunks(2).all(|kv| match kv[0] {
             "MIN" | "MAX" => number(kv[1]) && kv[1] != "0",
             "ALL" => set(kv[1]),
-            "COUNT" | "MODSEQ" => number(kv[1]),
+            "COUNT" | "MODSEQ" | "PARTIAL" | "ADDTO" | "REMOVEFROM" => number(kv[1]),
             _ => false,
         })
 }
@@ -965,7 +995,7 @@ fn esearch_returns_min_max_all_count() {
         ("UID SEARCH RETURN (COUNT) 1000", "* ESEARCH (TAG \"t\") UID COUNT 0"),
     ];
     expect_each(&mut c, &table, "SEARCH");
-    assert!(c.send("u SEARCH RETURN (PARTIAL 1:5) ALL\r\n").starts_with("u BAD"));
+    assert!(c.send("u SEARCH RETURN (BOGUS) ALL\r\n").starts_with("u BAD"));
     // RFC 7162 §3.1.5: MODSEQ is that of the messages returned (MIN/MAX), or of all matches.
     c.send("v STORE 1 +FLAGS (\\Seen)\r\nv STORE 3 +FLAGS (\\Seen)\r\nv STORE 2 +FLAGS (\\Seen)\r\n");
     let r = c.send("w FETCH 1:3 (MODSEQ)\r\n");
@@ -1498,4 +1528,47 @@ fn catenate_builds_a_message_from_text_and_urls() {
     let r = c.send(&format!("r APPEND Nowhere CATENATE (URL \"/INBOX;UIDVALIDITY={wrong}/;UID={uid}\")\r\n"));
     assert!(r.starts_with("r NO [TRYCREATE]"), "{r}");
     assert!(c.send("s APPEND Drafts CATENATE (BOGUS \"x\")\r\n").starts_with("s BAD"));
+}
+
+/// RFC 5267 (CONTEXT=SEARCH): `RETURN (PARTIAL a:b)` (RFC 9394 ranges, negative from the end, NIL when empty) and
+/// `RETURN (UPDATE)`: ADDTO and REMOVEFROM as flags change, REMOVEFROM before the EXPUNGE of a message in the
+/// result, ADDTO for new mail, nothing after CANCELUPDATE (imaptest's `search-partial`, `search-context-update*`).
+#[test]
+fn context_search_partial_and_update() {
+    let h = host();
+    for i in 1..=5 {
+        append(&h, "alice", "INBOX", &msg(&format!("m{i}"), "x"), if i <= 2 { &[Flag::Seen] } else { &[] });
+    }
+    let mut c = Client::login(&h, "alice");
+    assert!(c.send("a CAPABILITY\r\n").contains(" CONTEXT=SEARCH"));
+    c.send("s SELECT INBOX\r\n");
+    let table = [
+        ("SEARCH RETURN (PARTIAL 2:4) ALL", "* ESEARCH (TAG \"t\") PARTIAL (2:4 2:4)"),
+        ("SEARCH RETURN (PARTIAL 4:2) ALL", "* ESEARCH (TAG \"t\") PARTIAL (2:4 2:4)"),
+        ("SEARCH RETURN (PARTIAL 1:3) 1:2,4:5", "* ESEARCH (TAG \"t\") PARTIAL (1:3 1:2,4)"),
+        ("SEARCH RETURN (PARTIAL -2:-1) ALL", "* ESEARCH (TAG \"t\") PARTIAL (-2:-1 4:5)"),
+        ("SEARCH RETURN (PARTIAL 6:6) ALL", "* ESEARCH (TAG \"t\") PARTIAL (6:6 NIL)"),
+    ];
+    expect_each(&mut c, &table, "SEARCH");
+    for bad in ["PARTIAL 1", "PARTIAL 1:*", "PARTIAL 0:2"] {
+        assert!(c.send(&format!("b SEARCH RETURN ({bad}) ALL\r\n")).starts_with("b BAD"), "{bad}");
+    }
+    assert_eq!(
+        c.send("u SEARCH RETURN (UPDATE ALL) SEEN\r\n"),
+        "* ESEARCH (TAG \"u\") ALL 1:2\r\nu OK SEARCH completed\r\n"
+    );
+    let r = c.send("t STORE 3:4 +FLAGS.SILENT (\\Seen)\r\n");
+    assert_eq!(r, "* ESEARCH (TAG \"u\") ADDTO (3 3:4)\r\nt OK STORE completed\r\n");
+    let r = c.send("t STORE 1 -FLAGS.SILENT (\\Seen)\r\n");
+    assert_eq!(r, "* ESEARCH (TAG \"u\") REMOVEFROM (1 1)\r\nt OK STORE completed\r\n");
+    c.send("t STORE 3 +FLAGS.SILENT (\\Deleted)\r\n");
+    assert_eq!(
+        c.send("e EXPUNGE\r\n"),
+        "* ESEARCH (TAG \"u\") REMOVEFROM (2 3)\r\n* 3 EXPUNGE\r\ne OK EXPUNGE completed\r\n"
+    );
+    append(&h, "alice", "INBOX", &msg("m6", "x"), &[Flag::Seen]);
+    let r = c.send("n NOOP\r\n");
+    assert!(r.contains("* 5 EXISTS\r\n") && r.contains("* ESEARCH (TAG \"u\") ADDTO (3 5)\r\n"), "{r}");
+    assert_eq!(c.send("c CANCELUPDATE \"u\"\r\n"), "c OK CANCELUPDATE completed\r\n");
+    assert_eq!(c.send("t STORE 1 +FLAGS.SILENT (\\Seen)\r\n"), "t OK STORE completed\r\n");
 }

@@ -121,6 +121,10 @@ pub enum CommandBody {
         /// `RETURN (...)` (RFC 5267 ESORT): the answer is `* ESEARCH` in sort order.
         ret: Option<Vec<SearchReturn>>,
     },
+    /// RFC 5267 §4.5: stop the UPDATE results of these searches.
+    CancelUpdate {
+        tags: Vec<String>,
+    },
     /// RFC 5256 THREAD (ORDEREDSUBJECT or REFERENCES).
     Thread {
         uid: bool,
@@ -262,6 +266,11 @@ pub enum SearchReturn {
     Count,
     /// Keep the result for `$` (RFC 5182 SEARCHRES) instead of, or besides, reporting it.
     Save,
+    /// `PARTIAL low:high` (RFC 5267 §4.4, RFC 9394): the matches at these positions (1-based, in result order;
+    /// negative counts from the end).
+    Partial(i64, i64),
+    /// `UPDATE` (RFC 5267 §4.2): keep telling the client as messages enter or leave the result.
+    Update,
 }
 
 /// One search criterion (RFC 3501 §6.4.4).
@@ -805,6 +814,18 @@ impl<'a> Parser<'a> {
             "EXPUNGE" => CommandBody::Expunge { uids: None },
             "IDLE" => CommandBody::Idle,
             "NAMESPACE" => CommandBody::Namespace,
+            "CANCELUPDATE" => {
+                // cancelupdate = "CANCELUPDATE" 1*(SP quoted)   (RFC 5267 §4.5)
+                let mut tags = Vec::new();
+                while !self.at_end() {
+                    self.sp()?;
+                    tags.push(String::from_utf8_lossy(&self.quoted()?).into_owned());
+                }
+                if tags.is_empty() {
+                    return Err("missing argument".into());
+                }
+                CommandBody::CancelUpdate { tags }
+            }
             "LOGIN" => {
                 // login = "LOGIN" SP userid SP password
                 self.sp()?;
@@ -1138,6 +1159,23 @@ impl<'a> Parser<'a> {
                 "ALL" => SearchReturn::All,
                 "COUNT" => SearchReturn::Count,
                 "SAVE" => SearchReturn::Save,
+                "UPDATE" => SearchReturn::Update,
+                "PARTIAL" => {
+                    // partial-range = (nz-number ":" nz-number) / ("-" nz-number ":-" nz-number)  (RFC 9394 §3)
+                    self.sp()?;
+                    let negative = self.eat(b'-');
+                    let a = self.number32()?;
+                    self.expect(b':', "':' in a PARTIAL range")?;
+                    if negative {
+                        self.expect(b'-', "'-' in a negative PARTIAL range")?;
+                    }
+                    let b = self.number32()?;
+                    if a == 0 || b == 0 {
+                        return Err("PARTIAL positions start at 1".into());
+                    }
+                    let (a, b) = (i64::from(a.min(b)), i64::from(a.max(b)));
+                    if negative { SearchReturn::Partial(-b, -a) } else { SearchReturn::Partial(a, b) }
+                }
                 other => return Err(format!("unknown RETURN option {other}")),
             });
         }
@@ -1830,7 +1868,7 @@ mod tests {
             parse("a SEARCH RETURN () 1:*\r\n"),
             Ok(CommandBody::Search { ret: Some(r), .. }) if r.is_empty()
         ));
-        assert!(parse("a SEARCH RETURN (PARTIAL 1:5) ALL\r\n").is_err());
+        assert!(parse("a SEARCH RETURN (BOGUS) ALL\r\n").is_err());
         assert!(parse("a SEARCH RETURN (MIN ALL\r\n").is_err());
         // RFC 5256 §5: SORT.
         assert!(matches!(

@@ -3,8 +3,9 @@
 
 use super::parser::{SearchKey, SearchReturn};
 use super::response::{self, untagged};
-use super::session::{ImapSession, Reply, State};
+use super::session::{ImapSession, Mailbox, Reply, Snap, State};
 use super::{mime, search};
+use crate::store::Uid;
 
 impl ImapSession {
     pub(super) fn search(
@@ -34,6 +35,16 @@ impl ImapSession {
         let State::Selected { mailbox, .. } = &mut self.state else {
             return Reply::bad("No mailbox selected");
         };
+        if let Some(ret) = ret
+            && ret.contains(&SearchReturn::Update)
+        {
+            // Each context costs a search after every command: a few are plenty for a client.
+            if mailbox.contexts.len() >= MAX_CONTEXTS {
+                mailbox.contexts.remove(0);
+            }
+            let result = matches.iter().map(|&i| mailbox.messages[i].meta.uid).collect();
+            mailbox.contexts.push(SearchContext { tag: tag.to_string(), uid, key: key.clone(), result });
+        }
         if let Some(ret) = ret
             && save
         {
@@ -117,6 +128,103 @@ impl ImapSession {
     }
 }
 
+/// Most UPDATE searches a session keeps (RFC 5267 §4.2); the oldest gives way.
+const MAX_CONTEXTS: usize = 8;
+
+/// A search whose result the client is kept told of (RFC 5267 §4.2, `RETURN (UPDATE)`).
+pub(super) struct SearchContext {
+    /// The tag of the SEARCH, which the updates carry.
+    pub(super) tag: String,
+    /// UID SEARCH: updates name UIDs, else sequence numbers.
+    pub(super) uid: bool,
+    pub(super) key: SearchKey,
+    /// The UIDs in the result as the client knows it, ascending.
+    pub(super) result: Vec<Uid>,
+}
+
+impl ImapSession {
+    /// Tells the client how the results of its UPDATE searches changed (RFC 5267 §4.3): `REMOVEFROM` for messages
+    /// that left, `ADDTO` for those that entered, each with the position of the first and the messages' numbers.
+    /// Messages expunged but not yet reported stay in: `report_expunges` removes them just before their EXPUNGE.
+    pub(super) fn update_contexts(&mut self, out: &mut Vec<u8>) {
+        let keys: Vec<SearchKey> = match &self.state {
+            State::Selected { mailbox, .. } if !mailbox.contexts.is_empty() => {
+                mailbox.contexts.iter().map(|c| c.key.clone()).collect()
+            }
+            _ => return,
+        };
+        let hits: Vec<Vec<usize>> = keys.iter().map(|k| self.matching(k)).collect();
+        let State::Selected { mailbox, .. } = &mut self.state else { return };
+        for (context, hits) in mailbox.contexts.iter_mut().zip(hits) {
+            let messages = &mailbox.messages;
+            let mut now: Vec<Uid> = hits.iter().map(|&i| messages[i].meta.uid).collect();
+            now.extend(context.result.iter().copied().filter(|u| {
+                messages.binary_search_by_key(u, |s| s.meta.uid).is_ok_and(|i| messages[i].expunged)
+            }));
+            now.sort_unstable();
+            let removed: Vec<Uid> =
+                context.result.iter().copied().filter(|u| now.binary_search(u).is_err()).collect();
+            let added: Vec<Uid> =
+                now.iter().copied().filter(|u| context.result.binary_search(u).is_err()).collect();
+            if !removed.is_empty() {
+                let at = context.result.binary_search(&removed[0]).unwrap_or(0) + 1;
+                context_update(out, context, "REMOVEFROM", at, &removed, messages);
+            }
+            if !added.is_empty() {
+                let at = now.binary_search(&added[0]).unwrap_or(0) + 1;
+                context_update(out, context, "ADDTO", at, &added, messages);
+            }
+            context.result = now;
+        }
+    }
+}
+
+/// `REMOVEFROM` for the messages of the snapshot about to be reported expunged, in every UPDATE result that holds
+/// them (RFC 5267 §4.3), while their sequence numbers still stand.
+pub(super) fn remove_expunged_from_contexts(mailbox: &mut Mailbox, out: &mut Vec<u8>) {
+    let messages = &mailbox.messages;
+    for context in &mut mailbox.contexts {
+        let gone: Vec<Uid> = context
+            .result
+            .iter()
+            .copied()
+            .filter(|u| messages.binary_search_by_key(u, |s| s.meta.uid).is_ok_and(|i| messages[i].expunged))
+            .collect();
+        if gone.is_empty() {
+            continue;
+        }
+        let at = context.result.binary_search(&gone[0]).unwrap_or(0) + 1;
+        context_update(out, context, "REMOVEFROM", at, &gone, messages);
+        context.result.retain(|u| gone.binary_search(u).is_err());
+    }
+}
+
+/// `* ESEARCH (TAG "t") [UID] ADDTO|REMOVEFROM (position set)` (RFC 5267 §4.3).
+fn context_update(
+    out: &mut Vec<u8>,
+    context: &SearchContext,
+    what: &str,
+    at: usize,
+    uids: &[Uid],
+    messages: &[Snap],
+) {
+    let numbers: Vec<u32> = uids
+        .iter()
+        .filter_map(|u| match context.uid {
+            true => Some(*u),
+            false => messages.binary_search_by_key(u, |s| s.meta.uid).ok().map(|i| i as u32 + 1),
+        })
+        .collect();
+    let mut line = b"* ESEARCH (TAG ".to_vec();
+    response::string(&mut line, context.tag.as_bytes());
+    line.push(b')');
+    if context.uid {
+        line.extend_from_slice(b" UID");
+    }
+    line.extend_from_slice(format!(" {what} ({at} {})\r\n", runs(numbers)).as_bytes());
+    out.extend_from_slice(&line);
+}
+
 /// Writes the ESEARCH response (RFC 4731 §3.1, §4):
 ///
 /// ```text
@@ -163,6 +271,21 @@ pub(super) fn esearch(
     }
     if ret.contains(&SearchReturn::Count) {
         line.extend_from_slice(format!(" COUNT {}", hits.len()).as_bytes());
+    }
+    for r in ret {
+        if let &SearchReturn::Partial(low, high) = r {
+            // RFC 9394 §3: positions in the result, 1-based; negative ones count from its end.
+            let len = hits.len() as i64;
+            let (from, to) = if low < 0 { (len + low, len + high) } else { (low - 1, high - 1) };
+            let (from, to) = (from.max(0), to.min(len - 1));
+            let set = if from <= to {
+                // Bounded by the result's length, so the casts cannot truncate.
+                runs(hits[from as usize..=to as usize].iter().map(|&(n, _)| n))
+            } else {
+                "NIL".to_string()
+            };
+            line.extend_from_slice(format!(" PARTIAL ({low}:{high} {set})").as_bytes());
+        }
     }
     let highest = if all_kinds { hits.iter().map(|&(_, m)| m).max() } else { returned.into_iter().max() };
     if modseq && let Some(highest) = highest {

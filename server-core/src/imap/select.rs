@@ -82,6 +82,7 @@ impl ImapSession {
             messages: status.messages.into_iter().map(|meta| Snap { meta, expunged: false }).collect(),
             recent,
             saved: Vec::new(),
+            contexts: Vec::new(),
             change_count,
             expunge_pending: false,
             keywords,

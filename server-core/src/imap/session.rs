@@ -107,6 +107,8 @@ pub(super) struct Mailbox {
     /// The UIDs the last `SEARCH RETURN (SAVE)` kept for `$` (RFC 5182), ascending; messages expunged since are
     /// skipped when `$` is used.
     pub(super) saved: Vec<Uid>,
+    /// Searches run with `RETURN (UPDATE)` (RFC 5267 §4.2), whose results the client is kept told of.
+    pub(super) contexts: Vec<super::search_cmd::SearchContext>,
     /// Some message in `messages` is marked expunged and not yet reported.
     pub(super) expunge_pending: bool,
     /// The keywords the client was told of in untagged FLAGS, sorted. RFC 3501 §7.2.6: FLAGS lists the flags
@@ -234,6 +236,7 @@ impl ImapSession {
             "CONDSTORE",
             "ESEARCH",
             "MULTIAPPEND",
+            "CONTEXT=SEARCH",
             "CATENATE",
             "SORT",
             "SORT=DISPLAY",
@@ -466,6 +469,7 @@ impl ImapSession {
         };
         if matches!(self.pending, Pending::None) {
             self.sync(out, allow_expunge, poll);
+            self.update_contexts(out);
         }
         if let Some(reply) = reply {
             tagged(out, &tag, reply.status, reply.code.as_deref(), &reply.text);
@@ -617,6 +621,12 @@ impl ImapSession {
             CommandBody::Thread { uid, algorithm, charset, key } => {
                 self.thread(uid, algorithm, &charset, &key, out)
             }
+            CommandBody::CancelUpdate { tags } => {
+                if let State::Selected { mailbox, .. } = &mut self.state {
+                    mailbox.contexts.retain(|c| !tags.contains(&c.tag));
+                }
+                Reply::ok("CANCELUPDATE completed")
+            }
             CommandBody::Search { uid, charset, key, ret } => {
                 self.search(tag, uid, charset.as_deref(), &key, ret.as_deref(), out)
             }
@@ -703,6 +713,7 @@ fn command_name(body: &CommandBody) -> &'static str {
         CommandBody::Unselect => "UNSELECT",
         CommandBody::Expunge { .. } => "EXPUNGE",
         CommandBody::Search { .. } => "SEARCH",
+        CommandBody::CancelUpdate { .. } => "CANCELUPDATE",
         CommandBody::Sort { .. } => "SORT",
         CommandBody::Thread { .. } => "THREAD",
         CommandBody::Fetch { .. } => "FETCH",

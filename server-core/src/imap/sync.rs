@@ -144,6 +144,8 @@ pub(super) fn announce_keywords<'f>(
 
 /// Sends EXPUNGE for every message of the snapshot that is gone from the store, and forgets them.
 pub(super) fn report_expunges(mailbox: &mut Mailbox, out: &mut Vec<u8>) {
+    // RFC 5267 §4.3: UPDATE results lose the messages first, while their numbers still mean them.
+    super::search_cmd::remove_expunged_from_contexts(mailbox, out);
     // Highest first: each EXPUNGE renumbers only the messages after it, which are already reported.
     for i in (0..mailbox.messages.len()).rev() {
         if mailbox.messages[i].expunged {

@@ -255,7 +255,8 @@ pub fn references(messages: &[Message]) -> String {
             Some(&t) => {
                 let t_dummy = f.nodes[t].message.is_none();
                 let t_reply = f.representative(t).is_some_and(|m| m.reply);
-                if dummy && !t_dummy || !dummy && !t_dummy && t_reply && !rep.reply {
+                // A dummy over a message, or an original over a reply.
+                if !t_dummy && (dummy || t_reply && !rep.reply) {
                     table.insert(rep.subject.clone(), r);
                 }
             }
@@ -316,8 +317,11 @@ pub fn references(messages: &[Message]) -> String {
 mod tests {
     use super::*;
 
-    /// (Message-ID, references, date, subject) of each message, in sequence order.
-    fn thread(input: &[(&str, &[&str], i64, &str)]) -> String {
+    /// (Message-ID, references, date, subject) of one message.
+    type Input<'a> = (&'a str, &'a [&'a str], i64, &'a str);
+
+    /// The answer for these messages, in sequence order.
+    fn thread(input: &[Input<'_>]) -> String {
         let messages: Vec<Message> = input
             .iter()
             .enumerate()
@@ -336,7 +340,7 @@ mod tests {
 
     #[test]
     fn table() {
-        let cases: &[(&str, &[(&str, &[&str], i64, &str)], &str)] = &[
+        let cases: &[(&str, &[Input<'_>], &str)] = &[
             ("no messages", &[], ""),
             ("a chain", &[("a", &[], 1, ""), ("b", &["a"], 2, ""), ("c", &["a", "b"], 3, "")], "(1 2 3)"),
             ("two replies", &[("a", &[], 1, ""), ("b", &["a"], 2, ""), ("c", &["a"], 3, "")], "(1 (2)(3))"),
