@@ -9,6 +9,7 @@
 
 use crate::event::TranscriptLine;
 use crate::session::TlsInfo;
+use crate::smtp::Reply;
 use crate::wire::Dir;
 
 /// The longest reply line read from a next hop: a hostile one must not make us buffer without end.
@@ -68,26 +69,21 @@ pub enum Next {
     Done,
 }
 
-/// One SMTP reply: its code and its lines.
-#[derive(Debug)]
-pub struct Reply {
-    /// The three-digit code.
-    pub code: u16,
-    /// Every line as received, code included.
-    pub lines: Vec<String>,
+/// A reply as the relay client saw it, in words: every line with its code, joined (`250-mx2 / 250 SIZE 10240000`).
+fn reply_text(r: &Reply) -> String {
+    let last = r.lines.len().saturating_sub(1);
+    let lines = r.lines.iter().enumerate().map(|(i, t)| match (i == last, t.is_empty()) {
+        (true, true) => r.code.to_string(),
+        (true, false) => format!("{} {t}", r.code),
+        (false, _) => format!("{}-{t}", r.code),
+    });
+    lines.collect::<Vec<_>>().join(" / ")
 }
 
-impl Reply {
-    fn text(&self) -> String {
-        self.lines.join(" / ")
-    }
-
-    fn keyword(&self, word: &str) -> bool {
-        // An EHLO keyword line: `250-STARTTLS`, `250 SMTPUTF8`, `250-SIZE 10240000`.
-        self.lines.iter().any(|l| {
-            l.get(4..).and_then(|k| k.split(' ').next()).is_some_and(|k| k.eq_ignore_ascii_case(word))
-        })
-    }
+/// Whether an EHLO reply offers an extension: a line whose first word is the keyword (`STARTTLS`,
+/// `SIZE 10240000`).
+fn offers(r: &Reply, keyword: &str) -> bool {
+    r.lines.iter().any(|l| l.split(' ').next().is_some_and(|k| k.eq_ignore_ascii_case(keyword)))
 }
 
 /// One reply line, parsed: its code and whether more lines follow (RFC 5321 §4.2.1). `None` if it is not a reply.
@@ -127,7 +123,7 @@ pub struct Dialogue<'a> {
     state: State,
     /// Bytes of a reply line not yet complete.
     buf: Vec<u8>,
-    /// Lines of a multi-line reply so far.
+    /// Texts of the lines of a multi-line reply so far.
     lines: Vec<String>,
     /// The next hop's EHLO offered SMTPUTF8.
     utf8_offered: bool,
@@ -169,11 +165,12 @@ impl<'a> Dialogue<'a> {
                 next = self.fail(&format!("4.5.0 malformed reply: {line}"), false);
                 break;
             };
-            self.lines.push(line);
+            // The text after `250-` / `250 `: the same reply model the server encodes (smtp::Reply).
+            self.lines.push(line.get(4..).unwrap_or_default().to_string());
             if more {
                 continue;
             }
-            let reply = Reply { code, lines: std::mem::take(&mut self.lines) };
+            let reply = Reply::multi(code, None, std::mem::take(&mut self.lines));
             next = self.on_reply(reply, ms);
             if next != Next::Read {
                 break;
@@ -261,7 +258,7 @@ impl<'a> Dialogue<'a> {
 
     /// Fails the undecided recipients with a reply's text, 5xx permanent and 4xx temporary, then says QUIT.
     fn refuse(&mut self, r: &Reply, ms: u64) -> Next {
-        self.fail(&r.text(), r.code >= 500);
+        self.fail(&reply_text(&r), r.code >= 500);
         self.state = State::Quit;
         self.send(ms, "QUIT")
     }
@@ -293,10 +290,10 @@ impl<'a> Dialogue<'a> {
                 self.state = State::Ehlo;
                 self.send(ms, &format!("EHLO {}", self.job.helo))
             }
-            State::Greeting => self.fail(&r.text(), r.code >= 500),
+            State::Greeting => self.fail(&reply_text(&r), r.code >= 500),
             State::Ehlo | State::EhloAfterTls if r.code == 250 => {
-                self.utf8_offered = r.keyword("SMTPUTF8");
-                if self.state == State::Ehlo && r.keyword("STARTTLS") {
+                self.utf8_offered = offers(&r, "SMTPUTF8");
+                if self.state == State::Ehlo && offers(&r, "STARTTLS") {
                     self.state = State::StartTls;
                     return self.send(ms, "STARTTLS");
                 }
@@ -307,7 +304,7 @@ impl<'a> Dialogue<'a> {
                 self.send(ms, &format!("HELO {}", self.job.helo))
             }
             State::Helo if r.code == 250 => self.mail(ms),
-            State::Helo | State::EhloAfterTls => self.fail(&r.text(), false),
+            State::Helo | State::EhloAfterTls => self.fail(&reply_text(&r), false),
             State::StartTls if r.code == 220 => {
                 self.state = State::Handshake;
                 Next::StartTls
@@ -315,7 +312,7 @@ impl<'a> Dialogue<'a> {
             // Offered but refused: go on in the clear, as the opportunistic TLS of RFC 3207 allows.
             State::StartTls => self.mail(ms),
             State::Mail if r.code == 250 => self.rcpt(0, ms),
-            State::Mail => self.fail(&r.text(), r.code >= 500),
+            State::Mail => self.fail(&reply_text(&r), r.code >= 500),
             State::Rcpt(i) => {
                 let rcpt = self.job.rcpts[i].clone();
                 match classify(&r) {
@@ -359,9 +356,9 @@ impl<'a> Dialogue<'a> {
 
 fn classify(r: &Reply) -> RcptOutcome {
     match r.code {
-        200..=299 => RcptOutcome::Delivered(r.text()),
-        400..=499 => RcptOutcome::Temporary(r.text()),
-        _ => RcptOutcome::Permanent(r.text()),
+        200..=299 => RcptOutcome::Delivered(reply_text(&r)),
+        400..=499 => RcptOutcome::Temporary(reply_text(&r)),
+        _ => RcptOutcome::Permanent(reply_text(&r)),
     }
 }
 
