@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Timelike};
 use mailroom_core::imap::parser::{
-    AppendMessage, Command, CommandBody, DateCmp, FetchItem, ListOptions, SearchKey, SearchReturn, Section,
+    AppendMessage, CatPart, Command, CommandBody, DateCmp, FetchItem, ListOptions, SearchKey, SearchReturn, Section,
     SectionText, SortKey, StatusItem, ThreadAlgorithm,
 };
 use mailroom_core::imap::response;
@@ -87,6 +87,13 @@ fn uid(out: &mut Vec<u8>, uid: bool, name: &str) {
 fn body(out: &mut Vec<u8>, body: &CommandBody) {
     match body {
         CommandBody::Capability => push(out, "CAPABILITY"),
+        CommandBody::CancelUpdate { tags } => {
+            push(out, "CANCELUPDATE");
+            for t in tags {
+                out.push(b' ');
+                quoted(out, t.as_bytes());
+            }
+        }
         CommandBody::Noop => push(out, "NOOP"),
         CommandBody::Logout => push(out, "LOGOUT"),
         CommandBody::StartTls => push(out, "STARTTLS"),
@@ -290,8 +297,38 @@ fn append_message(out: &mut Vec<u8>, m: &AppendMessage) {
         push(out, &date_time(date));
         out.push(b' ');
     }
-    push(out, &format!("{{{}}}\r\n", m.message.len()));
-    out.extend_from_slice(&m.message);
+    match &m.catenate {
+        // `catenate = "CATENATE" SP "(" cat-part *(SP cat-part) ")"` (RFC 4469 §5).
+        Some(parts) => {
+            push(out, "CATENATE ");
+            list(out, parts, |out, part| match part {
+                CatPart::Text(bytes) => {
+                    push(out, &format!("TEXT {{{}}}\r\n", bytes.len()));
+                    out.extend_from_slice(bytes);
+                }
+                CatPart::Url(url) => {
+                    push(out, "URL ");
+                    astring(out, url.as_bytes());
+                }
+            });
+        }
+        None => {
+            push(out, &format!("{{{}}}\r\n", m.message.len()));
+            out.extend_from_slice(&m.message);
+        }
+    }
+}
+
+/// `quoted = DQUOTE *QUOTED-CHAR DQUOTE`: what CANCELUPDATE's tags must be.
+fn quoted(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for &b in s {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
 }
 
 /// `date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE`
@@ -322,13 +359,18 @@ fn search_return(out: &mut Vec<u8>, ret: &Option<Vec<SearchReturn>>) {
     if let Some(opts) = ret {
         push(out, "RETURN ");
         list(out, opts, |out, o| {
-            push(out, match o {
-                SearchReturn::Min => "MIN",
-                SearchReturn::Max => "MAX",
-                SearchReturn::All => "ALL",
-                SearchReturn::Count => "COUNT",
-                SearchReturn::Save => "SAVE",
-            })
+            let text = match o {
+                SearchReturn::Min => "MIN".to_string(),
+                SearchReturn::Max => "MAX".to_string(),
+                SearchReturn::All => "ALL".to_string(),
+                SearchReturn::Count => "COUNT".to_string(),
+                SearchReturn::Save => "SAVE".to_string(),
+                SearchReturn::Update => "UPDATE".to_string(),
+                // RFC 9394 §3: `low:high`, or `-low:-high` counted from the end.
+                SearchReturn::Partial(a, b) if *a < 0 => format!("PARTIAL -{}:-{}", -b, -a),
+                SearchReturn::Partial(a, b) => format!("PARTIAL {a}:{b}"),
+            };
+            push(out, &text)
         });
         out.push(b' ');
     }
