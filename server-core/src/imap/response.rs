@@ -121,6 +121,29 @@ pub fn date_time(at: &DateTime<Utc>) -> String {
     at.format("\"%d-%b-%Y %H:%M:%S +0000\"").to_string()
 }
 
+/// How a command completed: the tagged response (status, optional response code, text), the one reply type of
+/// the IMAP server; [`tagged`] writes it.
+pub(super) struct Reply {
+    pub(super) status: Status,
+    pub(super) code: Option<String>,
+    pub(super) text: String,
+}
+
+impl Reply {
+    pub(super) fn ok(text: &str) -> Reply {
+        Reply { status: Status::Ok, code: None, text: text.into() }
+    }
+    pub(super) fn ok_code(code: String, text: &str) -> Reply {
+        Reply { status: Status::Ok, code: Some(code), text: text.into() }
+    }
+    pub(super) fn no(code: Option<&str>, text: impl Into<String>) -> Reply {
+        Reply { status: Status::No, code: code.map(str::to_string), text: text.into() }
+    }
+    pub(super) fn bad(text: impl Into<String>) -> Reply {
+        Reply { status: Status::Bad, code: None, text: text.into() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

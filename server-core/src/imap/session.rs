@@ -45,6 +45,7 @@ use std::time::Duration;
 
 use super::mutf7;
 use super::parser::{Command, CommandBody, Frame, MailboxName, frame, parse_command, parse_tag};
+pub(super) use super::response::Reply;
 use super::response::{Status, tagged, untagged, untagged_status};
 use crate::event::EventKind;
 use crate::host::Host;
@@ -135,28 +136,6 @@ pub(super) enum Pending {
     Authenticate { tag: String },
     /// `DONE` ends IDLE (RFC 2177).
     Idle { tag: String },
-}
-
-/// How a command completed: the tagged response.
-pub(super) struct Reply {
-    pub(super) status: Status,
-    pub(super) code: Option<String>,
-    pub(super) text: String,
-}
-
-impl Reply {
-    pub(super) fn ok(text: &str) -> Reply {
-        Reply { status: Status::Ok, code: None, text: text.into() }
-    }
-    pub(super) fn ok_code(code: String, text: &str) -> Reply {
-        Reply { status: Status::Ok, code: Some(code), text: text.into() }
-    }
-    pub(super) fn no(code: Option<&str>, text: impl Into<String>) -> Reply {
-        Reply { status: Status::No, code: code.map(str::to_string), text: text.into() }
-    }
-    pub(super) fn bad(text: impl Into<String>) -> Reply {
-        Reply { status: Status::Bad, code: None, text: text.into() }
-    }
 }
 
 /// One IMAP connection.
