@@ -331,7 +331,20 @@ pub fn start_binary(data: &std::path::Path, http: u16, extra: &[&str]) -> Proc {
     )
 }
 
-/// A loopback port free right now.
+/// A loopback port free right now, for a server a test starts. Taken below Linux's ephemeral range (32768–60999):
+/// a port the OS hands out (`bind(0)`, or the local end of any outgoing connection, such as a parallel test's
+/// browser) could be taken again before the server binds it, and then the test would talk to someone else. Every
+/// call in one test process returns a different port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % 10_000;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < 10_000, "no free port between 20000 and 29999");
+        let port = 20_000 + ((start + n * 7) % 10_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
