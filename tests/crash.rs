@@ -10,24 +10,26 @@ use mailroom_core::store::maildir::MaildirStore;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+/// A port base (services at base+25 … base+995, HTTP at base+80, a second host possibly at base+500) whose ports are
+/// free right now. Below Linux's ephemeral range (32768–60999): a port the OS hands out to an outgoing connection or
+/// a `bind(0)` could be taken before the server binds it (seen: "port 47025 never opened"). Every call in this
+/// process gets its own 2,000-port block, so the tests running side by side never share one.
 fn free_port_base() -> u16 {
-    // A base whose every service port is free right now (the OS gives no guarantee past this moment, but
-    // collisions in a test run are rare).
-    for _ in 0..50 {
-        let base = 30000 + (rand_u16() % 30) * 1000;
-        let ok = [25u16, 587, 465, 110, 995, 143, 993]
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id();
+    for _ in 0..10 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let base = 11_000 + ((start.wrapping_add(n)) % 10) as u16 * 2_000;
+        let ok = [25u16, 80, 587, 465, 110, 995, 143, 993]
             .iter()
+            .flat_map(|p| [*p, p + 500])
             .all(|p| std::net::TcpListener::bind(("127.0.0.1", base + p)).is_ok());
         if ok {
             return base;
         }
     }
-    panic!("no free port base");
-}
-
-fn rand_u16() -> u16 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-    (t.subsec_nanos() ^ std::process::id()) as u16
+    panic!("no free port base between 11000 and 30999");
 }
 
 fn spawn(dir: &std::path::Path, base1: u16, base2: u16, http: u16) -> Child {
@@ -150,7 +152,8 @@ async fn sigterm_closes_playground_sessions_with_1001_and_exits_cleanly() {
 
     let dir = tempfile::tempdir().unwrap();
     let base = free_port_base();
-    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // In this test's own block, clear of both hosts' ports (mx2 ends at base + 1095).
+    let http = base + 1580;
     let mut child = spawn(dir.path(), base, base + 100, http);
     wait_port(http).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{http}/ws")).await.unwrap();
