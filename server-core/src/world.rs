@@ -160,7 +160,7 @@ impl World {
             for u in users.names() {
                 store.ensure_user(u)?;
             }
-            let (queue, worker) = Queue::new(
+            let (queue, mut worker) = Queue::new(
                 &hc.name,
                 &hc.fqdn(),
                 users.clone(),
@@ -173,7 +173,7 @@ impl World {
                 config.limits.max_hops,
                 clock.clone(),
             );
-            let recovered = queue.recover()?;
+            let recovered = worker.recover()?;
             if recovered > 0 {
                 tracing::info!(host = hc.name, recovered, "queue resumed from spool");
             }

@@ -80,8 +80,6 @@ pub struct QueueView {
 enum Command {
     /// A message is in the spool and waits for relay (from [`Submitter::submit`]).
     Queued(QueuedMessage),
-    /// What the spool held at start.
-    Recovered(Vec<QueuedMessage>),
     /// Make every pending recipient due now.
     RetryAll,
     /// Make one message's pending recipients due now.
@@ -206,14 +204,6 @@ impl Queue {
             stopping: false,
         };
         (Arc::new(Queue { ctx, mailbox: Mailbox { tx, unhandled }, summary: summary_rx }), worker)
-    }
-
-    /// Hands what the spool holds to the worker (after a restart, deferred mail resumes). Returns how many messages.
-    pub fn recover(&self) -> std::io::Result<usize> {
-        let loaded = self.ctx.spool.load()?;
-        let n = loaded.len();
-        self.mailbox.send(Command::Recovered(loaded));
-        Ok(n)
     }
 
     /// A copy of the pending queue, as the worker last published it.
@@ -587,12 +577,22 @@ impl Ctx {
 }
 
 impl Worker {
+    /// Takes in what the spool holds (after a restart, deferred mail resumes) and publishes it at once, before the
+    /// worker runs: a reader of the queue right after start-up sees it (through the mailbox it would see it only once
+    /// the worker had its first turn). Returns how many messages.
+    pub fn recover(&mut self) -> std::io::Result<usize> {
+        let loaded = self.ctx.spool.load()?;
+        let n = loaded.len();
+        loaded.into_iter().for_each(|m| self.state.insert(m));
+        self.publish(0);
+        Ok(n)
+    }
+
     /// Handles one command (starts nothing).
     fn handle(&mut self, cmd: Command) {
         let now = self.ctx.clock.now();
         match cmd {
             Command::Queued(meta) => self.state.insert(meta),
-            Command::Recovered(loaded) => loaded.into_iter().for_each(|m| self.state.insert(m)),
             Command::RetryAll => self.state.retry_all(now),
             Command::Retry(id) => {
                 self.state.retry(&id, now);

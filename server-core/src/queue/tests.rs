@@ -255,7 +255,7 @@ async fn a_restarted_queue_resumes_what_the_spool_holds() {
         id
     };
     let mut f = fixture(Arc::new(spool::DiskSpool::open(dir.path()).unwrap()));
-    assert_eq!(f.queue.recover().unwrap(), 1);
+    assert_eq!(f.worker.recover().unwrap(), 1);
     let q = f.snapshot();
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].id, id);
