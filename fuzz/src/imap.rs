@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Timelike};
 use mailroom_core::imap::parser::{
-    AppendMessage, CatPart, Command, CommandBody, DateCmp, FetchItem, ListOptions, SearchKey, SearchReturn, Section,
-    SectionText, SortKey, StatusItem, ThreadAlgorithm,
+    AppendMessage, CatPart, Command, CommandBody, DateCmp, FetchItem, ListOptions, NotifyEvent, NotifyFilter,
+    NotifySet, SearchKey, SearchReturn, Section, SectionText, SortKey, StatusItem, ThreadAlgorithm,
 };
 use mailroom_core::imap::response;
 use mailroom_core::imap::sequence::SequenceSet;
@@ -120,11 +120,28 @@ fn body(out: &mut Vec<u8>, body: &CommandBody) {
                 push(out, &format!(" {c}"));
             }
         }
-        CommandBody::Select { mailbox, read_only, condstore } => {
+        CommandBody::Select { mailbox, read_only, condstore, qresync } => {
             push(out, if *read_only { "EXAMINE " } else { "SELECT " });
             astring(out, mailbox);
+            let mut params = Vec::new();
             if *condstore {
-                push(out, " (CONDSTORE)");
+                params.push("CONDSTORE".to_string());
+            }
+            if let Some(q) = qresync {
+                // select-param =/ "QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids]
+                //                 [SP seq-match-data] ")"   (RFC 7162 §3.2.5)
+                let mut p = format!("QRESYNC ({} {}", q.uid_validity, q.modseq);
+                if let Some(known) = &q.known_uids {
+                    p.push_str(&format!(" {known}"));
+                }
+                if let Some((seqs, uids)) = &q.seq_match {
+                    p.push_str(&format!(" ({seqs} {uids})"));
+                }
+                p.push(')');
+                params.push(p);
+            }
+            if !params.is_empty() {
+                push(out, &format!(" ({})", params.join(" ")));
             }
         }
         CommandBody::Create { mailbox } => mailbox_command(out, "CREATE", mailbox),
@@ -201,13 +218,20 @@ fn body(out: &mut Vec<u8>, body: &CommandBody) {
             out.push(b' ');
             top_level_keys(out, key);
         }
-        CommandBody::Fetch { uid: u, set: s, items, changed_since } => {
+        CommandBody::Fetch { uid: u, set: s, items, changed_since, vanished } => {
             uid(out, *u, "FETCH");
             set(out, s);
             out.push(b' ');
             list(out, items, fetch_item);
+            let mut modifiers = Vec::new();
             if let Some(n) = changed_since {
-                push(out, &format!(" (CHANGEDSINCE {n})"));
+                modifiers.push(format!("CHANGEDSINCE {n}"));
+            }
+            if *vanished {
+                modifiers.push("VANISHED".to_string());
+            }
+            if !modifiers.is_empty() {
+                push(out, &format!(" ({})", modifiers.join(" ")));
             }
         }
         CommandBody::Store { uid: u, set: s, op, silent, flags: f, unchanged_since } => {
@@ -237,6 +261,49 @@ fn body(out: &mut Vec<u8>, body: &CommandBody) {
             out.push(b' ');
             astring(out, mailbox);
         }
+        CommandBody::Notify { set: None } => push(out, "NOTIFY NONE"),
+        CommandBody::Notify { set: Some(n) } => notify_set(out, n),
+    }
+}
+
+/// `notify-set = "SET" [SP "STATUS"] SP event-groups` (RFC 5465 §8).
+fn notify_set(out: &mut Vec<u8>, n: &NotifySet) {
+    push(out, if n.status { "NOTIFY SET STATUS" } else { "NOTIFY SET" });
+    for group in &n.groups {
+        push(out, " (");
+        // one-or-more-mailbox = mailbox / "(" mailbox *(SP mailbox) ")"
+        let names = |out: &mut Vec<u8>, kind: &str, names: &[Vec<u8>]| {
+            push(out, kind);
+            out.push(b' ');
+            match names {
+                [one] => astring(out, one),
+                _ => list(out, names, |out, m| astring(out, m)),
+            }
+        };
+        match &group.filter {
+            NotifyFilter::Selected => push(out, "selected"),
+            NotifyFilter::SelectedDelayed => push(out, "selected-delayed"),
+            NotifyFilter::Inboxes => push(out, "inboxes"),
+            NotifyFilter::Personal => push(out, "personal"),
+            NotifyFilter::Subscribed => push(out, "subscribed"),
+            NotifyFilter::Subtree(m) => names(out, "subtree", m),
+            NotifyFilter::Mailboxes(m) => names(out, "mailboxes", m),
+        }
+        out.push(b' ');
+        if group.events.is_empty() {
+            push(out, "NONE");
+        } else {
+            list(out, &group.events, |out, e| {
+                push(out, e.name());
+                if let NotifyEvent::MessageNew(items) = e
+                    && !items.is_empty()
+                {
+                    out.push(b' ');
+                    list(out, items, fetch_item);
+                }
+            });
+        }
+        out.push(b')');
     }
 }
 

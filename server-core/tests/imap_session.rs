@@ -192,10 +192,11 @@ fn without_binary_origin(r: &[u8]) -> Option<Vec<u8>> {
         .then(|| format!("{}{}", &text[..close + 1], &text[origin_end + 1..]).into_bytes())
 }
 
-/// A LIST response with RFC 5258 extended data, as Mailroom sends it (CHILDINFO only), checked strictly and
-/// returned without it; None for any other response.
+/// A LIST response with RFC 5258 extended data, as Mailroom sends it (CHILDINFO, or NOTIFY's OLDNAME), checked
+/// strictly and returned without it; None for any other response.
 ///
 /// ```text
+/// oldname-extended-item    = DQUOTE "OLDNAME" DQUOTE SP "(" mailbox ")"          ; RFC 5465 §5.4, RFC 9051 §9
 /// mailbox-list             = "(" [mbx-list-flags] ")" SP (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox
 ///                            [SP mbox-list-extended]
 /// mbox-list-extended       = "(" [mbox-list-extended-item *(SP mbox-list-extended-item)] ")"
@@ -205,6 +206,14 @@ fn without_binary_origin(r: &[u8]) -> Option<Vec<u8>> {
 /// ```
 fn without_childinfo(r: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(r).ok()?.strip_prefix("* LIST ")?.strip_suffix("\r\n")?;
+    if let Some((list, old)) = text.split_once(" (\"OLDNAME\" (") {
+        // The old name is a mailbox as the LIST response's own: let imap-codec check it there.
+        let old = old.strip_suffix("))")?;
+        let (attrs, _) = list.rsplit_once(' ')?;
+        let both = [format!("* LIST {list}\r\n"), format!("* LIST {attrs} {old}\r\n")];
+        let codec_ok = |l: &String| matches!(ResponseCodec::default().decode(l.as_bytes()), Ok((rest, _)) if rest.is_empty());
+        return both.iter().all(codec_ok).then(|| both[0].clone().into_bytes());
+    }
     let (list, ext) = text.split_once(" (CHILDINFO (")?;
     let opts = ext.strip_suffix("))")?;
     let quoted = |o: &str| matches!(o, "\"SUBSCRIBED\"" | "\"SPECIAL-USE\"");
@@ -1571,4 +1580,205 @@ fn context_search_partial_and_update() {
     assert!(r.contains("* 5 EXISTS\r\n") && r.contains("* ESEARCH (TAG \"u\") ADDTO (3 5)\r\n"), "{r}");
     assert_eq!(c.send("c CANCELUPDATE \"u\"\r\n"), "c OK CANCELUPDATE completed\r\n");
     assert_eq!(c.send("t STORE 1 +FLAGS.SILENT (\\Seen)\r\n"), "t OK STORE completed\r\n");
+}
+
+/// The number after `key` in a response (`UIDVALIDITY 17`, `HIGHESTMODSEQ 4`).
+fn number_after(r: &str, key: &str) -> u64 {
+    let at = r.find(key).unwrap_or_else(|| panic!("no {key} in {r}")) + key.len();
+    r[at..].trim_start().split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+/// RFC 7162 §3.2.5: a client with a cache of INBOX (its UIDVALIDITY and HIGHESTMODSEQ) reselects and hears which
+/// of its UIDs are gone (VANISHED (EARLIER)) and which messages changed, without fetching everything.
+#[test]
+fn qresync_select_tells_what_vanished_and_changed() {
+    let h = host();
+    for i in 1..=5 {
+        append(&h, "alice", "INBOX", &msg(&format!("m{i}"), "x"), &[]);
+    }
+    let mut a = Client::login(&h, "alice");
+    assert!(a.send("c CAPABILITY\r\n").contains(" QRESYNC "));
+    let r = a.send("s SELECT INBOX (QRESYNC (1 1))\r\n");
+    assert!(r.starts_with("s BAD"), "QRESYNC before ENABLE: {r}");
+    assert_eq!(a.send("e ENABLE QRESYNC\r\n"), "* ENABLED QRESYNC\r\ne OK ENABLE completed\r\n");
+    let r = a.send("s SELECT INBOX\r\n");
+    let (validity, modseq) = (number_after(&r, "UIDVALIDITY"), number_after(&r, "HIGHESTMODSEQ"));
+    a.send("x EXAMINE Sent\r\n");
+
+    let mut b = Client::login(&h, "alice");
+    b.send(
+        "s SELECT INBOX\r\nt STORE 2 +FLAGS (\\Flagged)\r\nt STORE 3:4 +FLAGS (\\Deleted)\r\ne EXPUNGE\r\n",
+    );
+    let r = a.send(&format!("s SELECT INBOX (QRESYNC ({validity} {modseq}))\r\n"));
+    let vanished = r.find("* VANISHED (EARLIER) 3:4\r\n").unwrap_or_else(|| panic!("{r}"));
+    let changed = r.find("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (").unwrap_or_else(|| panic!("{r}"));
+    assert!(r.starts_with("* OK [CLOSED]") && vanished < changed, "{r}");
+    assert_eq!(r.matches(" FETCH ").count(), 1, "only the changed message: {r}");
+    // Known UIDs narrow the answer; another UIDVALIDITY means the cache is useless, and nothing is said.
+    let r = a.send(&format!("s SELECT INBOX (QRESYNC ({validity} {modseq} 1:2,4))\r\n"));
+    assert!(r.contains("* VANISHED (EARLIER) 4\r\n"), "{r}");
+    let r = a.send(&format!("s SELECT INBOX (QRESYNC ({} {modseq}))\r\n", validity + 1));
+    assert!(!r.contains("VANISHED") && !r.contains("FETCH"), "{r}");
+}
+
+/// RFC 7162 §3.2.10, §3.2.6, §3.2.4: once QRESYNC is on, expunges come as VANISHED with UIDs, UID FETCH's VANISHED
+/// modifier reports what is gone, and every FETCH response carries the UID.
+#[test]
+fn qresync_expunges_are_vanished_uids() {
+    let h = host();
+    for i in 1..=4 {
+        append(&h, "alice", "INBOX", &msg(&format!("m{i}"), "x"), &[]);
+    }
+    let mut a = Client::login(&h, "alice");
+    let r = a.send("f UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n");
+    assert!(r.starts_with("f BAD"), "VANISHED before ENABLE QRESYNC: {r}");
+    a.send("e ENABLE QRESYNC\r\n");
+    let r = a.send("s SELECT INBOX\r\n");
+    let modseq = number_after(&r, "HIGHESTMODSEQ");
+    let mut b = Client::login(&h, "alice");
+    b.send("s SELECT INBOX\r\nt STORE 2 +FLAGS (\\Seen)\r\nt STORE 1,3 +FLAGS (\\Deleted)\r\ne EXPUNGE\r\n");
+
+    // Not during FETCH (§7.4.1 holds for VANISHED too), then at NOOP.
+    let r = a.send("f FETCH 1 (FLAGS)\r\n");
+    assert!(!r.contains("VANISHED") && r.starts_with("* 1 FETCH (UID 1 FLAGS (\\Recent))\r\n"), "{r}");
+    let r = a.send("n NOOP\r\n");
+    assert!(r.contains("* VANISHED 1,3\r\n") && !r.contains("EXPUNGE"), "{r}");
+    let r = a.send(&format!("f UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq} VANISHED)\r\n"));
+    assert!(
+        r.starts_with("* VANISHED (EARLIER) 1,3\r\n") && r.contains("* 1 FETCH (UID 2 FLAGS (\\Seen"),
+        "{r}"
+    );
+    assert!(!r.contains("UID 4 "), "message 4 did not change: {r}");
+    let r = a.send("t STORE 2 +FLAGS (\\Flagged)\r\n");
+    assert!(r.starts_with("* 2 FETCH (FLAGS (\\Flagged \\Recent) UID 4 MODSEQ ("), "{r}");
+    for bad in ["FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)", "UID FETCH 1:* (FLAGS) (VANISHED)"] {
+        assert!(a.send(&format!("b {bad}\r\n")).starts_with("b BAD"), "{bad}");
+    }
+}
+
+/// Feeds every change the store announced to the session, as the connection driver does.
+fn pushed(
+    c: &mut Client,
+    feed: &mut tokio::sync::broadcast::Receiver<mailroom_core::store::StoreChange>,
+) -> String {
+    let mut out = Vec::new();
+    loop {
+        match feed.try_recv() {
+            Ok(change) => c.session.store_changed(&change, &mut out),
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => c.session.store_lagged(&mut out),
+            Err(_) => break,
+        };
+    }
+    check_grammar(&out, false);
+    String::from_utf8(out).unwrap()
+}
+
+/// RFC 5465: NOTIFY SET STATUS starts with the STATUS of each watched mailbox; then changes to mailboxes that are
+/// not selected are pushed as STATUS, and mailbox names and subscriptions as LIST, without the client asking.
+#[test]
+fn notify_pushes_status_and_list_for_other_mailboxes() {
+    let h = host();
+    append(&h, "alice", "Sent", &msg("s", "x"), &[Flag::Seen]);
+    let mut a = Client::login(&h, "alice");
+    assert!(a.send("c CAPABILITY\r\n").contains(" NOTIFY "));
+    assert!(!a.session.wants_store_changes());
+    let r = a.send("n NOTIFY SET STATUS (mailboxes Sent (MessageNew MessageExpunge FlagChange))\r\n");
+    assert!(r.starts_with("* STATUS \"Sent\" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY "), "{r}");
+    assert!(r.contains(" UNSEEN 0 HIGHESTMODSEQ ") && r.ends_with("n OK NOTIFY completed\r\n"), "{r}");
+    assert_eq!(r.matches("* STATUS").count(), 1, "{r}");
+    assert_eq!(
+        a.send("n NOTIFY SET (mailboxes Sent (MessageNew MessageExpunge))\r\n"),
+        "n OK NOTIFY completed\r\n"
+    );
+    // Not selected, and still told.
+    assert!(a.session.wants_store_changes());
+    let mut feed = h.store.subscribe();
+    append(&h, "alice", "Sent", &msg("t", "y"), &[]);
+    append(&h, "alice", "Drafts", &msg("d", "y"), &[]);
+    append(&h, "bob", "Sent", &msg("b", "y"), &[]);
+    assert_eq!(pushed(&mut a, &mut feed), "* STATUS \"Sent\" (MESSAGES 2 UIDNEXT 3 UNSEEN 1)\r\n");
+
+    a.send("n NOTIFY SET (subtree Projects (MailboxName SubscriptionChange)) (personal (MessageNew MessageExpunge))\r\n");
+    let mut b = Client::login(&h, "alice");
+    let mut r = String::new();
+    for command in [
+        "CREATE Projects/2026",
+        "SUBSCRIBE Projects/2026",
+        "RENAME Projects/2026 Projects/2027",
+        "DELETE Projects/2027",
+        "CREATE Other",
+    ] {
+        b.send(&format!("c {command}\r\n"));
+        r += &pushed(&mut a, &mut feed);
+    }
+    // Creating Projects/2026 creates its parent too, and both are in the subtree.
+    let want = [
+        "* LIST (\\HasChildren) \"/\" \"Projects\"",
+        "* LIST (\\HasNoChildren) \"/\" \"Projects/2026\"",
+        "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Projects/2026\"",
+        "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Projects/2027\" (\"OLDNAME\" (\"Projects/2026\"))",
+        "* LIST (\\NonExistent) \"/\" \"Projects/2027\"",
+    ];
+    assert_eq!(r, want.map(|l| format!("{l}\r\n")).concat());
+    assert_eq!(a.send("n NOTIFY NONE\r\n"), "n OK NOTIFY completed\r\n");
+    assert!(!a.session.wants_store_changes());
+}
+
+/// RFC 5465 §5, §6: with the `selected` filter the selected mailbox's changes come at once, outside IDLE, with the
+/// fetch attributes MessageNew asked for; `selected-delayed` holds expunges until a command allows them; events the
+/// server cannot report get NO [BADEVENT], event sets RFC 5465 forbids get BAD; a lost change turns NOTIFY off with
+/// NOTIFICATIONOVERFLOW.
+#[test]
+fn notify_selected_events_badevent_and_overflow() {
+    let h = host();
+    append(&h, "alice", "INBOX", &msg("one", "1"), &[]);
+    let mut a = Client::login(&h, "alice");
+    let refused = [
+        ("(personal (AnnotationChange))", "NO [BADEVENT (AnnotationChange)]"),
+        ("(personal (MessageNew ServerMetadataChange))", "NO [BADEVENT (ServerMetadataChange)]"),
+        ("(personal (MessageNew))", "BAD"),
+        ("(inboxes (FlagChange))", "BAD"),
+        ("(selected (MessageNew MessageExpunge)) (selected-delayed (MessageNew MessageExpunge))", "BAD"),
+        ("(personal (Nonsense))", "NO [BADEVENT (NONSENSE)]"),
+    ];
+    for (groups, want) in refused {
+        let r = a.send(&format!("n NOTIFY SET {groups}\r\n"));
+        assert!(r.starts_with(&format!("n {want}")), "{groups}: {r}");
+    }
+    a.send("s SELECT INBOX\r\n");
+    let r = a.send("n NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge FlagChange))\r\n");
+    assert_eq!(r, "n OK NOTIFY completed\r\n");
+    let mut feed = h.store.subscribe();
+    append(&h, "alice", "INBOX", &msg("two", "2"), &[Flag::Flagged]);
+    assert_eq!(
+        pushed(&mut a, &mut feed),
+        "* 2 EXISTS\r\n* 2 RECENT\r\n* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))\r\n"
+    );
+    let mut b = Client::login(&h, "alice");
+    b.send("s SELECT INBOX\r\nt STORE 1 +FLAGS (\\Deleted)\r\ne EXPUNGE\r\n");
+    assert_eq!(pushed(&mut a, &mut feed), "* 1 EXPUNGE\r\n");
+
+    a.send("n NOTIFY SET (selected-delayed (MessageNew MessageExpunge))\r\n");
+    append(&h, "alice", "INBOX", &msg("three", "3"), &[]);
+    b.send("n NOOP\r\nt STORE 1 +FLAGS (\\Deleted)\r\ne EXPUNGE\r\n");
+    let r = pushed(&mut a, &mut feed);
+    assert!(r.contains("* 2 EXISTS\r\n") && !r.contains("EXPUNGE"), "{r}");
+    assert_eq!(a.send("n NOOP\r\n"), "* 1 EXPUNGE\r\nn OK NOOP completed\r\n");
+
+    // The feed lost changes: the client is told, and NOTIFY is off.
+    let base = host();
+    let h = Arc::new(Host {
+        store: Arc::new(mailroom_core::store::memory::MemoryStore::with_capacity(2)),
+        ..Arc::into_inner(base).expect("sole owner")
+    });
+    h.store.ensure_user("alice").unwrap();
+    let mut a = Client::login(&h, "alice");
+    a.send("n NOTIFY SET (personal (MessageNew MessageExpunge))\r\n");
+    let mut feed = h.store.subscribe();
+    for i in 0..5 {
+        append(&h, "alice", "Sent", &msg(&format!("n{i}"), "x"), &[]);
+    }
+    let r = pushed(&mut a, &mut feed);
+    assert!(r.starts_with("* OK [NOTIFICATIONOVERFLOW] "), "{r}");
+    assert!(!a.session.wants_store_changes());
 }

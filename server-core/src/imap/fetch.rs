@@ -1,4 +1,5 @@
-//! FETCH and UID FETCH (RFC 3501 §6.4.5, §7.4.2): message data items, with MODSEQ and CHANGEDSINCE (RFC 7162).
+//! FETCH and UID FETCH (RFC 3501 §6.4.5, §7.4.2): message data items, with MODSEQ and CHANGEDSINCE (RFC 7162), and
+//! QRESYNC's VANISHED modifier (§3.2.6).
 
 use super::mime;
 use super::parser::{FetchItem, Section, SectionText};
@@ -16,13 +17,20 @@ impl ImapSession {
         set: &SequenceSet,
         mut items: Vec<FetchItem>,
         changed_since: Option<u64>,
+        vanished: bool,
         out: &mut Vec<u8>,
     ) -> Reply {
+        // §3.2.6: VANISHED only with UID FETCH, CHANGEDSINCE, and QRESYNC enabled.
+        if vanished && !(uid && changed_since.is_some() && self.qresync) {
+            return Reply::bad("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
+        }
         let indexes = match self.resolve(uid, set) {
             Ok(i) => i,
             Err(r) => return r,
         };
-        if uid && !items.contains(&FetchItem::Uid) {
+        // RFC 7162 §3.2.4: with QRESYNC every FETCH response carries the UID, since expunges no longer come with
+        // sequence numbers the client could map.
+        if (uid || self.qresync) && !items.contains(&FetchItem::Uid) {
             items.insert(0, FetchItem::Uid);
         }
         if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
@@ -58,6 +66,15 @@ impl ImapSession {
         let State::Selected { user, mailbox } = &mut self.state else {
             return Reply::bad("No mailbox selected");
         };
+        if vanished && !set.is_saved() {
+            // The UIDs of the set that are gone. Messages expunged but not yet reported are still in the snapshot
+            // and count as present: VANISHED (EARLIER) does not renumber, and their EXPUNGE is still to come.
+            let present: Vec<u32> = mailbox.messages.iter().map(|s| s.meta.uid).collect();
+            let gone = set.gaps(&present, present.last().copied().unwrap_or(0));
+            if !gone.is_empty() {
+                response::untagged(out, &format!("VANISHED (EARLIER) {}", SequenceSet::ranges_text(&gone)));
+            }
+        }
         let (mut failed, mut unknown_cte) = (false, false);
         for i in indexes {
             let snap = &mailbox.messages[i];

@@ -262,7 +262,12 @@ impl ImapSession {
     }
 
     /// The untagged STATUS response for one mailbox (RFC 3501 §7.2.4).
-    fn status_response(&self, user: &str, name: &str, items: &[StatusItem]) -> Result<Vec<u8>, StoreError> {
+    pub(super) fn status_response(
+        &self,
+        user: &str,
+        name: &str,
+        items: &[StatusItem],
+    ) -> Result<Vec<u8>, StoreError> {
         let status = self.host.store.status(user, name)?;
         // \Recent belongs to sessions: for the mailbox we have selected (read-write) it is ours; otherwise it is
         // what nobody has claimed yet, which the next SELECT would get.

@@ -15,17 +15,18 @@
 //! - The command handlers, one file per command group: `auth` (LOGIN, AUTHENTICATE), `select` (SELECT,
 //!   EXAMINE, CLOSE, UNSELECT, EXPUNGE), `mailboxes` (CREATE, DELETE, RENAME, SUBSCRIBE, LIST, LSUB, STATUS),
 //!   `append` (APPEND), `search_cmd` (SEARCH), `sort` (SORT, THREAD), `fetch` (FETCH), `store_cmd` (STORE),
-//!   `copy` (COPY, MOVE).
+//!   `copy` (COPY, MOVE), `notify` (NOTIFY).
 //! - [`thread`]: the THREAD=REFERENCES algorithm (RFC 5256), a pure function of what each message says.
 //! - `sync`: the per-session snapshot of the selected mailbox, kept in step with the store (§7.4.1), and IDLE.
+//! - `notify`: NOTIFY (RFC 5465): store changes pushed as they happen, for mailboxes that are not selected too.
 //!
 //! IMAP4rev2 (RFC 9051) alongside: after `ENABLE IMAP4rev2` a session sends no `\Recent` or RECENT, answers
 //! SEARCH with ESEARCH, and adds a LIST response and `[CLOSED]` to SELECT.
 //!
 //! Extensions: LITERAL+ (RFC 7888), SASL-IR (4959), ID (2971), ENABLE (5161), IDLE (2177), NAMESPACE (2342),
-//! UIDPLUS (4315), MOVE (6851), UNSELECT (3691), SPECIAL-USE (6154), CHILDREN (3348), CONDSTORE (7162),
-//! ESEARCH (4731), SEARCHRES (5182), CONTEXT=SEARCH (5267, with PARTIAL of 9394), MULTIAPPEND (3502),
-//! CATENATE (4469), SORT, THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (5256), ESORT (5267), SORT=DISPLAY (5957),
+//! UIDPLUS (4315), MOVE (6851), UNSELECT (3691), SPECIAL-USE (6154), CHILDREN (3348), CONDSTORE and QRESYNC
+//! (7162), NOTIFY (5465), ESEARCH (4731), SEARCHRES (5182), CONTEXT=SEARCH (5267, with PARTIAL of 9394),
+//! MULTIAPPEND (3502), CATENATE (4469), SORT, THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (5256), ESORT (5267), SORT=DISPLAY (5957),
 //! LIST-EXTENDED (5258), LIST-STATUS (5819), STATUS=SIZE (8438), BINARY (3516).
 
 mod append;
@@ -35,6 +36,7 @@ mod fetch;
 mod mailboxes;
 pub mod mime;
 pub mod mutf7;
+mod notify;
 pub mod parser;
 pub mod response;
 pub mod search;

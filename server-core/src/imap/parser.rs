@@ -49,11 +49,13 @@ pub enum CommandBody {
     Enable {
         capabilities: Vec<String>,
     },
-    /// `SELECT`/`EXAMINE` (`read_only`), optionally with `(CONDSTORE)` (RFC 7162 §3.1.8).
+    /// `SELECT`/`EXAMINE` (`read_only`), optionally with `(CONDSTORE)` (RFC 7162 §3.1.8) and
+    /// `(QRESYNC (...))` (§3.2.5).
     Select {
         mailbox: MailboxName,
         read_only: bool,
         condstore: bool,
+        qresync: Option<QresyncParams>,
     },
     Create {
         mailbox: MailboxName,
@@ -137,6 +139,8 @@ pub enum CommandBody {
         set: SequenceSet,
         items: Vec<FetchItem>,
         changed_since: Option<u64>,
+        /// The `VANISHED` modifier (RFC 7162 §3.2.6): UID FETCH with CHANGEDSINCE also reports what was expunged.
+        vanished: bool,
     },
     Store {
         uid: bool,
@@ -151,12 +155,121 @@ pub enum CommandBody {
         set: SequenceSet,
         mailbox: MailboxName,
     },
+    /// RFC 5465: `NOTIFY SET ...`, or `NOTIFY NONE` (`None`).
+    Notify {
+        set: Option<NotifySet>,
+    },
     /// RFC 6851.
     Move {
         uid: bool,
         set: SequenceSet,
         mailbox: MailboxName,
     },
+}
+
+/// `NOTIFY SET` (RFC 5465 §8): which events of which mailboxes the client wants pushed.
+///
+/// ```text
+/// notify-set       = "SET" [status-indicator] SP event-groups
+/// status-indicator = SP "STATUS"
+/// event-groups     = event-group *(SP event-group)
+/// event-group      = "(" filter-mailboxes SP events ")"
+/// events           = ( "(" event *(SP event) ")" ) / "NONE"
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotifySet {
+    /// `STATUS`: send the current STATUS of every mailbox the groups name, before the tagged OK.
+    pub status: bool,
+    /// The event groups, in the client's order.
+    pub groups: Vec<EventGroup>,
+}
+
+/// One `(filter events)` group of NOTIFY SET.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventGroup {
+    /// Which mailboxes.
+    pub filter: NotifyFilter,
+    /// Which events; empty for `NONE`.
+    pub events: Vec<NotifyEvent>,
+}
+
+/// ```text
+/// filter-mailboxes = "selected" / "selected-delayed" / "inboxes" / "personal" / "subscribed"
+///                  / ( "subtree" SP one-or-more-mailbox ) / ( "mailboxes" SP one-or-more-mailbox )
+/// one-or-more-mailbox = mailbox / "(" mailbox *(SP mailbox) ")"
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyFilter {
+    /// The selected mailbox, expunges told as soon as they happen.
+    Selected,
+    /// The selected mailbox, expunges held until a command allows them (RFC 5465 §6).
+    SelectedDelayed,
+    /// Mailboxes mail is delivered to.
+    Inboxes,
+    /// Every mailbox of the user.
+    Personal,
+    /// The subscribed mailboxes.
+    Subscribed,
+    /// These mailboxes and everything below them.
+    Subtree(Vec<MailboxName>),
+    /// Exactly these mailboxes.
+    Mailboxes(Vec<MailboxName>),
+}
+
+/// ```text
+/// event = ( "MessageNew" [SP "(" fetch-att *(SP fetch-att) ")"] ) / "MessageExpunge" / "FlagChange"
+///       / "AnnotationChange" / "MailboxName" / "SubscriptionChange" / "MailboxMetadataChange"
+///       / "ServerMetadataChange" / event-ext
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum NotifyEvent {
+    /// New messages, with what to FETCH of each when in the selected mailbox.
+    MessageNew(Vec<FetchItem>),
+    MessageExpunge,
+    FlagChange,
+    AnnotationChange,
+    MailboxName,
+    SubscriptionChange,
+    MailboxMetadataChange,
+    ServerMetadataChange,
+    /// An event this server does not know, upper-cased; answered with `NO [BADEVENT]`.
+    Other(String),
+}
+
+impl NotifyEvent {
+    /// The name RFC 5465 gives the event.
+    pub fn name(&self) -> &str {
+        match self {
+            NotifyEvent::MessageNew(_) => "MessageNew",
+            NotifyEvent::MessageExpunge => "MessageExpunge",
+            NotifyEvent::FlagChange => "FlagChange",
+            NotifyEvent::AnnotationChange => "AnnotationChange",
+            NotifyEvent::MailboxName => "MailboxName",
+            NotifyEvent::SubscriptionChange => "SubscriptionChange",
+            NotifyEvent::MailboxMetadataChange => "MailboxMetadataChange",
+            NotifyEvent::ServerMetadataChange => "ServerMetadataChange",
+            NotifyEvent::Other(name) => name,
+        }
+    }
+}
+
+/// What a client that resynchronises remembers of a mailbox (RFC 7162 §3.2.5).
+///
+/// ```text
+/// select-param   =/ "QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"
+/// known-uids     = sequence-set
+/// seq-match-data = "(" known-sequence-set SP known-uid-set ")"
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QresyncParams {
+    /// The UIDVALIDITY the client's cache belongs to; nothing is resynchronised when it changed.
+    pub uid_validity: u32,
+    /// The HIGHESTMODSEQ the client last saw.
+    pub modseq: u64,
+    /// The UIDs the client knows (default: every UID below UIDNEXT).
+    pub known_uids: Option<SequenceSet>,
+    /// Message numbers and the UIDs the client thinks they have, a hint for narrowing VANISHED (EARLIER).
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
 }
 
 /// `status-att` (RFC 3501 §6.3.10, RFC 7162 HIGHESTMODSEQ, RFC 9051 DELETED, RFC 8438 SIZE).
@@ -755,6 +868,134 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// What follows `NOTIFY SET` ([`NotifySet`]).
+    fn notify_set(&mut self) -> R<NotifySet> {
+        self.sp()?;
+        let status = self.peek() != Some(b'(');
+        if status {
+            if self.keyword()? != "STATUS" {
+                return Err("expected STATUS or an event group".into());
+            }
+            self.sp()?;
+        }
+        let mut groups = Vec::new();
+        loop {
+            self.expect(b'(', "'(' before an event group")?;
+            let filter = match self.keyword()?.as_str() {
+                "SELECTED" => NotifyFilter::Selected,
+                "SELECTED-DELAYED" => NotifyFilter::SelectedDelayed,
+                "INBOXES" => NotifyFilter::Inboxes,
+                "PERSONAL" => NotifyFilter::Personal,
+                "SUBSCRIBED" => NotifyFilter::Subscribed,
+                kind @ ("SUBTREE" | "MAILBOXES") => {
+                    self.sp()?;
+                    let mut names = Vec::new();
+                    if self.eat(b'(') {
+                        loop {
+                            names.push(self.mailbox()?);
+                            if self.eat(b')') {
+                                break;
+                            }
+                            self.sp()?;
+                        }
+                    } else {
+                        names.push(self.mailbox()?);
+                    }
+                    if kind == "SUBTREE" {
+                        NotifyFilter::Subtree(names)
+                    } else {
+                        NotifyFilter::Mailboxes(names)
+                    }
+                }
+                other => return Err(format!("unknown mailbox filter {other}")),
+            };
+            self.sp()?;
+            let mut events = Vec::new();
+            if self.eat(b'(') {
+                loop {
+                    let event = match self.keyword()?.as_str() {
+                        "MESSAGENEW" => {
+                            let mut items = Vec::new();
+                            if self.peek() == Some(b' ') && self.s.get(self.i + 1) == Some(&b'(') {
+                                self.i += 2;
+                                loop {
+                                    items.push(self.fetch_att()?);
+                                    if self.eat(b')') {
+                                        break;
+                                    }
+                                    self.sp()?;
+                                }
+                            }
+                            NotifyEvent::MessageNew(items)
+                        }
+                        "MESSAGEEXPUNGE" => NotifyEvent::MessageExpunge,
+                        "FLAGCHANGE" => NotifyEvent::FlagChange,
+                        "ANNOTATIONCHANGE" => NotifyEvent::AnnotationChange,
+                        "MAILBOXNAME" => NotifyEvent::MailboxName,
+                        "SUBSCRIPTIONCHANGE" => NotifyEvent::SubscriptionChange,
+                        "MAILBOXMETADATACHANGE" => NotifyEvent::MailboxMetadataChange,
+                        "SERVERMETADATACHANGE" => NotifyEvent::ServerMetadataChange,
+                        other => NotifyEvent::Other(other.to_string()),
+                    };
+                    events.push(event);
+                    if self.eat(b')') {
+                        break;
+                    }
+                    self.sp()?;
+                }
+            } else if self.keyword()? != "NONE" {
+                return Err("expected an event list or NONE".into());
+            }
+            self.expect(b')', "')' after an event group")?;
+            groups.push(EventGroup { filter, events });
+            if !self.eat(b' ') {
+                return Ok(NotifySet { status, groups });
+            }
+        }
+    }
+
+    /// The parenthesised part of `QRESYNC (...)` ([`QresyncParams`]).
+    fn qresync_params(&mut self) -> R<QresyncParams> {
+        self.expect(b'(', "'(' before QRESYNC parameters")?;
+        let uid_validity = self.number32()?;
+        if uid_validity == 0 {
+            return Err("UIDVALIDITY is never 0".into());
+        }
+        self.sp()?;
+        let modseq = self.number()?;
+        let (mut known_uids, mut seq_match) = (None, None);
+        if self.eat(b' ') {
+            if self.peek() != Some(b'(') {
+                known_uids = Some(self.plain_sequence_set()?);
+                if self.eat(b' ') {
+                    seq_match = Some(self.seq_match()?);
+                }
+            } else {
+                seq_match = Some(self.seq_match()?);
+            }
+        }
+        self.expect(b')', "')' after QRESYNC parameters")?;
+        Ok(QresyncParams { uid_validity, modseq, known_uids, seq_match })
+    }
+
+    /// `seq-match-data = "(" known-sequence-set SP known-uid-set ")"`
+    fn seq_match(&mut self) -> R<(SequenceSet, SequenceSet)> {
+        self.expect(b'(', "'(' before seq-match-data")?;
+        let seqs = self.plain_sequence_set()?;
+        self.sp()?;
+        let uids = self.plain_sequence_set()?;
+        self.expect(b')', "')' after seq-match-data")?;
+        Ok((seqs, uids))
+    }
+
+    /// A sequence set where `$` makes no sense (QRESYNC's UID and number lists).
+    fn plain_sequence_set(&mut self) -> R<SequenceSet> {
+        match self.sequence_set()? {
+            set if set.is_saved() => Err("'$' is not allowed here".into()),
+            set => Ok(set),
+        }
+    }
+
     /// `sequence-set` as an atom, then validated.
     fn sequence_set(&mut self) -> R<SequenceSet> {
         // RFC 5182 §4: seq-or-saved = sequence-set / "$"
@@ -868,12 +1109,16 @@ impl<'a> Parser<'a> {
                 // select = "SELECT" SP mailbox [SP "(" select-param *(SP select-param) ")"]   (RFC 7162)
                 self.sp()?;
                 let mailbox = self.mailbox()?;
-                let mut condstore = false;
+                let (mut condstore, mut qresync) = (false, None);
                 if self.eat(b' ') {
                     self.expect(b'(', "'(' before select parameters")?;
                     loop {
                         match self.keyword()?.as_str() {
                             "CONDSTORE" => condstore = true,
+                            "QRESYNC" if qresync.is_none() => {
+                                self.sp()?;
+                                qresync = Some(self.qresync_params()?);
+                            }
                             other => return Err(format!("unsupported select parameter {other}")),
                         }
                         if self.eat(b')') {
@@ -882,7 +1127,7 @@ impl<'a> Parser<'a> {
                         self.sp()?;
                     }
                 }
-                CommandBody::Select { mailbox, read_only: name == "EXAMINE", condstore }
+                CommandBody::Select { mailbox, read_only: name == "EXAMINE", condstore, qresync }
             }
             "CREATE" | "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE" => {
                 self.sp()?;
@@ -971,6 +1216,15 @@ impl<'a> Parser<'a> {
                     }
                 }
                 CommandBody::List { reference, patterns, lsub: name == "LSUB", options }
+            }
+            "NOTIFY" => {
+                // notify = "NOTIFY" SP (notify-set / "NONE")   (RFC 5465 §8)
+                self.sp()?;
+                match self.keyword()?.as_str() {
+                    "NONE" => CommandBody::Notify { set: None },
+                    "SET" => CommandBody::Notify { set: Some(self.notify_set()?) },
+                    _ => return Err("expected SET or NONE".into()),
+                }
             }
             "STATUS" => {
                 // status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
@@ -1297,18 +1551,28 @@ impl<'a> Parser<'a> {
                         }
                     }
                 }
-                // fetch-modifiers = SP "(" "CHANGEDSINCE" SP mod-sequence-value ")"   (RFC 7162)
-                let mut changed_since = None;
+                // fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"
+                // fetch-modifier  = chgsince-fetch-mod / "VANISHED"           (RFC 7162 §3.1.4.1, §3.2.6)
+                // chgsince-fetch-mod = "CHANGEDSINCE" SP mod-sequence-value
+                let (mut changed_since, mut vanished) = (None, false);
                 if self.eat(b' ') {
                     self.expect(b'(', "'(' before fetch modifiers")?;
-                    if self.keyword()? != "CHANGEDSINCE" {
-                        return Err("unknown fetch modifier".into());
+                    loop {
+                        match self.keyword()?.as_str() {
+                            "CHANGEDSINCE" if changed_since.is_none() => {
+                                self.sp()?;
+                                changed_since = Some(self.number()?);
+                            }
+                            "VANISHED" if !vanished => vanished = true,
+                            _ => return Err("unknown or repeated fetch modifier".into()),
+                        }
+                        if self.eat(b')') {
+                            break;
+                        }
+                        self.sp()?;
                     }
-                    self.sp()?;
-                    changed_since = Some(self.number()?);
-                    self.expect(b')', "')'")?;
                 }
-                CommandBody::Fetch { uid, set, items, changed_since }
+                CommandBody::Fetch { uid, set, items, changed_since, vanished }
             }
             "STORE" => {
                 // store = "STORE" SP sequence-set [SP "(" "UNCHANGEDSINCE" SP mod-sequence-value ")"]
@@ -1704,8 +1968,62 @@ mod tests {
         );
         assert_eq!(
             parse("a select inbox (CONDSTORE)\r\n"),
-            Ok(Select { mailbox: b"inbox".to_vec(), read_only: false, condstore: true })
+            Ok(Select { mailbox: b"inbox".to_vec(), read_only: false, condstore: true, qresync: None })
         );
+        // RFC 7162 §3.2.5's example, and the shortest form.
+        let uids = |t: &[u8]| SequenceSet::parse(t).unwrap();
+        assert_eq!(
+            parse("A02 SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))\r\n"),
+            Ok(Select {
+                mailbox: b"INBOX".to_vec(),
+                read_only: false,
+                condstore: false,
+                qresync: Some(QresyncParams {
+                    uid_validity: 67890007,
+                    modseq: 20050715194045000,
+                    known_uids: Some(uids(b"41,43:211,214:541")),
+                    seq_match: None,
+                }),
+            })
+        );
+        assert!(matches!(
+            parse("a EXAMINE x (CONDSTORE QRESYNC (1 2 (1:3 5,7:8)))\r\n"),
+            Ok(Select { read_only: true, condstore: true, qresync: Some(QresyncParams { known_uids: None, seq_match: Some(m), .. }), .. })
+                if m == (uids(b"1:3"), uids(b"5,7:8"))
+        ));
+        assert!(matches!(
+            parse("a select x (qresync (1 2 1:* (1 2)))\r\n"),
+            Ok(Select { qresync: Some(QresyncParams { known_uids: Some(_), seq_match: Some(_), .. }), .. })
+        ));
+        assert!(matches!(
+            parse("a UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\n"),
+            Ok(Fetch { uid: true, changed_since: Some(12345), vanished: true, .. })
+        ));
+        assert!(matches!(
+            parse("a UID FETCH 1 FLAGS (vanished changedsince 1)\r\n"),
+            Ok(Fetch { changed_since: Some(1), vanished: true, .. })
+        ));
+        // RFC 5465 §3's examples, and the short forms.
+        assert_eq!(parse("a NOTIFY NONE\r\n"), Ok(Notify { set: None }));
+        let Ok(Notify { set: Some(n) }) = parse(
+            "a notify set status (selected (MessageNew (uid body.peek[header.fields (from to subject)]) \
+             MessageExpunge)) (subtree Lists (MessageNew MessageExpunge MailboxName)) \
+             (mailboxes (a \"b c\") NONE) (personal (x-custom))\r\n",
+        ) else {
+            panic!("NOTIFY SET did not parse")
+        };
+        assert!(n.status);
+        assert_eq!(n.groups.len(), 4);
+        assert!(matches!(&n.groups[0].events[0], NotifyEvent::MessageNew(items) if items.len() == 2));
+        assert_eq!(n.groups[1].filter, NotifyFilter::Subtree(vec![b"Lists".to_vec()]));
+        assert_eq!(
+            n.groups[2],
+            EventGroup {
+                filter: NotifyFilter::Mailboxes(vec![b"a".to_vec(), b"b c".to_vec()]),
+                events: vec![]
+            }
+        );
+        assert_eq!(n.groups[3].events, vec![NotifyEvent::Other("X-CUSTOM".into())]);
         let list = |patterns: &[&[u8]], options: ListOptions| {
             Ok(List {
                 reference: vec![],
@@ -1919,6 +2237,16 @@ mod tests {
             ("a APPEND INBOX \"bad date\" {1}\r\nx\r\n", "invalid date-time"),
             ("a LOGIN {9}\r\nali\r\n", "literal data missing"),
             ("a LIST (IMAPTEST) \"\" \"\"\r\n", "unknown LIST selection option IMAPTEST"),
+            ("a SELECT x (QRESYNC (0 1))\r\n", "UIDVALIDITY is never 0"),
+            ("a SELECT x (QRESYNC (1 1 $))\r\n", "'$' is not allowed here"),
+            ("a SELECT x (QRESYNC (1 1) QRESYNC (1 1))\r\n", "unsupported select parameter QRESYNC"),
+            ("a FETCH 1 FLAGS (VANISHED VANISHED)\r\n", "unknown or repeated fetch modifier"),
+            ("a NOTIFY\r\n", "missing argument"),
+            ("a NOTIFY SET\r\n", "missing argument"),
+            ("a NOTIFY SET STATUS\r\n", "missing argument"),
+            ("a NOTIFY SET (elsewhere (MessageNew))\r\n", "unknown mailbox filter ELSEWHERE"),
+            ("a NOTIFY SET (personal ())\r\n", "expected a keyword"),
+            ("a NOTIFY SET (personal ALL)\r\n", "expected an event list or NONE"),
             ("a LIST (RECURSIVEMATCH) \"\" \"\"\r\n", "RECURSIVEMATCH needs another selection option"),
             ("a LIST (RECURSIVEMATCH REMOTE) \"\" %\r\n", "RECURSIVEMATCH needs another selection option"),
             ("a LIST \"\" \"\" RETURN (IMAPTEST)\r\n", "unknown LIST return option IMAPTEST"),

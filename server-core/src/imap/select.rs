@@ -1,12 +1,13 @@
-//! The selected mailbox: SELECT and EXAMINE (RFC 3501 §6.3.1-2), leaving it (CLOSE, UNSELECT), EXPUNGE and UID
-//! EXPUNGE (§6.4.3, RFC 4315), and turning sequence sets into messages of the snapshot.
+//! The selected mailbox: SELECT and EXAMINE (RFC 3501 §6.3.1-2) with QRESYNC's resynchronisation (RFC 7162
+//! §3.2.5), leaving it (CLOSE, UNSELECT), EXPUNGE and UID EXPUNGE (§6.4.3, RFC 4315), and turning sequence sets
+//! into messages of the snapshot.
 
-use super::parser::MailboxName;
+use super::parser::{MailboxName, QresyncParams};
 use super::response::{Status, untagged, untagged_status};
-use super::sequence::SequenceSet;
+use super::sequence::{SeqNumber, SequenceSet};
 use super::session::{ImapSession, Mailbox, Reply, Snap, State};
 use super::sync::write_flags;
-use crate::store::{Flag, Uid};
+use crate::store::{Flag, FolderStatus, Uid};
 use std::collections::HashSet;
 
 impl ImapSession {
@@ -15,11 +16,18 @@ impl ImapSession {
         raw: &MailboxName,
         read_only: bool,
         condstore: bool,
+        qresync: Option<&QresyncParams>,
         out: &mut Vec<u8>,
     ) -> Reply {
+        // RFC 7162 §3.2.5: QRESYNC parameters mean something only once the client enabled it; a BAD command
+        // changes nothing, so the selected mailbox stays selected.
+        if qresync.is_some() && !self.qresync {
+            return Reply::bad("ENABLE QRESYNC first");
+        }
         // §6.3.1: a SELECT, even a failed one, first closes the selected mailbox (without expunging). RFC 9051
-        // §6.3.2 has the server say so, so that the client knows which responses belong to which mailbox.
-        if self.rev2 && matches!(self.state, State::Selected { .. }) {
+        // §6.3.2 and RFC 7162 §3.2.11 have the server say so, so that the client knows which responses belong to
+        // which mailbox.
+        if (self.rev2 || self.qresync) && matches!(self.state, State::Selected { .. }) {
             untagged_status(out, Status::Ok, Some("CLOSED"), "Previous mailbox closed");
         }
         self.deselect();
@@ -75,6 +83,9 @@ impl ImapSession {
         untagged_status(out, Status::Ok, Some(&format!("UIDNEXT {}", status.uid_next)), "Predicted next UID");
         let modseq = status.highest_modseq.max(1);
         untagged_status(out, Status::Ok, Some(&format!("HIGHESTMODSEQ {modseq}")), "Highest");
+        if let Some(q) = qresync.filter(|q| q.uid_validity == status.uid_validity) {
+            resynchronise(q, &status, &recent, out);
+        }
         let mailbox = Mailbox {
             name,
             read_only,
@@ -163,6 +174,30 @@ impl ImapSession {
             && !removed.is_empty()
         {
             self.emit_change(&name, "expunged", removed);
+        }
+    }
+}
+
+/// What a client with a cache of this mailbox missed (RFC 7162 §3.2.5.2): the UIDs it knows that are gone, as
+/// `VANISHED (EARLIER)`, then UID, FLAGS and MODSEQ of every message changed since its mod-sequence.
+///
+/// The store keeps no record of when each message was expunged, so the VANISHED set is every known UID that no
+/// longer exists, including ones expunged before the client's mod-sequence; §3.2.5.2 allows UIDs the client
+/// already knew were gone. `seq-match-data` only helps a server narrow that set, so it is not needed here.
+fn resynchronise(q: &QresyncParams, status: &FolderStatus, recent: &HashSet<Uid>, out: &mut Vec<u8>) {
+    let present: Vec<Uid> = status.messages.iter().map(|m| m.uid).collect();
+    // Known UIDs default to every UID handed out so far (below UIDNEXT).
+    let below_next = status.uid_next.saturating_sub(1);
+    let all = SequenceSet(vec![(SeqNumber::Value(1), SeqNumber::Largest)]);
+    let known = q.known_uids.as_ref().unwrap_or(&all);
+    let gone = known.gaps(&present, below_next);
+    if !gone.is_empty() {
+        untagged(out, &format!("VANISHED (EARLIER) {}", SequenceSet::ranges_text(&gone)));
+    }
+    for (i, m) in status.messages.iter().enumerate() {
+        if m.modseq > q.modseq {
+            let flags = super::response::flag_list(&m.flags, recent.contains(&m.uid));
+            untagged(out, &format!("{} FETCH (UID {} FLAGS {flags} MODSEQ ({}))", i + 1, m.uid, m.modseq));
         }
     }
 }

@@ -97,6 +97,54 @@ impl SequenceSet {
         (0..items.len()).filter(|&i| self.contains(key(&items[i]), largest)).collect()
     }
 
+    /// The numbers of the set, at most `largest` (which also stands for `*`), that are not in `present`
+    /// (ascending): for QRESYNC, the UIDs a client knows that no longer exist (RFC 7162 §3.2.5, §3.2.6). The
+    /// result is sorted, merged ranges; the work is in the ranges and the present UIDs, not the numbers between.
+    pub fn gaps(&self, present: &[u32], largest: u32) -> Vec<(u32, u32)> {
+        let v = |s: SeqNumber| match s {
+            SeqNumber::Value(v) => v,
+            SeqNumber::Largest => largest,
+        };
+        let mut ranges: Vec<(u32, u32)> = self
+            .0
+            .iter()
+            .map(|&(a, b)| (v(a).min(v(b)), v(a).max(v(b)).min(largest)))
+            .filter(|(lo, hi)| lo <= hi)
+            .collect();
+        ranges.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::new();
+        for (lo, hi) in ranges {
+            match merged.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        let mut out = Vec::new();
+        for (lo, hi) in merged {
+            // u64: one past a present u32::MAX must not wrap.
+            let mut next = u64::from(lo);
+            let start = present.partition_point(|&p| p < lo);
+            for &p in present[start..].iter().take_while(|&&p| p <= hi) {
+                if u64::from(p) > next {
+                    // next < p <= u32::MAX, so it fits.
+                    out.push((next as u32, p - 1));
+                }
+                next = u64::from(p) + 1;
+            }
+            if next <= u64::from(hi) {
+                out.push((next as u32, hi));
+            }
+        }
+        out
+    }
+
+    /// Ranges as sequence-set text (`1:3,7`).
+    pub fn ranges_text(ranges: &[(u32, u32)]) -> String {
+        let parts: Vec<String> =
+            ranges.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}:{b}") }).collect();
+        parts.join(",")
+    }
+
     /// A set of UIDs as compact text (`1:3,7`) for COPYUID/APPENDUID; `uids` in the order given.
     pub fn compact(uids: &[u32]) -> String {
         let mut out = String::new();
@@ -201,6 +249,29 @@ mod tests {
         assert_eq!(SequenceSet::parse(b"*:8").unwrap().select(&uids, |u| *u), vec![2, 3]);
         // RFC 3501 §6.4.8: "n:*" with n above every UID still matches the highest.
         assert_eq!(SequenceSet::parse(b"100:*").unwrap().select(&uids, |u| *u), vec![3]);
+    }
+
+    #[test]
+    fn gaps_table() {
+        let present = [2u32, 3, 7, 10];
+        let table: &[(&str, u32, Vec<(u32, u32)>)] = &[
+            ("1:*", 10, vec![(1, 1), (4, 6), (8, 9)]),
+            ("1:4294967295", 12, vec![(1, 1), (4, 6), (8, 9), (11, 12)]),
+            ("5,4,2:3", 10, vec![(4, 5)]),
+            ("9:8,1", 10, vec![(1, 1), (8, 9)]),
+            ("11:20", 10, vec![]),
+            ("2:3,7", 10, vec![]),
+            ("4294967295", u32::MAX, vec![(u32::MAX, u32::MAX)]),
+        ];
+        for (set, largest, want) in table {
+            assert_eq!(SequenceSet::parse(set.as_bytes()).unwrap().gaps(&present, *largest), *want, "{set}");
+        }
+        // A present u32::MAX ends the walk without wrapping.
+        assert_eq!(
+            SequenceSet::parse(b"1:*").unwrap().gaps(&[1, u32::MAX], u32::MAX),
+            vec![(2, u32::MAX - 1)]
+        );
+        assert_eq!(SequenceSet::ranges_text(&[(1, 1), (4, 6)]), "1,4:6");
     }
 
     #[test]

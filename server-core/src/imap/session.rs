@@ -36,8 +36,8 @@
 //!
 //! This file holds the state machine: input framing (lines, literals, over-long lines), the connection state, and
 //! the dispatch of each command to its handler in a sibling module (`auth`, `select`, `mailboxes`, `append`,
-//! `search_cmd`, `sort`, `fetch`, `store_cmd`, `copy`); `sync` keeps the snapshot of the selected mailbox in step
-//! with the store.
+//! `search_cmd`, `sort`, `fetch`, `store_cmd`, `copy`, `notify`); `sync` keeps the snapshot of the selected mailbox
+//! in step with the store.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -162,6 +162,12 @@ pub struct ImapSession {
     /// IMAP4rev1: no `\Recent` and no RECENT, SEARCH answered with ESEARCH, a LIST response and `[CLOSED]` at
     /// SELECT, no `[UNSEEN]`.
     pub(super) rev2: bool,
+    /// The client sent `ENABLE QRESYNC` (RFC 7162 §3.2.3; implies CONDSTORE): expunges are told with VANISHED,
+    /// every FETCH response carries UID, SELECT takes `(QRESYNC ...)`, and a SELECT that closes a mailbox says
+    /// `[CLOSED]`.
+    pub(super) qresync: bool,
+    /// What `NOTIFY SET` asked to be told of (RFC 5465), until `NOTIFY NONE` or an overflow.
+    pub(super) notify: Option<Box<super::notify::Notify>>,
 }
 
 impl ImapSession {
@@ -180,6 +186,8 @@ impl ImapSession {
             close_after_reply: false,
             condstore: false,
             rev2: false,
+            qresync: false,
+            notify: None,
         }
     }
 
@@ -213,6 +221,8 @@ impl ImapSession {
             "SPECIAL-USE",
             "CHILDREN",
             "CONDSTORE",
+            "QRESYNC",
+            "NOTIFY",
             "ESEARCH",
             "MULTIAPPEND",
             "CONTEXT=SEARCH",
@@ -237,6 +247,11 @@ impl ImapSession {
             }
         }
         caps.join(" ")
+    }
+
+    /// Whether CAPABILITY lists `cap` now: ENABLE turns on only what is advertised (RFC 5161 §3.1).
+    pub(super) fn advertises(&self, cap: &str) -> bool {
+        self.capabilities().split(' ').any(|c| c.eq_ignore_ascii_case(cap))
     }
 
     fn max_line(&self) -> usize {
@@ -535,6 +550,10 @@ impl ImapSession {
                 for cap in capabilities {
                     match cap.as_str() {
                         "CONDSTORE" => self.condstore = true,
+                        "QRESYNC" if self.advertises("QRESYNC") => {
+                            self.condstore = true;
+                            self.qresync = true;
+                        }
                         "IMAP4REV2" => {
                             self.rev2 = true;
                             // RFC 9051 has no \Recent: a mailbox selected already stops showing it.
@@ -553,8 +572,8 @@ impl ImapSession {
                 untagged(out, "NAMESPACE ((\"\" \"/\")) NIL NIL");
                 Reply::ok("NAMESPACE completed")
             }
-            CommandBody::Select { mailbox, read_only, condstore } => {
-                self.select(&mailbox, read_only, condstore, out)
+            CommandBody::Select { mailbox, read_only, condstore, qresync } => {
+                self.select(&mailbox, read_only, condstore, qresync.as_ref(), out)
             }
             CommandBody::Create { mailbox } => self.create(&mailbox),
             CommandBody::Delete { mailbox } => self.delete(&mailbox),
@@ -566,6 +585,7 @@ impl ImapSession {
             }
             CommandBody::Status { mailbox, items } => self.status(&mailbox, &items, out),
             CommandBody::Append { mailbox, messages } => self.append(&mailbox, &messages),
+            CommandBody::Notify { set } => self.notify(set, out),
             CommandBody::Idle => {
                 out.extend_from_slice(b"+ idling\r\n");
                 self.sync(out, true, true);
@@ -609,8 +629,8 @@ impl ImapSession {
             CommandBody::Search { uid, charset, key, ret } => {
                 self.search(tag, uid, charset.as_deref(), &key, ret.as_deref(), out)
             }
-            CommandBody::Fetch { uid, set, items, changed_since } => {
-                self.fetch(uid, &set, items, changed_since, out)
+            CommandBody::Fetch { uid, set, items, changed_since, vanished } => {
+                self.fetch(uid, &set, items, changed_since, vanished, out)
             }
             CommandBody::Store { uid, set, op, silent, flags, unchanged_since } => {
                 self.store(uid, &set, op, silent, &flags, unchanged_since, out)
@@ -699,6 +719,7 @@ fn command_name(body: &CommandBody) -> &'static str {
         CommandBody::Store { .. } => "STORE",
         CommandBody::Copy { .. } => "COPY",
         CommandBody::Move { .. } => "MOVE",
+        CommandBody::Notify { .. } => "NOTIFY",
     }
 }
 
@@ -725,6 +746,9 @@ impl Session for ImapSession {
     }
 
     fn store_changed(&mut self, change: &StoreChange, out: &mut Vec<u8>) -> Flow {
+        if self.notify_active() && matches!(self.pending, Pending::None | Pending::Idle { .. }) {
+            self.notify_change(change, out);
+        }
         let ours = match &self.state {
             State::Selected { user, mailbox } => {
                 change.user.eq_ignore_ascii_case(user) && canonical_folder(&change.folder) == mailbox.name
@@ -739,6 +763,7 @@ impl Session for ImapSession {
     }
 
     fn store_lagged(&mut self, out: &mut Vec<u8>) -> Flow {
+        self.notify_overflow(out);
         // Any missed change may have been ours: compare with the store while idling.
         if matches!(self.pending, Pending::Idle { .. }) {
             self.sync(out, true, true);
@@ -765,6 +790,6 @@ impl Session for ImapSession {
     }
 
     fn wants_store_changes(&self) -> bool {
-        matches!(self.state, State::Selected { .. })
+        matches!(self.state, State::Selected { .. }) || self.notify_active()
     }
 }

@@ -34,6 +34,8 @@ impl ImapSession {
             self.enable_condstore(out);
         }
         let condstore = self.condstore;
+        // RFC 7162 §3.2.4: with QRESYNC every FETCH response carries the UID.
+        let with_uid = uid || self.qresync;
         let host = self.host.clone();
         let State::Selected { user, mailbox } = &mut self.state else {
             return Reply::bad("No mailbox selected");
@@ -62,7 +64,7 @@ impl ImapSession {
                         flag_list(&snap.flags, mailbox.recent.contains(&snap.uid))
                     ));
                 }
-                if uid {
+                if with_uid {
                     line.push_str(&format!("{}UID {}", if silent { "" } else { " " }, snap.uid));
                 }
                 if condstore {

@@ -6,12 +6,14 @@
 //! client what changed: `EXISTS` for new mail, unsolicited `FETCH (FLAGS ...)` for flag changes, and `EXPUNGE` for
 //! removed messages, except while answering FETCH, STORE or SEARCH, where RFC 3501 §7.4.1 forbids EXPUNGE because
 //! it would shift the sequence numbers the client is reading. An expunged message keeps its place in the snapshot
-//! until it can be reported.
+//! until it can be reported. After `ENABLE QRESYNC` removed messages are told as one `VANISHED` with their UIDs
+//! (RFC 7162 §3.2.10), under the same rule.
 
 use super::response::{Status, flag_list, tagged, untagged, untagged_status};
+use super::sequence::SequenceSet;
 use super::session::{ImapSession, Mailbox, Snap, State};
 use crate::session::Flow;
-use crate::store::{FlagSet, MessageMeta, StoreError};
+use crate::store::{FlagSet, MessageMeta, StoreError, Uid};
 
 impl ImapSession {
     pub(super) fn idle_input(&mut self, tag: String, line: &[u8], out: &mut Vec<u8>) -> Flow {
@@ -29,7 +31,7 @@ impl ImapSession {
     /// Tells the client what changed in the selected mailbox since it last heard (§7.4.1, §5.2). The store is
     /// consulted only when its change count moved since the last look, or when `poll` asks to look anyway.
     pub(super) fn sync(&mut self, out: &mut Vec<u8>, allow_expunge: bool, poll: bool) {
-        let (condstore, rev2) = (self.condstore, self.rev2);
+        let (condstore, rev2, qresync) = (self.condstore, self.rev2, self.qresync);
         let host = self.host.clone();
         let State::Selected { user, mailbox } = &mut self.state else {
             return;
@@ -44,7 +46,7 @@ impl ImapSession {
         mailbox.change_count = count;
         if !dirty {
             if allow_expunge && mailbox.expunge_pending {
-                report_expunges(mailbox, out);
+                report_expunges(mailbox, qresync, out);
             }
             return;
         }
@@ -90,7 +92,7 @@ impl ImapSession {
             }
         }
         if allow_expunge && mailbox.expunge_pending {
-            report_expunges(mailbox, out);
+            report_expunges(mailbox, qresync, out);
         }
         let last = mailbox.messages.last().map_or(0, |s| s.meta.uid);
         let new: Vec<MessageMeta> = status.messages.iter().filter(|m| m.uid > last).cloned().collect();
@@ -142,10 +144,18 @@ pub(super) fn announce_keywords<'f>(
     }
 }
 
-/// Sends EXPUNGE for every message of the snapshot that is gone from the store, and forgets them.
-pub(super) fn report_expunges(mailbox: &mut Mailbox, out: &mut Vec<u8>) {
+/// Sends EXPUNGE (or, with QRESYNC, one VANISHED) for every message of the snapshot that is gone from the store,
+/// and forgets them.
+pub(super) fn report_expunges(mailbox: &mut Mailbox, qresync: bool, out: &mut Vec<u8>) {
     // RFC 5267 §4.3: UPDATE results lose the messages first, while their numbers still mean them.
     super::search_cmd::remove_expunged_from_contexts(mailbox, out);
+    if qresync {
+        let uids: Vec<Uid> = mailbox.messages.iter().filter(|s| s.expunged).map(|s| s.meta.uid).collect();
+        untagged(out, &format!("VANISHED {}", SequenceSet::compact(&uids)));
+        mailbox.messages.retain(|s| !s.expunged);
+        mailbox.expunge_pending = false;
+        return;
+    }
     // Highest first: each EXPUNGE renumbers only the messages after it, which are already reported.
     for i in (0..mailbox.messages.len()).rev() {
         if mailbox.messages[i].expunged {

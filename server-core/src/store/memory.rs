@@ -240,14 +240,13 @@ impl MailStore for MemoryStore {
 
     fn set_subscribed(&self, user: &str, name: &str, subscribed: bool) -> StoreResult<()> {
         let name = canonical_folder(name);
-        self.with(user, |mb| {
-            if subscribed {
-                mb.subscribed.insert(name);
-            } else {
-                mb.subscribed.remove(&name);
-            }
-            Ok(())
-        })
+        let changed = self.with(user, |mb| {
+            Ok(if subscribed { mb.subscribed.insert(name.clone()) } else { mb.subscribed.remove(&name) })
+        })?;
+        if changed {
+            self.notify(user, &name, ChangeKind::SubscriptionChanged);
+        }
+        Ok(())
     }
 
     fn status(&self, user: &str, folder: &str) -> StoreResult<FolderStatus> {

@@ -162,6 +162,8 @@ pub enum ChangeKind {
     FolderDeleted,
     /// The folder was renamed to `to`.
     FolderRenamed { to: String },
+    /// The user subscribed to the folder or unsubscribed from it (IMAP NOTIFY's SubscriptionChange, RFC 5465).
+    SubscriptionChanged,
 }
 
 /// A change to one user's folder.

@@ -675,9 +675,12 @@ impl MailStore for MaildirStore {
         let name = canonical_folder(name);
         let handle = self.user(user)?;
         let mut ub = handle.lock();
-        let changed = if subscribed { ub.subscribed.insert(name) } else { ub.subscribed.remove(&name) };
+        let changed =
+            if subscribed { ub.subscribed.insert(name.clone()) } else { ub.subscribed.remove(&name) };
         if changed {
             save_subscriptions(&handle.dir, &ub.subscribed)?;
+            drop(ub);
+            self.notify(user, &name, ChangeKind::SubscriptionChanged);
         }
         Ok(())
     }
