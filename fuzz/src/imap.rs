@@ -73,6 +73,7 @@ fn status_item(item: &StatusItem) -> &'static str {
         StatusItem::HighestModSeq => "HIGHESTMODSEQ",
         StatusItem::Deleted => "DELETED",
         StatusItem::Size => "SIZE",
+        StatusItem::MailboxId => "MAILBOXID",
     }
 }
 
@@ -530,6 +531,8 @@ fn search_key(out: &mut Vec<u8>, key: &SearchKey) {
         SearchKey::Larger(n) => push(out, &format!("LARGER {n}")),
         SearchKey::Smaller(n) => push(out, &format!("SMALLER {n}")),
         SearchKey::ModSeq(n) => push(out, &format!("MODSEQ {n}")),
+        SearchKey::EmailId(id) => push(out, &format!("EMAILID {id}")),
+        SearchKey::ThreadId(id) => push(out, &format!("THREADID {id}")),
     }
 }
 
@@ -554,6 +557,8 @@ fn fetch_item(out: &mut Vec<u8>, item: &FetchItem) {
         FetchItem::BodyStructure => push(out, "BODYSTRUCTURE"),
         FetchItem::Uid => push(out, "UID"),
         FetchItem::ModSeq => push(out, "MODSEQ"),
+        FetchItem::EmailId => push(out, "EMAILID"),
+        FetchItem::ThreadId => push(out, "THREADID"),
         FetchItem::Section { peek, section: s, partial: p } => {
             push(out, if *peek { "BODY.PEEK" } else { "BODY" });
             section(out, s);

@@ -51,6 +51,7 @@ impl ImapSession {
                     | FetchItem::Section { .. }
                     | FetchItem::Binary { .. }
                     | FetchItem::BinarySize { .. }
+                    | FetchItem::EmailId
             )
         });
         let sets_seen = items.iter().any(|i| {
@@ -179,6 +180,10 @@ pub(super) fn write_item(
         }
         FetchItem::Rfc822Size => line.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes()),
         FetchItem::ModSeq => line.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes()),
+        FetchItem::EmailId => {
+            line.extend_from_slice(format!("EMAILID ({})", super::objectid::email_id(raw)).as_bytes())
+        }
+        FetchItem::ThreadId => line.extend_from_slice(b"THREADID NIL"),
         FetchItem::Envelope => {
             line.extend_from_slice(b"ENVELOPE ");
             if let Some(p) = parsed {

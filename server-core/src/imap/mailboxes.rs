@@ -22,7 +22,14 @@ impl ImapSession {
         match self.host.store.create_folder(&user, &name) {
             Ok(()) => {
                 self.emit_change(&name, "created", vec![]);
-                Reply::ok("CREATE completed")
+                // RFC 8474 §4.1: the new mailbox's identifier comes with the OK.
+                match self.host.store.status(&user, &name) {
+                    Ok(status) => Reply::ok_code(
+                        format!("MAILBOXID ({})", super::objectid::mailbox_id(status.uid_validity)),
+                        "CREATE completed",
+                    ),
+                    Err(_) => Reply::ok("CREATE completed"),
+                }
             }
             Err(e) => Self::store_error(e),
         }
@@ -290,6 +297,9 @@ impl ImapSession {
                 StatusItem::Unseen => format!("UNSEEN {}", count(&Flag::Seen, false)),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", status.highest_modseq.max(1)),
                 StatusItem::Deleted => format!("DELETED {}", count(&Flag::Deleted, true)),
+                StatusItem::MailboxId => {
+                    format!("MAILBOXID ({})", super::objectid::mailbox_id(status.uid_validity))
+                }
                 StatusItem::Size => {
                     format!("SIZE {}", status.messages.iter().map(|m| m.size).sum::<u64>())
                 }

@@ -37,6 +37,13 @@ pub fn parse(raw: &[u8]) -> Parsed<'_> {
     Parsed { raw, msg: MessageParser::default().parse(raw) }
 }
 
+impl Parsed<'_> {
+    /// The message's bytes, as stored.
+    pub fn raw(&self) -> &[u8] {
+        self.raw
+    }
+}
+
 /// Counts the `;` in every `Content-Type:`/`Content-Disposition:` field of the message (folded lines included), in
 /// one pass over the bytes, stopping early once past [`MAX_PARAMETERS`].
 fn parameter_sections(raw: &[u8]) -> usize {

@@ -16,6 +16,7 @@
 //!   EXAMINE, CLOSE, UNSELECT, EXPUNGE), `mailboxes` (CREATE, DELETE, RENAME, SUBSCRIBE, LIST, LSUB, STATUS),
 //!   `append` (APPEND), `search_cmd` (SEARCH), `sort` (SORT, THREAD), `fetch` (FETCH), `store_cmd` (STORE),
 //!   `copy` (COPY, MOVE), `notify` (NOTIFY).
+//! - [`objectid`]: MAILBOXID and EMAILID (RFC 8474), derived from UIDVALIDITY and the message's bytes.
 //! - [`thread`]: the THREAD=REFERENCES algorithm (RFC 5256), a pure function of what each message says.
 //! - `sync`: the per-session snapshot of the selected mailbox, kept in step with the store (§7.4.1), and IDLE.
 //! - `notify`: NOTIFY (RFC 5465): store changes pushed as they happen, for mailboxes that are not selected too.
@@ -25,7 +26,7 @@
 //!
 //! Extensions: LITERAL+ (RFC 7888), SASL-IR (4959), ID (2971), ENABLE (5161), IDLE (2177), NAMESPACE (2342),
 //! UIDPLUS (4315), MOVE (6851), UNSELECT (3691), SPECIAL-USE (6154), CHILDREN (3348), CONDSTORE and QRESYNC
-//! (7162), NOTIFY (5465), ESEARCH (4731), SEARCHRES (5182), CONTEXT=SEARCH (5267, with PARTIAL of 9394),
+//! (7162), NOTIFY (5465), OBJECTID (8474), ESEARCH (4731), SEARCHRES (5182), CONTEXT=SEARCH (5267, with PARTIAL of 9394),
 //! MULTIAPPEND (3502), CATENATE (4469), SORT, THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (5256), ESORT (5267), SORT=DISPLAY (5957),
 //! LIST-EXTENDED (5258), LIST-STATUS (5819), STATUS=SIZE (8438), BINARY (3516).
 
@@ -37,6 +38,7 @@ mod mailboxes;
 pub mod mime;
 pub mod mutf7;
 mod notify;
+pub mod objectid;
 pub mod parser;
 pub mod response;
 pub mod search;

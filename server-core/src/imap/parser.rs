@@ -285,6 +285,8 @@ pub enum StatusItem {
     Deleted,
     /// The total of the messages' RFC822.SIZE (RFC 8438).
     Size,
+    /// The mailbox's identifier (RFC 8474 §4.3).
+    MailboxId,
 }
 
 /// The options of an RFC 5258 LIST (LIST-EXTENDED), RFC 6154 SPECIAL-USE and RFC 5819 LIST-STATUS.
@@ -416,6 +418,10 @@ pub enum SearchKey {
     Smaller(u64),
     /// RFC 7162 `MODSEQ n`.
     ModSeq(u64),
+    /// RFC 8474 §6 `EMAILID objectid`.
+    EmailId(String),
+    /// RFC 8474 §6 `THREADID objectid`.
+    ThreadId(String),
 }
 
 /// How a date criterion compares.
@@ -458,6 +464,10 @@ pub enum FetchItem {
     BinarySize {
         part: Vec<u32>,
     },
+    /// RFC 8474 §5.1: the message's content identifier.
+    EmailId,
+    /// RFC 8474 §5.2: the message's thread identifier.
+    ThreadId,
 }
 
 /// `section-spec`: a part path and what of it.
@@ -865,6 +875,18 @@ impl<'a> Parser<'a> {
                 }
                 Ok(self.s[start..self.i].to_vec())
             }
+        }
+    }
+
+    /// `objectid = 1*255(ALPHA / DIGIT / "_" / "-")` (RFC 8474 §7), case kept.
+    fn objectid(&mut self) -> R<String> {
+        let start = self.i;
+        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            self.i += 1;
+        }
+        match self.i - start {
+            1..=255 => Ok(String::from_utf8_lossy(&self.s[start..self.i]).into_owned()),
+            _ => Err("invalid object identifier".into()),
         }
     }
 
@@ -1363,6 +1385,7 @@ impl<'a> Parser<'a> {
                 "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
                 "DELETED" => StatusItem::Deleted,
                 "SIZE" => StatusItem::Size,
+                "MAILBOXID" => StatusItem::MailboxId,
                 other => return Err(format!("unknown status item {other}")),
             });
             if self.eat(b')') {
@@ -1646,6 +1669,8 @@ impl<'a> Parser<'a> {
             "BODYSTRUCTURE" => FetchItem::BodyStructure,
             "UID" => FetchItem::Uid,
             "MODSEQ" => FetchItem::ModSeq,
+            "EMAILID" => FetchItem::EmailId,
+            "THREADID" => FetchItem::ThreadId,
             "BODY" | "BODY.PEEK" if self.peek() == Some(b'[') => {
                 let section = self.section()?;
                 let partial = self.partial()?;
@@ -1833,6 +1858,12 @@ impl<'a> Parser<'a> {
                 let n = self.number()?;
                 Ok(if word == "LARGER" { SearchKey::Larger(n) } else { SearchKey::Smaller(n) })
             }
+            "EMAILID" | "THREADID" => {
+                // search-key =/ "EMAILID" SP objectid / "THREADID" SP objectid     (RFC 8474 §7)
+                self.sp()?;
+                let id = self.objectid()?;
+                Ok(if word == "EMAILID" { SearchKey::EmailId(id) } else { SearchKey::ThreadId(id) })
+            }
             "MODSEQ" => {
                 // search-modsequence = "MODSEQ" [search-modseq-ext] SP mod-sequence-valzer
                 self.sp()?;
@@ -2003,6 +2034,15 @@ mod tests {
             parse("a UID FETCH 1 FLAGS (vanished changedsince 1)\r\n"),
             Ok(Fetch { changed_since: Some(1), vanished: true, .. })
         ));
+        // RFC 8474 §5, §4.3.
+        assert!(matches!(
+            parse("a FETCH 1:* (EMAILID threadid)\r\n"),
+            Ok(Fetch { items, .. }) if items == vec![FetchItem::EmailId, FetchItem::ThreadId]
+        ));
+        assert_eq!(
+            parse("a STATUS foo (MAILBOXID)\r\n"),
+            Ok(Status { mailbox: b"foo".to_vec(), items: vec![StatusItem::MailboxId] })
+        );
         // RFC 5465 §3's examples, and the short forms.
         assert_eq!(parse("a NOTIFY NONE\r\n"), Ok(Notify { set: None }));
         let Ok(Notify { set: Some(n) }) = parse(
@@ -2166,6 +2206,16 @@ mod tests {
                 ])
             })
         );
+        // RFC 8474 §6 (its example ids): identifiers keep their case.
+        assert_eq!(
+            parse("a SEARCH EMAILID M6d99ac3275bb4e THREADID T64b478a75b7ea9\r\n"),
+            Ok(CommandBody::Search {
+                uid: false,
+                charset: None,
+                ret: None,
+                key: And(vec![EmailId("M6d99ac3275bb4e".into()), ThreadId("T64b478a75b7ea9".into())]),
+            })
+        );
         // "Grüß" is 6 bytes in UTF-8: a 4-byte literal cuts a character in half.
         assert!(parse("a UID SEARCH CHARSET utf-8 OR (SEEN 1:3) TEXT {4}\r\nGrüß\r\n").is_err());
         assert!(matches!(
@@ -2238,6 +2288,8 @@ mod tests {
             ("a LOGIN {9}\r\nali\r\n", "literal data missing"),
             ("a LIST (IMAPTEST) \"\" \"\"\r\n", "unknown LIST selection option IMAPTEST"),
             ("a SELECT x (QRESYNC (0 1))\r\n", "UIDVALIDITY is never 0"),
+            ("a SEARCH EMAILID \"M1\"\r\n", "invalid object identifier"),
+            ("a SEARCH THREADID T.1\r\n", "unexpected characters at end of command"),
             ("a SELECT x (QRESYNC (1 1 $))\r\n", "'$' is not allowed here"),
             ("a SELECT x (QRESYNC (1 1) QRESYNC (1 1))\r\n", "unsupported select parameter QRESYNC"),
             ("a FETCH 1 FLAGS (VANISHED VANISHED)\r\n", "unknown or repeated fetch modifier"),

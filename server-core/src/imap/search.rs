@@ -7,6 +7,7 @@
 use chrono::NaiveDate;
 
 use super::mime::{self, Parsed};
+use super::objectid;
 use super::parser::{DateCmp, SearchKey};
 use crate::store::{Flag, MessageMeta};
 
@@ -34,7 +35,11 @@ pub fn needs_content(key: &SearchKey) -> bool {
         SearchKey::And(keys) => keys.iter().any(needs_content),
         SearchKey::Or(a, b) => needs_content(a) || needs_content(b),
         SearchKey::Not(k) => needs_content(k),
-        SearchKey::Header(..) | SearchKey::Body(_) | SearchKey::Text(_) | SearchKey::Sent(..) => true,
+        SearchKey::Header(..)
+        | SearchKey::Body(_)
+        | SearchKey::Text(_)
+        | SearchKey::Sent(..)
+        | SearchKey::EmailId(_) => true,
         _ => false,
     }
 }
@@ -93,6 +98,9 @@ pub fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
             .is_some_and(|values| values.iter().any(|v| contains(v, value))),
         SearchKey::Body(s) => c.parsed.is_some_and(|p| contains(&mime::search_text(p, false, true), s)),
         SearchKey::Text(s) => c.parsed.is_some_and(|p| contains(&mime::search_text(p, true, true), s)),
+        // RFC 8474 §6: identifiers compare exactly. No message has a THREADID (see `objectid`).
+        SearchKey::EmailId(id) => c.parsed.is_some_and(|p| objectid::email_id(p.raw()) == *id),
+        SearchKey::ThreadId(_) => false,
     }
 }
 

@@ -81,6 +81,9 @@ impl ImapSession {
         }
         untagged_status(out, Status::Ok, Some(&format!("UIDVALIDITY {}", status.uid_validity)), "UIDs valid");
         untagged_status(out, Status::Ok, Some(&format!("UIDNEXT {}", status.uid_next)), "Predicted next UID");
+        // RFC 8474 §4.2.
+        let id = format!("MAILBOXID ({})", super::objectid::mailbox_id(status.uid_validity));
+        untagged_status(out, Status::Ok, Some(&id), "Ok");
         let modseq = status.highest_modseq.max(1);
         untagged_status(out, Status::Ok, Some(&format!("HIGHESTMODSEQ {modseq}")), "Highest");
         if let Some(q) = qresync.filter(|q| q.uid_validity == status.uid_validity) {

@@ -254,7 +254,9 @@ mod tests {
     #[test]
     fn gaps_table() {
         let present = [2u32, 3, 7, 10];
-        let table: &[(&str, u32, Vec<(u32, u32)>)] = &[
+        // (set, largest, the gaps)
+        type Row = (&'static str, u32, Vec<(u32, u32)>);
+        let table: &[Row] = &[
             ("1:*", 10, vec![(1, 1), (4, 6), (8, 9)]),
             ("1:4294967295", 12, vec![(1, 1), (4, 6), (8, 9), (11, 12)]),
             ("5,4,2:3", 10, vec![(4, 5)]),

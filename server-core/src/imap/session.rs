@@ -223,6 +223,7 @@ impl ImapSession {
             "CONDSTORE",
             "QRESYNC",
             "NOTIFY",
+            "OBJECTID",
             "ESEARCH",
             "MULTIAPPEND",
             "CONTEXT=SEARCH",
