@@ -1870,3 +1870,33 @@ fn objectid_names_mailboxes_and_messages() {
         assert!(c.send(&format!("b {bad}\r\n")).starts_with("b BAD"), "{bad}");
     }
 }
+
+/// RFC 9051 §5.1: after `ENABLE IMAP4rev2` mailbox names are UTF-8 both ways, `&` being just a character; an
+/// IMAP4rev1 session still reads and writes the same mailboxes in modified UTF-7 (RFC 3501 §5.1.3).
+#[test]
+fn imap4rev2_mailbox_names_are_utf8() {
+    let h = host();
+    let mut v2 = Client::login(&h, "alice");
+    v2.send("e ENABLE IMAP4rev2\r\n");
+    assert!(v2.send("c CREATE \"Entwürfe\"\r\n").starts_with("c OK"));
+    assert!(v2.send("c CREATE \"R&D\"\r\n").starts_with("c OK"));
+    let r = v2.send("l LIST \"\" \"*\"\r\n");
+    assert!(r.contains("* LIST (\\HasNoChildren) \"/\" {9}\r\nEntwürfe\r\n"), "{r}");
+    assert!(r.contains("* LIST (\\HasNoChildren) \"/\" \"R&D\"\r\n") && !r.contains("&-"), "{r}");
+    assert_eq!(
+        v2.send("s STATUS \"R&D\" (MESSAGES)\r\n"),
+        "* STATUS \"R&D\" (MESSAGES 0)\r\ns OK STATUS completed\r\n"
+    );
+    let r = v2.send("s SELECT \"Entwürfe\"\r\n");
+    assert!(r.contains("* LIST (\\HasNoChildren) \"/\" {9}\r\nEntwürfe\r\n") && r.contains("s OK"), "{r}");
+
+    let mut v1 = Client::login(&h, "alice");
+    let r = v1.send("l LIST \"\" \"*\"\r\n");
+    assert!(r.contains("\"Entw&APw-rfe\"") && r.contains("\"R&-D\""), "{r}");
+    assert_eq!(
+        v1.send("s STATUS \"R&-D\" (MESSAGES)\r\n"),
+        "* STATUS \"R&-D\" (MESSAGES 0)\r\ns OK STATUS completed\r\n"
+    );
+    // In IMAP4rev1, "R&D" is not valid modified UTF-7.
+    assert!(v1.send("s STATUS \"R&D\" (MESSAGES)\r\n").starts_with("s NO"));
+}

@@ -3,7 +3,7 @@
 
 use super::mutf7;
 use super::parser::{ListOptions, MailboxName, StatusItem};
-use super::response::{self, untagged};
+use super::response::untagged;
 use super::session::{ImapSession, Reply, State};
 use crate::store::{Flag, FolderInfo, StoreError, canonical_folder};
 
@@ -108,8 +108,9 @@ impl ImapSession {
         options: &ListOptions,
         out: &mut Vec<u8>,
     ) -> Reply {
+        let rev2 = self.rev2;
         let decode = |raw: &MailboxName| -> Result<String, Reply> {
-            if raw.is_ascii() {
+            if raw.is_ascii() && !rev2 {
                 // A reference or pattern is not a mailbox name: one that is not valid modified UTF-7 (`&'`) is
                 // taken as written and matches no mailbox, as Dovecot does (RFC 3501 §6.3.8 allows any atom).
                 Ok(mutf7::decode(raw).unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned()))
@@ -191,7 +192,7 @@ impl ImapSession {
                 attrs.push("\\Subscribed");
             }
             let mut line = format!("* LIST ({}) \"/\" ", attrs.join(" ")).into_bytes();
-            response::mailbox(&mut line, name);
+            self.put_mailbox(&mut line, name);
             if child_info && !selected {
                 line.extend_from_slice(b" (CHILDINFO (\"SUBSCRIBED\"))");
             }
@@ -230,7 +231,7 @@ impl ImapSession {
             if parents.contains(&f.name.as_str()) {
                 parents.retain(|p| *p != f.name);
                 let mut line = b"* LSUB (\\Noselect) \"/\" ".to_vec();
-                response::mailbox(&mut line, &f.name);
+                self.put_mailbox(&mut line, &f.name);
                 line.extend_from_slice(b"\r\n");
                 out.extend_from_slice(&line);
                 continue;
@@ -239,14 +240,14 @@ impl ImapSession {
                 continue;
             }
             let mut line = format!("* LSUB ({}) \"/\" ", attributes(folders, f).join(" ")).into_bytes();
-            response::mailbox(&mut line, &f.name);
+            self.put_mailbox(&mut line, &f.name);
             line.extend_from_slice(b"\r\n");
             out.extend_from_slice(&line);
         }
         // Parents that do not exist as mailboxes.
         for parent in parents {
             let mut line = b"* LSUB (\\Noselect) \"/\" ".to_vec();
-            response::mailbox(&mut line, parent);
+            self.put_mailbox(&mut line, parent);
             line.extend_from_slice(b"\r\n");
             out.extend_from_slice(&line);
         }
@@ -306,7 +307,7 @@ impl ImapSession {
             })
             .collect();
         let mut line = b"* STATUS ".to_vec();
-        response::mailbox(&mut line, name);
+        self.put_mailbox(&mut line, name);
         line.extend_from_slice(format!(" ({})\r\n", values.join(" ")).as_bytes());
         Ok(line)
     }

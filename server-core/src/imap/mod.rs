@@ -22,7 +22,8 @@
 //! - `notify`: NOTIFY (RFC 5465): store changes pushed as they happen, for mailboxes that are not selected too.
 //!
 //! IMAP4rev2 (RFC 9051) alongside: after `ENABLE IMAP4rev2` a session sends no `\Recent` or RECENT, answers
-//! SEARCH with ESEARCH, and adds a LIST response and `[CLOSED]` to SELECT.
+//! SEARCH with ESEARCH, adds a LIST response and `[CLOSED]` to SELECT, and reads and writes mailbox names in UTF-8
+//! instead of modified UTF-7.
 //!
 //! Extensions: LITERAL+ (RFC 7888), SASL-IR (4959), ID (2971), ENABLE (5161), IDLE (2177), NAMESPACE (2342),
 //! UIDPLUS (4315), MOVE (6851), UNSELECT (3691), SPECIAL-USE (6154), CHILDREN (3348), CONDSTORE and QRESYNC

@@ -14,7 +14,7 @@
 //! says `[NOTIFICATIONOVERFLOW]` and NOTIFY is off (§5.8), so the client knows to resynchronise.
 
 use super::parser::{FetchItem, MailboxName, NotifyEvent, NotifyFilter, NotifySet, StatusItem};
-use super::response::{self, Status, untagged_status};
+use super::response::{Status, untagged_status};
 use super::sequence::SequenceSet;
 use super::session::{ImapSession, Reply, State};
 use crate::store::{ChangeKind, StoreChange, canonical_folder};
@@ -224,7 +224,7 @@ impl ImapSession {
             ChangeKind::FolderDeleted if wants(&folder, |e| e.names) => {
                 // §5.5: a deleted mailbox is listed as not existing.
                 let mut line = b"* LIST (\\NonExistent) \"/\" ".to_vec();
-                response::mailbox(&mut line, &folder);
+                self.put_mailbox(&mut line, &folder);
                 line.extend_from_slice(b"\r\n");
                 out.extend_from_slice(&line);
             }
@@ -251,10 +251,10 @@ impl ImapSession {
             attrs.push("\\Subscribed");
         }
         let mut line = format!("* LIST ({}) \"/\" ", attrs.join(" ")).into_bytes();
-        response::mailbox(&mut line, name);
+        self.put_mailbox(&mut line, name);
         if let Some(old) = old {
             line.extend_from_slice(b" (\"OLDNAME\" (");
-            response::mailbox(&mut line, old);
+            self.put_mailbox(&mut line, old);
             line.extend_from_slice(b"))");
         }
         line.extend_from_slice(b"\r\n");

@@ -69,7 +69,7 @@ impl ImapSession {
                 let mut line =
                     format!("* LIST ({}) \"/\" ", super::mailboxes::attributes(&folders, f).join(" "))
                         .into_bytes();
-                super::response::mailbox(&mut line, &name);
+                self.put_mailbox(&mut line, &name);
                 line.extend_from_slice(b"\r\n");
                 out.extend_from_slice(&line);
             }

@@ -160,7 +160,7 @@ pub struct ImapSession {
     pub(super) condstore: bool,
     /// The client sent `ENABLE IMAP4rev2` (RFC 9051 §6.3.1): the session speaks IMAP4rev2 where it differs from
     /// IMAP4rev1: no `\Recent` and no RECENT, SEARCH answered with ESEARCH, a LIST response and `[CLOSED]` at
-    /// SELECT, no `[UNSEEN]`.
+    /// SELECT, no `[UNSEEN]`, mailbox names in UTF-8 (§5.1).
     pub(super) rev2: bool,
     /// The client sent `ENABLE QRESYNC` (RFC 7162 §3.2.3; implies CONDSTORE): expunges are told with VANISHED,
     /// every FETCH response carries UID, SELECT takes `(QRESYNC ...)`, and a SELECT that closes a mailbox says
@@ -645,9 +645,10 @@ impl ImapSession {
     // ---------------------------------------------------------------------------------------------------------
     // Mailbox names
 
-    /// Decodes a mailbox name from the wire (modified UTF-7; raw UTF-8 from lenient clients) and canonicalises it.
+    /// Decodes a mailbox name from the wire and canonicalises it: modified UTF-7 (RFC 3501 §5.1.3), raw UTF-8 from
+    /// lenient clients, and after `ENABLE IMAP4rev2` UTF-8 only (RFC 9051 §5.1), where `&` is just a character.
     pub(super) fn mailbox_name(&self, raw: &MailboxName) -> Result<String, Reply> {
-        let name = if raw.is_ascii() {
+        let name = if raw.is_ascii() && !self.rev2 {
             mutf7::decode(raw).map_err(|e| Reply::no(Some("CANNOT"), e.to_string()))?
         } else {
             String::from_utf8(raw.clone())
@@ -656,6 +657,16 @@ impl ImapSession {
         let name = canonical_folder(&name);
         validate_folder_name(&name).map_err(|e| Reply::no(Some("CANNOT"), e.to_string()))?;
         Ok(name)
+    }
+
+    /// Writes a mailbox name as this session's client reads them: modified UTF-7 for IMAP4rev1, UTF-8 after
+    /// `ENABLE IMAP4rev2` (RFC 9051 §5.1: an IMAP4rev2 server sends no modified UTF-7 once it is enabled).
+    pub(super) fn put_mailbox(&self, out: &mut Vec<u8>, name: &str) {
+        if self.rev2 {
+            super::response::string(out, name.as_bytes());
+        } else {
+            super::response::mailbox(out, name);
+        }
     }
 
     pub(super) fn store_error(e: StoreError) -> Reply {
