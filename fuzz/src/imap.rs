@@ -380,6 +380,12 @@ fn append_message(out: &mut Vec<u8>, m: &AppendMessage) {
                 }
             });
         }
+        // `utf8 = "UTF8" SP "(" literal8 ")"` (RFC 6855 §4).
+        None if m.utf8 => {
+            push(out, &format!("UTF8 (~{{{}}}\r\n", m.message.len()));
+            out.extend_from_slice(&m.message);
+            out.push(b')');
+        }
         None => {
             push(out, &format!("{{{}}}\r\n", m.message.len()));
             out.extend_from_slice(&m.message);

@@ -1900,3 +1900,26 @@ fn imap4rev2_mailbox_names_are_utf8() {
     // In IMAP4rev1, "R&D" is not valid modified UTF-7.
     assert!(v1.send("s STATUS \"R&D\" (MESSAGES)\r\n").starts_with("s NO"));
 }
+
+/// RFC 6855: `ENABLE UTF8=ACCEPT` turns mailbox names to UTF-8 as IMAP4rev2 does, and APPEND takes a message with
+/// a UTF-8 header as `UTF8 (literal8)`, which a client that did not enable it may not send (§4).
+#[test]
+fn utf8_accept_names_and_append() {
+    let h = host();
+    let mut c = Client::login(&h, "alice");
+    assert!(c.send("c CAPABILITY\r\n").contains(" UTF8=ACCEPT"));
+    let message = "Subject: Grüße\r\n\r\nhallo\r\n";
+    let append = format!("a APPEND INBOX UTF8 (~{{{}+}}\r\n{message})\r\n", message.len());
+    assert!(c.send(&append).starts_with("a BAD"), "UTF8 before ENABLE");
+    assert_eq!(c.send("e ENABLE UTF8=ACCEPT\r\n"), "* ENABLED UTF8=ACCEPT\r\ne OK ENABLE completed\r\n");
+    assert!(c.send(&append).starts_with("a OK [APPENDUID "));
+    assert!(c.send("c CREATE \"Entwürfe\"\r\n").starts_with("c OK"));
+    let r = c.send("l LIST \"\" Entw*\r\n");
+    assert_eq!(r, "* LIST (\\HasNoChildren) \"/\" {9}\r\nEntwürfe\r\nl OK LIST completed\r\n");
+    c.send("s SELECT INBOX\r\n");
+    let r = c.send("f FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]\r\n");
+    assert!(r.contains("Subject: Grüße\r\n"), "{r}");
+    // §3: a CHARSET would contradict the UTF-8 the client enabled.
+    assert!(c.send("t SEARCH CHARSET UTF-8 ALL\r\n").starts_with("t BAD"));
+    assert_eq!(c.send("t SEARCH SUBJECT \"grüße\"\r\n"), "* SEARCH 1\r\nt OK SEARCH completed\r\n");
+}

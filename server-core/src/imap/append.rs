@@ -1,5 +1,6 @@
 //! APPEND (RFC 3501 §6.3.11), several messages at once with MULTIAPPEND (RFC 3502), messages put together from
-//! text and parts of messages already here with CATENATE (RFC 4469), answered with APPENDUID (RFC 4315).
+//! text and parts of messages already here with CATENATE (RFC 4469), messages with UTF-8 headers sent as
+//! `UTF8 (...)` (RFC 6855 §4), answered with APPENDUID (RFC 4315).
 
 use super::mime;
 use super::parser::{AppendMessage, CatPart, MailboxName, parse_section};
@@ -12,6 +13,10 @@ impl ImapSession {
     /// APPEND of one message or, with MULTIAPPEND, several: all or none (RFC 3502 §6.3.11: "if the server
     /// is unable to append any of the messages, none of them are appended").
     pub(super) fn append(&mut self, raw: &MailboxName, messages: &[AppendMessage]) -> Reply {
+        // RFC 6855 §4: UTF8 data is for clients that said they handle UTF-8 mail.
+        if messages.iter().any(|m| m.utf8) && !self.utf8_accept {
+            return Reply::bad("APPEND UTF8 needs ENABLE UTF8=ACCEPT");
+        }
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(r) => return r,

@@ -108,9 +108,9 @@ impl ImapSession {
         options: &ListOptions,
         out: &mut Vec<u8>,
     ) -> Reply {
-        let rev2 = self.rev2;
+        let utf8 = self.utf8_names();
         let decode = |raw: &MailboxName| -> Result<String, Reply> {
-            if raw.is_ascii() && !rev2 {
+            if raw.is_ascii() && !utf8 {
                 // A reference or pattern is not a mailbox name: one that is not valid modified UTF-7 (`&'`) is
                 // taken as written and matches no mailbox, as Dovecot does (RFC 3501 §6.3.8 allows any atom).
                 Ok(mutf7::decode(raw).unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned()))

@@ -325,6 +325,9 @@ pub struct AppendMessage {
     pub message: Vec<u8>,
     /// `CATENATE (...)` (RFC 4469): the message is these parts, one after the other.
     pub catenate: Option<Vec<CatPart>>,
+    /// Sent as `UTF8 (literal8)` (RFC 6855 §4): a message whose header may be in UTF-8 (RFC 6532), which only a
+    /// client that enabled UTF8=ACCEPT may send.
+    pub utf8: bool,
 }
 
 /// One part of a CATENATE (RFC 4469 §5): `cat-part = text-literal / url`.
@@ -1258,9 +1261,10 @@ impl<'a> Parser<'a> {
             }
             "APPEND" => {
                 // append         = "APPEND" SP mailbox 1*append-message                 (RFC 3502 §6)
-                // append-message = [SP flag-list] [SP date-time] SP (literal / literal8 / catenate)
+                // append-message = [SP flag-list] [SP date-time] SP (literal / literal8 / catenate / utf8)
                 // catenate       = "CATENATE" SP "(" cat-part *(SP cat-part) ")"    (RFC 4469 §5)
                 // cat-part       = "TEXT" SP literal / "URL" SP astring
+                // utf8           = "UTF8" SP "(" literal8 ")"                        (RFC 6855 §4)
                 self.sp()?;
                 let mailbox = self.mailbox()?;
                 let mut messages = Vec::new();
@@ -1276,6 +1280,20 @@ impl<'a> Parser<'a> {
                         let text = self.quoted()?;
                         date = Some(parse_date_time(&text).ok_or("invalid date-time")?);
                         self.sp()?;
+                    }
+                    if self.peek().is_some_and(|b| b.eq_ignore_ascii_case(&b'U')) {
+                        if self.keyword()? != "UTF8" {
+                            return Err("expected the message as a literal, CATENATE or UTF8".into());
+                        }
+                        self.sp()?;
+                        self.expect(b'(', "'(' after UTF8")?;
+                        if !self.eat(b'~') || self.peek() != Some(b'{') {
+                            return Err("expected a literal8 after UTF8".into());
+                        }
+                        let message = self.literal()?;
+                        self.expect(b')', "')' after the UTF8 literal")?;
+                        messages.push(AppendMessage { flags, date, message, catenate: None, utf8: true });
+                        continue;
                     }
                     if self.peek().is_some_and(|b| b.eq_ignore_ascii_case(&b'C')) {
                         if self.keyword()? != "CATENATE" {
@@ -1310,6 +1328,7 @@ impl<'a> Parser<'a> {
                             date,
                             message: Vec::new(),
                             catenate: Some(parts),
+                            utf8: false,
                         });
                         continue;
                     }
@@ -1318,7 +1337,13 @@ impl<'a> Parser<'a> {
                     if self.peek() != Some(b'{') {
                         return Err("expected the message as a literal".into());
                     }
-                    messages.push(AppendMessage { flags, date, message: self.literal()?, catenate: None });
+                    messages.push(AppendMessage {
+                        flags,
+                        date,
+                        message: self.literal()?,
+                        catenate: None,
+                        utf8: false,
+                    });
                 }
                 CommandBody::Append { mailbox, messages }
             }
@@ -2034,6 +2059,11 @@ mod tests {
             parse("a UID FETCH 1 FLAGS (vanished changedsince 1)\r\n"),
             Ok(Fetch { changed_since: Some(1), vanished: true, .. })
         ));
+        // RFC 6855 §4: a message with a UTF-8 header.
+        assert!(matches!(
+            parse("a APPEND INBOX (\\Seen) UTF8 (~{2}\r\nhi)\r\n"),
+            Ok(Append { messages, .. }) if messages.len() == 1 && messages[0].utf8 && messages[0].message == b"hi"
+        ));
         // RFC 8474 §5, §4.3.
         assert!(matches!(
             parse("a FETCH 1:* (EMAILID threadid)\r\n"),
@@ -2289,6 +2319,8 @@ mod tests {
             ("a LIST (IMAPTEST) \"\" \"\"\r\n", "unknown LIST selection option IMAPTEST"),
             ("a SELECT x (QRESYNC (0 1))\r\n", "UIDVALIDITY is never 0"),
             ("a SEARCH EMAILID \"M1\"\r\n", "invalid object identifier"),
+            ("a APPEND INBOX UTF8 ({2}\r\nhi)\r\n", "expected a literal8 after UTF8"),
+            ("a APPEND INBOX UTF8 (~{2}\r\nhi\r\n", "expected ')' after the UTF8 literal"),
             ("a SEARCH THREADID T.1\r\n", "unexpected characters at end of command"),
             ("a SELECT x (QRESYNC (1 1 $))\r\n", "'$' is not allowed here"),
             ("a SELECT x (QRESYNC (1 1) QRESYNC (1 1))\r\n", "unsupported select parameter QRESYNC"),

@@ -166,6 +166,9 @@ pub struct ImapSession {
     /// every FETCH response carries UID, SELECT takes `(QRESYNC ...)`, and a SELECT that closes a mailbox says
     /// `[CLOSED]`.
     pub(super) qresync: bool,
+    /// The client sent `ENABLE UTF8=ACCEPT` (RFC 6855 §3): mailbox names are UTF-8 as after `ENABLE IMAP4rev2`,
+    /// and APPEND takes `UTF8 (...)`.
+    pub(super) utf8_accept: bool,
     /// What `NOTIFY SET` asked to be told of (RFC 5465), until `NOTIFY NONE` or an overflow.
     pub(super) notify: Option<Box<super::notify::Notify>>,
 }
@@ -187,6 +190,7 @@ impl ImapSession {
             condstore: false,
             rev2: false,
             qresync: false,
+            utf8_accept: false,
             notify: None,
         }
     }
@@ -224,6 +228,7 @@ impl ImapSession {
             "QRESYNC",
             "NOTIFY",
             "OBJECTID",
+            "UTF8=ACCEPT",
             "ESEARCH",
             "MULTIAPPEND",
             "CONTEXT=SEARCH",
@@ -551,6 +556,7 @@ impl ImapSession {
                 for cap in capabilities {
                     match cap.as_str() {
                         "CONDSTORE" => self.condstore = true,
+                        "UTF8=ACCEPT" if self.advertises("UTF8=ACCEPT") => self.utf8_accept = true,
                         "QRESYNC" if self.advertises("QRESYNC") => {
                             self.condstore = true;
                             self.qresync = true;
@@ -627,6 +633,10 @@ impl ImapSession {
                 }
                 Reply::ok("CANCELUPDATE completed")
             }
+            // RFC 6855 §3: after ENABLE UTF8=ACCEPT strings are UTF-8, and a CHARSET would contradict that.
+            CommandBody::Search { charset: Some(_), .. } if self.utf8_accept => {
+                Reply::bad("No CHARSET after ENABLE UTF8=ACCEPT: strings are UTF-8")
+            }
             CommandBody::Search { uid, charset, key, ret } => {
                 self.search(tag, uid, charset.as_deref(), &key, ret.as_deref(), out)
             }
@@ -645,10 +655,16 @@ impl ImapSession {
     // ---------------------------------------------------------------------------------------------------------
     // Mailbox names
 
-    /// Decodes a mailbox name from the wire and canonicalises it: modified UTF-7 (RFC 3501 §5.1.3), raw UTF-8 from
-    /// lenient clients, and after `ENABLE IMAP4rev2` UTF-8 only (RFC 9051 §5.1), where `&` is just a character.
+    /// Whether mailbox names are UTF-8 on the wire: after `ENABLE IMAP4rev2` (RFC 9051 §5.1) or `ENABLE
+    /// UTF8=ACCEPT` (RFC 6855 §3); modified UTF-7 (RFC 3501 §5.1.3) before.
+    pub(super) fn utf8_names(&self) -> bool {
+        self.rev2 || self.utf8_accept
+    }
+
+    /// Decodes a mailbox name from the wire and canonicalises it: modified UTF-7, raw UTF-8 from lenient clients,
+    /// and with [`Self::utf8_names`] UTF-8 only, where `&` is just a character.
     pub(super) fn mailbox_name(&self, raw: &MailboxName) -> Result<String, Reply> {
-        let name = if raw.is_ascii() && !self.rev2 {
+        let name = if raw.is_ascii() && !self.utf8_names() {
             mutf7::decode(raw).map_err(|e| Reply::no(Some("CANNOT"), e.to_string()))?
         } else {
             String::from_utf8(raw.clone())
@@ -659,10 +675,10 @@ impl ImapSession {
         Ok(name)
     }
 
-    /// Writes a mailbox name as this session's client reads them: modified UTF-7 for IMAP4rev1, UTF-8 after
-    /// `ENABLE IMAP4rev2` (RFC 9051 §5.1: an IMAP4rev2 server sends no modified UTF-7 once it is enabled).
+    /// Writes a mailbox name as this session's client reads them: modified UTF-7 for IMAP4rev1, UTF-8 with
+    /// [`Self::utf8_names`] (RFC 9051 §5.1, RFC 6855 §3: no modified UTF-7 once UTF-8 is enabled).
     pub(super) fn put_mailbox(&self, out: &mut Vec<u8>, name: &str) {
-        if self.rev2 {
+        if self.utf8_names() {
             super::response::string(out, name.as_bytes());
         } else {
             super::response::mailbox(out, name);
