@@ -1,9 +1,8 @@
 //! NOTIFY (RFC 5465): the client names the mailboxes and events it cares about, and the server pushes them as they
 //! happen instead of waiting to be polled, for mailboxes that are not selected too.
 //!
-//! `NOTIFY SET` is validated into a [`Notify`] kept by the session. The session then asks the driver for every
-//! store change while NOTIFY is on (not only while a mailbox is selected) and hands each to
-//! [`ImapSession::notify_change`]:
+//! `NOTIFY SET` is validated into a [`Notify`] kept by the session. A logged-in session reads every store change
+//! (see `wants_store_changes` in `session`), and while NOTIFY is on hands each to [`ImapSession::notify_change`]:
 //! - a change to a mailbox that is not selected becomes `* STATUS` (MessageNew, MessageExpunge, FlagChange) or
 //!   `* LIST` (MailboxName, SubscriptionChange), if a filter covers the mailbox and asks for that event;
 //! - a change to the selected mailbox is told at once with the usual EXISTS, FETCH and EXPUNGE (or VANISHED) if the
@@ -174,7 +173,7 @@ impl ImapSession {
         matches!(&self.state, State::Selected { mailbox, .. } if mailbox.name == name)
     }
 
-    /// Whether the driver should hand this session every store change.
+    /// Whether NOTIFY is on.
     pub(super) fn notify_active(&self) -> bool {
         self.notify.is_some()
     }

@@ -818,6 +818,10 @@ impl Session for ImapSession {
     }
 
     fn wants_store_changes(&self) -> bool {
-        matches!(self.state, State::Selected { .. }) || self.notify_active()
+        // Every logged-in session, selected or not: the driver reads the change feed only while this holds, and a
+        // feed left unread lags. A NOTIFY SET sent after a while unselected would then begin with that old lag and
+        // turn itself off at once with NOTIFICATIONOVERFLOW (RFC 5465 §5.8). Reading the feed costs an unselected
+        // session without NOTIFY one comparison per change.
+        matches!(self.state, State::Authenticated { .. } | State::Selected { .. })
     }
 }
