@@ -1657,6 +1657,11 @@ fn qresync_select_tells_what_vanished_and_changed() {
     let vanished = r.find("* VANISHED (EARLIER) 3:4\r\n").unwrap_or_else(|| panic!("{r}"));
     let changed = r.find("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (").unwrap_or_else(|| panic!("{r}"));
     assert!(r.starts_with("* OK [CLOSED]") && vanished < changed, "{r}");
+    // §3.1: ENABLE is a CONDSTORE-enabling command; while a mailbox is selected it tells HIGHESTMODSEQ.
+    let mut c = Client::login(&h, "alice");
+    c.send("s SELECT INBOX\r\n");
+    let e = c.send("e ENABLE QRESYNC\r\n");
+    assert!(e.starts_with("* OK [HIGHESTMODSEQ ") && e.contains("* ENABLED QRESYNC\r\n"), "{e}");
     assert_eq!(r.matches(" FETCH ").count(), 1, "only the changed message: {r}");
     // Known UIDs narrow the answer; another UIDVALIDITY means the cache is useless, and nothing is said.
     let r = a.send(&format!("s SELECT INBOX (QRESYNC ({validity} {modseq} 1:2,4))\r\n"));

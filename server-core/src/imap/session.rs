@@ -555,10 +555,12 @@ impl ImapSession {
                 let mut enabled = Vec::new();
                 for cap in capabilities {
                     match cap.as_str() {
-                        "CONDSTORE" => self.condstore = true,
+                        // RFC 7162 §3.1: ENABLE CONDSTORE and QRESYNC are CONDSTORE-enabling commands, which tell
+                        // a selected mailbox's HIGHESTMODSEQ.
+                        "CONDSTORE" => self.enable_condstore(out),
                         "UTF8=ACCEPT" if self.advertises("UTF8=ACCEPT") => self.utf8_accept = true,
                         "QRESYNC" if self.advertises("QRESYNC") => {
-                            self.condstore = true;
+                            self.enable_condstore(out);
                             self.qresync = true;
                         }
                         "IMAP4REV2" => {
