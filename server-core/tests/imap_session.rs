@@ -1842,7 +1842,8 @@ fn between<'a>(r: &'a str, start: &str, end: &str) -> &'a str {
 }
 
 /// RFC 8474: a MAILBOXID at CREATE, SELECT and STATUS that survives RENAME and is new for a recreated mailbox; an
-/// EMAILID that survives MOVE and differs for other content; THREADID NIL; SEARCH EMAILID and THREADID.
+/// EMAILID that survives MOVE and differs for other content; a THREADID shared by a message and its reply, NIL
+/// for a message without message-ids; SEARCH EMAILID and THREADID.
 #[test]
 fn objectid_names_mailboxes_and_messages() {
     let h = host();
@@ -1870,6 +1871,19 @@ fn objectid_names_mailboxes_and_messages() {
     let (one, two) = (one.to_string(), two.to_string());
     assert_eq!(c.send(&format!("t SEARCH EMAILID {two}\r\n")), "* SEARCH 2\r\nt OK SEARCH completed\r\n");
     assert_eq!(c.send(&format!("t SEARCH THREADID {two}\r\n")), "* SEARCH\r\nt OK SEARCH completed\r\n");
+    // A thread: a message and a reply to it, in two mailboxes.
+    append(&h, "alice", "INBOX", "Message-ID: <root@example.com>\r\nSubject: plan\r\n\r\nx\r\n", &[]);
+    let reply =
+        "Message-ID: <re@example.com>\r\nIn-Reply-To: <root@example.com>\r\nSubject: Re: plan\r\n\r\ny\r\n";
+    append(&h, "alice", "Sent", reply, &[]);
+    c.send("n NOOP\r\n");
+    let r = c.send("f FETCH 3 (THREADID)\r\n");
+    let thread = between(&r, "THREADID (", ")").to_string();
+    assert_eq!(c.send(&format!("t SEARCH THREADID {thread}\r\n")), "* SEARCH 3\r\nt OK SEARCH completed\r\n");
+    let mut sent = Client::login(&h, "alice");
+    sent.send("s SELECT Sent\r\n");
+    let r = sent.send("f FETCH 1 (THREADID)\r\n");
+    assert_eq!(r, format!("* 1 FETCH (THREADID ({thread}))\r\nf OK FETCH completed\r\n"));
     c.send("m MOVE 1 Archive\r\n");
     c.send("s SELECT Archive\r\n");
     let r = c.send("f UID FETCH 1 (EMAILID)\r\n");

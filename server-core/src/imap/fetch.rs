@@ -52,6 +52,7 @@ impl ImapSession {
                     | FetchItem::Binary { .. }
                     | FetchItem::BinarySize { .. }
                     | FetchItem::EmailId
+                    | FetchItem::ThreadId
             )
         });
         let sets_seen = items.iter().any(|i| {
@@ -183,7 +184,10 @@ pub(super) fn write_item(
         FetchItem::EmailId => {
             line.extend_from_slice(format!("EMAILID ({})", super::objectid::email_id(raw)).as_bytes())
         }
-        FetchItem::ThreadId => line.extend_from_slice(b"THREADID NIL"),
+        FetchItem::ThreadId => match parsed.and_then(super::objectid::thread_id) {
+            Some(id) => line.extend_from_slice(format!("THREADID ({id})").as_bytes()),
+            None => line.extend_from_slice(b"THREADID NIL"),
+        },
         FetchItem::Envelope => {
             line.extend_from_slice(b"ENVELOPE ");
             if let Some(p) = parsed {

@@ -16,7 +16,8 @@
 //!   EXAMINE, CLOSE, UNSELECT, EXPUNGE), `mailboxes` (CREATE, DELETE, RENAME, SUBSCRIBE, LIST, LSUB, STATUS),
 //!   `append` (APPEND), `search_cmd` (SEARCH), `sort` (SORT, THREAD), `fetch` (FETCH), `store_cmd` (STORE),
 //!   `copy` (COPY, MOVE), `notify` (NOTIFY).
-//! - [`objectid`]: MAILBOXID and EMAILID (RFC 8474), derived from UIDVALIDITY and the message's bytes.
+//! - [`objectid`]: MAILBOXID, EMAILID and THREADID (RFC 8474), derived from UIDVALIDITY, the message's bytes and
+//!   its references.
 //! - [`thread`]: the THREAD=REFERENCES algorithm (RFC 5256), a pure function of what each message says.
 //! - `sync`: the per-session snapshot of the selected mailbox, kept in step with the store (§7.4.1), and IDLE.
 //! - `notify`: NOTIFY (RFC 5465): store changes pushed as they happen, for mailboxes that are not selected too.

@@ -10,14 +10,18 @@
 //!   §2.3.1.1), so the identifier never changes, and a COPY or MOVE keeps it (§5.1). Two messages delivered
 //!   separately with byte-for-byte the same content share it; as their content is the same, what a client cached
 //!   under it is still right.
-//! - THREADID is NIL: Mailroom keeps no thread across mailboxes (THREAD computes threads per search), and §5.2
-//!   lets a server without them say NIL.
+//! - THREADID from the message-id that starts its thread: the first of its References (RFC 5322 §3.6.4 keeps the
+//!   thread's first message there), else of In-Reply-To, else its own Message-ID. A reply and the message it
+//!   answers thus share it in every mailbox, with nothing stored. A message with none of the three is in no thread
+//!   the server knows: THREADID NIL (§5.2).
 //!
 //! ```text
 //! objectid = 1*255(ALPHA / DIGIT / "_" / "-")     ; RFC 8474 §7
 //! ```
 
 use sha2::Digest;
+
+use super::mime::{self, Parsed};
 
 /// The MAILBOXID of a mailbox with this UIDVALIDITY.
 pub fn mailbox_id(uid_validity: u32) -> String {
@@ -26,9 +30,20 @@ pub fn mailbox_id(uid_validity: u32) -> String {
 
 /// The EMAILID of a message with these bytes.
 pub fn email_id(raw: &[u8]) -> String {
-    let digest = sha2::Sha256::digest(raw);
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("M{hex}")
+    format!("M{}", hash(raw))
+}
+
+/// The THREADID of a message, None when it names no message-id at all.
+pub fn thread_id(parsed: &Parsed<'_>) -> Option<String> {
+    let root = ["references", "in-reply-to", "message-id"]
+        .into_iter()
+        .find_map(|header| mime::message_ids(parsed, header).into_iter().next())?;
+    Some(format!("T{}", hash(root.as_bytes())))
+}
+
+/// The first 96 bits of SHA-256, in hex: 24 characters, within objectid's alphabet.
+fn hash(data: &[u8]) -> String {
+    sha2::Sha256::digest(data)[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -49,5 +64,23 @@ mod tests {
         assert_eq!(email_id(b"a"), email_id(b"a"));
         assert_ne!(email_id(b"a"), email_id(b"b"));
         assert_eq!(email_id(b"abc"), "Mba7816bf8f01cfea414140de");
+    }
+
+    #[test]
+    fn thread_ids_follow_the_first_reference() {
+        let thread = |headers: &str| thread_id(&mime::parse(format!("{headers}\r\n\r\nbody\r\n").as_bytes()));
+        let root = thread("Message-ID: <root@example.com>");
+        assert!(root.as_deref().is_some_and(|t| t.starts_with('T') && t.len() == 25), "{root:?}");
+        let table = [
+            ("Message-ID: <r1@example.com>\r\nIn-Reply-To: <root@example.com>", true),
+            ("Message-ID: <r2@example.com>\r\nReferences: <root@example.com> <r1@example.com>", true),
+            ("References: <root@example.com>\r\nIn-Reply-To: <r1@example.com>", true),
+            ("Message-ID: <other@example.com>", false),
+            ("Message-ID: <r3@example.com>\r\nIn-Reply-To: <other@example.com>", false),
+        ];
+        for (headers, same) in table {
+            assert_eq!(thread(headers) == root, same, "{headers}");
+        }
+        assert_eq!(thread("Subject: no ids"), None);
     }
 }

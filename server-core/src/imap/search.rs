@@ -39,7 +39,8 @@ pub fn needs_content(key: &SearchKey) -> bool {
         | SearchKey::Body(_)
         | SearchKey::Text(_)
         | SearchKey::Sent(..)
-        | SearchKey::EmailId(_) => true,
+        | SearchKey::EmailId(_)
+        | SearchKey::ThreadId(_) => true,
         _ => false,
     }
 }
@@ -98,9 +99,9 @@ pub fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
             .is_some_and(|values| values.iter().any(|v| contains(v, value))),
         SearchKey::Body(s) => c.parsed.is_some_and(|p| contains(&mime::search_text(p, false, true), s)),
         SearchKey::Text(s) => c.parsed.is_some_and(|p| contains(&mime::search_text(p, true, true), s)),
-        // RFC 8474 §6: identifiers compare exactly. No message has a THREADID (see `objectid`).
+        // RFC 8474 §6: identifiers compare exactly.
         SearchKey::EmailId(id) => c.parsed.is_some_and(|p| objectid::email_id(p.raw()) == *id),
-        SearchKey::ThreadId(_) => false,
+        SearchKey::ThreadId(id) => c.parsed.and_then(objectid::thread_id).is_some_and(|t| t == *id),
     }
 }
 
