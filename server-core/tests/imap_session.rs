@@ -1770,6 +1770,12 @@ fn notify_pushes_status_and_list_for_other_mailboxes() {
         "* LIST (\\NonExistent) \"/\" \"Projects/2027\"",
     ];
     assert_eq!(r, want.map(|l| format!("{l}\r\n")).concat());
+    // The subscribed filter hears of an unsubscription too, though the mailbox has just left it.
+    a.send("n NOTIFY SET (subscribed (SubscriptionChange))\r\n");
+    b.send("c SUBSCRIBE Other\r\n");
+    assert_eq!(pushed(&mut a, &mut feed), "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Other\"\r\n");
+    b.send("c UNSUBSCRIBE Other\r\n");
+    assert_eq!(pushed(&mut a, &mut feed), "* LIST (\\HasNoChildren) \"/\" \"Other\"\r\n");
     assert_eq!(a.send("n NOTIFY NONE\r\n"), "n OK NOTIFY completed\r\n");
     b.send("c CREATE Projects/2028\r\n");
     assert_eq!(pushed(&mut a, &mut feed), "", "NOTIFY NONE: nothing pushed");

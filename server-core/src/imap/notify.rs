@@ -230,7 +230,11 @@ impl ImapSession {
             ChangeKind::FolderRenamed { to } if wants(&folder, |e| e.names) || wants(to, |e| e.names) => {
                 self.list_line(&user, &canonical_folder(to), Some(&folder), out);
             }
-            ChangeKind::SubscriptionChanged if wants(&folder, |e| e.subscriptions) => {
+            // An unsubscribed mailbox is no longer in the `subscribed` filter, yet its unsubscription is news to it.
+            ChangeKind::SubscriptionChanged
+                if wants(&folder, |e| e.subscriptions)
+                    || notify.groups.iter().any(|(f, e)| e.subscriptions && *f == Filter::Subscribed) =>
+            {
                 self.list_line(&user, &folder, None, out);
             }
             _ => {}
