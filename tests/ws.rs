@@ -104,7 +104,7 @@ async fn the_connections_gauge_comes_down_when_a_socket_goes_away_with_connectio
     c.open(1, "mx1", "smtp").await;
     c.open(2, "mx1", "imap").await;
     c.read_until(2, "* OK").await;
-    let gauge = || s.state.metrics.connections.load(std::sync::atomic::Ordering::Relaxed);
+    let gauge = || s.state.metrics.relay.connections.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(gauge(), 2);
     drop(c);
     wait(|| gauge() == 0, "mailroom_connections back to 0").await;
@@ -555,8 +555,8 @@ async fn a_foreign_origin_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_upgrades_when_the_server_signals() {
-    use mailroom::conn::Relay;
     use mailroom::session::Out;
+    use mailroom_core::playground::relay::Relay;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let (client, mut server) = tokio::io::duplex(4096);
@@ -568,7 +568,7 @@ async fn relay_upgrades_when_the_server_signals() {
         out: out_tx,
         input: in_rx,
         server_name: "mx1.example.com".into(),
-        metrics: Default::default(),
+        counters: Default::default(),
         tap: None,
     };
     tokio::spawn(relay.run(client, false, Some(up_rx)));

@@ -77,12 +77,20 @@ pub fn use_ctx() -> Ctx {
     use_context::<Ctx>().expect("Ctx is provided by App")
 }
 
+/// The worker script of a world that runs in this tab, from the page's `<meta name="mailroom-world" content=…>`.
+fn tab_world() -> Option<String> {
+    let doc = web_sys::window()?.document()?;
+    let meta = doc.query_selector("meta[name=mailroom-world]").ok()??;
+    meta.get_attribute("content").filter(|c| !c.is_empty())
+}
+
 #[function_component(App)]
 pub fn app() -> Html {
-    let preset = web_sys::window()
+    let mut preset = web_sys::window()
         .and_then(|w| w.location().search().ok())
         .map(|q| Preset::parse(&q))
         .unwrap_or_default();
+    preset.tab_world = tab_world();
     let state = use_reducer(move || {
         let done = local()
             .and_then(|s| s.get_item(PROGRESS_KEY).ok().flatten())

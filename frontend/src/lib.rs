@@ -11,7 +11,9 @@
 //! - [`ladder`]: the ladder diagram's columns and arrows.
 //! - [`replay`]: a session exported as steps, and played back.
 //! - [`proto`]: follows each connection's protocol state for Tab completion, chips and the DATA editor.
-//! - `hooks/use_session.rs`: the WebSocket (`wire::ClientMsg`/`ServerMsg`, the types the server uses).
+//! - `hooks/use_session.rs`: the WebSocket, or the tab's world worker (`wire::ClientMsg`/`ServerMsg`, the types the
+//!   server uses).
+//! - [`world_worker`] (feature `world`): the entry point of the Web Worker that runs the whole world in the tab.
 //! - `components/`: one file per component; `app.rs` puts them together.
 //!
 //! The pure modules are unit-tested on the host (`cargo test -p mailroom-frontend`); the browser tests in
@@ -30,10 +32,12 @@ pub mod transcript;
 mod app;
 mod components;
 mod hooks;
+#[cfg(feature = "world")]
+pub mod world_worker;
 
 /// The wasm entry point: renders the app into `<body>`. (Compiled on the host too, so the components are
 /// type-checked and linted there; only the browser calls it.)
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen::prelude::wasm_bindgen(start))]
+#[cfg_attr(all(target_arch = "wasm32", not(feature = "world")), wasm_bindgen::prelude::wasm_bindgen(start))]
 pub fn start() {
     if let Some(boot) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("boot"))
     {

@@ -242,6 +242,9 @@ pub struct Preset {
     pub play: bool,
     /// Replay mode (`?replay=URL`, still URL-encoded; `?replay=1`: choose or paste a file): no session.
     pub replay: Option<String>,
+    /// The world runs in this browser tab, in a Web Worker started from this script (a site made by
+    /// `mailroom static-site`, which says so in a `<meta name="mailroom-world">` of its page); `None`: a server's.
+    pub tab_world: Option<String>,
 }
 
 impl Preset {
@@ -1165,6 +1168,7 @@ mod tests {
                 lesson: None,
                 play: false,
                 replay: None,
+                tab_world: None,
             }
         );
         assert_eq!(Preset::parse(""), Preset::default());

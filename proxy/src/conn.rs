@@ -1,109 +1,20 @@
-//! One connection of a playground session into a mail host (or a configured remote server): a task that writes
-//! what the browser sends, reads what the server answers, and reports both as lossless transcript entries.
-//!
-//! For implicit-TLS services (smtps, pop3s, imaps) the proxy is the TLS client from the first byte. For STARTTLS
-//! and STLS the decision lives in the core's protocol code: when the server has accepted, its driver signals on
-//! [`MemoryConn::upgrades`](mailroom_core::net::MemoryConn) and waits for a ClientHello; the relay then reports the
-//! rest of the plaintext reply, runs the rustls handshake and goes on relaying inside TLS. Either way the browser
-//! sees plaintext plus a [`ServerMsg::Tls`] marking where TLS began.
+//! Connections of a playground session to a remote server the operator allowed (`remote_targets`): dial over TCP,
+//! then the core's relay (`mailroom_core::playground::relay`) carries it, as it carries connections into worlds.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use mailroom_core::wire::{Bytes, Dir, ServerMsg, TlsDetails};
-use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use mailroom_core::playground::Out;
+use mailroom_core::playground::relay::Relay;
+use mailroom_core::wire::ServerMsg;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 use crate::RemoteTarget;
-use crate::metrics::Metrics;
-use crate::session::Out;
 
-/// Read size: also the largest `data` message the relay sends.
-const READ_CHUNK: usize = 16 * 1024;
-/// How long a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Lossless bytes for the wire: text when valid UTF-8, else base64.
-pub fn to_wire(data: &[u8]) -> Bytes {
-    match std::str::from_utf8(data) {
-        Ok(s) => Bytes::Text { text: s.to_string() },
-        Err(_) => {
-            use base64::Engine;
-            Bytes::B64 { b64: base64::engine::general_purpose::STANDARD.encode(data) }
-        }
-    }
-}
-
-/// The bytes a wire [`Bytes`] stands for, or why it is not valid base64.
-pub fn from_wire(data: &Bytes) -> Result<Vec<u8>, String> {
-    match data {
-        Bytes::Text { text } => Ok(text.clone().into_bytes()),
-        Bytes::B64 { b64 } => {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("bad base64: {e}"))
-        }
-    }
-}
-
-/// What the relay needs to report.
-pub struct Relay {
-    /// Connection ID chosen by the browser.
-    pub conn: u32,
-    /// Where transcript entries go (the session's writer).
-    pub out: mpsc::Sender<Out>,
-    /// Bytes from the browser.
-    pub input: mpsc::Receiver<Vec<u8>>,
-    /// Server name for the TLS handshake (`mx1.example.com`).
-    pub server_name: String,
-    /// Process-wide counters.
-    pub metrics: Arc<Metrics>,
-    /// A copy of every transcript chunk for the session's lesson checker, while a lesson runs.
-    pub tap: Option<mpsc::Sender<Tapped>>,
-}
-
-/// A transcript chunk copied to the lesson checker.
-#[derive(Debug)]
-pub struct Tapped {
-    /// Connection ID.
-    pub conn: u32,
-    /// Direction.
-    pub dir: Dir,
-    /// The bytes (plaintext, also inside TLS).
-    pub bytes: Vec<u8>,
-}
-
-/// Counts one open relayed connection in `mailroom_connections` for as long as it lives, however its task ends
-/// (finished, or aborted with its session).
-struct OpenConnection(Arc<Metrics>);
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// How a pump loop ended.
-enum Step<S> {
-    /// Done, for this reason.
-    Done(String),
-    /// The server accepted STARTTLS: run the handshake on this stream.
-    Upgrade(S),
-}
-
-impl Relay {
-    /// Dials a remote target the operator allowed, says `opened` (or why not, as `closed`), then relays.
-    pub async fn dial(self, remote: RemoteTarget, timeout: Duration) {
-        let (conn, out) = (self.conn, self.out.clone());
-        let reason = match tokio::time::timeout(
-            timeout,
-            TcpStream::connect((remote.host.as_str(), remote.port)),
-        )
-        .await
-        {
+/// Dials a remote target the operator allowed, says `opened` (or why not, as `closed`), then relays.
+pub async fn dial(relay: Relay, remote: RemoteTarget, timeout: Duration) {
+    let (conn, out) = (relay.conn, relay.out.clone());
+    let reason =
+        match tokio::time::timeout(timeout, TcpStream::connect((remote.host.as_str(), remote.port))).await {
             Ok(Ok(s)) => {
                 let _ = s.set_nodelay(true);
                 let opened = ServerMsg::Opened {
@@ -113,152 +24,12 @@ impl Relay {
                     port: remote.port,
                 };
                 if out.send(Out::Msg(opened)).await.is_ok() {
-                    self.run(s, remote.service.implicit_tls(), None).await;
+                    relay.run(s, remote.service.implicit_tls(), None).await;
                 }
                 return;
             }
             Ok(Err(e)) => format!("connect failed: {e}"),
             Err(_) => "connect timed out".into(),
         };
-        let _ = out.send(Out::Msg(ServerMsg::Closed { conn, reason })).await;
-    }
-
-    /// Relays until either side closes, then reports [`ServerMsg::Closed`].
-    pub async fn run<S>(
-        mut self,
-        stream: S,
-        implicit_tls: bool,
-        mut upgrades: Option<mpsc::UnboundedReceiver<()>>,
-    ) where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
-    {
-        self.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
-        self.metrics.connections.fetch_add(1, Ordering::Relaxed);
-        // The session aborts this task when its socket goes away: the gauge must come down then too.
-        let _open = OpenConnection(self.metrics.clone());
-        let reason = if implicit_tls {
-            match self.handshake(stream, true).await {
-                Ok(tls) => self.finish(tls).await,
-                Err(reason) => reason,
-            }
-        } else {
-            match self.pump(stream, upgrades.as_mut()).await {
-                Step::Done(reason) => reason,
-                Step::Upgrade(plain) => match self.handshake(plain, false).await {
-                    Ok(tls) => self.finish(tls).await,
-                    Err(reason) => reason,
-                },
-            }
-        };
-        let _ = self.out.send(Out::Msg(ServerMsg::Closed { conn: self.conn, reason })).await;
-    }
-
-    /// Relays inside TLS (no further upgrade is possible).
-    async fn finish<S>(&mut self, tls: tokio_rustls::client::TlsStream<S>) -> String
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
-    {
-        match self.pump(tls, None).await {
-            Step::Done(reason) => reason,
-            Step::Upgrade(_) => "STARTTLS inside TLS".into(),
-        }
-    }
-
-    async fn handshake<S>(
-        &mut self,
-        stream: S,
-        implicit: bool,
-    ) -> Result<tokio_rustls::client::TlsStream<S>, String>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
-    {
-        let name = ServerName::try_from(self.server_name.clone())
-            .map_err(|_| format!("TLS handshake failed: bad server name {}", self.server_name))?;
-        let connector = tokio_rustls::TlsConnector::from(mailroom_core::tls::insecure_client_config());
-        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream)).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
-            Err(_) => return Err("TLS handshake timed out".into()),
-        };
-        let state = tls.get_ref().1;
-        let info = mailroom_core::tls::info(state);
-        let cert = mailroom_core::tls::peer_cert(state);
-        let (subject, sha256) = cert.map(|c| (c.subject, c.sha256)).unwrap_or_default();
-        let msg =
-            ServerMsg::Tls { conn: self.conn, tls: TlsDetails { session: info, subject, sha256, implicit } };
-        self.out.send(Out::Msg(msg)).await.map_err(|_| "session ended".to_string())?;
-        Ok(tls)
-    }
-
-    async fn data(&self, dir: Dir, bytes: &[u8]) -> bool {
-        self.metrics.relayed_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        if let Some(tap) = &self.tap {
-            // The session drains its tap in its own loop; a session that is gone simply stops listening.
-            let _ = tap.send(Tapped { conn: self.conn, dir, bytes: bytes.to_vec() }).await;
-        }
-        let msg = ServerMsg::Data {
-            conn: self.conn,
-            dir,
-            at: chrono::Utc::now().timestamp_millis(),
-            data: to_wire(bytes),
-        };
-        self.out.send(Out::Msg(msg)).await.is_ok()
-    }
-
-    async fn pump<S>(
-        &mut self,
-        mut stream: S,
-        mut upgrades: Option<&mut mpsc::UnboundedReceiver<()>>,
-    ) -> Step<S>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
-    {
-        let mut buf = vec![0u8; READ_CHUNK];
-        let mut input_open = true;
-        loop {
-            let upgrade = async {
-                match upgrades.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                r = stream.read(&mut buf) => match r {
-                    Ok(0) if input_open => return Step::Done("closed by server".into()),
-                    Ok(0) => return Step::Done("closed by client".into()),
-                    Ok(n) => {
-                        if !self.data(Dir::S, &buf[..n]).await {
-                            return Step::Done("session ended".into());
-                        }
-                    }
-                    Err(e) => return Step::Done(format!("read failed: {e}")),
-                },
-                m = self.input.recv(), if input_open => match m {
-                    Some(bytes) => {
-                        if let Err(e) = async { stream.write_all(&bytes).await?; stream.flush().await }.await {
-                            return Step::Done(format!("write failed: {e}"));
-                        }
-                        if !self.data(Dir::C, &bytes).await {
-                            return Step::Done("session ended".into());
-                        }
-                    }
-                    None => {
-                        // The browser closed this connection: half-close and let the server finish.
-                        input_open = false;
-                        let _ = stream.shutdown().await;
-                    }
-                },
-                Some(()) = upgrade => {
-                    // The acceptance reply was flushed before the signal: report what is already readable, so the
-                    // transcript shows "220 Go ahead" before the TLS marker.
-                    while let Some(Ok(n)) = stream.read(&mut buf).now_or_never() {
-                        if n == 0 || !self.data(Dir::S, &buf[..n]).await {
-                            break;
-                        }
-                    }
-                    return Step::Upgrade(stream);
-                }
-            }
-        }
-    }
+    let _ = out.send(Out::Msg(ServerMsg::Closed { conn, reason })).await;
 }

@@ -12,16 +12,12 @@ pub struct Metrics {
     pub sessions_total: AtomicU64,
     /// Sessions refused or closed by a limit.
     pub limited_total: AtomicU64,
-    /// Open connections into worlds.
-    pub connections: AtomicU64,
-    /// Connections since start.
-    pub connections_total: AtomicU64,
+    /// Open connections, connections since start and bytes relayed (kept by the core's relay).
+    pub relay: std::sync::Arc<mailroom_core::playground::relay::RelayCounters>,
     /// WebSocket messages received.
     pub ws_in_total: AtomicU64,
     /// WebSocket messages sent.
     pub ws_out_total: AtomicU64,
-    /// Bytes relayed in either direction.
-    pub relayed_bytes: AtomicU64,
     /// Session tasks that panicked (and were contained).
     pub panics_total: AtomicU64,
 }
@@ -77,13 +73,13 @@ impl Metrics {
             "mailroom_connections",
             "gauge",
             "Open relayed connections into worlds.",
-            get(&self.connections),
+            get(&self.relay.connections),
         );
         line(
             "mailroom_connections_total",
             "counter",
             "Relayed connections since start.",
-            get(&self.connections_total),
+            get(&self.relay.connections_total),
         );
         line(
             "mailroom_ws_messages_in_total",
@@ -101,7 +97,7 @@ impl Metrics {
             "mailroom_relayed_bytes_total",
             "counter",
             "Bytes relayed in both directions.",
-            get(&self.relayed_bytes),
+            get(&self.relay.relayed_bytes),
         );
         line(
             "mailroom_session_panics_total",

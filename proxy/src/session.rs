@@ -25,9 +25,11 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
 use crate::AppState;
-use crate::conn::{Relay, Tapped, from_wire};
 use crate::limits::TokenBucket;
 use crate::worlds::{AttachError, Kind, WorldHandle};
+pub use mailroom_core::playground::Out;
+use mailroom_core::playground::relay::{Relay, Tapped, from_wire};
+use mailroom_core::playground::{begin_lesson, parse, settle};
 
 /// WebSocket close codes the proxy uses (RFC 6455 §7.4; 4000-4999 are ours).
 pub mod close {
@@ -49,15 +51,6 @@ pub mod close {
     pub const TOO_MANY_WORLDS: u16 = 4005;
     /// Nothing received for `idle_timeout`.
     pub const IDLE: u16 = 4006;
-}
-
-/// What the writer task sends.
-#[derive(Debug)]
-pub enum Out {
-    /// A protocol message.
-    Msg(ServerMsg),
-    /// A close frame; the writer stops after it.
-    Close(u16, String),
 }
 
 /// Capacity of the writer's queue: enough for bursts of transcript, small enough to push back on a slow browser.
@@ -557,17 +550,15 @@ impl Session {
         handle.take_lesson();
         handle.reset();
         let world = self.running(handle).await?;
-        if let Err(e) = mailroom_core::lesson::start::apply(&world, &lesson.start) {
-            tracing::error!(lesson = id, error = %e, "lesson start state failed");
-            return self.error("internal", format!("could not set up the lesson: {e}")).await;
-        }
-        // Mail the start state put on a queue gets its first attempt right away; let it fail first, so the
-        // lesson opens on a message that is waiting, and a skip moves to its retry rather than to now.
-        settle(&world).await;
+        let checker = match begin_lesson(&world, &lesson).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(lesson = id, error = %e, "lesson start state failed");
+                return self.error("internal", format!("could not set up the lesson: {e}")).await;
+            }
+        };
         // Follow the new world now, so no event of the old one reaches the checker.
         self.resubscribe().await?;
-        let mut checker = Checker::new(lesson.clone());
-        checker.evaluate(&*world);
         let progress = checker.progress();
         handle.set_lesson(checker);
         self.send(ServerMsg::Lesson { lesson: Some(Box::new(lesson.clone())) }).await?;
@@ -746,7 +737,7 @@ impl Session {
                     return self.error("unknown_target", why).await;
                 };
                 let relay = self.relay(conn, input_rx, remote.host.clone());
-                tokio::spawn(relay.dial(remote, self.state.config.remote_connect_timeout))
+                tokio::spawn(crate::conn::dial(relay, remote, self.state.config.remote_connect_timeout))
             }
         };
         self.conns.insert(conn, ConnHandle { input: Some(input_tx), task });
@@ -761,7 +752,7 @@ impl Session {
             out: self.out.clone(),
             input,
             server_name,
-            metrics: self.state.metrics.clone(),
+            counters: self.state.metrics.relay.clone(),
             tap: self.with_lesson(|_| self.tap_tx.clone()),
         }
     }
@@ -887,49 +878,6 @@ impl Drop for Session {
     }
 }
 
-/// Waits (at most two seconds) until the world's queues have run every attempt that is due.
-async fn settle(world: &World) {
-    // The manager loop needs a turn to pick up what became due; `settled` is only meaningful after it.
-    tokio::task::yield_now().await;
-    for _ in 0..200 {
-        if world.settled() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
-
-/// Parses a client message, telling malformed JSON from an unknown type from bad fields.
-fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| ("bad_json", format!("not JSON: {e}")))?;
-    let Some(ty) = value.get("type").and_then(|t| t.as_str()).map(str::to_string) else {
-        return Err(("bad_json", "expected an object with a \"type\"".into()));
-    };
-    const KNOWN: [&str; 16] = [
-        "hello",
-        "open",
-        "send",
-        "close",
-        "set_online",
-        "set_busy",
-        "set_extension",
-        "retry_queue",
-        "retry_message",
-        "return_message",
-        "reset_world",
-        "snapshot",
-        "ping",
-        "start_lesson",
-        "leave_lesson",
-        "skip",
-    ];
-    if !KNOWN.contains(&ty.as_str()) {
-        return Err(("unknown_type", format!("unknown message type {ty:?}")));
-    }
-    serde_json::from_value(value).map_err(|e| ("bad_message", format!("bad {ty} message: {e}")))
-}
-
 fn new_token() -> String {
     use rand::RngCore;
     let mut b = [0u8; 16];
@@ -1009,23 +957,5 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(abort.is_finished(), "the session task was aborted");
         assert_eq!(metrics.panics_total.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn parse_table() {
-        let cases: &[(&str, Result<(), &str>)] = &[
-            (r#"{"type":"ping"}"#, Ok(())),
-            (r#"{"type":"open","conn":1,"host":"mx1","service":"smtp"}"#, Ok(())),
-            ("{", Err("bad_json")),
-            ("[1,2]", Err("bad_json")),
-            (r#"{"conn":1}"#, Err("bad_json")),
-            (r#"{"type":"launch_missiles"}"#, Err("unknown_type")),
-            (r#"{"type":"open","conn":"x"}"#, Err("bad_message")),
-            (r#"{"type":"send","conn":1,"b64":"@@"}"#, Ok(())),
-        ];
-        for (text, want) in cases {
-            let got = parse(text).map(|_| ()).map_err(|(c, _)| c);
-            assert_eq!(got, *want, "{text}");
-        }
     }
 }

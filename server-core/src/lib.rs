@@ -46,9 +46,13 @@ pub mod imap;
 #[cfg(feature = "server")]
 pub mod net;
 #[cfg(feature = "server")]
+pub mod playground;
+#[cfg(feature = "server")]
 pub mod pop3;
 #[cfg(feature = "server")]
 pub mod queue;
+#[cfg(feature = "server")]
+pub mod rt;
 #[cfg(feature = "server")]
 pub mod session;
 #[cfg(feature = "server")]
@@ -57,6 +61,8 @@ pub mod smtp;
 pub mod snapshot;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(all(feature = "server", not(target_arch = "wasm32")))]
+pub mod tcp;
 #[cfg(feature = "server")]
 pub mod tls;
 #[cfg(feature = "server")]

@@ -10,7 +10,9 @@
 //! [`insecure_client_config`] is that client configuration; the proxy uses it too when it plays the TLS client for
 //! a browser.
 
-use std::path::{Path, PathBuf};
+#[cfg(not(target_arch = "wasm32"))]
+use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -19,6 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
 use sha2::Digest;
 
+#[cfg(not(target_arch = "wasm32"))]
 use crate::config::HostConfig;
 use crate::session::TlsInfo;
 
@@ -40,17 +43,73 @@ pub enum TlsError {
     #[error("{0}: no certificate or key found")]
     Pem(PathBuf),
     /// rcgen failed.
+    #[cfg(not(target_arch = "wasm32"))]
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
+    /// The tab cannot make key pairs (rcgen needs ring): its certificates are made natively by
+    /// `mailroom static-site` and installed with [`preload`]; this host's is missing.
+    #[error("no certificate was made for {0}")]
+    NoCertificate(String),
     /// rustls refused the material.
     #[error("rustls: {0}")]
     Rustls(#[from] rustls::Error),
 }
 
+/// The crypto behind every TLS connection: ring natively; in the browser tab a pure-Rust provider
+/// (RustCrypto), since ring's C and assembly need a C compiler for wasm32.
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    #[cfg(not(target_arch = "wasm32"))]
+    return Arc::new(rustls::crypto::ring::default_provider());
+    #[cfg(target_arch = "wasm32")]
+    Arc::new(rustls_rustcrypto::provider())
 }
 
+/// Certificates made ahead of time, by host name: `(fqdn, certificate PEM, key PEM)`.
+static PRELOADED: std::sync::RwLock<Vec<(String, String, String)>> = std::sync::RwLock::new(Vec::new());
+
+/// Installs certificates made ahead of time for sandboxes to use (the browser tab's world, which cannot make key
+/// pairs itself). A host without one gets a generated certificate natively and none in the tab.
+pub fn preload(identities: Vec<(String, String, String)>) {
+    *PRELOADED.write().unwrap_or_else(|e| e.into_inner()) = identities;
+}
+
+/// Parses an identity from PEM text.
+pub fn from_pem(cert_pem: &str, key_pem: &str) -> Option<Identity> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>().ok()?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).ok()?;
+    (!chain.is_empty()).then_some(Identity { chain, key })
+}
+
+/// One TLS configuration per host name for every sandbox in the process: generating a key pair per sandbox would
+/// cost CPU and memory for nothing, since sandboxes only ever talk to the proxy (or the page) in this process.
+pub fn sandbox_config(fqdn: &str) -> Result<Arc<ServerConfig>, TlsError> {
+    static CACHE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, Arc<ServerConfig>>>,
+    > = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = cache.get(fqdn) {
+        return Ok(c.clone());
+    }
+    let preloaded = PRELOADED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(name, _, _)| name.eq_ignore_ascii_case(fqdn))
+        .and_then(|(_, cert, key)| from_pem(cert, key));
+    let identity = match preloaded {
+        Some(i) => i,
+        #[cfg(not(target_arch = "wasm32"))]
+        None => generate(fqdn)?.0,
+        #[cfg(target_arch = "wasm32")]
+        None => return Err(TlsError::NoCertificate(fqdn.to_string())),
+    };
+    let cfg = server_config(identity)?;
+    cache.insert(fqdn.to_string(), cfg.clone());
+    Ok(cfg)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 /// Generates a self-signed identity for `fqdn` (also valid for `localhost` and 127.0.0.1), returned with its PEM.
 pub fn generate(fqdn: &str) -> Result<(Identity, String, String), TlsError> {
     let mut params = rcgen::CertificateParams::new(vec![
@@ -69,6 +128,7 @@ pub fn generate(fqdn: &str) -> Result<(Identity, String, String), TlsError> {
     Ok((identity, cert_pem, key_pem))
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn read_pem(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
     let chain = CertificateDer::pem_file_iter(cert)
         .map_err(|_| TlsError::Pem(cert.to_path_buf()))?
@@ -81,6 +141,7 @@ fn read_pem(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
     Ok(Identity { chain, key })
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Loads the host's configured PEM files, or the ones generated earlier into `dir`, or generates and saves new ones.
 pub fn load_or_generate(host: &HostConfig, dir: &Path) -> Result<Identity, TlsError> {
     if let (Some(cert), Some(key)) = (&host.cert_pem, &host.key_pem) {
@@ -101,6 +162,7 @@ pub fn load_or_generate(host: &HostConfig, dir: &Path) -> Result<Identity, TlsEr
     Ok(identity)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
@@ -17,11 +18,16 @@ use crate::clock::{Clock, Skip};
 use crate::config::{Service, WorldConfig};
 use crate::event::EventBus;
 use crate::host::{Host, MaildropLocks};
+use crate::net::BoxStream;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::net::TcpConnector;
 use crate::net::{self, Peer};
-use crate::net::{BoxStream, TcpConnector};
-use crate::queue::spool::{DiskSpool, MemorySpool, SpoolStore};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::queue::spool::DiskSpool;
+use crate::queue::spool::{MemorySpool, SpoolStore};
 use crate::queue::{Connector, Queue, QueueView, Routes};
 use crate::store::MailStore;
+#[cfg(not(target_arch = "wasm32"))]
 use crate::store::maildir::MaildirStore;
 use crate::store::memory::MemoryStore;
 
@@ -80,21 +86,6 @@ impl Connector for MemoryConnector {
     }
 }
 
-/// One TLS configuration per host name for every sandbox in the process: generating a key pair per sandbox would
-/// cost CPU and memory for nothing, since sandboxes only ever talk to the proxy inside this process.
-fn sandbox_tls(fqdn: &str) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    static CACHE: std::sync::OnceLock<Mutex<HashMap<String, Arc<rustls::ServerConfig>>>> =
-        std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(c) = cache.get(fqdn) {
-        return Ok(c.clone());
-    }
-    let cfg = crate::tls::server_config(crate::tls::generate(fqdn)?.0)?;
-    cache.insert(fqdn.to_string(), cfg.clone());
-    Ok(cfg)
-}
-
 /// A running world.
 pub struct World {
     /// The configuration it was built from.
@@ -137,23 +128,31 @@ impl World {
         let routes: Routes = Arc::new(RwLock::new(config.routes.clone()));
         let memory_connector = Arc::new(MemoryConnector { hosts: RwLock::new(HashMap::new()) });
         let connector: Arc<dyn Connector> = match persistence {
+            #[cfg(not(target_arch = "wasm32"))]
             Persistence::Disk => Arc::new(TcpConnector),
+            // The tab has no files and no sockets.
+            #[cfg(target_arch = "wasm32")]
+            Persistence::Disk => anyhow::bail!("the world in the browser tab keeps everything in memory"),
             Persistence::Memory => memory_connector.clone(),
         };
         let mut hosts = Vec::new();
         let mut queues = Vec::new();
         for hc in &config.hosts {
+            #[cfg(not(target_arch = "wasm32"))]
             let dir: PathBuf = config.data_dir.join(&hc.name);
             let (store, spool, tls): (Arc<dyn MailStore>, Arc<dyn SpoolStore>, _) = match persistence {
+                #[cfg(not(target_arch = "wasm32"))]
                 Persistence::Disk => (
                     Arc::new(MaildirStore::open(&dir.join("mail"))?),
                     Arc::new(DiskSpool::open(&dir.join("spool"))?),
                     crate::tls::server_config(crate::tls::load_or_generate(hc, &dir.join("tls"))?)?,
                 ),
+                #[cfg(target_arch = "wasm32")]
+                Persistence::Disk => anyhow::bail!("the world in the browser tab keeps everything in memory"),
                 Persistence::Memory => (
                     Arc::new(MemoryStore::with_capacity(SANDBOX_STORE_CHANNEL)),
                     Arc::new(MemorySpool::default()),
-                    sandbox_tls(&hc.fqdn())?,
+                    crate::tls::sandbox_config(&hc.fqdn())?,
                 ),
             };
             let users = Users::new(&hc.domain, hc.users.clone());
@@ -177,7 +176,7 @@ impl World {
             if recovered > 0 {
                 tracing::info!(host = hc.name, recovered, "queue resumed from spool");
             }
-            tokio::spawn(worker.run());
+            crate::rt::spawn(worker.run());
             let host = Arc::new(Host {
                 config: hc.clone(),
                 fqdn: hc.fqdn(),
@@ -217,6 +216,7 @@ impl World {
 
     /// Binds every service of every host on the configured address. A host whose port base is 0 gets ephemeral
     /// ports (tests); the routing table is rewritten to the SMTP ports actually bound.
+    #[cfg(not(target_arch = "wasm32"))]
     pub async fn listen(&self) -> std::io::Result<Vec<Listening>> {
         let mut out = Vec::new();
         for host in &self.hosts {

@@ -19,7 +19,7 @@ pub async fn get_text(path: &str) -> Option<String> {
 }
 
 async fn fetch() -> Option<Vec<LessonEntry>> {
-    serde_json::from_str(&get_text("/api/lessons").await?).ok()
+    serde_json::from_str(&get_text("api/lessons").await?).ok()
 }
 
 /// Loads the catalogue into the state.

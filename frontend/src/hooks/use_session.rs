@@ -1,4 +1,6 @@
-//! `use_session`: the one WebSocket to the proxy's `/ws`. It sends `wire::ClientMsg::Hello` when the socket opens
+//! `use_session`: the one link to the world: the WebSocket to the proxy's `/ws`, or, on a site made by
+//! `mailroom static-site`, the Web Worker that runs the world inside this tab (the same `ClientMsg`/`ServerMsg`
+//! JSON, over `postMessage`; the rest of the page cannot tell the two apart). It sends `wire::ClientMsg::Hello` when the socket opens
 //! (with the token of an earlier session, kept in `sessionStorage`, so a reload reattaches to the same sandbox),
 //! turns every `wire::ServerMsg` into an [`Action`], and reports a lost socket in words. The returned callback
 //! sends a message; view code never touches the socket. A change of `AppState::reconnects` reconnects, and a
@@ -11,20 +13,59 @@ use gloo_timers::callback::{Interval, Timeout};
 use mailroom_core::wire::{ClientMsg, ServerMsg, VERSION, WorldChoice};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
-use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use web_sys::{CloseEvent, MessageEvent, WebSocket, Worker, WorkerOptions, WorkerType};
 use yew::prelude::*;
 
 use crate::state::{Action, AppState, Link, backoff_ms};
 
 const TOKEN_KEY: &str = "mailroom-token";
 
-/// The socket and the closures it calls (they must live as long as the socket).
+/// What carries the messages.
+enum Carrier {
+    /// The proxy's `/ws`, kept alive by pings.
+    Socket {
+        ws: WebSocket,
+        _on_open: Closure<dyn FnMut(web_sys::Event)>,
+        _on_close: Closure<dyn FnMut(CloseEvent)>,
+        _ping: Interval,
+    },
+    /// The world's Web Worker in this tab.
+    Worker { worker: Worker, _on_error: Closure<dyn FnMut(web_sys::Event)> },
+}
+
+/// The link and the closures it calls (they must live as long as the link).
 struct Live {
-    ws: WebSocket,
-    _on_open: Closure<dyn FnMut(web_sys::Event)>,
+    link: Carrier,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut(CloseEvent)>,
-    _ping: Interval,
+}
+
+impl Live {
+    fn send(&self, msg: &ClientMsg) -> bool {
+        match &self.link {
+            Carrier::Socket { ws, .. } => send_on(ws, msg),
+            Carrier::Worker { worker, .. } => {
+                let text = serde_json::to_string(msg).expect("ClientMsg serialises");
+                worker.post_message(&wasm_bindgen::JsValue::from_str(&text)).is_ok()
+            }
+        }
+    }
+
+    fn close(self) {
+        match self.link {
+            Carrier::Socket { ws, .. } => {
+                ws.set_onclose(None);
+                let _ = ws.close();
+            }
+            Carrier::Worker { worker, .. } => worker.terminate(),
+        }
+    }
+}
+
+/// Starts the tab's world: a module worker from `script` (relative to the page).
+fn start_worker(script: &str) -> Result<Worker, wasm_bindgen::JsValue> {
+    let opts = WorkerOptions::new();
+    opts.set_type(WorkerType::Module);
+    Worker::new_with_options(script, &opts)
 }
 
 fn storage() -> Option<web_sys::Storage> {
@@ -78,76 +119,101 @@ pub fn use_session(state: UseReducerHandle<AppState>) -> Callback<ClientMsg> {
     {
         let live = live.clone();
         let replay = state.preset.replay.is_some();
+        let tab_world = state.preset.tab_world.clone();
         use_effect_with(state.reconnects, move |_| {
-            // A replay plays a recording: no session, no world.
-            let url = ws_url(room.as_deref());
-            let ws = if replay { Err(wasm_bindgen::JsValue::NULL) } else { WebSocket::new(&url) };
-            match ws {
-                Ok(ws) => {
-                    let d = dispatch.clone();
-                    let ws2 = ws.clone();
-                    let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-                        let token = storage().and_then(|s| s.get_item(TOKEN_KEY).ok().flatten());
-                        let world = match &room {
-                            Some(code) => WorldChoice::Room { code: code.clone() },
-                            None => WorldChoice::Sandbox,
-                        };
-                        send_on(&ws2, &ClientMsg::Hello { version: VERSION, token, world });
-                        send_on(&ws2, &ClientMsg::Snapshot);
-                        d.dispatch(Action::LinkUp);
-                    });
-                    let d = dispatch.clone();
-                    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-                        let Some(text) = e.data().as_string() else { return };
-                        match serde_json::from_str::<ServerMsg>(&text) {
-                            Ok(msg) => {
-                                // Only a sandbox's token is kept: a room is found again by its code, and keeping
-                                // its token would lose the learner's own sandbox.
-                                if let ServerMsg::Welcome { token, world: WorldChoice::Sandbox, .. } = &msg
-                                    && let Some(s) = storage()
-                                {
-                                    let _ = s.set_item(TOKEN_KEY, token);
-                                }
-                                d.dispatch(Action::Server(msg));
-                            }
-                            Err(err) => d.dispatch(Action::Server(ServerMsg::Error {
-                                code: "bad_message".into(),
-                                message: format!(
-                                    "The page did not understand a message from the server: {err}"
-                                ),
-                            })),
+            let d = dispatch.clone();
+            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+                let Some(text) = e.data().as_string() else { return };
+                match serde_json::from_str::<ServerMsg>(&text) {
+                    Ok(msg) => {
+                        // Only a sandbox's token is kept: a room is found again by its code, and keeping its token
+                        // would lose the learner's own sandbox.
+                        if let ServerMsg::Welcome { token, world: WorldChoice::Sandbox, .. } = &msg
+                            && let Some(s) = storage()
+                        {
+                            let _ = s.set_item(TOKEN_KEY, token);
                         }
-                    });
-                    let d = dispatch.clone();
-                    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
-                        d.dispatch(Action::LinkDown(close_words(e.code(), &e.reason())));
-                    });
-                    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-                    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-                    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-                    let ws3 = ws.clone();
-                    // Keeps idle sessions (and reverse proxies in front of us) from timing the socket out.
-                    let ping = Interval::new(25_000, move || {
-                        send_on(&ws3, &ClientMsg::Ping);
-                    });
-                    *live.borrow_mut() = Some(Live {
-                        ws,
-                        _on_open: on_open,
-                        _on_message: on_message,
-                        _on_close: on_close,
-                        _ping: ping,
-                    });
+                        d.dispatch(Action::Server(msg));
+                    }
+                    Err(err) => d.dispatch(Action::Server(ServerMsg::Error {
+                        code: "bad_message".into(),
+                        message: format!("The page did not understand a message from the server: {err}"),
+                    })),
                 }
-                Err(_) if replay => {}
-                Err(_) => {
-                    dispatch.dispatch(Action::LinkDown("the browser could not open a WebSocket".into()))
+            });
+            let hello = {
+                let room = room.clone();
+                move || {
+                    let token = storage().and_then(|s| s.get_item(TOKEN_KEY).ok().flatten());
+                    let world = match &room {
+                        Some(code) => WorldChoice::Room { code: code.clone() },
+                        None => WorldChoice::Sandbox,
+                    };
+                    [ClientMsg::Hello { version: VERSION, token, world }, ClientMsg::Snapshot]
                 }
+            };
+            // A replay plays a recording: no session, no world.
+            let made = match (&tab_world, replay) {
+                (_, true) => Err(None),
+                (Some(script), false) => match start_worker(script) {
+                    Ok(worker) => {
+                        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                        let d = dispatch.clone();
+                        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+                            d.dispatch(Action::LinkDown("the world in this tab could not start".into()))
+                        });
+                        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+                        let live = Live {
+                            link: Carrier::Worker { worker, _on_error: on_error },
+                            _on_message: on_message,
+                        };
+                        // The worker keeps what is posted before its world is up and handles it in order.
+                        for m in hello() {
+                            live.send(&m);
+                        }
+                        dispatch.dispatch(Action::LinkUp);
+                        Ok(live)
+                    }
+                    Err(_) => Err(Some("this browser could not start the world's Web Worker")),
+                },
+                (None, false) => match WebSocket::new(&ws_url(room.as_deref())) {
+                    Ok(ws) => {
+                        let d = dispatch.clone();
+                        let ws2 = ws.clone();
+                        let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+                            for m in hello() {
+                                send_on(&ws2, &m);
+                            }
+                            d.dispatch(Action::LinkUp);
+                        });
+                        let d = dispatch.clone();
+                        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+                            d.dispatch(Action::LinkDown(close_words(e.code(), &e.reason())));
+                        });
+                        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+                        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+                        let ws3 = ws.clone();
+                        // Keeps idle sessions (and reverse proxies in front of us) from timing the socket out.
+                        let ping = Interval::new(25_000, move || {
+                            send_on(&ws3, &ClientMsg::Ping);
+                        });
+                        let link =
+                            Carrier::Socket { ws, _on_open: on_open, _on_close: on_close, _ping: ping };
+                        Ok(Live { link, _on_message: on_message })
+                    }
+                    Err(_) => Err(Some("the browser could not open a WebSocket")),
+                },
+            };
+            match made {
+                Ok(l) => *live.borrow_mut() = Some(l),
+                Err(Some(why)) => dispatch.dispatch(Action::LinkDown(why.into())),
+                Err(None) => {}
             }
             let live = live.clone();
             move || {
                 if let Some(l) = live.borrow_mut().take() {
-                    l.ws.set_onclose(None);
-                    let _ = l.ws.close();
+                    l.close();
                 }
             }
         });
@@ -165,7 +231,7 @@ pub fn use_session(state: UseReducerHandle<AppState>) -> Callback<ClientMsg> {
     }
     let dispatch = state.dispatcher();
     Callback::from(move |msg: ClientMsg| {
-        let ok = live.borrow().as_ref().is_some_and(|l| send_on(&l.ws, &msg));
+        let ok = live.borrow().as_ref().is_some_and(|l| l.send(&msg));
         if !ok {
             dispatch.dispatch(Action::Server(ServerMsg::Error {
                 code: "not_connected".into(),

@@ -524,8 +524,7 @@ impl Ctx {
                 mx: route.mx.clone(),
                 addr: route.addr.clone(),
             });
-            let connect =
-                tokio::time::timeout(self.timing.relay_timeout, self.connector.connect(&route)).await;
+            let connect = crate::rt::timeout(self.timing.relay_timeout, self.connector.connect(&route)).await;
             let stream = match connect {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -658,7 +657,7 @@ impl Worker {
         let n = attempts.len();
         for a in attempts {
             let (ctx, mailbox) = (self.ctx.clone(), mailbox.clone());
-            tokio::spawn(async move {
+            crate::rt::spawn(async move {
                 let id = a.meta.id.clone();
                 let results = ctx.attempt(a).await;
                 mailbox.send(Command::Finished { id, results });
@@ -702,7 +701,7 @@ impl Worker {
                     }
                     None => return,
                 },
-                _ = tokio::time::sleep(sleep) => 0,
+                _ = crate::rt::sleep(sleep) => 0,
             };
             self.start_due();
             self.publish(handled);
