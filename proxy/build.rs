@@ -47,9 +47,9 @@ fn main() {
         "frontend/src",
         "frontend/Cargo.toml",
         "static",
-        "server-core/src/wire.rs",
-        "server-core/src/event.rs",
-        "server-core/src/explain.rs",
+        // The page shares the wire types and the catalogue; the tab's world is the whole core.
+        "server-core/src",
+        "server-core/lessons",
         "server-core/Cargo.toml",
         "Cargo.lock",
         "Cargo.toml",
@@ -107,6 +107,52 @@ fn build_frontend(root: &Path, out: &Path) -> Result<Vec<File>, String> {
     let target_dir = std::env::var_os("MAILROOM_WASM_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target").join("wasm"));
+    let (js, wasm) = build_wasm(root, &target_dir, None, &out.join("bindgen"))?;
+    let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
+    let css = read(root.join("static/style.css"))?;
+    let html = String::from_utf8(read(root.join("static/index.html"))?).map_err(|e| e.to_string())?;
+
+    let js_name = format!("mailroom-{:016x}.js", fnv1a(&js));
+    let wasm_name = format!("mailroom-{:016x}.wasm", fnv1a(&wasm));
+    let css_name = format!("style-{:016x}.css", fnv1a(&css));
+    for placeholder in ["{{JS}}", "{{WASM}}", "{{CSS}}"] {
+        if !html.contains(placeholder) {
+            return Err(format!("static/index.html lacks the placeholder {placeholder}"));
+        }
+    }
+    let html = html.replace("{{JS}}", &js_name).replace("{{WASM}}", &wasm_name).replace("{{CSS}}", &css_name);
+    let mut files = vec![
+        File {
+            path: "index.html".into(),
+            content_type: "text/html; charset=utf-8",
+            bytes: html.into_bytes(),
+        },
+        File { path: css_name, content_type: "text/css; charset=utf-8", bytes: css },
+        File { path: js_name, content_type: "text/javascript; charset=utf-8", bytes: js },
+        File { path: wasm_name, content_type: "application/wasm", bytes: wasm },
+    ];
+    // The world for `mailroom static-site` (the same crate with the whole core). Without it the server still
+    // serves the page; only `static-site` says it cannot.
+    match build_wasm(root, &target_dir, Some("world"), &out.join("bindgen-world")) {
+        Ok((js, wasm)) => {
+            let wasm_name = format!("world-{:016x}.wasm", fnv1a(&wasm));
+            let js_name = format!("world-{:016x}.js", fnv1a(&js));
+            files.push(File { path: js_name, content_type: "text/javascript; charset=utf-8", bytes: js });
+            files.push(File { path: wasm_name, content_type: "application/wasm", bytes: wasm });
+        }
+        Err(e) => println!("cargo:warning=the tab's world (static-site) was not built: {e}"),
+    }
+    Ok(files)
+}
+
+/// Builds `mailroom-frontend` for wasm32 (with `feature`, if any) and runs wasm-bindgen on it; returns the JS glue
+/// and the wasm.
+fn build_wasm(
+    root: &Path,
+    target_dir: &Path,
+    feature: Option<&str>,
+    gen_dir: &Path,
+) -> Result<(Vec<u8>, Vec<u8>), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
@@ -120,52 +166,36 @@ fn build_frontend(root: &Path, out: &Path) -> Result<Vec<File>, String> {
             "mailroom-frontend",
         ])
         .arg("--target-dir")
-        .arg(&target_dir);
+        .arg(target_dir);
+    if let Some(f) = feature {
+        cmd.args(["--features", f]);
+    }
     scrub_env(&mut cmd);
+    let what = match feature {
+        Some(f) => format!("-p mailroom-frontend --features {f}"),
+        None => "-p mailroom-frontend".to_string(),
+    };
     let status = cmd.status().map_err(|e| format!("could not start cargo: {e}"))?;
     if !status.success() {
         return Err(format!(
-            "`cargo build --profile wasm-release --target wasm32-unknown-unknown -p mailroom-frontend` failed ({status}); \
+            "`cargo build --profile wasm-release --target wasm32-unknown-unknown {what}` failed ({status}); \
              run it by hand to see the error"
         ));
     }
+    // Both builds write the same artifact name: it is read (through wasm-bindgen) before the next build.
     let wasm = target_dir.join("wasm32-unknown-unknown/wasm-release").join(format!("{STEM}.wasm"));
-    let gen_dir = out.join("bindgen");
-    let _ = std::fs::remove_dir_all(&gen_dir);
-    std::fs::create_dir_all(&gen_dir).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(gen_dir);
+    std::fs::create_dir_all(gen_dir).map_err(|e| e.to_string())?;
     wasm_bindgen_cli_support::Bindgen::new()
         .input_path(&wasm)
         .web(true)
         .map_err(|e| e.to_string())?
         .typescript(false)
         .out_name(STEM)
-        .generate(&gen_dir)
+        .generate(gen_dir)
         .map_err(|e| format!("wasm-bindgen: {e:#}"))?;
     let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
-    let js = read(gen_dir.join(format!("{STEM}.js")))?;
-    let wasm = read(gen_dir.join(format!("{STEM}_bg.wasm")))?;
-    let css = read(root.join("static/style.css"))?;
-    let html = String::from_utf8(read(root.join("static/index.html"))?).map_err(|e| e.to_string())?;
-
-    let js_name = format!("mailroom-{:016x}.js", fnv1a(&js));
-    let wasm_name = format!("mailroom-{:016x}.wasm", fnv1a(&wasm));
-    let css_name = format!("style-{:016x}.css", fnv1a(&css));
-    for placeholder in ["{{JS}}", "{{WASM}}", "{{CSS}}"] {
-        if !html.contains(placeholder) {
-            return Err(format!("static/index.html lacks the placeholder {placeholder}"));
-        }
-    }
-    let html = html.replace("{{JS}}", &js_name).replace("{{WASM}}", &wasm_name).replace("{{CSS}}", &css_name);
-    Ok(vec![
-        File {
-            path: "index.html".into(),
-            content_type: "text/html; charset=utf-8",
-            bytes: html.into_bytes(),
-        },
-        File { path: css_name, content_type: "text/css; charset=utf-8", bytes: css },
-        File { path: js_name, content_type: "text/javascript; charset=utf-8", bytes: js },
-        File { path: wasm_name, content_type: "application/wasm", bytes: wasm },
-    ])
+    Ok((read(gen_dir.join(format!("{STEM}.js")))?, read(gen_dir.join(format!("{STEM}_bg.wasm")))?))
 }
 
 /// Installs the wasm target with rustup when the active toolchain lacks it.

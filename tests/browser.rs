@@ -65,6 +65,11 @@ struct Env {
 impl Env {
     /// Starts everything, or returns None when browser tests are explicitly skipped.
     async fn start() -> Option<Env> {
+        Env::start_with(start_server).await
+    }
+
+    /// The same with another server: `serve(dir, port)` starts it with its files in `dir`.
+    async fn start_with(serve: fn(&std::path::Path, u16) -> Proc) -> Option<Env> {
         if std::env::var_os("MAILROOM_SKIP_BROWSER").is_some() {
             eprintln!("MAILROOM_SKIP_BROWSER is set: skipping");
             return None;
@@ -76,7 +81,7 @@ impl Env {
         );
         let dir = tempfile::tempdir().unwrap();
         let http = free_port();
-        let server = start_server(dir.path(), http);
+        let server = serve(dir.path(), http);
         let dport = free_port();
         let driver = Proc(
             Command::new(chromedriver)
@@ -317,11 +322,33 @@ async fn session(driver: &str, profile: &std::path::Path) -> Client {
     ClientBuilder::new(connector).capabilities(caps).connect(driver).await.expect("WebDriver session")
 }
 
+/// Writes the static site (`mailroom static-site`) into `dir/site` and serves it with Python's plain static file
+/// server on `http`, its request log in `dir/http.log`. No Mailroom server runs.
+fn start_static_server(dir: &std::path::Path, http: u16) -> Proc {
+    let site = dir.join("site");
+    let out = Command::new(env!("CARGO_BIN_EXE_mailroom")).arg("static-site").arg(&site).output().unwrap();
+    assert!(out.status.success(), "static-site failed: {}", String::from_utf8_lossy(&out.stderr));
+    let log = std::fs::File::create(dir.join("http.log")).unwrap();
+    Proc(
+        Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &http.to_string(), "-d"])
+            .arg(&site)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("python3 -m http.server"),
+    )
+}
+
 fn run(f: impl AsyncFnOnce(&Env)) {
+    run_with(start_server, f)
+}
+
+fn run_with(serve: fn(&std::path::Path, u16) -> Proc, f: impl AsyncFnOnce(&Env)) {
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let Some(env) = Env::start().await else { return };
+        let Some(env) = Env::start_with(serve).await else { return };
         // A failing scenario must still end the WebDriver session: killing chromedriver alone leaves its Chromium
         // running.
         let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(f(&env))).await;
@@ -1089,5 +1116,86 @@ fn the_page_reconnects_by_itself_after_the_server_restarts() {
         e.wait_line(1, "220").await;
         e.open_conn("mx1", "pop3", 2).await;
         e.wait_line(2, "+OK").await;
+    });
+}
+
+/// The static site (`mailroom static-site`) served by a plain static file server, no Mailroom server anywhere: the
+/// whole story runs in the tab's Web Worker. alice submits to carol over 587 with STARTTLS and AUTH; mx1 relays to
+/// mx2 over TLS; carol reads it with POP3 and with IMAP (an EXPUNGE seen by a second session in IDLE); with mx2
+/// offline, a skip to expiry brings the bounce to alice's INBOX. The file server's log shows that the page never
+/// tried a WebSocket.
+#[test]
+fn the_static_site_runs_the_whole_world_in_the_tab() {
+    run_with(start_static_server, async |e| {
+        e.open("/?play=1").await;
+        e.wait_css("#world-info[data-world='tab']", "the tab's own world").await;
+        e.open_conn("mx1", "submission", 1).await;
+        e.wait_line(1, "220").await;
+        e.type_cmd(1, "EHLO browser.test").await;
+        e.wait_line(1, "STARTTLS").await;
+        e.type_cmd(1, "STARTTLS").await;
+        let mark = e.wait_line(1, "TLS began here (STARTTLS)").await.text().await.unwrap();
+        assert!(mark.contains("TLSv1.3") && mark.contains("mx1"), "{mark}");
+        e.smtp_send(1, true, "alice@example.com", "carol@example.net", "Across the tab").await;
+        e.wait_attr("[data-mailbox='mx2/carol']", "data-count", "1").await;
+        e.click("#relay-link").await;
+        let relay = e.text("#relay-view .relay-lines").await;
+        assert!(relay.contains("STARTTLS") && relay.contains("RCPT TO:<carol@example.net>"), "{relay}");
+        e.shots("static-site-relay").await;
+
+        // IMAP: two sessions, the second in IDLE sees the first one's EXPUNGE.
+        for id in [2, 3] {
+            e.open_conn("mx2", "imap", id).await;
+            e.wait_line(id, "* OK").await;
+            e.type_cmd(id, "LOGIN carol password").await;
+            e.wait_line(id, "OK").await;
+            e.type_cmd(id, "SELECT INBOX").await;
+            e.wait_line(id, "[READ-WRITE]").await;
+        }
+        e.type_cmd(3, "IDLE").await;
+        e.wait_line(3, "+ ").await;
+        // Show 2 and 3 side by side.
+        e.click("[data-tab='2']").await;
+        e.click("[data-split='3']").await;
+        e.type_cmd(2, "FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]").await;
+        e.wait_line(2, "Across the tab").await;
+        e.type_cmd(2, "STORE 1 +FLAGS (\\Deleted)").await;
+        e.type_cmd(2, "EXPUNGE").await;
+        e.wait_line(2, "* 1 EXPUNGE").await;
+        e.wait_line(3, "* 1 EXPUNGE").await;
+
+        // POP3: a second message, downloaded and removed.
+        e.open_conn("mx1", "submission", 4).await;
+        e.smtp_send(4, true, "alice@example.com", "carol@example.net", "For POP3").await;
+        e.wait_attr("[data-mailbox='mx2/carol']", "data-count", "1").await;
+        e.open_conn("mx2", "pop3", 5).await;
+        e.wait_line(5, "+OK").await;
+        e.type_cmd(5, "USER carol").await;
+        e.type_cmd(5, "PASS password").await;
+        e.wait_line(5, "maildrop").await;
+        e.type_cmd(5, "RETR 1").await;
+        e.wait_line(5, "For POP3").await;
+        e.type_cmd(5, "DELE 1").await;
+        e.type_cmd(5, "QUIT").await;
+        e.wait_attr("[data-mailbox='mx2/carol']", "data-count", "0").await;
+
+        // mx2 offline: the message waits, expires, and comes back to alice as a bounce.
+        e.click("[data-host-toggle='mx2']").await;
+        e.wait_css("[data-host='mx2'].offline", "mx2 to go offline").await;
+        e.open_conn("mx1", "submission", 6).await;
+        e.smtp_send(6, true, "alice@example.com", "carol@example.net", "Into the void").await;
+        e.wait_attr("[data-spool='mx1']", "data-queued", "1").await;
+        e.click("[data-skip='expiry']").await;
+        e.wait_attr("[data-spool='mx1']", "data-queued", "0").await;
+        e.click("[data-mailbox='mx1/alice']").await;
+        e.wait_attr("#mailbox-view", "data-count", "1").await;
+        assert!(e.text("#mailbox-view .subject").await.contains("Undelivered"));
+        e.shots("static-site-bounce").await;
+
+        // Every request the page made went to the static file server: none was a WebSocket (its handshake is a
+        // GET of /ws, which this server would have logged).
+        let log = std::fs::read_to_string(e._dir.path().join("http.log")).unwrap();
+        assert!(log.contains("GET /world.js") && log.contains("GET /world-"), "{log}");
+        assert!(!log.contains("/ws"), "the page tried a WebSocket:\n{log}");
     });
 }

@@ -36,10 +36,20 @@ struct Cert {
     key: String,
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// The worker's console (the page's developer tools show it).
+    #[wasm_bindgen(js_namespace = console)]
+    fn error(s: &str);
+}
+
 /// Starts the world. `certs` is a JSON array of `{fqdn, cert, key}` (PEM); `post` is called with the JSON text of
 /// every message for the page.
 #[wasm_bindgen]
 pub fn world_start(certs: &str, post: js_sys::Function) -> Result<WorldPort, JsError> {
+    // A bug in the world aborts the worker (the page then says the world was lost and starts a new one); say
+    // what it was where a developer looks.
+    std::panic::set_hook(Box::new(|info| error(&format!("the mail world stopped on a bug: {info}"))));
     let certs: Vec<Cert> = serde_json::from_str(certs)?;
     mailroom_core::tls::preload(certs.into_iter().map(|c| (c.fqdn, c.cert, c.key)).collect());
     let (out_tx, mut out_rx) = mpsc::channel::<Out>(256);

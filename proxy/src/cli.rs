@@ -9,10 +9,24 @@ use clap::Parser;
 use mailroom::{ProxyConfig, RemoteTarget};
 use mailroom_core::config::{Overrides, Service, TimingProfile, UserConfig, WorldConfig};
 
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Writes the playground as a static site into DIR: the page and the whole mail world, which then runs
+    /// inside each visitor's browser tab (no Mailroom server needed; serve DIR with any static file server).
+    StaticSite {
+        /// The folder to write (created if missing; files of an earlier site are replaced).
+        dir: PathBuf,
+    },
+}
+
 /// Mailroom: a real mail system to watch and poke at.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 pub struct Args {
+    /// What to do instead of running the servers.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// TOML configuration file (see mailroom.example.toml).
     #[arg(long, short)]
     pub config: Option<PathBuf>,

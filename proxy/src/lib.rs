@@ -24,6 +24,7 @@ pub mod conn;
 pub mod limits;
 pub mod metrics;
 pub mod session;
+pub mod static_site;
 pub mod worlds;
 
 use mailroom_core::snapshot::{CountCache, HeaderCache};

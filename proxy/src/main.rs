@@ -4,6 +4,7 @@
 //! cargo run --release                      # the default world of shared/CONTRACT.md on 127.0.0.1
 //! cargo run --release -- --help           # every flag
 //! cargo run --release -- --config mailroom.example.toml --profile internet
+//! cargo run --release -- static-site /tmp/site   # the playground as static files, the world in the tab
 //! ```
 //!
 //! It starts the persistent mail world (mx1 and mx2 with SMTP, submission, SMTPS, POP3, POP3S, IMAP and IMAPS on
@@ -30,6 +31,11 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let args = cli::Args::parse();
+    if let Some(cli::Command::StaticSite { dir }) = &args.command {
+        let site = mailroom::static_site::write(dir)?;
+        println!("{site}");
+        return Ok(());
+    }
     let config = args.world_config()?;
     let persistence = if args.memory { Persistence::Memory } else { Persistence::Disk };
     let world = World::start(config, persistence)?;

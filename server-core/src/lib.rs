@@ -11,8 +11,13 @@
 //! - [`session`]: the trait every protocol state machine implements. Protocol code never touches a socket:
 //!   bytes in, reply bytes and a [`session::Flow`] out.
 //! - [`smtp`], [`pop3`], [`imap`]: one module per protocol (sans-I/O state machines).
-//! - [`net`]: the only code that touches sockets: listeners, the session driver over any
-//!   `AsyncRead + AsyncWrite`, STARTTLS upgrades, timeouts.
+//! - [`net`]: the session driver over any `AsyncRead + AsyncWrite`, STARTTLS upgrades, timeouts, the relay
+//!   client's driver; `tcp`: the TCP listeners and connector (native only).
+//! - `rt`: the runtime services the core needs (spawn, sleep, timeout, instants, blocking work): tokio natively,
+//!   the browser's event loop and timers when the core runs in a tab (wasm32).
+//! - [`playground`]: what a playground session does with a world whatever carries its messages: the relay of a
+//!   browser's connections (TLS included), message parsing, lessons; and the session of the world that runs in the
+//!   browser tab (`mailroom static-site`).
 //! - [`durable`]: atomic, fsynced file writes (one helper for the spool and the Maildir store).
 //! - [`tls`]: certificates (rcgen on first start, or PEM files) and rustls configurations.
 //! - [`snapshot`]: what the playground asks of a world: its picture for the browser, how much mail it holds.
@@ -22,6 +27,9 @@
 //! - [`event`]: structured, serde-serialisable events for the playground's live picture.
 //! - [`lesson`]: lessons as data, their start states and the goal checker (goals judged on events and state).
 //! - [`wire`]: the playground's WebSocket message protocol (versioned), shared with the frontend.
+//!
+//! The `server` feature also builds for `wasm32-unknown-unknown` (the static site's Web Worker): the same protocol,
+//! queue and store code, in memory, with rustls on a pure-Rust crypto provider.
 //!
 //! Without the default `server` feature only [`event`] (types), [`wire`] and [`explain`] compile: that is what the
 //! wasm frontend uses, so the browser and the server share one definition of every message and explanation.

@@ -86,3 +86,15 @@ pub async fn yield_now() {
     #[cfg(target_arch = "wasm32")]
     sleep(Duration::ZERO).await;
 }
+
+/// The process ID natively; in the tab, which has no processes, a number drawn once per world worker (APOP
+/// timestamps only need it to tell instances apart, RFC 1939 §7).
+pub fn process_id() -> u32 {
+    #[cfg(not(target_arch = "wasm32"))]
+    return std::process::id();
+    #[cfg(target_arch = "wasm32")]
+    {
+        static ID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        *ID.get_or_init(rand::random::<u32>)
+    }
+}

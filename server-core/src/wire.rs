@@ -312,6 +312,10 @@ pub struct WorldSnap {
     pub clock_offset_ms: i64,
 }
 
+/// The page of a static site (`mailroom static-site`) that tells how to run a Mailroom server, for what only a
+/// server can do (rooms, the persistent world, real clients on TCP ports, remote servers). Relative to the site.
+pub const SERVER_HELP: &str = "server.html";
+
 /// Messages to the browser.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -5,6 +5,8 @@
 use mailroom_core::wire::WorldChoice;
 use yew::prelude::*;
 
+use mailroom_core::wire::SERVER_HELP;
+
 use crate::app::use_ctx;
 use crate::state::Listener;
 
@@ -45,6 +47,19 @@ pub fn world_info() -> Html {
     });
     match &s.world_kind {
         None => html! {},
+        // A site made by `mailroom static-site`: the world runs in this tab, and nothing else exists.
+        Some(WorldChoice::Sandbox) if s.preset.tab_world.is_some() => html! {
+            <div class="world-info" id="world-info" data-world="tab">
+                <strong>{ "Your own world, in this browser tab" }</strong>
+                <details>
+                    <summary>{ "no server" }</summary>
+                    <p>{ "Both mail hosts, their queues, mailboxes and TLS run inside this tab: nothing you type \
+                          leaves your computer, and a reload starts a fresh world. Shared rooms, the persistent \
+                          world that real mail clients reach on TCP ports, and other mail servers need a Mailroom \
+                          server: " }<a href={SERVER_HELP} target="_blank">{ "how to run one" }</a>{ "." }</p>
+                </details>
+            </div>
+        },
         Some(WorldChoice::Sandbox) => html! {
             <div class="world-info" id="world-info" data-world="sandbox">
                 <strong>{ "Your private sandbox" }</strong>

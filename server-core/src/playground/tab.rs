@@ -23,8 +23,7 @@ use crate::snapshot::HeaderCache;
 use crate::wire::{self, ClientMsg, ServerMsg, WorldChoice};
 use crate::world::{Persistence, World};
 
-/// Where the page is told to read how to run a Mailroom server, for what only a server can do.
-pub const SERVER_HELP: &str = "https://github.com/mailroom-playground/mailroom#readme";
+use crate::wire::SERVER_HELP;
 
 /// Pending chunks per connection before `send` answers `busy`.
 const CONN_QUEUE: usize = 64;
@@ -256,8 +255,8 @@ impl TabSession {
         if choice != WorldChoice::Sandbox {
             // The page offers rooms and the persistent world only with a server; a link still can ask.
             let why = format!(
-                "rooms and the persistent world need a Mailroom server ({SERVER_HELP}); this page runs its own \
-                 private world in the browser tab instead"
+                "rooms and the persistent world need a Mailroom server (how to run one: {SERVER_HELP}); this page \
+                 runs its own private world in the browser tab instead"
             );
             self.error("world_not_allowed", why).await?;
         }
@@ -351,7 +350,7 @@ impl TabSession {
             (None, _) => {
                 let why = format!(
                     "no host {host:?} in this world; servers outside it can only be reached from a Mailroom server \
-                     ({SERVER_HELP})"
+                     (how to run one: {SERVER_HELP})"
                 );
                 return self.error("unknown_target", why).await;
             }

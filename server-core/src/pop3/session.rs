@@ -130,7 +130,7 @@ fn apop_timestamp(fqdn: &str, now: chrono::DateTime<chrono::Utc>) -> String {
     let prev = LAST_CLOCK.fetch_max(now, Ordering::SeqCst);
     // When the clock did not move past the last value, take the next free one instead.
     let clock = if prev >= now { LAST_CLOCK.fetch_add(1, Ordering::SeqCst) + 1 } else { now };
-    format!("<{}.{}@{}>", std::process::id(), clock, fqdn)
+    format!("<{}.{}@{}>", crate::rt::process_id(), clock, fqdn)
 }
 
 impl Pop3Session {

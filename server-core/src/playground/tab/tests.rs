@@ -178,3 +178,30 @@ async fn what_needs_a_server_is_refused_in_words_and_the_tab_world_still_attache
     page.until("unknown type", |m| matches!(m, ServerMsg::Error { code, .. } if code == "unknown_type"))
         .await;
 }
+
+#[tokio::test]
+async fn an_expunge_in_one_imap_session_reaches_another_in_idle() {
+    let mut page = Page::start();
+    hello(&mut page).await;
+    submit_to_carol(&mut page, 1, "to be expunged").await;
+    page.event(
+        "delivery to carol",
+        |k| matches!(k, EventKind::Delivered { mailbox: Some(m), .. } if m.starts_with("carol")),
+    )
+    .await;
+    for conn in [2, 3] {
+        page.post(&ClientMsg::Open { conn, host: "mx2".into(), service: "imap".into() });
+        page.reply(conn, "* OK").await;
+        page.type_line(conn, "a LOGIN carol password");
+        page.reply(conn, "a OK").await;
+        page.type_line(conn, "b SELECT INBOX");
+        page.reply(conn, "b OK").await;
+    }
+    page.type_line(3, "c IDLE");
+    page.reply(3, "+ ").await;
+    page.type_line(2, "c STORE 1 +FLAGS (\\Deleted)");
+    page.reply(2, "c OK").await;
+    page.type_line(2, "d EXPUNGE");
+    page.reply(2, "d OK").await;
+    page.reply(3, "* 1 EXPUNGE").await;
+}

@@ -1,0 +1,226 @@
+//! `mailroom static-site DIR`: the playground as a folder of static files, with the whole mail world running
+//! inside each visitor's browser tab.
+//!
+//! The folder holds the page exactly as the binary serves it (its wasm, JS and CSS, from [`ASSETS`]), the world's
+//! wasm (the `mailroom-frontend` crate built with its `world` feature by `build.rs`: the core's own SMTP, POP3,
+//! IMAP, queue and TLS code), and what only this command can make:
+//! - `world.js`, the Web Worker's script: it loads the world's wasm and gives it the hosts' certificates, made
+//!   here with rcgen (key generation needs ring, which does not build for wasm32 without a C compiler);
+//! - `index.html`, the page's own with relative paths (the site may live in any folder of any host) and a
+//!   `<meta name="mailroom-world">` that tells the page to start the worker instead of opening a WebSocket;
+//! - `api/lessons`, the lesson catalogue the page reads (on a server it is `GET /api/lessons`);
+//! - `server.html` ([`SERVER_HELP`]), what the page links to for what only a server does, and how to run one.
+//!
+//! Any static file server will do (`python3 -m http.server -d DIR`), as long as it serves `.wasm` and `.js`
+//! with their types (module workers require a JavaScript type).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use mailroom_core::config::WorldConfig;
+use mailroom_core::wire::SERVER_HELP;
+
+use crate::assets::ASSETS;
+
+/// The worker's script, in `DIR`.
+pub const WORKER_SCRIPT: &str = "world.js";
+
+/// One file written, with its size as stored and (when known) as a browser would fetch it compressed.
+#[derive(Debug)]
+pub struct Written {
+    /// Path inside the site.
+    pub path: String,
+    /// Bytes on disk.
+    pub raw: usize,
+    /// Gzip-compressed size (level 9), when the binary carries it.
+    pub gzip: Option<usize>,
+    /// Brotli-compressed size (quality 11), when the binary carries it.
+    pub br: Option<usize>,
+}
+
+/// What [`write`] made.
+#[derive(Debug)]
+pub struct Site {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Every file, in the order written.
+    pub files: Vec<Written>,
+}
+
+impl Site {
+    /// The files a first visit fetches (all but the page about running a server).
+    fn first_load(&self) -> impl Iterator<Item = &Written> {
+        self.files.iter().filter(|f| f.path != SERVER_HELP)
+    }
+
+    /// Bytes a first visit transfers with brotli (files the binary does not carry compressed count as stored).
+    pub fn first_load_br(&self) -> usize {
+        self.first_load().map(|f| f.br.or(f.gzip).unwrap_or(f.raw)).sum()
+    }
+
+    /// The same with gzip.
+    pub fn first_load_gzip(&self) -> usize {
+        self.first_load().map(|f| f.gzip.unwrap_or(f.raw)).sum()
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Static playground written to {}:", self.dir.display())?;
+        for w in &self.files {
+            let c = |n: Option<usize>| n.map_or("-".to_string(), |n| format!("{n}"));
+            writeln!(
+                f,
+                "  {:<40} {:>9} bytes  (gzip {:>8}, brotli {:>8})",
+                w.path,
+                w.raw,
+                c(w.gzip),
+                c(w.br)
+            )?;
+        }
+        writeln!(
+            f,
+            "First load, compressed: {:.0} KiB with brotli, {:.0} KiB with gzip (every file above but {SERVER_HELP}).",
+            self.first_load_br() as f64 / 1024.0,
+            self.first_load_gzip() as f64 / 1024.0
+        )?;
+        write!(
+            f,
+            "Serve it with any static file server, for example:\n  python3 -m http.server -d {} 8000",
+            self.dir.display()
+        )
+    }
+}
+
+/// The world's wasm and its glue among the embedded files.
+fn world_assets() -> anyhow::Result<(&'static str, &'static str)> {
+    let find = |ext: &str| ASSETS.iter().find(|a| a.path.starts_with("world-") && a.path.ends_with(ext));
+    match (find(".js"), find(".wasm")) {
+        (Some(js), Some(wasm)) => Ok((js.path, wasm.path)),
+        _ => bail!(
+            "this binary was built without the world's wasm (build.rs printed why, or MAILROOM_SKIP_WASM was \
+             set); rebuild it with the wasm32-unknown-unknown target available"
+        ),
+    }
+}
+
+/// The page's `index.html` for a static site: relative paths, and the marker that starts the tab's world.
+fn index_html(served: &str) -> anyhow::Result<String> {
+    let mut html = served.to_string();
+    for a in ASSETS.iter().filter(|a| a.path != "index.html") {
+        html = html.replace(&format!("\"/{}\"", a.path), &format!("\"./{}\"", a.path));
+    }
+    let marker = "<meta charset=\"utf-8\">";
+    if !html.contains(marker) {
+        bail!("the embedded index.html has no {marker}");
+    }
+    let meta = format!("{marker}\n<meta name=\"mailroom-world\" content=\"./{WORKER_SCRIPT}\">");
+    Ok(html.replacen(marker, &meta, 1))
+}
+
+/// The worker's script: keeps what the page posts while the wasm loads, starts the world with the certificates,
+/// then hands it every message.
+fn worker_script(glue: &str, wasm: &str, certs_json: &str) -> String {
+    format!(
+        r#"// The mail world of this playground, running in a Web Worker in the visitor's tab (written by
+// `mailroom static-site`). The page posts the same JSON messages it would send over the server's WebSocket.
+import init, {{ world_start }} from "./{glue}";
+
+const pending = [];
+let port = null;
+self.onmessage = (e) => {{
+  if (port) port.receive(e.data); else pending.push(e.data);
+}};
+const CERTS = {certs_json};
+init({{ module_or_path: new URL("./{wasm}", import.meta.url) }}).then(() => {{
+  port = world_start(JSON.stringify(CERTS), (text) => self.postMessage(text));
+  for (const m of pending.splice(0)) port.receive(m);
+}}).catch((e) => {{
+  self.postMessage(JSON.stringify({{ type: "error", code: "internal", message: "The world could not start in this tab: " + e }}));
+}});
+"#
+    )
+}
+
+/// What only a Mailroom server does, and how to run one.
+const SERVER_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Mailroom: running the server</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}code,pre{background:#f3f3f3;padding:.1rem .3rem}</style>
+</head><body>
+<h1>Running a Mailroom server</h1>
+<p>This playground runs its mail world inside your browser tab. A Mailroom server adds what a tab cannot do:</p>
+<ul>
+<li><strong>shared rooms</strong>: one world for a whole class, joined by a link;</li>
+<li><strong>the persistent world</strong>, which real mail clients (Thunderbird, mutt, <code>openssl s_client</code>,
+<code>swaks</code>, <code>curl</code>) reach on real TCP ports: SMTP 10025, submission 10587, SMTPS 10465, POP3 10110,
+POP3S 10995, IMAP 10143, IMAPS 10993 for mx1 (20xxx for mx2);</li>
+<li><strong>other mail servers</strong> the operator allows, reached from the page.</li>
+</ul>
+<p>With Rust installed (<a href="https://rustup.rs/">rustup.rs</a>), from a checkout of Mailroom's source:</p>
+<pre>cargo run --release</pre>
+<p>then open <a href="http://127.0.0.1:8080/">http://127.0.0.1:8080/</a>. The README of the source explains the flags,
+the configuration file and how to deploy it. <a href="./">Back to the playground</a>.</p>
+</body></html>
+"#;
+
+/// Certificates for every host of the default world, as `[{fqdn, cert, key}]` (PEM).
+fn certificates() -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    for h in &WorldConfig::default().hosts {
+        let fqdn = h.fqdn();
+        let (_, cert, key) =
+            mailroom_core::tls::generate(&fqdn).with_context(|| format!("certificate for {fqdn}"))?;
+        out.push(serde_json::json!({ "fqdn": fqdn, "cert": cert, "key": key }));
+    }
+    Ok(serde_json::to_string(&out)?)
+}
+
+/// Writes the site into `dir`.
+pub fn write(dir: &Path) -> anyhow::Result<Site> {
+    let (glue, wasm) = world_assets()?;
+    std::fs::create_dir_all(dir.join("api")).with_context(|| format!("create {}", dir.display()))?;
+    let mut files = Vec::new();
+    let mut put = |path: &str, bytes: &[u8], gzip: Option<usize>, br: Option<usize>| -> anyhow::Result<()> {
+        let p = dir.join(path);
+        std::fs::write(&p, bytes).with_context(|| format!("write {}", p.display()))?;
+        files.push(Written { path: path.to_string(), raw: bytes.len(), gzip, br });
+        Ok(())
+    };
+    for a in ASSETS {
+        let (gz, br) = (a.gzip.map(<[u8]>::len), a.br.map(<[u8]>::len));
+        if a.path == "index.html" {
+            let html = index_html(std::str::from_utf8(a.raw).context("index.html is not UTF-8")?)?;
+            put("index.html", html.as_bytes(), None, None)?;
+        } else {
+            put(a.path, a.raw, gz, br)?;
+        }
+    }
+    put(WORKER_SCRIPT, worker_script(glue, wasm, &certificates()?).as_bytes(), None, None)?;
+    let lessons = serde_json::to_vec(&mailroom_core::lesson::catalogue::entries())?;
+    put("api/lessons", &lessons, None, None)?;
+    put(SERVER_HELP, SERVER_PAGE.as_bytes(), None, None)?;
+    Ok(Site { dir: dir.to_path_buf(), files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_static_page_uses_relative_paths_and_starts_the_tab_world() {
+        let served = "<head>\n<meta charset=\"utf-8\">\n<link href=\"/a.css\"></head>";
+        let html = index_html(served).unwrap();
+        assert!(html.contains("<meta name=\"mailroom-world\" content=\"./world.js\">"), "{html}");
+    }
+
+    #[test]
+    fn the_worker_script_buffers_messages_until_the_world_is_up() {
+        let js = worker_script("world-1.js", "world-1.wasm", "[]");
+        let onmessage = js.find("self.onmessage").unwrap();
+        let start = js.find("world_start(").unwrap();
+        assert!(onmessage < js.find("init(").unwrap() && start > onmessage);
+        assert!(js.contains("pending.push(e.data)") && js.contains("port.receive(m)"));
+    }
+}
