@@ -170,6 +170,15 @@ pub static COMMANDS: &[Command] = &[
         states: IMAP_AUTH,
     },
     Command {
+        name: "NOTIFY",
+        syntax: "a1 NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge)) (inboxes (MessageNew))",
+        summary: "asks the server to push changes of other mailboxes too",
+        effect: "From now on the server sends, unasked and at any time, untagged STATUS lines for the mailboxes \
+                 named and EXISTS/EXPUNGE/FETCH for the selected one; NOTIFY NONE turns it off.",
+        rfc: "RFC 5465 §3",
+        states: IMAP_AUTH,
+    },
+    Command {
         name: "DONE",
         syntax: "DONE",
         summary: "ends IDLE",
