@@ -16,6 +16,7 @@ use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use mailroom_core::config::Service;
 use mailroom_core::event::Event;
+use mailroom_core::lesson::Progress;
 use mailroom_core::lesson::check::Checker;
 use mailroom_core::net::Peer;
 use mailroom_core::wire::{self, ClientMsg, ServerMsg, WorldChoice};
@@ -199,6 +200,8 @@ struct Session {
     last_active: Instant,
     snapshot_due: Option<Instant>,
     full_warned: bool,
+    /// The lesson progress this browser was last told.
+    progress_sent: Option<Progress>,
     /// Transcript copies from the relays opened while a lesson runs.
     tap_tx: mpsc::Sender<Tapped>,
     tap_rx: mpsc::Receiver<Tapped>,
@@ -240,6 +243,7 @@ impl Session {
             last_active: Instant::now(),
             snapshot_due: None,
             full_warned: false,
+            progress_sent: None,
             tap_tx,
             tap_rx,
         }
@@ -562,7 +566,7 @@ impl Session {
         let progress = checker.progress();
         handle.set_lesson(checker);
         self.send(ServerMsg::Lesson { lesson: Some(Box::new(lesson.clone())) }).await?;
-        self.send(ServerMsg::Progress { progress, reached: vec![] }).await?;
+        self.send_progress(progress, vec![]).await?;
         self.send_snapshot().await
     }
 
@@ -572,16 +576,33 @@ impl Session {
     }
 
     /// Re-evaluates the lesson's goals and reports newly reached ones.
+    ///
+    /// The checker belongs to the world, and more than one socket may be attached to it (a page just reloaded
+    /// while its old socket is still closing, two tabs with one token): each session tells its own browser about
+    /// every goal reached since what it last told it, whichever session's evaluation latched the goal. (Telling
+    /// only the evaluating session left a page waiting forever when the other socket evaluated first.)
     async fn check_lesson(&mut self) -> Handled {
         let Some(world) = self.handle.as_ref().and_then(|h| h.world()) else { return Ok(()) };
-        let checked = self.with_lesson(|c| {
-            let reached = c.evaluate(&*world);
-            (!reached.is_empty()).then(|| (c.progress(), reached))
-        });
-        match checked.flatten() {
-            Some((progress, reached)) => self.send(ServerMsg::Progress { progress, reached }).await,
-            None => Ok(()),
+        let Some(progress) = self.with_lesson(|c| {
+            c.evaluate(&*world);
+            c.progress()
+        }) else {
+            return Ok(());
+        };
+        let told = self.progress_sent.as_ref().filter(|p| p.id == progress.id);
+        let reached: Vec<usize> = (0..progress.goals.len())
+            .filter(|&g| progress.goals[g] && !told.is_some_and(|t| t.goals.get(g) == Some(&true)))
+            .collect();
+        if reached.is_empty() {
+            return Ok(());
         }
+        self.send_progress(progress, reached).await
+    }
+
+    /// Sends lesson progress and remembers what this browser was told.
+    async fn send_progress(&mut self, progress: Progress, reached: Vec<usize>) -> Handled {
+        self.progress_sent = Some(progress.clone());
+        self.send(ServerMsg::Progress { progress, reached }).await
     }
 
     /// The running world, started if needed.
@@ -687,7 +708,7 @@ impl Session {
         // A reload in the middle of a lesson comes back to it, goals reached so far included.
         if let Some((lesson, progress)) = self.with_lesson(|c| (c.lesson().clone(), c.progress())) {
             self.send(ServerMsg::Lesson { lesson: Some(Box::new(lesson)) }).await?;
-            self.send(ServerMsg::Progress { progress, reached: vec![] }).await?;
+            self.send_progress(progress, vec![]).await?;
         }
         Ok(())
     }
