@@ -216,6 +216,23 @@ impl Env {
         self.wait_css(&format!(".pane[data-conn='{id}']"), "the new pane").await;
     }
 
+    /// Opens IMAP connections 2 and 3 to `host` as `user` with INBOX selected, puts 3 in IDLE, and shows the two
+    /// side by side with 2 active.
+    async fn imap_pair_idling(&self, host: &str, user: &str) {
+        for id in [2, 3] {
+            self.open_conn(host, "imap", id).await;
+            self.wait_line(id, "* OK").await;
+            self.type_cmd(id, &format!("LOGIN {user} password")).await;
+            self.wait_line(id, "OK").await;
+            self.type_cmd(id, "SELECT INBOX").await;
+            self.wait_line(id, "[READ-WRITE]").await;
+        }
+        self.type_cmd(3, "IDLE").await;
+        self.wait_line(3, "+ ").await;
+        self.click("[data-tab='2']").await;
+        self.click("[data-split='3']").await;
+    }
+
     async fn click(&self, css: &str) {
         self.wait_css(css, css).await.click().await.unwrap();
     }
@@ -380,19 +397,7 @@ fn imap_expunge_in_one_pane_shows_in_the_other_during_idle() {
         e.open("/?play=1").await;
         e.open_conn("mx1", "smtp", 1).await;
         e.smtp_send(1, false, "bob@example.com", "alice@example.com", "To be expunged").await;
-        for id in [2, 3] {
-            e.open_conn("mx1", "imap", id).await;
-            e.wait_line(id, "* OK").await;
-            e.type_cmd(id, "LOGIN alice password").await;
-            e.wait_line(id, "OK").await;
-            e.type_cmd(id, "SELECT INBOX").await;
-            e.wait_line(id, "[READ-WRITE]").await;
-        }
-        e.type_cmd(3, "IDLE").await;
-        e.wait_line(3, "+ ").await;
-        // Show 2 and 3 side by side.
-        e.click("[data-tab='2']").await;
-        e.click("[data-split='3']").await;
+        e.imap_pair_idling("mx1", "alice").await;
         e.type_cmd(2, "STORE 1 +FLAGS (\\Deleted)").await;
         e.type_cmd(2, "EXPUNGE").await;
         e.wait_line(2, "* 1 EXPUNGE").await;
@@ -1144,19 +1149,7 @@ fn the_static_site_runs_the_whole_world_in_the_tab() {
         e.shots("static-site-relay").await;
 
         // IMAP: two sessions, the second in IDLE sees the first one's EXPUNGE.
-        for id in [2, 3] {
-            e.open_conn("mx2", "imap", id).await;
-            e.wait_line(id, "* OK").await;
-            e.type_cmd(id, "LOGIN carol password").await;
-            e.wait_line(id, "OK").await;
-            e.type_cmd(id, "SELECT INBOX").await;
-            e.wait_line(id, "[READ-WRITE]").await;
-        }
-        e.type_cmd(3, "IDLE").await;
-        e.wait_line(3, "+ ").await;
-        // Show 2 and 3 side by side.
-        e.click("[data-tab='2']").await;
-        e.click("[data-split='3']").await;
+        e.imap_pair_idling("mx2", "carol").await;
         e.type_cmd(2, "FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]").await;
         e.wait_line(2, "Across the tab").await;
         e.type_cmd(2, "STORE 1 +FLAGS (\\Deleted)").await;
