@@ -74,7 +74,7 @@ pub fn preload(identities: Vec<(String, String, String)>) {
 }
 
 /// Parses an identity from PEM text.
-pub fn from_pem(cert_pem: &str, key_pem: &str) -> Option<Identity> {
+fn from_pem(cert_pem: &str, key_pem: &str) -> Option<Identity> {
     let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>().ok()?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).ok()?;
     (!chain.is_empty()).then_some(Identity { chain, key })
