@@ -63,12 +63,8 @@ struct Env {
 }
 
 impl Env {
-    /// Starts everything, or returns None when browser tests are explicitly skipped.
-    async fn start() -> Option<Env> {
-        Env::start_with(start_server).await
-    }
-
-    /// The same with another server: `serve(dir, port)` starts it with its files in `dir`.
+    /// Starts everything, the server with `serve(dir, port)` (its files in `dir`), or returns None when browser
+    /// tests are explicitly skipped.
     async fn start_with(serve: fn(&std::path::Path, u16) -> Proc) -> Option<Env> {
         if std::env::var_os("MAILROOM_SKIP_BROWSER").is_some() {
             eprintln!("MAILROOM_SKIP_BROWSER is set: skipping");

@@ -36,8 +36,12 @@ mod hooks;
 pub mod world_worker;
 
 /// The wasm entry point: renders the app into `<body>`. (Compiled on the host too, so the components are
-/// type-checked and linted there; only the browser calls it.)
+/// type-checked and linted there; only the browser calls it.) The page's own build runs it when the module is
+/// instantiated. A static site loads one module for the page and the world (the build with `world`): there it
+/// is exported as `page_start` and the page calls it, since the worker instantiates the same module and has no
+/// document to render into.
 #[cfg_attr(all(target_arch = "wasm32", not(feature = "world")), wasm_bindgen::prelude::wasm_bindgen(start))]
+#[cfg_attr(all(target_arch = "wasm32", feature = "world"), wasm_bindgen::prelude::wasm_bindgen(js_name = "page_start"))]
 pub fn start() {
     if let Some(boot) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("boot"))
     {

@@ -1,13 +1,16 @@
 //! `mailroom static-site DIR`: the playground as a folder of static files, with the whole mail world running
 //! inside each visitor's browser tab.
 //!
-//! The folder holds the page exactly as the binary serves it (its wasm, JS and CSS, from [`ASSETS`]), the world's
-//! wasm (the `mailroom-frontend` crate built with its `world` feature by `build.rs`: the core's own SMTP, POP3,
-//! IMAP, queue and TLS code), and what only this command can make:
-//! - `world.js`, the Web Worker's script: it loads the world's wasm and gives it the hosts' certificates, made
-//!   here with rcgen (key generation needs ring, which does not build for wasm32 without a C compiler);
-//! - `index.html`, the page's own with relative paths (the site may live in any folder of any host) and a
-//!   `<meta name="mailroom-world">` that tells the page to start the worker instead of opening a WebSocket;
+//! The folder holds one wasm module for the page and the world: the `mailroom-frontend` crate built with its
+//! `world` feature by `build.rs`, which is the page's code plus the core's own SMTP, POP3, IMAP, queue and TLS
+//! code (the page's smaller module, which the server serves, is not written: a first visit would fetch what the
+//! two share twice). Beside it the page's CSS (from [`ASSETS`]) and what only this command can make:
+//! - `index.html`, the page's own with relative paths (the site may live in any folder of any host), loading the
+//!   world's module and calling its `page_start`, and a `<meta name="mailroom-world">` that tells the page to
+//!   start the worker instead of opening a WebSocket;
+//! - `world.js`, the Web Worker's script: the page posts it the module it has already compiled (a first visit
+//!   downloads it once), and it gives the world the hosts' certificates, made here with rcgen (key generation
+//!   needs ring, which does not build for wasm32 without a C compiler);
 //! - `api/lessons`, the lesson catalogue the page reads (on a server it is `GET /api/lessons`);
 //! - `server.html` ([`SERVER_HELP`]), what the page links to for what only a server does, and how to run one.
 //!
@@ -93,52 +96,89 @@ impl fmt::Display for Site {
     }
 }
 
-/// The world's wasm and its glue among the embedded files.
-fn world_assets() -> anyhow::Result<(&'static str, &'static str)> {
-    let find = |ext: &str| ASSETS.iter().find(|a| a.path.starts_with("world-") && a.path.ends_with(ext));
-    match (find(".js"), find(".wasm")) {
-        (Some(js), Some(wasm)) => Ok((js.path, wasm.path)),
-        _ => bail!(
-            "this binary was built without the world's wasm (build.rs printed why, or MAILROOM_SKIP_WASM was \
-             set); rebuild it with the wasm32-unknown-unknown target available"
-        ),
+/// The embedded modules (each a wasm file and its wasm-bindgen glue): the page's, which the server serves, and
+/// the world's, which is the page plus the mail world.
+#[derive(Debug, Clone, Copy)]
+struct Modules<'a> {
+    page_js: &'a str,
+    page_wasm: &'a str,
+    world_js: &'a str,
+    world_wasm: &'a str,
+}
+
+impl Modules<'static> {
+    fn embedded() -> anyhow::Result<Self> {
+        let find = |prefix: &str, ext: &str| {
+            ASSETS.iter().find(|a| a.path.starts_with(prefix) && a.path.ends_with(ext)).map(|a| a.path)
+        };
+        match (find("mailroom-", ".js"), find("mailroom-", ".wasm"), find("world-", ".js"), find("world-", ".wasm"))
+        {
+            (Some(page_js), Some(page_wasm), Some(world_js), Some(world_wasm)) => {
+                Ok(Modules { page_js, page_wasm, world_js, world_wasm })
+            }
+            _ => bail!(
+                "this binary was built without the world's wasm (build.rs printed why, or MAILROOM_SKIP_WASM was \
+                 set); rebuild it with the wasm32-unknown-unknown target available"
+            ),
+        }
     }
 }
 
-/// The page's `index.html` for a static site: relative paths, and the marker that starts the tab's world.
-fn index_html(served: &str) -> anyhow::Result<String> {
+/// The page's `index.html` for a static site: relative paths, the world's module in place of the page's (its
+/// `page_start` renders the page), and the marker that starts the tab's world.
+fn index_html(served: &str, m: Modules<'_>) -> anyhow::Result<String> {
     let mut html = served.to_string();
     for a in ASSETS.iter().filter(|a| a.path != "index.html") {
         html = html.replace(&format!("\"/{}\"", a.path), &format!("\"./{}\"", a.path));
     }
-    let marker = "<meta charset=\"utf-8\">";
-    if !html.contains(marker) {
-        bail!("the embedded index.html has no {marker}");
+    let swaps = [
+        (format!("import init from \"./{}\";", m.page_js), format!("import init, {{ page_start }} from \"./{}\";", m.world_js)),
+        (
+            format!("init({{ module_or_path: \"./{}\" }})", m.page_wasm),
+            format!("init({{ module_or_path: \"./{}\" }}).then(() => page_start())", m.world_wasm),
+        ),
+        ("<meta charset=\"utf-8\">".to_string(), format!("<meta charset=\"utf-8\">\n<meta name=\"mailroom-world\" content=\"./{WORKER_SCRIPT}\">")),
+    ];
+    for (from, to) in swaps {
+        if !html.contains(&from) {
+            bail!("the embedded index.html has no `{from}`");
+        }
+        html = html.replacen(&from, &to, 1);
     }
-    let meta = format!("{marker}\n<meta name=\"mailroom-world\" content=\"./{WORKER_SCRIPT}\">");
-    Ok(html.replacen(marker, &meta, 1))
+    // The preload hints.
+    Ok(html.replace(&format!("\"./{}\"", m.page_js), &format!("\"./{}\"", m.world_js)).replace(
+        &format!("\"./{}\"", m.page_wasm),
+        &format!("\"./{}\"", m.world_wasm),
+    ))
 }
 
-/// The worker's script: keeps what the page posts while the wasm loads, starts the world with the certificates,
-/// then hands it every message.
+/// The worker's script: its first message is the page's compiled module (the page and the world are one
+/// module); it keeps what the page posts while the module is instantiated, starts the world with the
+/// certificates, then hands it every message.
 fn worker_script(glue: &str, wasm: &str, certs_json: &str) -> String {
     format!(
         r#"// The mail world of this playground, running in a Web Worker in the visitor's tab (written by
-// `mailroom static-site`). The page posts the same JSON messages it would send over the server's WebSocket.
+// `mailroom static-site`). The page posts the same JSON messages it would send over the server's WebSocket,
+// after the wasm module it runs itself, which holds the world too (fetched again only if it is not one).
 import init, {{ world_start }} from "./{glue}";
 
+const CERTS = {certs_json};
 const pending = [];
 let port = null;
+let started = false;
 self.onmessage = (e) => {{
-  if (port) port.receive(e.data); else pending.push(e.data);
+  if (!started) {{
+    started = true;
+    const module = e.data instanceof WebAssembly.Module ? e.data : new URL("./{wasm}", import.meta.url);
+    if (!(e.data instanceof WebAssembly.Module)) pending.push(e.data);
+    init({{ module_or_path: module }}).then(() => {{
+      port = world_start(JSON.stringify(CERTS), (text) => self.postMessage(text));
+      for (const m of pending.splice(0)) port.receive(m);
+    }}).catch((err) => {{
+      self.postMessage(JSON.stringify({{ type: "error", code: "internal", message: "The world could not start in this tab: " + err }}));
+    }});
+  }} else if (port) port.receive(e.data); else pending.push(e.data);
 }};
-const CERTS = {certs_json};
-init({{ module_or_path: new URL("./{wasm}", import.meta.url) }}).then(() => {{
-  port = world_start(JSON.stringify(CERTS), (text) => self.postMessage(text));
-  for (const m of pending.splice(0)) port.receive(m);
-}}).catch((e) => {{
-  self.postMessage(JSON.stringify({{ type: "error", code: "internal", message: "The world could not start in this tab: " + e }}));
-}});
 "#
     )
 }
@@ -179,7 +219,7 @@ fn certificates() -> anyhow::Result<String> {
 
 /// Writes the site into `dir`.
 pub fn write(dir: &Path) -> anyhow::Result<Site> {
-    let (glue, wasm) = world_assets()?;
+    let modules = Modules::embedded()?;
     std::fs::create_dir_all(dir.join("api")).with_context(|| format!("create {}", dir.display()))?;
     let mut files = Vec::new();
     let mut put = |path: &str, bytes: &[u8], gzip: Option<usize>, br: Option<usize>| -> anyhow::Result<()> {
@@ -188,16 +228,17 @@ pub fn write(dir: &Path) -> anyhow::Result<Site> {
         files.push(Written { path: path.to_string(), raw: bytes.len(), gzip, br });
         Ok(())
     };
-    for a in ASSETS {
+    for a in ASSETS.iter().filter(|a| a.path != modules.page_js && a.path != modules.page_wasm) {
         let (gz, br) = (a.gzip.map(<[u8]>::len), a.br.map(<[u8]>::len));
         if a.path == "index.html" {
-            let html = index_html(std::str::from_utf8(a.raw).context("index.html is not UTF-8")?)?;
+            let html = index_html(std::str::from_utf8(a.raw).context("index.html is not UTF-8")?, modules)?;
             put("index.html", html.as_bytes(), None, None)?;
         } else {
             put(a.path, a.raw, gz, br)?;
         }
     }
-    put(WORKER_SCRIPT, worker_script(glue, wasm, &certificates()?).as_bytes(), None, None)?;
+    let worker = worker_script(modules.world_js, modules.world_wasm, &certificates()?);
+    put(WORKER_SCRIPT, worker.as_bytes(), None, None)?;
     let lessons = serde_json::to_vec(&mailroom_core::lesson::catalogue::entries())?;
     put("api/lessons", &lessons, None, None)?;
     put(SERVER_HELP, SERVER_PAGE.as_bytes(), None, None)?;
@@ -208,20 +249,32 @@ pub fn write(dir: &Path) -> anyhow::Result<Site> {
 mod tests {
     use super::*;
 
+    const MODULES: Modules<'static> =
+        Modules { page_js: "p.js", page_wasm: "p.wasm", world_js: "w.js", world_wasm: "w.wasm" };
+
     #[test]
     // The relative paths are checked where real assets exist: the browser test loads the written site.
-    fn the_static_page_starts_the_tab_world() {
-        let served = "<head>\n<meta charset=\"utf-8\">\n<link href=\"/a.css\"></head>";
-        let html = index_html(served).unwrap();
+    fn the_static_page_runs_the_world_module_and_starts_the_tab_world() {
+        let served = concat!(
+            "<head>\n<meta charset=\"utf-8\">\n<link rel=\"modulepreload\" href=\"./p.js\"></head>\n",
+            "<script type=\"module\">\nimport init from \"./p.js\";\ninit({ module_or_path: \"./p.wasm\" }).catch(f);"
+        );
+        let html = index_html(served, MODULES).unwrap();
         assert!(html.contains("<meta name=\"mailroom-world\" content=\"./world.js\">"), "{html}");
+        assert!(html.contains("import init, { page_start } from \"./w.js\";"), "{html}");
+        assert!(html.contains("init({ module_or_path: \"./w.wasm\" }).then(() => page_start()).catch(f)"), "{html}");
+        assert!(!html.contains("p.js") && !html.contains("p.wasm"), "{html}");
+        // A page that no longer loads its module the expected way is refused, not written half-rewritten.
+        assert!(index_html("<meta charset=\"utf-8\">", MODULES).is_err());
     }
 
     #[test]
-    fn the_worker_script_buffers_messages_until_the_world_is_up() {
+    fn the_worker_script_takes_the_module_first_and_buffers_messages_until_the_world_is_up() {
         let js = worker_script("world-1.js", "world-1.wasm", "[]");
         let onmessage = js.find("self.onmessage").unwrap();
         let start = js.find("world_start(").unwrap();
         assert!(onmessage < js.find("init(").unwrap() && start > onmessage);
+        assert!(js.contains("e.data instanceof WebAssembly.Module ? e.data : new URL(\"./world-1.wasm\""));
         assert!(js.contains("pending.push(e.data)") && js.contains("port.receive(m)"));
     }
 }

@@ -61,11 +61,16 @@ impl Live {
     }
 }
 
-/// Starts the tab's world: a module worker from `script` (relative to the page).
+/// Starts the tab's world: a module worker from `script` (relative to the page). On a static site the page and
+/// the world are one wasm module (built with `world`): its first message is that module, already downloaded and
+/// compiled, so a first visit transfers it once.
 fn start_worker(script: &str) -> Result<Worker, wasm_bindgen::JsValue> {
     let opts = WorkerOptions::new();
     opts.set_type(WorkerType::Module);
-    Worker::new_with_options(script, &opts)
+    let worker = Worker::new_with_options(script, &opts)?;
+    #[cfg(all(target_arch = "wasm32", feature = "world"))]
+    worker.post_message(&wasm_bindgen::module())?;
+    Ok(worker)
 }
 
 fn storage() -> Option<web_sys::Storage> {
