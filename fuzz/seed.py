@@ -65,3 +65,14 @@ for name in [b"INBOX", b"~peter/mail/&U,BTFw-/&ZeVnLIqe-", b"&Jjo-!", b"Entw&APw
 put("maildir_uidlist", b"mailroom-uidlist 1 1772359200 3 4\n# uid modseq size internaldate flags file\n"
     b"M 1 2 1234 2026-03-01T10:00:00Z \\Seen,$Important 1772359200.M1234P99Q1.mx1,S=1234\n"
     b"M 2 3 99 2026-03-01T10:00:01.5+01:00 a%2Cb,to%20do 1772359201.M1P99Q2.mx1%20x,S=99\nX 1 4\n")
+
+# A certificate subject as rcgen writes the hosts' (the contents of the Name SEQUENCE): O, then CN.
+def der(tag, body):
+    return bytes([tag, len(body)]) + body
+
+
+def rdn(oid, value):
+    return der(0x31, der(0x30, der(0x06, oid) + der(0x0c, value)))
+
+
+put("cert_subject", rdn(b"\x55\x04\x0a", b"Mailroom playground") + rdn(b"\x55\x04\x03", b"mx1.example.com"))

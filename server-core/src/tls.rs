@@ -3,7 +3,8 @@
 //! Each host presents a certificate for `mxN.<domain>`. Unless PEM files are configured, a self-signed one is
 //! generated with rcgen on first start and kept in the data directory (`<data>/<host>/tls/{cert,key}.pem`) so that
 //! clients can pin it across restarts. Sandboxed worlds generate theirs in memory. TLS 1.3 is preferred and 1.2 is
-//! the minimum (rustls supports nothing older).
+//! the minimum (rustls supports nothing older). In the browser tab, where every peer is Mailroom itself, TLS 1.3
+//! is the only version and [`tab`] says which algorithms are offered and why.
 //!
 //! Server-to-server links use STARTTLS opportunistically, as MTAs do on the internet (RFC 7435): the relay client
 //! accepts any certificate, but records its subject and fingerprint so the playground can show what was presented.
@@ -24,6 +25,10 @@ use sha2::Digest;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::config::HostConfig;
 use crate::session::TlsInfo;
+
+pub mod subject;
+#[cfg(target_arch = "wasm32")]
+mod tab;
 
 /// A certificate chain and its key.
 pub struct Identity {
@@ -55,14 +60,21 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
-/// The crypto behind every TLS connection: ring natively; in the browser tab a pure-Rust provider
-/// (RustCrypto), since ring's C and assembly need a C compiler for wasm32.
+/// The crypto behind every TLS connection: ring natively; in the browser tab pure-Rust primitives (RustCrypto),
+/// since ring's C and assembly need a C compiler for wasm32, cut to what the tab's peers use ([`tab`]).
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     #[cfg(not(target_arch = "wasm32"))]
     return Arc::new(rustls::crypto::ring::default_provider());
     #[cfg(target_arch = "wasm32")]
-    Arc::new(rustls_rustcrypto::provider())
+    Arc::new(tab::provider())
 }
+
+/// The protocol versions offered, best first: TLS 1.3 and 1.2 natively; 1.3 alone in the tab, whose peers are
+/// all Mailroom (and rustls is built there without its TLS 1.2 code).
+#[cfg(not(target_arch = "wasm32"))]
+static VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+#[cfg(target_arch = "wasm32")]
+static VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
 
 /// Certificates made ahead of time, by host name: `(fqdn, certificate PEM, key PEM)`.
 static PRELOADED: std::sync::RwLock<Vec<(String, String, String)>> = std::sync::RwLock::new(Vec::new());
@@ -174,10 +186,10 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// A server configuration: TLS 1.3 and 1.2, no client certificates.
+/// A server configuration: TLS 1.3 and 1.2 ([`VERSIONS`]), no client certificates.
 pub fn server_config(identity: Identity) -> Result<Arc<ServerConfig>, TlsError> {
     let cfg = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_protocol_versions(VERSIONS)?
         .with_no_client_auth()
         .with_single_cert(identity.chain, identity.key)?;
     Ok(Arc::new(cfg))
@@ -227,8 +239,8 @@ impl ServerCertVerifier for AcceptAny {
 pub fn insecure_client_config() -> Arc<ClientConfig> {
     let provider = provider();
     let cfg = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        // Both versions are supported by the ring provider: this cannot fail.
+        .with_protocol_versions(VERSIONS)
+        // The provider has a cipher suite for every version offered: this cannot fail.
         .expect("protocol versions")
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
@@ -269,17 +281,11 @@ pub fn peer_cert(conn: &rustls::CommonState) -> Option<PeerCert> {
 }
 
 /// Who a DER certificate says it is: its subject's CommonName, or its first DNS name when it has none.
+/// rustls-webpki (rustls's own certificate parser) finds the fields; [`subject`] reads the name.
 fn common_name(der: &[u8]) -> Option<String> {
-    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
-    let (_, cert) = X509Certificate::from_der(der).ok()?;
-    if let Some(cn) = cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()) {
-        return Some(cn.to_string());
-    }
-    let san = cert.subject_alternative_name().ok()??;
-    san.value.general_names.iter().find_map(|n| match n {
-        GeneralName::DNSName(d) => Some(d.to_string()),
-        _ => None,
-    })
+    let der = CertificateDer::from(der);
+    let cert = webpki::EndEntityCert::try_from(&der).ok()?;
+    subject::common_name(cert.subject()).or_else(|| cert.valid_dns_names().next().map(str::to_string))
 }
 
 #[cfg(test)]

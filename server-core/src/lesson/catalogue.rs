@@ -9,9 +9,9 @@ mod files {
     include!(concat!(env!("OUT_DIR"), "/lessons.rs"));
 }
 
-/// Parses one lesson file.
-pub fn parse(name: &str, text: &str) -> Result<Lesson, String> {
-    let lesson: Lesson = toml::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+/// Parses one lesson: `json` is its file's contents as `build.rs` compiles them in.
+pub fn parse(name: &str, json: &str) -> Result<Lesson, String> {
+    let lesson: Lesson = serde_json::from_str(json).map_err(|e| format!("{name}: {e}"))?;
     let id_ok = !lesson.id.is_empty()
         && lesson.id.len() <= 64
         && lesson.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn bad_files_are_refused_with_their_name() {
-        let e = parse("x.toml", "id = \"Bad Id\"").unwrap_err();
+        let e = parse("x.toml", r#"{"id": "Bad Id"}"#).unwrap_err();
         assert!(e.starts_with("x.toml:"), "{e}");
     }
 }
