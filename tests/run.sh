@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with only the Rust toolchain:
 #   bash tests/run.sh
-# Installs what the tests need when it is missing (the wasm32 target, Debian's swaks, curl, fetchmail, isync,
+# Installs what the tests need when it is missing (the wasm32 target, Debian's swaks with Net::SSLeay, curl, fetchmail, isync,
 # python3, nginx, chromium and chromium-driver), builds once, runs every test of the workspace, then every fuzz
 # target for a fixed number of executions (fuzz/ci.sh).
 set -euo pipefail
@@ -19,6 +19,9 @@ for pair in swaks:swaks curl:curl fetchmail:fetchmail mbsync:isync python3:pytho
     cmd=${pair%%:*}; pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
+# swaks speaks TLS through Net::SSLeay, which Debian only recommends (and recommends are not installed here):
+# without it swaks exits with "TLS not available".
+perl -MNet::SSLeay -e 1 >/dev/null 2>&1 || need_pkgs+=(libnet-ssleay-perl)
 if ((${#need_pkgs[@]})); then
     log "installing ${need_pkgs[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
