@@ -627,25 +627,32 @@ fn bounce_lesson_skips_to_expiry_and_the_dsn_reaches_alice() {
 /// replies and continuations, IDLE), switches connections and skips time as the solution says.
 #[test]
 fn show_me_completes_every_lesson() {
-    run(async |e| {
-        let port: u16 = e.base.rsplit(':').next().unwrap().parse().unwrap();
-        let (_, _, body) = fetch(port, "/api/lessons", false);
-        let catalogue: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
-        assert!(catalogue.len() >= 3);
-        for entry in &catalogue {
-            let id = entry["id"].as_str().unwrap();
-            e.open(&format!("/?lesson={id}")).await;
-            e.wait_css(&format!("#lesson[data-lesson='{id}'][data-playing='false']"), id).await;
-            e.click("#show-me").await;
-            e.wait_css(
-                &format!("#lesson[data-lesson='{id}'][data-done='true']"),
-                &format!("{id} shown to the end"),
-            )
+    run(async |e| show_me_every_lesson(e, "lesson-last-shown").await);
+}
+
+/// The same walk on the static site: every lesson, its checks, its time skips, run by the world in the tab.
+#[test]
+fn show_me_completes_every_lesson_in_the_tab() {
+    run_with(start_static_server, async |e| show_me_every_lesson(e, "static-site-lesson-last-shown").await);
+}
+
+/// Opens every lesson of the catalogue (`api/lessons`, from the server or the static site's file), presses Show
+/// me, and waits for the lesson to say it is done; screenshots of the last one are named `shots`.
+async fn show_me_every_lesson(e: &Env, shots: &str) {
+    let port: u16 = e.base.rsplit(':').next().unwrap().parse().unwrap();
+    let (_, _, body) = fetch(port, "/api/lessons", false);
+    let catalogue: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+    assert!(catalogue.len() >= 3);
+    for entry in &catalogue {
+        let id = entry["id"].as_str().unwrap();
+        e.open(&format!("/?lesson={id}")).await;
+        e.wait_css(&format!("#lesson[data-lesson='{id}'][data-playing='false']"), id).await;
+        e.click("#show-me").await;
+        e.wait_css(&format!("#lesson[data-lesson='{id}'][data-done='true']"), &format!("{id} shown to the end"))
             .await;
-            eprintln!("{id}: completed by Show me");
-        }
-        e.shots("lesson-last-shown").await;
-    });
+        eprintln!("{id}: completed by Show me");
+    }
+    e.shots(shots).await;
 }
 
 /// A lesson embedded in a 640×480 frame (`?lesson=ID&embed=1`): the compact layout shows the lesson's goals next
