@@ -16,6 +16,10 @@
 //!
 //! Any static file server will do (`python3 -m http.server -d DIR`), as long as it serves `.wasm` and `.js`
 //! with their types (module workers require a JavaScript type).
+//!
+//! Writing into a folder that holds an earlier build replaces it: the hashed files of that build
+//! (`world-HASH.wasm` and the like, names no one else uses) are removed, so a site updated in place does not
+//! keep every old wasm. Nothing else in the folder is touched.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -49,6 +53,8 @@ pub struct Site {
     pub dir: PathBuf,
     /// Every file, in the order written.
     pub files: Vec<Written>,
+    /// Files of an earlier build that were removed.
+    pub removed: Vec<String>,
 }
 
 impl Site {
@@ -81,6 +87,9 @@ impl fmt::Display for Site {
                 c(w.gzip),
                 c(w.br)
             )?;
+        }
+        if !self.removed.is_empty() {
+            writeln!(f, "  (removed from an earlier build: {})", self.removed.join(", "))?;
         }
         writeln!(
             f,
@@ -242,7 +251,34 @@ pub fn write(dir: &Path) -> anyhow::Result<Site> {
     let lessons = serde_json::to_vec(&mailroom_core::lesson::catalogue::entries())?;
     put("api/lessons", &lessons, None, None)?;
     put(SERVER_HELP, SERVER_PAGE.as_bytes(), None, None)?;
-    Ok(Site { dir: dir.to_path_buf(), files })
+    let removed = remove_stale(dir, &files)?;
+    Ok(Site { dir: dir.to_path_buf(), files, removed })
+}
+
+/// Whether `name` is one of the content-hashed files a build writes: `{mailroom,world,style}-` sixteen hex
+/// digits `.{js,wasm,css}` (`build.rs` names them so).
+fn is_hashed_asset(name: &str) -> bool {
+    let Some((stem, ext)) = name.rsplit_once('.') else { return false };
+    let Some((kind, hash)) = stem.split_once('-') else { return false };
+    matches!(kind, "mailroom" | "world" | "style")
+        && matches!(ext, "js" | "wasm" | "css")
+        && hash.len() == 16
+        && hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// Removes the hashed files in `dir` that this build did not write (an earlier build's); returns their names.
+fn remove_stale(dir: &Path, written: &[Written]) -> anyhow::Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        if is_hashed_asset(&name) && entry.file_type()?.is_file() && !written.iter().any(|w| w.path == name) {
+            std::fs::remove_file(entry.path()).with_context(|| format!("remove {}", entry.path().display()))?;
+            removed.push(name);
+        }
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -266,6 +302,25 @@ mod tests {
         assert!(!html.contains("p.js") && !html.contains("p.wasm"), "{html}");
         // A page that no longer loads its module the expected way is refused, not written half-rewritten.
         assert!(index_html("<meta charset=\"utf-8\">", MODULES).is_err());
+    }
+
+    #[test]
+    fn an_earlier_builds_hashed_files_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let keep = ["world-0123456789abcdef.wasm", "notes.txt", "world-x.wasm", "style-0123456789ABCDEF.css"];
+        let stale = ["world-aaaaaaaaaaaaaaaa.wasm", "mailroom-bbbbbbbbbbbbbbbb.js", "style-cccccccccccccccc.css"];
+        for name in keep.iter().chain(&stale) {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        // A folder with a hashed name is not a file of ours.
+        std::fs::create_dir(dir.path().join("world-dddddddddddddddd.js")).unwrap();
+        let written = [Written { path: keep[0].to_string(), raw: 1, gzip: None, br: None }];
+        let removed = remove_stale(dir.path(), &written).unwrap();
+        assert_eq!(removed, ["mailroom-bbbbbbbbbbbbbbbb.js", "style-cccccccccccccccc.css", "world-aaaaaaaaaaaaaaaa.wasm"]);
+        for name in keep {
+            assert!(dir.path().join(name).exists(), "{name} was removed");
+        }
+        assert!(dir.path().join("world-dddddddddddddddd.js").is_dir());
     }
 
     #[test]
