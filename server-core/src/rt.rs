@@ -87,6 +87,14 @@ pub async fn yield_now() {
     sleep(Duration::ZERO).await;
 }
 
+/// A random number from the system's generator (the browser's `crypto.getRandomValues` in the tab).
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // Fails only where the system has no randomness at all (none of the targets Mailroom builds for).
+    getrandom::getrandom(&mut bytes).expect("the system's random number generator");
+    u64::from_le_bytes(bytes)
+}
+
 /// The process ID natively; in the tab, which has no processes, a number drawn once per world worker (APOP
 /// timestamps only need it to tell instances apart, RFC 1939 §7).
 pub fn process_id() -> u32 {
@@ -95,6 +103,6 @@ pub fn process_id() -> u32 {
     #[cfg(target_arch = "wasm32")]
     {
         static ID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-        *ID.get_or_init(rand::random::<u32>)
+        *ID.get_or_init(|| random_u64() as u32)
     }
 }

@@ -263,7 +263,7 @@ impl TabSession {
         self.hello = true;
         // A new world each time the tab's worker starts: the page must not take transcripts kept from an earlier
         // one (it keeps them per token) for this world's.
-        let token = format!("tab-{:016x}", rand::random::<u64>());
+        let token = format!("tab-{:016x}", crate::rt::random_u64());
         self.send(ServerMsg::Welcome {
             version: wire::VERSION,
             token,

@@ -189,7 +189,7 @@ impl Queue {
             timing,
             max_hops,
             clock,
-            counter: AtomicU32::new(rand::random::<u16>() as u32),
+            counter: AtomicU32::new(crate::rt::random_u64() as u16 as u32),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let unhandled = Arc::new(AtomicUsize::new(0));
