@@ -659,18 +659,26 @@ async fn show_me_every_lesson(e: &Env, shots: &str) {
 /// to its connection, the prelude typed, the command line inside the frame.
 #[test]
 fn embedded_lesson_fits_640x480() {
-    run(async |e| {
-        e.open("/?lesson=first-mail&embed=1").await;
-        e.viewport(640, 480).await;
-        e.wait_css(".app.embed #lesson[data-lesson='first-mail']", "the lesson in the compact layout").await;
-        e.wait_line(1, "MAIL FROM:<alice@example.com>").await;
-        e.wait_css("#lesson[data-playing='false']", "the prelude to finish").await;
-        let rect = e.wait_css("#cmd-1", "the command line").await.rectangle().await.unwrap();
-        assert!(rect.1 + rect.3 <= 480.0, "the command line is below a 480 px frame: {rect:?}");
-        e.type_cmd(1, "RCPT TO:<bob@example.com>").await;
-        e.wait_line(1, "S: 250 2.1.5").await;
-        e.shot("lesson-embed-640x480").await;
-    });
+    run(async |e| embedded_lesson(e, "lesson-embed-640x480").await);
+}
+
+/// The same frame on the static site: the README's iframe snippet points at it.
+#[test]
+fn embedded_lesson_fits_640x480_in_the_tab() {
+    run_with(start_static_server, async |e| embedded_lesson(e, "static-site-lesson-embed-640x480").await);
+}
+
+async fn embedded_lesson(e: &Env, shot: &str) {
+    e.open("/?lesson=first-mail&embed=1").await;
+    e.viewport(640, 480).await;
+    e.wait_css(".app.embed #lesson[data-lesson='first-mail']", "the lesson in the compact layout").await;
+    e.wait_line(1, "MAIL FROM:<alice@example.com>").await;
+    e.wait_css("#lesson[data-playing='false']", "the prelude to finish").await;
+    let rect = e.wait_css("#cmd-1", "the command line").await.rectangle().await.unwrap();
+    assert!(rect.1 + rect.3 <= 480.0, "the command line is below a 480 px frame: {rect:?}");
+    e.type_cmd(1, "RCPT TO:<bob@example.com>").await;
+    e.wait_line(1, "S: 250 2.1.5").await;
+    e.shot(shot).await;
 }
 
 /// Fetches `path` over plain HTTP/1.1 (with `Accept-Encoding: br, gzip` when `compressed`); returns (status line, headers, body).
