@@ -648,8 +648,11 @@ async fn show_me_every_lesson(e: &Env, shots: &str) {
         e.open(&format!("/?lesson={id}")).await;
         e.wait_css(&format!("#lesson[data-lesson='{id}'][data-playing='false']"), id).await;
         e.click("#show-me").await;
-        e.wait_css(&format!("#lesson[data-lesson='{id}'][data-done='true']"), &format!("{id} shown to the end"))
-            .await;
+        e.wait_css(
+            &format!("#lesson[data-lesson='{id}'][data-done='true']"),
+            &format!("{id} shown to the end"),
+        )
+        .await;
         eprintln!("{id}: completed by Show me");
     }
     e.shots(shots).await;

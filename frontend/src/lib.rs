@@ -41,7 +41,10 @@ pub mod world_worker;
 /// is exported as `page_start` and the page calls it, since the worker instantiates the same module and has no
 /// document to render into.
 #[cfg_attr(all(target_arch = "wasm32", not(feature = "world")), wasm_bindgen::prelude::wasm_bindgen(start))]
-#[cfg_attr(all(target_arch = "wasm32", feature = "world"), wasm_bindgen::prelude::wasm_bindgen(js_name = "page_start"))]
+#[cfg_attr(
+    all(target_arch = "wasm32", feature = "world"),
+    wasm_bindgen::prelude::wasm_bindgen(js_name = "page_start")
+)]
 pub fn start() {
     if let Some(boot) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("boot"))
     {

@@ -120,8 +120,12 @@ impl Modules<'static> {
         let find = |prefix: &str, ext: &str| {
             ASSETS.iter().find(|a| a.path.starts_with(prefix) && a.path.ends_with(ext)).map(|a| a.path)
         };
-        match (find("mailroom-", ".js"), find("mailroom-", ".wasm"), find("world-", ".js"), find("world-", ".wasm"))
-        {
+        match (
+            find("mailroom-", ".js"),
+            find("mailroom-", ".wasm"),
+            find("world-", ".js"),
+            find("world-", ".wasm"),
+        ) {
             (Some(page_js), Some(page_wasm), Some(world_js), Some(world_wasm)) => {
                 Ok(Modules { page_js, page_wasm, world_js, world_wasm })
             }
@@ -141,12 +145,18 @@ fn index_html(served: &str, m: Modules<'_>) -> anyhow::Result<String> {
         html = html.replace(&format!("\"/{}\"", a.path), &format!("\"./{}\"", a.path));
     }
     let swaps = [
-        (format!("import init from \"./{}\";", m.page_js), format!("import init, {{ page_start }} from \"./{}\";", m.world_js)),
+        (
+            format!("import init from \"./{}\";", m.page_js),
+            format!("import init, {{ page_start }} from \"./{}\";", m.world_js),
+        ),
         (
             format!("init({{ module_or_path: \"./{}\" }})", m.page_wasm),
             format!("init({{ module_or_path: \"./{}\" }}).then(() => page_start())", m.world_wasm),
         ),
-        ("<meta charset=\"utf-8\">".to_string(), format!("<meta charset=\"utf-8\">\n<meta name=\"mailroom-world\" content=\"./{WORKER_SCRIPT}\">")),
+        (
+            "<meta charset=\"utf-8\">".to_string(),
+            format!("<meta charset=\"utf-8\">\n<meta name=\"mailroom-world\" content=\"./{WORKER_SCRIPT}\">"),
+        ),
     ];
     for (from, to) in swaps {
         if !html.contains(&from) {
@@ -155,10 +165,9 @@ fn index_html(served: &str, m: Modules<'_>) -> anyhow::Result<String> {
         html = html.replacen(&from, &to, 1);
     }
     // The preload hints.
-    Ok(html.replace(&format!("\"./{}\"", m.page_js), &format!("\"./{}\"", m.world_js)).replace(
-        &format!("\"./{}\"", m.page_wasm),
-        &format!("\"./{}\"", m.world_wasm),
-    ))
+    Ok(html
+        .replace(&format!("\"./{}\"", m.page_js), &format!("\"./{}\"", m.world_js))
+        .replace(&format!("\"./{}\"", m.page_wasm), &format!("\"./{}\"", m.world_wasm)))
 }
 
 /// The worker's script: its first message is the page's compiled module (the page and the world are one
@@ -273,7 +282,8 @@ fn remove_stale(dir: &Path, written: &[Written]) -> anyhow::Result<Vec<String>> 
         let entry = entry?;
         let Ok(name) = entry.file_name().into_string() else { continue };
         if is_hashed_asset(&name) && entry.file_type()?.is_file() && !written.iter().any(|w| w.path == name) {
-            std::fs::remove_file(entry.path()).with_context(|| format!("remove {}", entry.path().display()))?;
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("remove {}", entry.path().display()))?;
             removed.push(name);
         }
     }
@@ -298,7 +308,10 @@ mod tests {
         let html = index_html(served, MODULES).unwrap();
         assert!(html.contains("<meta name=\"mailroom-world\" content=\"./world.js\">"), "{html}");
         assert!(html.contains("import init, { page_start } from \"./w.js\";"), "{html}");
-        assert!(html.contains("init({ module_or_path: \"./w.wasm\" }).then(() => page_start()).catch(f)"), "{html}");
+        assert!(
+            html.contains("init({ module_or_path: \"./w.wasm\" }).then(() => page_start()).catch(f)"),
+            "{html}"
+        );
         assert!(!html.contains("p.js") && !html.contains("p.wasm"), "{html}");
         // A page that no longer loads its module the expected way is refused, not written half-rewritten.
         assert!(index_html("<meta charset=\"utf-8\">", MODULES).is_err());
@@ -308,7 +321,8 @@ mod tests {
     fn an_earlier_builds_hashed_files_are_removed_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let keep = ["world-0123456789abcdef.wasm", "notes.txt", "world-x.wasm", "style-0123456789ABCDEF.css"];
-        let stale = ["world-aaaaaaaaaaaaaaaa.wasm", "mailroom-bbbbbbbbbbbbbbbb.js", "style-cccccccccccccccc.css"];
+        let stale =
+            ["world-aaaaaaaaaaaaaaaa.wasm", "mailroom-bbbbbbbbbbbbbbbb.js", "style-cccccccccccccccc.css"];
         for name in keep.iter().chain(&stale) {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
@@ -316,7 +330,10 @@ mod tests {
         std::fs::create_dir(dir.path().join("world-dddddddddddddddd.js")).unwrap();
         let written = [Written { path: keep[0].to_string(), raw: 1, gzip: None, br: None }];
         let removed = remove_stale(dir.path(), &written).unwrap();
-        assert_eq!(removed, ["mailroom-bbbbbbbbbbbbbbbb.js", "style-cccccccccccccccc.css", "world-aaaaaaaaaaaaaaaa.wasm"]);
+        assert_eq!(
+            removed,
+            ["mailroom-bbbbbbbbbbbbbbbb.js", "style-cccccccccccccccc.css", "world-aaaaaaaaaaaaaaaa.wasm"]
+        );
         for name in keep {
             assert!(dir.path().join(name).exists(), "{name} was removed");
         }

@@ -15,7 +15,9 @@ use p256::ecdsa::{DerSignature, VerifyingKey};
 use rustls::crypto::{
     ActiveKeyExchange, CryptoProvider, KeyProvider, SharedSecret, SupportedKxGroup, WebPkiSupportedAlgorithms,
 };
-use rustls::pki_types::{alg_id, AlgorithmIdentifier, InvalidSignature, PrivateKeyDer, SignatureVerificationAlgorithm};
+use rustls::pki_types::{
+    AlgorithmIdentifier, InvalidSignature, PrivateKeyDer, SignatureVerificationAlgorithm, alg_id,
+};
 use rustls::{NamedGroup, SignatureScheme};
 use signature::Verifier;
 
@@ -65,7 +67,12 @@ impl SignatureVerificationAlgorithm for EcdsaP256Sha256 {
         alg_id::ECDSA_SHA256
     }
 
-    fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
         let signature = DerSignature::try_from(signature).map_err(|_| InvalidSignature)?;
         let key = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
         key.verify(message, &signature).map_err(|_| InvalidSignature)
