@@ -134,10 +134,10 @@ async fn next_hop_offline_defers_then_delivers() {
         .unwrap();
     let deferred = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            if let Ok(ev) = events.recv().await {
-                if let EventKind::Deferred { attempt, .. } = &ev.kind {
-                    return *attempt;
-                }
+            if let Ok(ev) = events.recv().await
+                && let EventKind::Deferred { attempt, .. } = &ev.kind
+            {
+                return *attempt;
             }
         }
     })

@@ -554,7 +554,7 @@ impl Session {
         handle.take_lesson();
         handle.reset();
         let world = self.running(handle).await?;
-        let checker = match begin_lesson(&world, &lesson).await {
+        let checker = match begin_lesson(&world, lesson).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(lesson = id, error = %e, "lesson start state failed");
@@ -591,7 +591,7 @@ impl Session {
         };
         let told = self.progress_sent.as_ref().filter(|p| p.id == progress.id);
         let reached: Vec<usize> = (0..progress.goals.len())
-            .filter(|&g| progress.goals[g] && !told.is_some_and(|t| t.goals.get(g) == Some(&true)))
+            .filter(|&g| progress.goals[g] && told.is_none_or(|t| t.goals.get(g) != Some(&true)))
             .collect();
         if reached.is_empty() {
             return Ok(());

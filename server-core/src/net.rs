@@ -148,23 +148,23 @@ where
     let flow = session.greeting(&mut out);
     let reason = match drive(&mut *session, stream, out, flow, host, login_deadline).await {
         Outcome::Closed(r) => r,
-        Outcome::StartTls(plain) => match {
+        Outcome::StartTls(plain) => {
             if let Some(tx) = &upgrades {
                 let _ = tx.send(());
             }
-            accept_tls(host, service, plain).await
-        } {
-            None => "TLS handshake failed".into(),
-            Some(tls) => {
-                let info = tls_info(&tls);
-                let mut out = Vec::new();
-                let flow = session.tls_started(info, &mut out);
-                match drive(&mut *session, tls, out, flow, host, login_deadline).await {
-                    Outcome::Closed(r) => r,
-                    Outcome::StartTls(_) => "STARTTLS inside TLS".into(),
+            match accept_tls(host, service, plain).await {
+                None => "TLS handshake failed".into(),
+                Some(tls) => {
+                    let info = tls_info(&tls);
+                    let mut out = Vec::new();
+                    let flow = session.tls_started(info, &mut out);
+                    match drive(&mut *session, tls, out, flow, host, login_deadline).await {
+                        Outcome::Closed(r) => r,
+                        Outcome::StartTls(_) => "STARTTLS inside TLS".into(),
+                    }
                 }
             }
-        },
+        }
     };
     session.closed();
     reason

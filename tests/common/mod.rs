@@ -19,8 +19,7 @@ pub struct TestWorld {
 
 /// Fast queue timings so retries and expiry happen within a test.
 pub fn fast_config(dir: &std::path::Path) -> WorldConfig {
-    let mut cfg = WorldConfig::default();
-    cfg.data_dir = dir.to_path_buf();
+    let mut cfg = WorldConfig { data_dir: dir.to_path_buf(), ..WorldConfig::default() };
     cfg.set_port_bases(&[0, 0]);
     cfg.timing.first_retry = Duration::from_millis(300);
     cfg.timing.max_retry = Duration::from_millis(600);

@@ -199,8 +199,8 @@ async fn main() -> anyhow::Result<()> {
                         t
                     }
                 };
-                let mut cfg = mailroom_core::config::WorldConfig::default();
-                cfg.data_dir = dir.clone();
+                let mut cfg =
+                    mailroom_core::config::WorldConfig { data_dir: dir.clone(), ..Default::default() };
                 cfg.set_port_bases(&[0, 0]);
                 let world = mailroom_core::world::World::start(cfg, mailroom_core::world::Persistence::Disk)?;
                 world.listen().await?;
@@ -249,8 +249,8 @@ async fn main() -> anyhow::Result<()> {
                         p
                     }
                 };
-                let mut cfg = mailroom_core::config::WorldConfig::default();
-                cfg.data_dir = dir.clone();
+                let mut cfg =
+                    mailroom_core::config::WorldConfig { data_dir: dir.clone(), ..Default::default() };
                 cfg.set_port_bases(&[0, 0]);
                 let world = mailroom_core::world::World::start(cfg, mailroom_core::world::Persistence::Disk)?;
                 world.listen().await?;

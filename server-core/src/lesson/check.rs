@@ -245,16 +245,8 @@ fn client_line(c: &mut Conn, line: &str) {
 /// Follows the server's side: DATA accepted, IDLE accepted.
 fn server_line(c: &mut Conn, line: &str) {
     match family(&c.service) {
-        "smtp" => {
-            if line.starts_with("354") && c.last.as_deref() == Some("DATA") {
-                c.in_data = true;
-            }
-        }
-        "imap" => {
-            if line.starts_with('+') && c.last.as_deref() == Some("IDLE") {
-                c.idle = true;
-            }
-        }
+        "smtp" if line.starts_with("354") && c.last.as_deref() == Some("DATA") => c.in_data = true,
+        "imap" if line.starts_with('+') && c.last.as_deref() == Some("IDLE") => c.idle = true,
         _ => {}
     }
 }

@@ -258,7 +258,7 @@ impl<'a> Dialogue<'a> {
 
     /// Fails the undecided recipients with a reply's text, 5xx permanent and 4xx temporary, then says QUIT.
     fn refuse(&mut self, r: &Reply, ms: u64) -> Next {
-        self.fail(&reply_text(&r), r.code >= 500);
+        self.fail(&reply_text(r), r.code >= 500);
         self.state = State::Quit;
         self.send(ms, "QUIT")
     }
@@ -356,9 +356,9 @@ impl<'a> Dialogue<'a> {
 
 fn classify(r: &Reply) -> RcptOutcome {
     match r.code {
-        200..=299 => RcptOutcome::Delivered(reply_text(&r)),
-        400..=499 => RcptOutcome::Temporary(reply_text(&r)),
-        _ => RcptOutcome::Permanent(reply_text(&r)),
+        200..=299 => RcptOutcome::Delivered(reply_text(r)),
+        400..=499 => RcptOutcome::Temporary(reply_text(r)),
+        _ => RcptOutcome::Permanent(reply_text(r)),
     }
 }
 

@@ -73,10 +73,13 @@ pub trait SpoolStore: Send + Sync {
     fn load(&self) -> io::Result<Vec<QueuedMessage>>;
 }
 
+/// A queued message and its bytes, as [`MemorySpool`] keeps them.
+type Spooled = (QueuedMessage, Arc<Vec<u8>>);
+
 /// A spool in RAM (sandbox worlds, tests).
 #[derive(Default)]
 pub struct MemorySpool {
-    entries: Mutex<HashMap<String, (QueuedMessage, Arc<Vec<u8>>)>>,
+    entries: Mutex<HashMap<String, Spooled>>,
 }
 
 impl SpoolStore for MemorySpool {
@@ -178,7 +181,7 @@ impl SpoolStore for DiskSpool {
                 let _ = fs::remove_file(&eml);
             }
         }
-        out.sort_by(|a, b| a.received_at.cmp(&b.received_at));
+        out.sort_by_key(|a| a.received_at);
         Ok(out)
     }
 }

@@ -203,9 +203,7 @@ impl MailStore for MemoryStore {
             let levels: Vec<&str> = to.split('/').collect();
             for i in 1..levels.len() {
                 let p = levels[..i].join("/");
-                if !mb.folders.contains_key(&p) {
-                    mb.folders.insert(p, Folder::new(self.validity()));
-                }
+                mb.folders.entry(p).or_insert_with(|| Folder::new(self.validity()));
             }
             if from == "INBOX" {
                 // RFC 3501 §6.3.5: messages move to the new folder, INBOX stays and is empty.
