@@ -263,16 +263,7 @@ impl Session {
                     }
                 },
                 ev = recv_event(&mut self.events) => match ev {
-                    Ok(event) if self.replayed.contains(&event) => Ok(()),
-                    Ok(event) => {
-                        self.replayed.clear();
-                        self.schedule_snapshot();
-                        self.with_lesson(|c| c.on_event(&event));
-                        match self.send(ServerMsg::Event { event }).await {
-                            Ok(()) => self.check_lesson().await,
-                            Err(e) => Err(e),
-                        }
-                    }
+                    Ok(event) => self.on_world_event(event).await,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         self.schedule_snapshot();
                         Ok(())
@@ -527,6 +518,7 @@ impl Session {
                         // Answer once the attempts the skip made due have run: what the learner (or "show me")
                         // does next then meets the world after the retry, not a race with it.
                         settle(&world).await;
+                        self.drain_events().await?;
                         self.schedule_snapshot();
                         self.send(ServerMsg::Skipped { by_ms: by.as_millis() as u64 }).await
                     }
@@ -843,6 +835,33 @@ impl Session {
         self.replayed = world.map(|w| w.events.recent()).unwrap_or_default();
         for event in self.replayed.clone() {
             self.send(ServerMsg::Event { event }).await?;
+        }
+        Ok(())
+    }
+
+    /// A world event: to the lesson checker, to the page, then the goals it may have completed.
+    async fn on_world_event(&mut self, event: Event) -> Handled {
+        if self.replayed.contains(&event) {
+            return Ok(());
+        }
+        self.replayed.clear();
+        self.schedule_snapshot();
+        self.with_lesson(|c| c.on_event(&event));
+        self.send(ServerMsg::Event { event }).await?;
+        self.check_lesson().await
+    }
+
+    /// Handles the events the world already published, before answering a request whose effects they are. (After
+    /// a skip, the page and the lesson checker must hear of the retries it made due before `skipped`: "show me"
+    /// acts on `skipped`, and a deferral checked after mx2 came back would meet an empty queue.)
+    async fn drain_events(&mut self) -> Handled {
+        while let Some(rx) = self.events.as_mut() {
+            match rx.try_recv() {
+                Ok(event) => self.on_world_event(Arc::unwrap_or_clone(event)).await?,
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.schedule_snapshot(),
+                Err(broadcast::error::TryRecvError::Closed) => self.events = None,
+                Err(broadcast::error::TryRecvError::Empty) => break,
+            }
         }
         Ok(())
     }

@@ -143,6 +143,18 @@ impl TabSession {
         self.check_lesson().await
     }
 
+    /// Handles the events the world already published, before answering a request whose effects they are (the
+    /// retries a skip made due are told, and judged by the lesson checker, before `skipped`; as the proxy does).
+    async fn drain_events(&mut self) -> Handled {
+        loop {
+            match self.events.try_recv() {
+                Ok(event) => self.on_event(Arc::unwrap_or_clone(event)).await?,
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.schedule_snapshot(),
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
     async fn on_msg(&mut self, msg: ClientMsg) -> Handled {
         match msg {
             ClientMsg::Hello { version, world, .. } => self.hello(version, world).await,
@@ -226,6 +238,7 @@ impl TabSession {
                 Some(by) => {
                     // Answer once the attempts the skip made due have run, as the proxy does.
                     settle(&self.world).await;
+                    self.drain_events().await?;
                     self.schedule_snapshot();
                     self.send(ServerMsg::Skipped { by_ms: by.as_millis() as u64 }).await
                 }

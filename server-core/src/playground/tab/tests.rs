@@ -141,6 +141,14 @@ async fn an_offline_next_hop_keeps_the_mail_queued_until_expiry_then_alice_gets_
     page.event("a deferral", |k| matches!(k, EventKind::Deferred { .. })).await;
     page.post(&ClientMsg::Skip { to: Skip::Expiry });
     page.until("skipped", |m| matches!(m, ServerMsg::Skipped { .. })).await;
+    // What the skip made happen is told before `skipped`: the page (and "show me") acts on `skipped`.
+    assert!(
+        page.seen.iter().any(
+            |m| matches!(m, ServerMsg::Event { event } if matches!(event.kind, EventKind::Expired { .. }))
+        ),
+        "the expiry came after `skipped`: {:#?}",
+        page.seen
+    );
     page.event(
         "the bounce to alice",
         |k| matches!(k, EventKind::Bounced { dsn_to: Some(to), .. } if to == "alice@example.com"),
