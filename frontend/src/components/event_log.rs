@@ -1,15 +1,22 @@
 //! The world's events as a story: oldest first, the steps of one message grouped under its queue ID, in plain
 //! words with their times (to the millisecond: a relay happens within one second).
 
+use chrono::Timelike;
 use mailroom_core::event::Event;
 use yew::prelude::*;
 
 use crate::app::use_ctx;
 use crate::story::{Story, describe, story};
 
+/// `14:03:07.250`: the event's time of day in UTC, to the millisecond.
+fn clock(e: &Event) -> String {
+    let (t, ms) = (e.at.time(), e.at.timestamp_subsec_millis());
+    format!("{:02}:{:02}:{:02}.{ms:03}", t.hour(), t.minute(), t.second())
+}
+
 fn item(e: &Event) -> Html {
     html! {
-        <li><time datetime={e.at.to_rfc3339()}>{ e.at.format("%H:%M:%S%.3f").to_string() }</time>{ " " }{ describe(e) }</li>
+        <li><time datetime={e.at.to_rfc3339()}>{ clock(e) }</time>{ " " }{ describe(e) }</li>
     }
 }
 
@@ -44,5 +51,18 @@ pub fn event_log() -> Html {
                 }) }
             </ol>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+    use mailroom_core::event::{Event, EventKind};
+
+    #[test]
+    fn times_are_shown_to_the_millisecond_with_leading_zeros() {
+        let at = DateTime::parse_from_rfc3339("2024-03-05T09:04:07.05Z").unwrap().to_utc();
+        let e = Event { at, host: "mx1".into(), kind: EventKind::OnlineChanged { online: true } };
+        assert_eq!(super::clock(&e), "09:04:07.050");
     }
 }

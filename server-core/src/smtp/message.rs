@@ -19,6 +19,7 @@
 
 use std::net::IpAddr;
 
+use chrono::{Datelike, Timelike};
 use mail_parser::{HeaderName, MessageParser};
 
 use crate::host::Envelope;
@@ -181,7 +182,16 @@ fn submission_headers(
     }
     let mut extra = String::new();
     if !headers.iter().any(|h| h.name == HeaderName::MessageId) {
-        extra.push_str(&format!("Message-ID: <{}.{id}@{fqdn}>\r\n", now.format("%Y%m%d%H%M%S")));
+        let stamp = format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}",
+            now.year(),
+            now.month(),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        extra.push_str(&format!("Message-ID: <{stamp}.{id}@{fqdn}>\r\n"));
     }
     if !headers.iter().any(|h| h.name == HeaderName::Date) {
         extra.push_str(&format!("Date: {}\r\n", now.to_rfc2822()));
