@@ -3,6 +3,9 @@
 
     python3 tests/tools/wasm_size.py FILE.wasm            # bytes and brotli-11 size without custom sections
     python3 tests/tools/wasm_size.py FILE.wasm --crates   # also code bytes by crate (needs the name section)
+    python3 tests/tools/wasm_size.py FILE.wasm --without REGEX...
+        # what the code section would lose, raw and with brotli, without the functions whose (mangled) names match
+        # each REGEX: how much of the download a group of functions (serde's, a crate's) really is
 
 docs/static-site.md quotes both, on the world's wasm built without `strip` and before wasm-bindgen:
     cargo build --profile wasm-release --target wasm32-unknown-unknown -p mailroom-frontend --features world \
@@ -98,11 +101,12 @@ def crate_of(name):
 
 def main():
     path, crates = sys.argv[1], "--crates" in sys.argv[2:]
+    without = sys.argv[sys.argv.index("--without") + 1:] if "--without" in sys.argv else []
     d = open(path, "rb").read()
     secs = sections(d)
     stripped = d[:8] + b"".join(d[s:j + n] for sid, s, j, n in secs if sid != 0)
     print(f"{len(stripped)} bytes without custom sections, {len(brotli.compress(stripped, quality=11, lgwin=22)) / 1024:.1f} KiB with brotli")
-    if not crates:
+    if not crates and not without:
         return
     imports = sum(imported_functions(d, j) for sid, _, j, _ in secs if sid == 2)
     names = {}
@@ -111,15 +115,28 @@ def main():
             names.update(function_names(d, j, j + n))
     if not names:
         sys.exit("no name section: build without `strip`")
-    by_crate, total = collections.Counter(), 0
+    by_crate, total, bodies = collections.Counter(), 0, []
     for sid, _, j, _ in secs:
         if sid == 10:
             count, k = leb(d, j)
             for i in range(count):
                 size, k = leb(d, k)
-                by_crate[crate_of(names.get(imports + i, "?"))] += size
+                name = names.get(imports + i, "?")
+                by_crate[crate_of(name)] += size
+                bodies.append((name, d[k:k + size]))
                 total += size
                 k += size
+    if without:
+        # Bodies compressed together, in module order, as the download has them.
+        whole = len(brotli.compress(b"".join(b for _, b in bodies), quality=11, lgwin=22))
+        for pattern in without:
+            r = re.compile(pattern)
+            kept = [b for n, b in bodies if not r.search(n)]
+            rest = len(brotli.compress(b"".join(kept), quality=11, lgwin=22))
+            raw = total - sum(len(b) for b in kept)
+            print(f"without /{pattern}/: {raw} bytes of code, {(whole - rest) / 1024:.1f} KiB with brotli")
+    if not crates:
+        return
     print(f"code: {total} bytes")
     for crate, size in by_crate.most_common(30):
         print(f"{size:>9} {crate}")
