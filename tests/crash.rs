@@ -73,7 +73,7 @@ async fn client(port: u16, worker: usize) -> Vec<String> {
     reply(&mut r, &mut line).await;
     for i in 0.. {
         let tag = format!("w{worker}-m{i}");
-        let script = "MAIL FROM:<carol@example.net>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n".to_string();
+        let script = "MAIL FROM:<carol@example.net>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n";
         if r.get_mut().write_all(format!("EHLO crash\r\n{script}").as_bytes()).await.is_err() {
             break;
         }

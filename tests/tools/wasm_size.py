@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What a wasm file costs a first visit, and which crates it is made of. Prints figures; checks nothing.
 
-    python3 tests/tools/wasm_size.py FILE.wasm            # bytes and brotli-11 size without custom sections
+    python3 tests/tools/wasm_size.py FILE.wasm            # bytes and brotli-11 size without custom sections,
+                                                          # and the data section's
     python3 tests/tools/wasm_size.py FILE.wasm --crates   # also code bytes by crate (needs the name section)
     python3 tests/tools/wasm_size.py FILE.wasm --without REGEX...
         # what the code section would lose, raw and with brotli, without the functions whose (mangled) names match
@@ -106,6 +107,9 @@ def main():
     secs = sections(d)
     stripped = d[:8] + b"".join(d[s:j + n] for sid, s, j, n in secs if sid != 0)
     print(f"{len(stripped)} bytes without custom sections, {len(brotli.compress(stripped, quality=11, lgwin=22)) / 1024:.1f} KiB with brotli")
+    for sid, _, j, n in secs:
+        if sid == 11:  # the data section: string literals, tables, the compiled-in Explain catalogue and lessons
+            print(f"data section: {n} bytes, {len(brotli.compress(d[j:j + n], quality=11, lgwin=22)) / 1024:.1f} KiB with brotli (alone)")
     if not crates and not without:
         return
     imports = sum(imported_functions(d, j) for sid, _, j, _ in secs if sid == 2)

@@ -1920,8 +1920,9 @@ impl<'a> Parser<'a> {
     }
 }
 
-const MONTHS: [&str; 12] =
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+/// `date-month` (RFC 3501 §9), as written; read without regard to case.
+pub const MONTHS: [&str; 12] =
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// `date-text = date-day "-" date-month "-" date-year` (`1-Feb-1994`).
 pub fn parse_date(text: &[u8]) -> Option<NaiveDate> {

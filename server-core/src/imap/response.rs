@@ -120,12 +120,10 @@ pub fn flag_list(flags: &FlagSet, recent: bool) -> String {
 pub fn date_time(at: &DateTime<Utc>) -> String {
     // Field by field rather than through a strftime pattern: with no pattern left anywhere, chrono's pattern
     // interpreter is not linked into the tab's wasm (2.5 KiB of its first load, brotli).
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!(
         "\"{:02}-{}-{:04} {:02}:{:02}:{:02} +0000\"",
         at.day(),
-        MONTHS[at.month0() as usize],
+        super::parser::MONTHS[at.month0() as usize],
         at.year(),
         at.hour(),
         at.minute(),
